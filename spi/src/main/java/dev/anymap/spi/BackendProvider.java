@@ -1,0 +1,66 @@
+package dev.anymap.spi;
+
+import java.io.IOException;
+import java.net.URI;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A storage plugin: opens the objects behind the URIs of one or more schemes.
+ *
+ * <p>Found with {@link java.util.ServiceLoader} by {@link BackendRegistry}; an implementation has a
+ * public no-argument constructor (or a public static {@code provider()} method on the module path)
+ * and is cheap to construct: expensive clients are made on first {@link #open}. Implementations
+ * are safe for concurrent use.
+ */
+public interface BackendProvider {
+
+    /** A short, stable name, unique among providers ({@code "file"}, {@code "vfs"}, {@code "s3"}). */
+    String name();
+
+    /** The URI schemes this provider serves, lower case ({@code "s3"}, {@code "http"}, ...). */
+    Set<String> schemes();
+
+    /**
+     * Which provider wins when several serve one scheme: the highest priority, unless the user
+     * prefers another (see {@link BackendRegistry#prefer}). Built-in providers use 0, or -100 for a
+     * generic fallback; a plugin that means to replace a built-in one uses more than 0.
+     */
+    default int priority() {
+        return 0;
+    }
+
+    /**
+     * The option keys this provider understands. {@link BackendRegistry#open} refuses any other key,
+     * so that a misspelt option is an error and not a setting silently ignored.
+     */
+    default Set<String> supportedOptions() {
+        return Set.of();
+    }
+
+    /**
+     * The option keys whose values are secrets (passwords, keys, tokens): never printed, logged, or
+     * put in an exception message, by the provider or by anymap.
+     */
+    default Set<String> secretOptions() {
+        return Set.of();
+    }
+
+    /**
+     * Opens the object at {@code uri}. The object's size and version are fixed from here on; an
+     * object that does not exist, cannot be read, or is not a regular object is an
+     * {@link IOException} now, naming the URI and the cause, and not at the first read.
+     *
+     * @param options backend settings, as plain strings, with keys among {@link #supportedOptions()}
+     */
+    StorageBackend open(URI uri, Map<String, String> options) throws IOException;
+
+    /** A copy of {@code options} fit to print: every {@linkplain #secretOptions() secret} value masked. */
+    default Map<String, String> redact(Map<String, String> options) {
+        Set<String> secrets = secretOptions();
+        Map<String, String> redacted = new LinkedHashMap<>();
+        options.forEach((key, value) -> redacted.put(key, secrets.contains(key) ? "****" : value));
+        return redacted;
+    }
+}

@@ -1,0 +1,211 @@
+package dev.anymap.spi;
+
+import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.security.CodeSource;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+
+/**
+ * The storage backends that can be reached from one class loader or module layer, keyed by URI
+ * scheme.
+ *
+ * <p>A URI goes to the provider that serves its scheme with the highest
+ * {@linkplain BackendProvider#priority() priority}, unless the user prefers another, with
+ * {@link #prefer(String, String)} or the system property {@code anymap.backend.SCHEME=NAME}.
+ * Instances are immutable and safe for concurrent use.
+ */
+public final class BackendRegistry {
+    /** System property prefix that picks a provider by name for one scheme. */
+    public static final String PREFER_PROPERTY_PREFIX = "anymap.backend.";
+
+    private final List<BackendProvider> providers;
+    private final Map<String, String> preferred;
+    private final List<String> loadFailures;
+
+    private BackendRegistry(List<BackendProvider> providers, Map<String, String> preferred, List<String> loadFailures) {
+        this.providers = List.copyOf(providers);
+        this.preferred = Map.copyOf(preferred);
+        this.loadFailures = List.copyOf(loadFailures);
+    }
+
+    /** The providers visible from the thread's context class loader (or this class's, if it has none). */
+    public static BackendRegistry load() {
+        ClassLoader context = Thread.currentThread().getContextClassLoader();
+        return load(context != null ? context : BackendRegistry.class.getClassLoader());
+    }
+
+    /** The providers visible from {@code loader}: named modules of its layers, and its class path. */
+    public static BackendRegistry load(ClassLoader loader) {
+        return from(ServiceLoader.load(BackendProvider.class, loader));
+    }
+
+    /** The providers in the modules of {@code layer} and its parents. */
+    public static BackendRegistry load(ModuleLayer layer) {
+        return from(ServiceLoader.load(layer, BackendProvider.class));
+    }
+
+    /** A registry of exactly these providers, for embedding and tests. */
+    public static BackendRegistry of(List<? extends BackendProvider> providers) {
+        return new BackendRegistry(List.copyOf(providers), preferencesFromSystemProperties(), List.of());
+    }
+
+    private static BackendRegistry from(ServiceLoader<BackendProvider> loader) {
+        List<BackendProvider> found = new ArrayList<>();
+        List<String> failures = new ArrayList<>();
+        var iterator = loader.iterator();
+        while (true) {
+            try {
+                if (!iterator.hasNext()) {
+                    break;
+                }
+                found.add(iterator.next());
+            } catch (ServiceConfigurationError broken) {
+                // One broken plugin jar must not hide the others; it is named when a scheme is missing.
+                failures.add(broken.getMessage());
+            }
+        }
+        return new BackendRegistry(found, preferencesFromSystemProperties(), failures);
+    }
+
+    private static Map<String, String> preferencesFromSystemProperties() {
+        Map<String, String> preferences = new HashMap<>();
+        System.getProperties().forEach((key, value) -> {
+            String name = key.toString();
+            if (name.startsWith(PREFER_PROPERTY_PREFIX)) {
+                preferences.put(name.substring(PREFER_PROPERTY_PREFIX.length()).toLowerCase(Locale.ROOT), value.toString());
+            }
+        });
+        return preferences;
+    }
+
+    /** A registry like this one that sends {@code scheme} to the provider named {@code providerName}. */
+    public BackendRegistry prefer(String scheme, String providerName) {
+        Map<String, String> preferences = new HashMap<>(preferred);
+        preferences.put(scheme.toLowerCase(Locale.ROOT), Objects.requireNonNull(providerName, "providerName"));
+        return new BackendRegistry(providers, preferences, loadFailures);
+    }
+
+    /** Every provider found, in no particular order. */
+    public List<BackendProvider> providers() {
+        return providers;
+    }
+
+    /** Every scheme that some provider serves. */
+    public Set<String> schemes() {
+        return providers.stream().flatMap(p -> p.schemes().stream()).collect(Collectors.toCollection(TreeSet::new));
+    }
+
+    /**
+     * The provider that serves {@code uri}.
+     *
+     * @throws UnknownSchemeException if none does; the message lists the schemes that are available
+     *     and the jars they came from
+     * @throws IllegalArgumentException if a preferred provider is named that does not serve the scheme
+     */
+    public BackendProvider provider(URI uri) {
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        List<BackendProvider> candidates = providers.stream()
+                .filter(p -> p.schemes().contains(scheme))
+                .sorted(Comparator.comparingInt(BackendProvider::priority).reversed().thenComparing(BackendProvider::name))
+                .toList();
+        if (candidates.isEmpty()) {
+            throw new UnknownSchemeException(uri, describeAvailable());
+        }
+        String wanted = preferred.get(scheme);
+        if (wanted == null) {
+            return candidates.getFirst();
+        }
+        return candidates.stream()
+                .filter(p -> p.name().equals(wanted))
+                .findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("the preferred backend '" + wanted + "' for scheme '"
+                        + scheme + "' is not available; providers of '" + scheme + "': "
+                        + candidates.stream().map(BackendProvider::name).toList()));
+    }
+
+    /**
+     * Opens the object at {@code uri} with the provider that serves it.
+     *
+     * @throws IllegalArgumentException if an option is not one the provider supports
+     * @throws IOException if the provider cannot open the object
+     */
+    public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
+        BackendProvider provider = provider(uri);
+        Set<String> supported = provider.supportedOptions();
+        for (String key : options.keySet()) {
+            if (!supported.contains(key)) {
+                throw new IllegalArgumentException("option '" + key + "' is not one the '" + provider.name()
+                        + "' backend understands (for " + Redaction.uri(uri) + "); it understands "
+                        + new TreeSet<>(supported));
+            }
+        }
+        return provider.open(uri, options);
+    }
+
+    /** Opens the object at {@code uri} with no options. */
+    public StorageBackend open(URI uri) throws IOException {
+        return open(uri, Map.of());
+    }
+
+    /**
+     * The URI for a location a user typed: a URI with a scheme as it is, anything else as a local
+     * path ({@code data/model.bin}, {@code /tmp/a b.bin}).
+     */
+    public static URI toUri(String location) {
+        try {
+            URI uri = new URI(location);
+            // A one-letter scheme is a Windows drive letter, not a URI scheme.
+            if (uri.getScheme() != null && uri.getScheme().length() > 1) {
+                return uri;
+            }
+        } catch (URISyntaxException notAUri) {
+            // Spaces, brackets and the like: a path.
+        }
+        return Path.of(location).toAbsolutePath().toUri();
+    }
+
+    private String describeAvailable() {
+        if (providers.isEmpty() && loadFailures.isEmpty()) {
+            return "none (no anymap backend is on the class path or module path)";
+        }
+        Map<String, String> schemeToOrigin = new TreeMap<>();
+        for (BackendProvider provider : providers) {
+            for (String scheme : provider.schemes()) {
+                schemeToOrigin.merge(scheme, provider.name() + " from " + origin(provider), (a, b) -> a + ", " + b);
+            }
+        }
+        String available = schemeToOrigin.entrySet().stream()
+                .map(e -> e.getKey() + ": (" + e.getValue() + ")")
+                .collect(Collectors.joining(", "));
+        if (!loadFailures.isEmpty()) {
+            available += "; providers that failed to load: " + String.join("; ", loadFailures);
+        }
+        return available;
+    }
+
+    private static String origin(BackendProvider provider) {
+        Module module = provider.getClass().getModule();
+        CodeSource source = provider.getClass().getProtectionDomain().getCodeSource();
+        String location = "an unknown location";
+        if (source != null && source.getLocation() != null) {
+            String path = source.getLocation().getPath();
+            path = path.endsWith("/") ? path.substring(0, path.length() - 1) : path;
+            location = path.substring(path.lastIndexOf('/') + 1);
+        }
+        return module.isNamed() ? "module " + module.getName() + " in " + location : location;
+    }
+}

@@ -1,0 +1,78 @@
+package dev.anymap.spi;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.util.Set;
+
+/**
+ * One stored object, opened by a {@link BackendProvider}: a fixed size, a version, and positional
+ * reads.
+ *
+ * <p>Implementations are safe for concurrent reads from many threads; the page server reads
+ * different chunks of one object from several fetch workers at once. A read either fills the whole
+ * target with the object's bytes or throws: it never returns short, and never fills a target with
+ * anything but the object's bytes. Once {@link #close()} has been called, reads in flight may finish
+ * or fail with an {@link IOException}, and later reads fail with a {@link BackendClosedException}.
+ */
+public interface StorageBackend extends AutoCloseable {
+
+    /** The URI this object was opened from, for error messages; it carries no secrets. */
+    URI uri();
+
+    /** The object's size in bytes, as seen when it was opened. */
+    long size();
+
+    /**
+     * The version of the object that this backend reads, as seen when it was opened. Two backends
+     * with equal versions read the same bytes; caches key on it.
+     */
+    ObjectVersion version();
+
+    /** What this backend can do beyond reading; empty for a read-only backend. */
+    default Set<Capability> capabilities() {
+        return Set.of();
+    }
+
+    /**
+     * Reads {@code target.byteSize()} bytes at {@code offset} into {@code target}.
+     *
+     * <p>The target is often native memory (the page server's staging buffer): read straight into
+     * it rather than through a heap array where the underlying API allows.
+     *
+     * @throws OutOfRangeException if the range reaches past {@link #size()}
+     * @throws ObjectChangedException if the object changed since it was opened
+     * @throws BackendClosedException if the backend was closed
+     * @throws IOException if the storage fails, after whatever retries the backend makes
+     * @throws IllegalArgumentException if {@code offset} is negative
+     */
+    void read(long offset, MemorySegment target) throws IOException;
+
+    /**
+     * Reads {@code target.remaining()} bytes at {@code offset} into {@code target}, and advances its
+     * position past them. Same contract as {@link #read(long, MemorySegment)}.
+     */
+    default void read(long offset, ByteBuffer target) throws IOException {
+        int length = target.remaining();
+        read(offset, MemorySegment.ofBuffer(target));
+        target.position(target.position() + length);
+    }
+
+    /**
+     * Writes {@code source} at {@code offset}; available when {@link #capabilities()} contains
+     * {@link Capability#WRITE}. A write never changes {@link #size()}.
+     *
+     * @throws UnsupportedOperationException if the backend is read-only
+     */
+    default void write(long offset, MemorySegment source) throws IOException {
+        throw new UnsupportedOperationException(Redaction.uri(uri()) + " is read-only: its backend has no WRITE capability");
+    }
+
+    /** Makes earlier writes durable; a no-op for a read-only backend. */
+    default void flush() throws IOException {}
+
+    /** Releases what the backend holds. Idempotent. */
+    @Override
+    void close() throws IOException;
+}
