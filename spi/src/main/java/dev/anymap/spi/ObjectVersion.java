@@ -45,6 +45,23 @@ public record ObjectVersion(Kind kind, String value) {
         return new ObjectVersion(Kind.GENERATION, Long.toString(generation));
     }
 
+    /**
+     * The version that {@link #toString()} printed.
+     *
+     * @throws IllegalArgumentException if {@code text} is not such a string
+     */
+    public static ObjectVersion parse(String text) {
+        int colon = text.indexOf(':');
+        if (colon > 0) {
+            for (Kind kind : Kind.values()) {
+                if (kind.name().equalsIgnoreCase(text.substring(0, colon))) {
+                    return new ObjectVersion(kind, text.substring(colon + 1));
+                }
+            }
+        }
+        throw new IllegalArgumentException("not an object version: '" + text + "'");
+    }
+
     @Override
     public String toString() {
         return kind.name().toLowerCase(java.util.Locale.ROOT) + ":" + value;

@@ -1,0 +1,150 @@
+package dev.anymap;
+
+import dev.anymap.linux.Libc;
+import dev.anymap.linux.NativeException;
+import dev.anymap.linux.Userfaultfd;
+import dev.anymap.linux.UserfaultfdUnavailableException;
+import dev.anymap.protocol.Message;
+import dev.anymap.spi.ObjectVersion;
+import java.io.IOException;
+import java.net.URI;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Maps stored objects into memory, paged in lazily by a page server.
+ *
+ * <pre>{@code
+ * try (Anymap anymap = Anymap.open();
+ *      MappedRegion region = anymap.map(URI.create("file:///data/model.bin"))) {
+ *     byte b = region.segment().get(ValueLayout.JAVA_BYTE, 123_456_789L);
+ * }
+ * }</pre>
+ *
+ * <p>A JVM cannot serve the page faults of its own memory (a thread stopped in a fault blocks
+ * every safepoint, and with it the thread that would serve the fault), so the faults are served
+ * by a page server: a separate process that receives each region's userfaultfd over a Unix socket.
+ * {@link #open()} attaches to the user's page server, or starts one. Safe for concurrent use.
+ */
+public final class Anymap implements AutoCloseable {
+    private static volatile Long availableFeatures;
+
+    private final PageServerLink link;
+    private final Set<MappedRegion> regions = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
+
+    private Anymap(AnymapConfig config) throws IOException {
+        this.link = PageServerLink.open(config, () -> List.copyOf(regions));
+    }
+
+    /** Attaches to the user's page server, starting one if none runs. */
+    public static Anymap open() throws IOException {
+        return open(AnymapConfig.defaults());
+    }
+
+    public static Anymap open(AnymapConfig config) throws IOException {
+        return new Anymap(config);
+    }
+
+    /** Maps {@code uri} with the default options. */
+    public MappedRegion map(URI uri) throws IOException {
+        return map(uri, MapOptions.defaults());
+    }
+
+    /**
+     * Maps the object at {@code uri}. The object is opened now: a missing object, a denied request or
+     * a bad URI fails here, not at the first touch.
+     *
+     * @throws java.nio.file.NoSuchFileException if there is no such object
+     * @throws java.nio.file.AccessDeniedException if the backend may not read it
+     * @throws IllegalArgumentException for a scheme no backend serves, or a bad option
+     * @throws UserfaultfdUnavailableException if this process may not use userfaultfd; the message names the fix
+     * @throws IOException if the page server or the backend fails otherwise
+     */
+    public MappedRegion map(URI uri, MapOptions options) throws IOException {
+        if (closed) {
+            throw new IllegalStateException("this Anymap is closed");
+        }
+        long features = features();
+        Message.Mapped mapped = (Message.Mapped) link.call(new Message.Map(link.nextRequestId(), uri.toString(),
+                options.backendOptions(), options.chunkSize(), options.fetchWorkers(), options.readaheadChunks(), ""), -1, uri);
+        ObjectVersion version = ObjectVersion.parse(mapped.version());
+        if (mapped.size() == 0) {
+            link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri);
+            return register(new MappedRegion(this, uri, options, 0, version, 0, 0, -1, 0));
+        }
+        long length = (mapped.size() + Userfaultfd.PAGE - 1) & -Userfaultfd.PAGE;
+        long address = 0;
+        int uffd = -1;
+        try {
+            address = MappedRegion.mapMemory(length);
+            uffd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+            Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON);
+            Userfaultfd.register(uffd, address, length, Userfaultfd.REGISTER_MODE_MISSING);
+            link.call(new Message.Attach(link.nextRequestId(), mapped.regionId(), address, length), uffd, uri);
+            return register(new MappedRegion(this, uri, options, mapped.size(), version, address, length, uffd, mapped.regionId()));
+        } catch (IOException | RuntimeException e) {
+            if (address != 0) {
+                Libc.munmap(address, length);
+            }
+            if (uffd >= 0) {
+                Libc.close(uffd);
+            }
+            try {
+                link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri);
+            } catch (IOException | RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
+            throw e;
+        }
+    }
+
+    private MappedRegion register(MappedRegion region) {
+        regions.add(region);
+        return region;
+    }
+
+    /** The userfaultfd features of this kernel, probed once: a failure here names what to fix. */
+    private static long features() throws NativeException, UserfaultfdUnavailableException {
+        Long known = availableFeatures;
+        if (known == null) {
+            known = Userfaultfd.availableFeatures();
+            availableFeatures = known;
+        }
+        return known;
+    }
+
+    PageServerLink link() {
+        return link;
+    }
+
+    void forget(MappedRegion region) {
+        regions.remove(region);
+    }
+
+    /** Closes every region still mapped, and leaves the page server (which exits once no client is left, if it auto-started). */
+    @Override
+    public void close() throws IOException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        IOException first = null;
+        for (MappedRegion region : List.copyOf(regions)) {
+            try {
+                region.close();
+            } catch (IOException e) {
+                if (first == null) {
+                    first = e;
+                } else {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        link.close();
+        if (first != null) {
+            throw first;
+        }
+    }
+}

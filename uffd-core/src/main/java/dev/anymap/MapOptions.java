@@ -1,0 +1,69 @@
+package dev.anymap;
+
+import java.util.Map;
+
+/**
+ * How one object is mapped.
+ *
+ * @param chunkSize the unit of fetching: a power of two from 4 KiB to 32 MiB. A fault fetches the
+ *     whole chunk around it, so larger chunks mean fewer round trips on scans and more bytes
+ *     fetched on sparse random access.
+ * @param fetchWorkers how many chunks of this region the page server fetches at once
+ * @param readaheadChunks how many chunks past a faulting one to fetch too, behind demand faults
+ * @param writable whether the segment may be written: writes stay in this process's memory and are
+ *     never written back to storage
+ * @param backendOptions options for the storage backend, as its documentation names them
+ */
+public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, boolean writable,
+                         Map<String, String> backendOptions) {
+    /** The default chunk size; see BENCHMARKS.md for the measurements behind it. */
+    public static final int DEFAULT_CHUNK_SIZE = 256 * 1024;
+
+    public MapOptions {
+        if (chunkSize < 4096 || chunkSize > (32 << 20) || Integer.bitCount(chunkSize) != 1) {
+            throw new IllegalArgumentException("chunk size " + chunkSize + " is not a power of two from 4096 to " + (32 << 20));
+        }
+        if (fetchWorkers < 1 || fetchWorkers > 64) {
+            throw new IllegalArgumentException("fetch workers " + fetchWorkers + " outside 1..64");
+        }
+        if (readaheadChunks < 0 || readaheadChunks > 1024) {
+            throw new IllegalArgumentException("readahead " + readaheadChunks + " chunks outside 0..1024");
+        }
+        backendOptions = Map.copyOf(backendOptions);
+    }
+
+    /** Default chunk size, 4 fetch workers, no readahead, read-only, no backend options. */
+    public static MapOptions defaults() {
+        return new MapOptions(DEFAULT_CHUNK_SIZE, 4, 0, false, Map.of());
+    }
+
+    public MapOptions withChunkSize(int chunkSize) {
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, writable, backendOptions);
+    }
+
+    public MapOptions withFetchWorkers(int fetchWorkers) {
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, writable, backendOptions);
+    }
+
+    public MapOptions withReadahead(int readaheadChunks) {
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, writable, backendOptions);
+    }
+
+    public MapOptions withWritable(boolean writable) {
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, writable, backendOptions);
+    }
+
+    public MapOptions withBackendOptions(Map<String, String> backendOptions) {
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, writable, backendOptions);
+    }
+
+    /**
+     * The backend options fit to print: every value masked, since only the backend knows which are
+     * secret and it lives in the page server.
+     */
+    @Override
+    public String toString() {
+        return "MapOptions[chunkSize=" + chunkSize + ", fetchWorkers=" + fetchWorkers + ", readaheadChunks=" + readaheadChunks
+                + ", writable=" + writable + ", backendOptions=" + backendOptions.keySet() + "]";
+    }
+}

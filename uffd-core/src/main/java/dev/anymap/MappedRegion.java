@@ -1,0 +1,154 @@
+package dev.anymap;
+
+import dev.anymap.linux.Libc;
+import dev.anymap.linux.NativeException;
+import dev.anymap.linux.Userfaultfd;
+import dev.anymap.protocol.Connection;
+import dev.anymap.protocol.Message;
+import dev.anymap.spi.ObjectVersion;
+import dev.anymap.spi.Redaction;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.net.URI;
+import java.time.Duration;
+
+/**
+ * A stored object mapped into this process's memory: {@link #segment()} reads as the object's
+ * bytes, each chunk fetched by the page server the first time any thread touches it.
+ *
+ * <p><b>When a fetch fails</b> (after the page server's retries), the touching access, and every
+ * later touch of that chunk, fails with {@code java.lang.InternalError} ("a fault occurred in an
+ * unsafe memory access operation"): the page server poisons the chunk with UFFDIO_POISON, the
+ * kernel sends SIGBUS, and the JVM raises the error at the access. Catch it around accesses where
+ * storage may fail, and ask {@link #stats()} for {@link RegionStats#lastFailure()}. Bytes that
+ * are read are always the object's bytes: a failure never reads as zeros.
+ *
+ * <p>Closing waits for accesses in flight on other threads, then unmaps the memory; the segment
+ * then refuses every access with IllegalStateException.
+ */
+public final class MappedRegion implements AutoCloseable {
+    private final Anymap owner;
+    private final URI uri;
+    private final MapOptions options;
+    private final long size;
+    private final ObjectVersion version;
+    private final long address;
+    private final long length;
+    private final int userfaultfd;
+    private final Arena arena;
+    private final MemorySegment segment;
+    private volatile long serverRegionId;
+    private volatile boolean closed;
+
+    MappedRegion(Anymap owner, URI uri, MapOptions options, long size, ObjectVersion version, long address, long length,
+                 int userfaultfd, long serverRegionId) {
+        this.owner = owner;
+        this.uri = uri;
+        this.options = options;
+        this.size = size;
+        this.version = version;
+        this.address = address;
+        this.length = length;
+        this.userfaultfd = userfaultfd;
+        this.serverRegionId = serverRegionId;
+        this.arena = Arena.ofShared();
+        MemorySegment memory = size == 0 ? MemorySegment.NULL : MemorySegment.ofAddress(address).reinterpret(size, arena, null);
+        this.segment = options.writable() ? memory : memory.asReadOnly();
+    }
+
+    /** The object's bytes; read-only unless mapped {@linkplain MapOptions#writable() writable}. */
+    public MemorySegment segment() {
+        return segment;
+    }
+
+    public URI uri() {
+        return uri;
+    }
+
+    /** The object's size in bytes, as the page server saw it at map time. */
+    public long size() {
+        return size;
+    }
+
+    /** The version of the object that this region reads: it never mixes in bytes of another. */
+    public ObjectVersion version() {
+        return version;
+    }
+
+    /** What the page server has done for this region so far. */
+    public RegionStats stats() throws IOException {
+        checkOpen();
+        if (length == 0) {
+            return new RegionStats(0, 0, 0, Duration.ZERO, Duration.ZERO, 0, "");
+        }
+        Message reply = owner.link().call(new Message.StatsRequest(owner.link().nextRequestId(), serverRegionId), -1, uri);
+        if (!(reply instanceof Message.Stats stats)) {
+            throw new IOException("the page server answered a stats request with " + reply);
+        }
+        return new RegionStats(stats.faults(), stats.chunksFetched(), stats.bytesFetched(),
+                Duration.ofNanos(stats.fetchNanosTotal()), Duration.ofNanos(stats.fetchNanosMax()), stats.failures(),
+                stats.lastFailure());
+    }
+
+    /** Maps this region on a new page server and hands it the userfaultfd; see {@link PageServerLink}. */
+    void moveTo(Connection server, long requestId) throws IOException {
+        if (length == 0) {
+            return;
+        }
+        server.send(new Message.Map(requestId, uri.toString(), options.backendOptions(), options.chunkSize(),
+                options.fetchWorkers(), options.readaheadChunks(), version.toString()));
+        Message mapped = server.receive() instanceof Connection.Incoming in ? in.message() : null;
+        if (!(mapped instanceof Message.Mapped m)) {
+            throw new IOException("the new page server could not map " + Redaction.uri(uri) + ": " + mapped);
+        }
+        server.send(new Message.Attach(requestId, m.regionId(), address, length), userfaultfd);
+        Message attached = server.receive() instanceof Connection.Incoming in ? in.message() : null;
+        if (!(attached instanceof Message.Attached)) {
+            throw new IOException("the new page server could not take " + Redaction.uri(uri) + ": " + attached);
+        }
+        serverRegionId = m.regionId();
+    }
+
+    /** Fails every page not yet fetched, from this process, when no page server is left to serve them. */
+    void poisonMissingPages() {
+        if (length > 0 && !closed) {
+            try (Arena call = Arena.ofConfined()) {
+                new Userfaultfd.FillRequest(call).fillRange(userfaultfd, address, 0, length);
+            }
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException(Redaction.uri(uri) + " is closed");
+        }
+    }
+
+    /** Unmaps the region. Waits for accesses in flight on other threads. Idempotent. */
+    @Override
+    public void close() throws IOException {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        arena.close();
+        owner.forget(this);
+        if (length == 0) {
+            return;
+        }
+        Libc.munmap(address, length);
+        try {
+            owner.link().call(new Message.Unmap(owner.link().nextRequestId(), serverRegionId), -1, uri);
+        } finally {
+            Libc.close(userfaultfd);
+        }
+    }
+
+    static long mapMemory(long length) throws NativeException {
+        return Libc.check(Libc.mmap(0, length, Libc.PROT_READ | Libc.PROT_WRITE,
+                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0), "mmap");
+    }
+}

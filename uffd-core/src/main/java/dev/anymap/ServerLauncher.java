@@ -1,0 +1,121 @@
+package dev.anymap;
+
+import dev.anymap.protocol.ServerAddress;
+import dev.anymap.server.PageServerMain;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * Starts a page server as a child JVM with this JVM's class path and module path, so it has the
+ * same backends, and waits until it accepts clients. Its standard error goes to
+ * {@code server.log} beside the socket.
+ */
+final class ServerLauncher {
+    private static final int LOG_TAIL_LINES = 20;
+
+    private ServerLauncher() {}
+
+    static void start(AnymapConfig config, Path socket) throws IOException {
+        ServerAddress.prepareDirectory(socket);
+        Path log = socket.resolveSibling("server.log");
+        ProcessBuilder builder = new ProcessBuilder(command(config, socket))
+                .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        Process server = builder.start();
+        BufferedReader output = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
+        CompletableFuture<String> firstLine = CompletableFuture.supplyAsync(() -> {
+            try {
+                return output.readLine();
+            } catch (IOException e) {
+                return null;
+            }
+        }, runnable -> Thread.ofVirtual().start(runnable));
+        String line;
+        try {
+            line = firstLine.get(config.startTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            server.destroyForcibly();
+            throw new IOException("the page server did not start within " + config.startTimeout() + tail(log));
+        } catch (ExecutionException e) {
+            throw new IOException("reading the page server's output", e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            server.destroyForcibly();
+            throw new java.io.InterruptedIOException("interrupted while the page server started");
+        }
+        if (line != null && line.startsWith(PageServerMain.READY)) {
+            return;
+        }
+        try {
+            if (server.waitFor(config.startTimeout().toMillis(), TimeUnit.MILLISECONDS)
+                    && server.exitValue() == PageServerMain.EXIT_ALREADY_RUNNING) {
+                return; // another client started one first: use it
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        server.destroyForcibly();
+        throw new IOException("the page server failed to start" + tail(log));
+    }
+
+    private static List<String> command(AnymapConfig config, Path socket) {
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        // A server holds little heap and serves from native memory: the serial collector keeps it small.
+        command.add("-XX:+UseSerialGC");
+        command.add("-Xshare:auto");
+        command.addAll(config.serverJvmOptions());
+        String modulePath = System.getProperty("jdk.module.path");
+        Module engine = ServerLauncher.class.getModule();
+        if (engine.isNamed() && modulePath != null) {
+            command.add("--enable-native-access=" + engine.getName());
+            command.add("--module-path");
+            command.add(modulePath);
+            command.add("--add-modules");
+            command.add("ALL-MODULE-PATH");
+            addClassPath(command);
+            command.add("--module");
+            command.add(engine.getName() + "/" + PageServerMain.class.getName());
+        } else {
+            command.add("--enable-native-access=ALL-UNNAMED");
+            addClassPath(command);
+            command.add(PageServerMain.class.getName());
+        }
+        command.add("--socket");
+        command.add(socket.toString());
+        command.add("--exit-when-idle");
+        command.add(Long.toString(config.serverIdleExit().toMillis()));
+        return command;
+    }
+
+    private static void addClassPath(List<String> command) {
+        String classPath = System.getProperty("java.class.path");
+        if (classPath != null && !classPath.isEmpty()) {
+            command.add("-cp");
+            command.add(classPath);
+        }
+    }
+
+    private static String tail(Path log) {
+        try {
+            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+            if (lines.isEmpty()) {
+                return "";
+            }
+            return "; the end of " + log + ":\n  "
+                    + String.join("\n  ", lines.subList(Math.max(0, lines.size() - LOG_TAIL_LINES), lines.size()));
+        } catch (IOException e) {
+            return "; see " + log;
+        }
+    }
+}

@@ -1,0 +1,263 @@
+package dev.anymap.linux;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.StructLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The libc calls anymap makes, bound once as static final method handles and called with
+ * {@code invokeExact}. Every call captures errno; the raw methods return the call's result, or
+ * {@code -errno} on failure, so that the fault path can act on expected errors (EEXIST, EAGAIN)
+ * without building exceptions; {@link #check} turns a result into a {@link NativeException}.
+ */
+public final class Libc {
+    public static final int O_RDWR = 2;
+    public static final int O_NONBLOCK = 0x800;
+    public static final int O_CLOEXEC = 0x80000;
+
+    public static final int PROT_READ = 1;
+    public static final int PROT_WRITE = 2;
+    public static final int MAP_SHARED = 1;
+    public static final int MAP_PRIVATE = 2;
+    public static final int MAP_ANONYMOUS = 0x20;
+    public static final int MAP_NORESERVE = 0x4000;
+    public static final int MADV_DONTNEED = 4;
+    public static final int MFD_CLOEXEC = 1;
+
+    public static final short POLLIN = 0x1;
+    public static final short POLLERR = 0x8;
+    public static final short POLLHUP = 0x10;
+    public static final short POLLNVAL = 0x20;
+
+    public static final int EFD_NONBLOCK = 0x800;
+    public static final int EFD_CLOEXEC = 0x80000;
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final StructLayout CALL_STATE_LAYOUT = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CALL_STATE_LAYOUT.varHandle(
+            java.lang.foreign.MemoryLayout.PathElement.groupElement("errno"));
+    private static final Linker.Option CAPTURE_ERRNO = Linker.Option.captureCallState("errno");
+    private static final ThreadLocal<MemorySegment> CALL_STATE =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE_LAYOUT));
+
+    private static final MethodHandle SYSCALL_INT = variadic("syscall", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT), 1);
+    private static final MethodHandle IOCTL_POINTER = variadic("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
+    private static final MethodHandle IOCTL_INT = variadic("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT), 2);
+    private static final MethodHandle OPEN = variadic("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), 2);
+    private static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    private static final MethodHandle READ = downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle WRITE = downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle POLL = downcall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle EVENTFD = downcall("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle MMAP = downcall("mmap",
+            FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle MUNMAP = downcall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    private static final MethodHandle MADVISE = downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle MEMFD_CREATE = downcall("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle GETUID = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
+
+    private Libc() {}
+
+    static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        MemorySegment symbol = LINKER.defaultLookup().find(name)
+                .orElseThrow(() -> new UnsatisfiedLinkError("libc has no " + name));
+        Linker.Option[] all = java.util.Arrays.copyOf(options, options.length + 1);
+        all[options.length] = CAPTURE_ERRNO;
+        return LINKER.downcallHandle(symbol, descriptor, all);
+    }
+
+    private static MethodHandle variadic(String name, FunctionDescriptor descriptor, int firstVariadic) {
+        return downcall(name, descriptor, Linker.Option.firstVariadicArg(firstVariadic));
+    }
+
+    /** The calling thread's errno-capture buffer: one per thread, so no call allocates. */
+    static MemorySegment callState() {
+        return CALL_STATE.get();
+    }
+
+    static int errno(MemorySegment callState) {
+        return (int) ERRNO.get(callState, 0L);
+    }
+
+    /** {@code result} if it is not negative; else a {@link NativeException} for {@code -result} as errno. */
+    public static long check(long result, String call) throws NativeException {
+        if (result < 0) {
+            throw new NativeException(call, (int) -result);
+        }
+        return result;
+    }
+
+    static long orErrno(long result, MemorySegment callState) {
+        return result < 0 ? -errno(callState) : result;
+    }
+
+    /** What a downcall threw, which only a broken binding can: rethrown unchecked. */
+    static RuntimeException unexpected(Throwable t) {
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return t instanceof RuntimeException r ? r : new IllegalStateException(t);
+    }
+
+    public static long syscall(long number, int argument) {
+        MemorySegment state = callState();
+        try {
+            return orErrno((long) SYSCALL_INT.invokeExact(state, number, argument), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int ioctl(int fd, long request, MemorySegment argument) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) IOCTL_POINTER.invokeExact(state, fd, request, argument), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int ioctl(int fd, long request, int argument) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) IOCTL_INT.invokeExact(state, fd, request, argument), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int open(String path, int flags) {
+        MemorySegment state = callState();
+        try (Arena arena = Arena.ofConfined()) {
+            return (int) orErrno((int) OPEN.invokeExact(state, arena.allocateFrom(path), flags, 0), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int close(int fd) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) CLOSE.invokeExact(state, fd), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static long read(int fd, MemorySegment buffer, long length) {
+        MemorySegment state = callState();
+        try {
+            return orErrno((long) READ.invokeExact(state, fd, buffer, length), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static long write(int fd, MemorySegment buffer, long length) {
+        MemorySegment state = callState();
+        try {
+            return orErrno((long) WRITE.invokeExact(state, fd, buffer, length), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** poll(2) over {@code count} {@code struct pollfd} entries (see {@link #POLLFD_SIZE}). */
+    public static int poll(MemorySegment pollfds, long count, int timeoutMillis) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) POLL.invokeExact(state, pollfds, count, timeoutMillis), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** The size of {@code struct pollfd}: int fd, short events, short revents. */
+    public static final long POLLFD_SIZE = 8;
+
+    public static void setPollFd(MemorySegment pollfds, int index, int fd, short events) {
+        pollfds.set(JAVA_INT, index * POLLFD_SIZE, fd);
+        pollfds.set(JAVA_SHORT, index * POLLFD_SIZE + 4, events);
+        pollfds.set(JAVA_SHORT, index * POLLFD_SIZE + 6, (short) 0);
+    }
+
+    public static short pollRevents(MemorySegment pollfds, int index) {
+        return pollfds.get(JAVA_SHORT, index * POLLFD_SIZE + 6);
+    }
+
+    public static int eventfd(int initial, int flags) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) EVENTFD.invokeExact(state, initial, flags), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** mmap(2); the address, or {@code -errno}. */
+    public static long mmap(long address, long length, int protection, int flags, int fd, long offset) {
+        MemorySegment state = callState();
+        try {
+            MemorySegment mapped = (MemorySegment) MMAP.invokeExact(state, MemorySegment.ofAddress(address), length,
+                    protection, flags, fd, offset);
+            return mapped.address() == -1L ? -errno(state) : mapped.address();
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int munmap(long address, long length) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) MUNMAP.invokeExact(state, MemorySegment.ofAddress(address), length), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int madvise(long address, long length, int advice) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) MADVISE.invokeExact(state, MemorySegment.ofAddress(address), length, advice), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int memfdCreate(String name, int flags) {
+        MemorySegment state = callState();
+        try (Arena arena = Arena.ofConfined()) {
+            return (int) orErrno((int) MEMFD_CREATE.invokeExact(state, arena.allocateFrom(name), flags), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int ftruncate(int fd, long length) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) FTRUNCATE.invokeExact(state, fd, length), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int getuid() {
+        MemorySegment state = callState();
+        try {
+            return (int) GETUID.invokeExact(state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+}

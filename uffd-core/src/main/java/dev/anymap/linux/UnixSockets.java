@@ -1,0 +1,233 @@
+package dev.anymap.linux;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+
+/**
+ * Unix-domain SOCK_SEQPACKET sockets with file-descriptor passing (SCM_RIGHTS) and peer
+ * credentials (SO_PEERCRED): what the JDK's own Unix-domain channels do not offer. Sequenced
+ * packets keep message boundaries, so one request is one packet.
+ */
+public final class UnixSockets {
+    private static final int AF_UNIX = 1;
+    private static final int SOCK_SEQPACKET = 5;
+    private static final int SOCK_CLOEXEC = 0x80000;
+    private static final int SOL_SOCKET = 1;
+    private static final int SCM_RIGHTS = 1;
+    private static final int SO_PEERCRED = 17;
+    private static final int MSG_NOSIGNAL = 0x4000;
+    private static final int MSG_CMSG_CLOEXEC = 0x40000000;
+    private static final int MSG_CTRUNC = 0x8;
+    private static final int MSG_TRUNC = 0x20;
+    public static final int SHUT_RDWR = 2;
+
+    private static final int SOCKADDR_UN_SIZE = 110;
+    private static final int SUN_PATH_MAX = 107;
+    // struct msghdr on LP64: name, namelen(+pad), iov, iovlen, control, controllen, flags(+pad)
+    private static final int MSGHDR_SIZE = 56;
+    private static final int IOVEC_SIZE = 16;
+    // CMSG_SPACE(sizeof(int)) and CMSG_LEN(sizeof(int)) on LP64
+    private static final int CMSG_SPACE_FD = 24;
+    private static final int CMSG_LEN_FD = 20;
+
+    private static final MethodHandle SOCKET = Libc.downcall("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle BIND = Libc.downcall("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle LISTEN = Libc.downcall("listen", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    private static final MethodHandle ACCEPT4 = Libc.downcall("accept4",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+    private static final MethodHandle CONNECT = Libc.downcall("connect", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle SENDMSG = Libc.downcall("sendmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle RECVMSG = Libc.downcall("recvmsg", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle GETSOCKOPT = Libc.downcall("getsockopt",
+            FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS));
+    private static final MethodHandle SHUTDOWN = Libc.downcall("shutdown", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+
+    private UnixSockets() {}
+
+    /** The process on the other end of a connected socket. */
+    public record PeerCredentials(int pid, int uid, int gid) {}
+
+    /** A packet received: its length in the buffer, and the descriptor it carried, or -1. */
+    public record Received(int length, int fd) {}
+
+    /** A listening socket bound at {@code path}. */
+    public static int listen(Path path, int backlog) throws NativeException {
+        int fd = socket();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment address = socketAddress(arena, path);
+            MemorySegment state = Libc.callState();
+            Libc.check(Libc.orErrno((int) BIND.invokeExact(state, fd, address, SOCKADDR_UN_SIZE), state), "bind(" + path + ")");
+            Libc.check(Libc.orErrno((int) LISTEN.invokeExact(state, fd, backlog), state), "listen(" + path + ")");
+            return fd;
+        } catch (NativeException e) {
+            Libc.close(fd);
+            throw e;
+        } catch (Throwable t) {
+            Libc.close(fd);
+            throw Libc.unexpected(t);
+        }
+    }
+
+    /** A socket connected to the listener at {@code path}. */
+    public static int connect(Path path) throws NativeException {
+        int fd = socket();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment state = Libc.callState();
+            Libc.check(Libc.orErrno((int) CONNECT.invokeExact(state, fd, socketAddress(arena, path), SOCKADDR_UN_SIZE), state),
+                    "connect(" + path + ")");
+            return fd;
+        } catch (NativeException e) {
+            Libc.close(fd);
+            throw e;
+        } catch (Throwable t) {
+            Libc.close(fd);
+            throw Libc.unexpected(t);
+        }
+    }
+
+    /** The next connection on a listening socket; blocks. */
+    public static int accept(int listener) throws NativeException {
+        MemorySegment state = Libc.callState();
+        try {
+            return (int) Libc.check(Libc.orErrno((int) ACCEPT4.invokeExact(state, listener, MemorySegment.NULL,
+                    MemorySegment.NULL, SOCK_CLOEXEC), state), "accept4");
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw Libc.unexpected(t);
+        }
+    }
+
+    public static PeerCredentials peerCredentials(int fd) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment credentials = arena.allocate(12, 4);
+            MemorySegment length = arena.allocate(JAVA_INT);
+            length.set(JAVA_INT, 0, 12);
+            MemorySegment state = Libc.callState();
+            Libc.check(Libc.orErrno((int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_PEERCRED, credentials, length), state),
+                    "getsockopt(SO_PEERCRED)");
+            return new PeerCredentials(credentials.get(JAVA_INT, 0), credentials.get(JAVA_INT, 4), credentials.get(JAVA_INT, 8));
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw Libc.unexpected(t);
+        }
+    }
+
+    /** Sends one packet, with {@code passedFd} attached when it is not negative. */
+    public static void send(int fd, MemorySegment packet, int passedFd) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment message = arena.allocate(MSGHDR_SIZE, 8);
+            MemorySegment iov = arena.allocate(IOVEC_SIZE, 8);
+            iov.set(ADDRESS, 0, packet);
+            iov.set(JAVA_LONG, 8, packet.byteSize());
+            message.set(ADDRESS, 16, iov);
+            message.set(JAVA_LONG, 24, 1L);
+            if (passedFd >= 0) {
+                MemorySegment control = arena.allocate(CMSG_SPACE_FD, 8);
+                control.set(JAVA_LONG, 0, CMSG_LEN_FD);
+                control.set(JAVA_INT, 8, SOL_SOCKET);
+                control.set(JAVA_INT, 12, SCM_RIGHTS);
+                control.set(JAVA_INT, 16, passedFd);
+                message.set(ADDRESS, 32, control);
+                message.set(JAVA_LONG, 40, CMSG_SPACE_FD);
+            }
+            MemorySegment state = Libc.callState();
+            long sent;
+            do {
+                sent = Libc.orErrno((long) SENDMSG.invokeExact(state, fd, message, MSG_NOSIGNAL), state);
+            } while (sent == -Errno.EINTR);
+            Libc.check(sent, "sendmsg");
+            if (sent != packet.byteSize()) {
+                throw new NativeException("sendmsg (short packet)", Errno.EINVAL);
+            }
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw Libc.unexpected(t);
+        }
+    }
+
+    /**
+     * Receives one packet into {@code buffer}; blocks. A length of 0 means the peer closed the
+     * connection. A packet longer than the buffer, or with a truncated descriptor, is refused.
+     */
+    public static Received receive(int fd, MemorySegment buffer) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment message = arena.allocate(MSGHDR_SIZE, 8);
+            MemorySegment iov = arena.allocate(IOVEC_SIZE, 8);
+            MemorySegment control = arena.allocate(CMSG_SPACE_FD, 8);
+            iov.set(ADDRESS, 0, buffer);
+            iov.set(JAVA_LONG, 8, buffer.byteSize());
+            message.set(ADDRESS, 16, iov);
+            message.set(JAVA_LONG, 24, 1L);
+            message.set(ADDRESS, 32, control);
+            message.set(JAVA_LONG, 40, CMSG_SPACE_FD);
+            MemorySegment state = Libc.callState();
+            long received;
+            do {
+                received = Libc.orErrno((long) RECVMSG.invokeExact(state, fd, message, MSG_CMSG_CLOEXEC), state);
+            } while (received == -Errno.EINTR);
+            Libc.check(received, "recvmsg");
+            int passed = -1;
+            long controlLength = message.get(JAVA_LONG, 40);
+            if (controlLength >= CMSG_LEN_FD && control.get(JAVA_INT, 8) == SOL_SOCKET && control.get(JAVA_INT, 12) == SCM_RIGHTS) {
+                passed = control.get(JAVA_INT, 16);
+            }
+            int flags = message.get(JAVA_INT, 48);
+            if ((flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+                if (passed >= 0) {
+                    Libc.close(passed);
+                }
+                throw new NativeException("recvmsg (packet or descriptors truncated)", Errno.EINVAL);
+            }
+            return new Received((int) received, passed);
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw Libc.unexpected(t);
+        }
+    }
+
+    /** shutdown(2): wakes a thread blocked in accept or receive on {@code fd}. */
+    public static void shutdown(int fd) {
+        try {
+            int ignored = (int) SHUTDOWN.invokeExact(Libc.callState(), fd, SHUT_RDWR);
+        } catch (Throwable t) {
+            throw Libc.unexpected(t);
+        }
+    }
+
+    private static int socket() throws NativeException {
+        MemorySegment state = Libc.callState();
+        try {
+            return (int) Libc.check(Libc.orErrno((int) SOCKET.invokeExact(state, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), state),
+                    "socket(AF_UNIX, SOCK_SEQPACKET)");
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw Libc.unexpected(t);
+        }
+    }
+
+    private static MemorySegment socketAddress(Arena arena, Path path) throws NativeException {
+        byte[] name = path.toString().getBytes(StandardCharsets.UTF_8);
+        if (name.length > SUN_PATH_MAX) {
+            throw new NativeException("socket path longer than " + SUN_PATH_MAX + " bytes: " + path, Errno.EINVAL);
+        }
+        MemorySegment address = arena.allocate(SOCKADDR_UN_SIZE, 2);
+        address.set(JAVA_SHORT, 0, (short) AF_UNIX);
+        MemorySegment.copy(name, 0, address, JAVA_BYTE, 2, name.length);
+        return address;
+    }
+}

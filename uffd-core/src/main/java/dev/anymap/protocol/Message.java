@@ -1,0 +1,58 @@
+package dev.anymap.protocol;
+
+/**
+ * The messages between an application (the client) and its page server, one per packet. Every
+ * request carries an id that its reply repeats.
+ */
+public sealed interface Message {
+    /** Client to server: the first message on a connection. */
+    record Hello(int protocolVersion, long pid) implements Message {}
+
+    /** Server to client: the answer to {@link Hello}. */
+    record Welcome(int protocolVersion, long serverPid) implements Message {}
+
+    /**
+     * Client to server: open {@code uri} for a new region. {@code expectedVersion} is empty for a new
+     * mapping, and the version mapped before for a region moved to a new server: if the object has
+     * changed since, the region's faults fail rather than mix two versions.
+     */
+    record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
+               int readaheadChunks, String expectedVersion) implements Message {}
+
+    /** Server to client: the region is open on the server; the object's size and version. */
+    record Mapped(long requestId, long regionId, long size, String version) implements Message {}
+
+    /**
+     * Client to server, with the region's userfaultfd attached: serve the faults of
+     * {@code [address, address + length)}. A client sends it again, with the same descriptor, to a
+     * server it started after the previous one died.
+     */
+    record Attach(long requestId, long regionId, long address, long length) implements Message {}
+
+    /** Server to client: the server now serves the region's faults. */
+    record Attached(long requestId) implements Message {}
+
+    /** Client to server: the region is unmapped; free it. */
+    record Unmap(long requestId, long regionId) implements Message {}
+
+    /** Server to client: the region is freed. */
+    record Unmapped(long requestId) implements Message {}
+
+    /** Client to server: the counters of a region. */
+    record StatsRequest(long requestId, long regionId) implements Message {}
+
+    /** Server to client: the counters of a region. */
+    record Stats(long requestId, long faults, long chunksFetched, long bytesFetched, long fetchNanosTotal,
+                 long fetchNanosMax, long failures, String lastFailure) implements Message {}
+
+    /** Server to client: a request failed. */
+    record Failure(long requestId, ErrorKind kind, String message) implements Message {}
+
+    /** What kind of failure a {@link Failure} reports, so the client can throw the matching exception. */
+    enum ErrorKind {
+        NO_SUCH_OBJECT, ACCESS_DENIED, INVALID_ARGUMENT, UNKNOWN_SCHEME, OBJECT_CHANGED, IO, PROTOCOL, INTERNAL
+    }
+
+    /** The version of this protocol; a client and server of different versions refuse each other. */
+    int PROTOCOL_VERSION = 1;
+}

@@ -1,0 +1,157 @@
+package dev.anymap.protocol;
+
+import java.nio.BufferUnderflowException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
+import java.util.LinkedHashMap;
+
+/**
+ * Encodes messages into packets and decodes packets into messages, checking every size, count and
+ * length against the packet and against fixed limits before use: a packet comes from another
+ * process and is not trusted.
+ */
+public final class MessageCodec {
+    /** The largest packet either side sends or accepts. */
+    public static final int MAX_PACKET = 64 * 1024;
+    static final int MAX_URI = 8 * 1024;
+    static final int MAX_OPTIONS = 64;
+    static final int MAX_OPTION_KEY = 256;
+    static final int MAX_OPTION_VALUE = 8 * 1024;
+    static final int MAX_TEXT = 16 * 1024;
+    private static final int MAGIC = 0x414E594D; // "ANYM"
+
+    private MessageCodec() {}
+
+    private enum Type {
+        HELLO, WELCOME, MAP, MAPPED, ATTACH, ATTACHED, UNMAP, UNMAPPED, STATS_REQUEST, STATS, FAILURE
+    }
+
+    public static byte[] encode(Message message) {
+        ByteBuffer out = ByteBuffer.allocate(MAX_PACKET).order(ByteOrder.LITTLE_ENDIAN);
+        out.putInt(MAGIC);
+        switch (message) {
+            case Message.Hello m -> type(out, Type.HELLO).putInt(m.protocolVersion()).putLong(m.pid());
+            case Message.Welcome m -> type(out, Type.WELCOME).putInt(m.protocolVersion()).putLong(m.serverPid());
+            case Message.Map m -> {
+                type(out, Type.MAP).putLong(m.requestId()).putInt(m.chunkSize()).putInt(m.fetchWorkers()).putInt(m.readaheadChunks());
+                text(out, m.uri(), MAX_URI);
+                if (m.options().size() > MAX_OPTIONS) {
+                    throw new IllegalArgumentException("more than " + MAX_OPTIONS + " backend options");
+                }
+                out.putInt(m.options().size());
+                m.options().forEach((key, value) -> {
+                    text(out, key, MAX_OPTION_KEY);
+                    text(out, value, MAX_OPTION_VALUE);
+                });
+                text(out, m.expectedVersion(), MAX_TEXT);
+            }
+            case Message.Mapped m -> {
+                type(out, Type.MAPPED).putLong(m.requestId()).putLong(m.regionId()).putLong(m.size());
+                text(out, m.version(), MAX_TEXT);
+            }
+            case Message.Attach m -> type(out, Type.ATTACH).putLong(m.requestId()).putLong(m.regionId()).putLong(m.address()).putLong(m.length());
+            case Message.Attached m -> type(out, Type.ATTACHED).putLong(m.requestId());
+            case Message.Unmap m -> type(out, Type.UNMAP).putLong(m.requestId()).putLong(m.regionId());
+            case Message.Unmapped m -> type(out, Type.UNMAPPED).putLong(m.requestId());
+            case Message.StatsRequest m -> type(out, Type.STATS_REQUEST).putLong(m.requestId()).putLong(m.regionId());
+            case Message.Stats m -> {
+                type(out, Type.STATS).putLong(m.requestId()).putLong(m.faults()).putLong(m.chunksFetched())
+                        .putLong(m.bytesFetched()).putLong(m.fetchNanosTotal()).putLong(m.fetchNanosMax()).putLong(m.failures());
+                text(out, m.lastFailure(), MAX_TEXT);
+            }
+            case Message.Failure m -> {
+                type(out, Type.FAILURE).putLong(m.requestId()).putInt(m.kind().ordinal());
+                text(out, m.message(), MAX_TEXT);
+            }
+        }
+        byte[] packet = new byte[out.position()];
+        out.flip().get(packet);
+        return packet;
+    }
+
+    public static Message decode(ByteBuffer packet) throws ProtocolException {
+        ByteBuffer in = packet.order(ByteOrder.LITTLE_ENDIAN);
+        try {
+            if (in.remaining() > MAX_PACKET || in.getInt() != MAGIC) {
+                throw new ProtocolException("not an anymap packet");
+            }
+            int typeIndex = in.getInt();
+            if (typeIndex < 0 || typeIndex >= Type.values().length) {
+                throw new ProtocolException("unknown message type " + typeIndex);
+            }
+            Message message = switch (Type.values()[typeIndex]) {
+                case HELLO -> new Message.Hello(in.getInt(), in.getLong());
+                case WELCOME -> new Message.Welcome(in.getInt(), in.getLong());
+                case MAP -> {
+                    long requestId = in.getLong();
+                    int chunkSize = in.getInt();
+                    int fetchWorkers = in.getInt();
+                    int readahead = in.getInt();
+                    String uri = text(in, MAX_URI);
+                    int count = in.getInt();
+                    if (count < 0 || count > MAX_OPTIONS) {
+                        throw new ProtocolException("option count " + count + " outside 0.." + MAX_OPTIONS);
+                    }
+                    var options = new LinkedHashMap<String, String>();
+                    for (int i = 0; i < count; i++) {
+                        options.put(text(in, MAX_OPTION_KEY), text(in, MAX_OPTION_VALUE));
+                    }
+                    yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
+                            readahead, text(in, MAX_TEXT));
+                }
+                case MAPPED -> new Message.Mapped(in.getLong(), in.getLong(), in.getLong(), text(in, MAX_TEXT));
+                case ATTACH -> new Message.Attach(in.getLong(), in.getLong(), in.getLong(), in.getLong());
+                case ATTACHED -> new Message.Attached(in.getLong());
+                case UNMAP -> new Message.Unmap(in.getLong(), in.getLong());
+                case UNMAPPED -> new Message.Unmapped(in.getLong());
+                case STATS_REQUEST -> new Message.StatsRequest(in.getLong(), in.getLong());
+                case STATS -> new Message.Stats(in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(),
+                        in.getLong(), in.getLong(), text(in, MAX_TEXT));
+                case FAILURE -> {
+                    long requestId = in.getLong();
+                    int kind = in.getInt();
+                    if (kind < 0 || kind >= Message.ErrorKind.values().length) {
+                        throw new ProtocolException("unknown error kind " + kind);
+                    }
+                    yield new Message.Failure(requestId, Message.ErrorKind.values()[kind], text(in, MAX_TEXT));
+                }
+            };
+            if (in.hasRemaining()) {
+                throw new ProtocolException(in.remaining() + " bytes after a " + message.getClass().getSimpleName() + " message");
+            }
+            return message;
+        } catch (BufferUnderflowException truncated) {
+            throw new ProtocolException("truncated packet");
+        }
+    }
+
+    private static ByteBuffer type(ByteBuffer out, Type type) {
+        return out.putInt(type.ordinal());
+    }
+
+    private static void text(ByteBuffer out, String text, int limit) {
+        byte[] bytes = text.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length > limit) {
+            throw new IllegalArgumentException("text of " + bytes.length + " bytes is longer than the limit of " + limit);
+        }
+        out.putInt(bytes.length).put(bytes);
+    }
+
+    private static String text(ByteBuffer in, int limit) throws ProtocolException {
+        int length = in.getInt();
+        if (length < 0 || length > limit || length > in.remaining()) {
+            throw new ProtocolException("text length " + length + " outside 0.." + Math.min(limit, in.remaining()));
+        }
+        byte[] bytes = new byte[length];
+        in.get(bytes);
+        try {
+            return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw new ProtocolException("text is not UTF-8");
+        }
+    }
+}

@@ -1,0 +1,57 @@
+package dev.anymap.protocol;
+
+import dev.anymap.linux.Libc;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
+
+/**
+ * Where a page server listens: a socket in a directory that only its user can enter. The default is
+ * {@code $XDG_RUNTIME_DIR/anymap/server.sock}, or {@code <java.io.tmpdir>/anymap-<uid>/server.sock}.
+ */
+public final class ServerAddress {
+    private static final Set<PosixFilePermission> OWNER_ONLY_DIRECTORY = PosixFilePermissions.fromString("rwx------");
+
+    private ServerAddress() {}
+
+    public static Path defaultSocket() {
+        String runtime = System.getenv("XDG_RUNTIME_DIR");
+        Path directory = runtime != null && !runtime.isBlank() && Files.isDirectory(Path.of(runtime))
+                ? Path.of(runtime, "anymap")
+                : Path.of(System.getProperty("java.io.tmpdir"), "anymap-" + Libc.getuid());
+        return directory.resolve("server.sock");
+    }
+
+    /**
+     * Creates the socket's directory with mode 0700, or checks that an existing one is a real
+     * directory of this user with no access for anyone else: in a shared /tmp another user could
+     * otherwise have made it first and listen in our place.
+     */
+    public static void prepareDirectory(Path socket) throws IOException {
+        Path directory = socket.toAbsolutePath().getParent();
+        if (!Files.exists(directory, LinkOption.NOFOLLOW_LINKS)) {
+            try {
+                Files.createDirectories(directory.getParent());
+                Files.createDirectory(directory, PosixFilePermissions.asFileAttribute(OWNER_ONLY_DIRECTORY));
+            } catch (java.nio.file.FileAlreadyExistsException raced) {
+                // Another process made it first; it is checked below like any existing one.
+            }
+        }
+        if (!Files.isDirectory(directory, LinkOption.NOFOLLOW_LINKS)) {
+            throw new IOException(directory + " is not a directory; the page server's socket needs a private directory there");
+        }
+        int owner = (int) Files.getAttribute(directory, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+        if (owner != Libc.getuid()) {
+            throw new IOException(directory + " belongs to uid " + owner + ", not to this user (uid " + Libc.getuid()
+                    + "); remove it or choose another socket path");
+        }
+        Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(directory, LinkOption.NOFOLLOW_LINKS);
+        if (!OWNER_ONLY_DIRECTORY.containsAll(permissions)) {
+            Files.setPosixFilePermissions(directory, OWNER_ONLY_DIRECTORY);
+        }
+    }
+}

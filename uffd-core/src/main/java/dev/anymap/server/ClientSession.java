@@ -1,0 +1,174 @@
+package dev.anymap.server;
+
+import dev.anymap.linux.Libc;
+import dev.anymap.protocol.Connection;
+import dev.anymap.protocol.Message;
+import dev.anymap.protocol.ProtocolException;
+import dev.anymap.spi.BackendRegistry;
+import dev.anymap.spi.ObjectChangedException;
+import dev.anymap.spi.Redaction;
+import dev.anymap.spi.StorageBackend;
+import dev.anymap.spi.UnknownSchemeException;
+import java.io.IOException;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.NoSuchFileException;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One client's connection: answers its requests in order, and frees all of its regions when it
+ * goes, whether it closed them or died.
+ */
+final class ClientSession implements Runnable {
+    private static final System.Logger LOG = System.getLogger(ClientSession.class.getName());
+    private static final AtomicLong NEXT_REGION = new AtomicLong(1);
+    private static final int MAX_FETCH_WORKERS = 64;
+    private static final int MAX_READAHEAD = 1024;
+
+    private final Connection connection;
+    private final long peerPid;
+    private final BackendRegistry registry;
+    private final Runnable onEnd;
+    private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
+
+    ClientSession(Connection connection, long peerPid, BackendRegistry registry, Runnable onEnd) {
+        this.connection = connection;
+        this.peerPid = peerPid;
+        this.registry = registry;
+        this.onEnd = onEnd;
+    }
+
+    @Override
+    public void run() {
+        try {
+            Connection.Incoming first = connection.receive();
+            if (first == null) {
+                return;
+            }
+            if (!(first.message() instanceof Message.Hello hello) || hello.protocolVersion() != Message.PROTOCOL_VERSION) {
+                closeDescriptor(first);
+                connection.send(new Message.Failure(0, Message.ErrorKind.PROTOCOL, "this page server speaks anymap protocol "
+                        + Message.PROTOCOL_VERSION + "; upgrade the client or the server so that they match"));
+                return;
+            }
+            connection.send(new Message.Welcome(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
+            for (Connection.Incoming incoming; (incoming = connection.receive()) != null; ) {
+                connection.send(answer(incoming));
+            }
+        } catch (ProtocolException e) {
+            LOG.log(System.Logger.Level.WARNING, "client " + peerPid + " sent an invalid message (" + e.getMessage() + "); dropping it");
+        } catch (IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " connection ended: " + e);
+        } finally {
+            regions.values().forEach(RegionServer::close);
+            regions.clear();
+            connection.close();
+            onEnd.run();
+        }
+    }
+
+    private Message answer(Connection.Incoming incoming) {
+        Message message = incoming.message();
+        long requestId = requestId(message);
+        try {
+            if (incoming.fd() >= 0 && !(message instanceof Message.Attach)) {
+                closeDescriptor(incoming);
+                throw new ProtocolException("a descriptor came with a " + message.getClass().getSimpleName() + " message");
+            }
+            return switch (message) {
+                case Message.Map map -> map(map);
+                case Message.Attach attach -> {
+                    if (incoming.fd() < 0) {
+                        throw new ProtocolException("an Attach message came without its userfaultfd");
+                    }
+                    region(attach.regionId(), incoming).attach(incoming.fd(), attach.address(), attach.length());
+                    yield new Message.Attached(requestId);
+                }
+                case Message.Unmap unmap -> {
+                    RegionServer region = regions.remove(unmap.regionId());
+                    if (region == null) {
+                        throw new IllegalArgumentException("no region " + unmap.regionId() + " for this client");
+                    }
+                    region.close();
+                    yield new Message.Unmapped(requestId);
+                }
+                case Message.StatsRequest stats -> region(stats.regionId(), null).stats(requestId);
+                default -> throw new ProtocolException("unexpected " + message.getClass().getSimpleName() + " message");
+            };
+        } catch (Exception e) {
+            return new Message.Failure(requestId, kind(e), String.valueOf(e.getMessage()));
+        }
+    }
+
+    private Message map(Message.Map map) throws IOException, URISyntaxException {
+        int chunk = map.chunkSize();
+        if (chunk < RegionServer.MIN_CHUNK || chunk > RegionServer.MAX_CHUNK || Integer.bitCount(chunk) != 1) {
+            throw new IllegalArgumentException("chunk size " + chunk + " is not a power of two from "
+                    + RegionServer.MIN_CHUNK + " to " + RegionServer.MAX_CHUNK);
+        }
+        if (map.fetchWorkers() < 1 || map.fetchWorkers() > MAX_FETCH_WORKERS) {
+            throw new IllegalArgumentException("fetch workers " + map.fetchWorkers() + " outside 1.." + MAX_FETCH_WORKERS);
+        }
+        if (map.readaheadChunks() < 0 || map.readaheadChunks() > MAX_READAHEAD) {
+            throw new IllegalArgumentException("readahead " + map.readaheadChunks() + " outside 0.." + MAX_READAHEAD);
+        }
+        URI uri = new URI(map.uri());
+        StorageBackend backend = registry.open(uri, map.options());
+        String changed = null;
+        if (!map.expectedVersion().isEmpty() && !map.expectedVersion().equals(backend.version().toString())) {
+            changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
+                    + ", now at " + backend.version() + "); map it again to read the new version";
+        }
+        try {
+            long regionId = NEXT_REGION.getAndIncrement();
+            regions.put(regionId, new RegionServer(regionId, backend, chunk, map.fetchWorkers(), map.readaheadChunks(), changed));
+            LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);
+            return new Message.Mapped(map.requestId(), regionId, backend.size(), backend.version().toString());
+        } catch (RuntimeException e) {
+            backend.close();
+            throw e;
+        }
+    }
+
+    private RegionServer region(long regionId, Connection.Incoming withDescriptor) {
+        RegionServer region = regions.get(regionId);
+        if (region == null) {
+            closeDescriptor(withDescriptor);
+            throw new IllegalArgumentException("no region " + regionId + " for this client");
+        }
+        return region;
+    }
+
+    private static void closeDescriptor(Connection.Incoming incoming) {
+        if (incoming != null && incoming.fd() >= 0) {
+            Libc.close(incoming.fd());
+        }
+    }
+
+    private static long requestId(Message message) {
+        return switch (message) {
+            case Message.Map m -> m.requestId();
+            case Message.Attach m -> m.requestId();
+            case Message.Unmap m -> m.requestId();
+            case Message.StatsRequest m -> m.requestId();
+            default -> 0;
+        };
+    }
+
+    private static Message.ErrorKind kind(Exception e) {
+        return switch (e) {
+            case NoSuchFileException ignored -> Message.ErrorKind.NO_SUCH_OBJECT;
+            case AccessDeniedException ignored -> Message.ErrorKind.ACCESS_DENIED;
+            case UnknownSchemeException ignored -> Message.ErrorKind.UNKNOWN_SCHEME;
+            case ObjectChangedException ignored -> Message.ErrorKind.OBJECT_CHANGED;
+            case IllegalArgumentException ignored -> Message.ErrorKind.INVALID_ARGUMENT;
+            case URISyntaxException ignored -> Message.ErrorKind.INVALID_ARGUMENT;
+            case ProtocolException ignored -> Message.ErrorKind.PROTOCOL;
+            case IOException ignored -> Message.ErrorKind.IO;
+            default -> Message.ErrorKind.INTERNAL;
+        };
+    }
+}

@@ -1,0 +1,169 @@
+package dev.anymap.server;
+
+import dev.anymap.linux.Libc;
+import dev.anymap.linux.NativeException;
+import dev.anymap.linux.UnixSockets;
+import dev.anymap.protocol.Connection;
+import dev.anymap.protocol.ServerAddress;
+import dev.anymap.spi.BackendRegistry;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The page server: listens on a Unix socket, takes applications' userfaultfds, and fills their
+ * pages from storage backends. One server serves many clients, each with many regions.
+ *
+ * <p>Only one server runs per socket: it holds a lock on {@code server.lock} beside the socket for
+ * its whole life, so a second one exits at once and a socket left by a dead one is replaced.
+ */
+public final class PageServer implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(PageServer.class.getName());
+
+    private final Path socket;
+    private final Duration exitWhenIdle;
+    private final Set<Integer> allowedUids;
+    private final BackendRegistry registry;
+    private final AtomicInteger sessions = new AtomicInteger();
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final ScheduledExecutorService idleTimer = Executors.newSingleThreadScheduledExecutor(
+            r -> Thread.ofPlatform().name("anymap-idle-timer").daemon().unstarted(r));
+    private FileChannel lockChannel;
+    private int listener = -1;
+    private volatile boolean closing;
+
+    /** Another page server already holds the socket. */
+    public static final class AlreadyRunningException extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        AlreadyRunningException(Path socket) {
+            super("a page server is already running at " + socket);
+        }
+    }
+
+    /**
+     * @param exitWhenIdle stop this long after the last client leaves (or after start, if none
+     *     comes); null to run until closed
+     * @param allowedUids users besides the server's own that may connect
+     */
+    public PageServer(Path socket, Duration exitWhenIdle, Set<Integer> allowedUids, BackendRegistry registry) {
+        this.socket = socket.toAbsolutePath();
+        this.exitWhenIdle = exitWhenIdle;
+        this.allowedUids = Set.copyOf(allowedUids);
+        this.registry = registry;
+    }
+
+    /** Binds the socket and starts accepting clients. */
+    public synchronized void start() throws IOException {
+        ServerAddress.prepareDirectory(socket);
+        lockChannel = FileChannel.open(socket.resolveSibling("server.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock lock = lockChannel.tryLock();
+        if (lock == null) {
+            lockChannel.close();
+            throw new AlreadyRunningException(socket);
+        }
+        Files.deleteIfExists(socket);
+        listener = UnixSockets.listen(socket, 64);
+        Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+        Thread.ofPlatform().name("anymap-accept").start(this::acceptLoop);
+        scheduleIdleCheck();
+        LOG.log(System.Logger.Level.INFO, "page server " + ProcessHandle.current().pid() + " listening at " + socket);
+    }
+
+    /** Blocks until the server has stopped. */
+    public void awaitStop() throws InterruptedException {
+        stopped.await();
+    }
+
+    private void acceptLoop() {
+        try {
+            while (!closing) {
+                int client;
+                try {
+                    client = UnixSockets.accept(listener);
+                } catch (NativeException e) {
+                    if (closing) {
+                        return;
+                    }
+                    LOG.log(System.Logger.Level.WARNING, "accept: " + e.getMessage());
+                    continue;
+                }
+                UnixSockets.PeerCredentials peer;
+                try {
+                    peer = UnixSockets.peerCredentials(client);
+                } catch (NativeException e) {
+                    Libc.close(client);
+                    continue;
+                }
+                if (peer.uid() != Libc.getuid() && !allowedUids.contains(peer.uid())) {
+                    LOG.log(System.Logger.Level.WARNING, "refused process " + peer.pid() + " of uid " + peer.uid()
+                            + ": this server serves uid " + Libc.getuid() + " and " + allowedUids);
+                    Libc.close(client);
+                    continue;
+                }
+                sessions.incrementAndGet();
+                ClientSession session = new ClientSession(new Connection(client), peer.pid(), registry, this::sessionEnded);
+                Thread.ofPlatform().name("anymap-client-" + peer.pid()).daemon().start(session);
+            }
+        } finally {
+            stopped.countDown();
+        }
+    }
+
+    private void sessionEnded() {
+        if (sessions.decrementAndGet() == 0) {
+            scheduleIdleCheck();
+        }
+    }
+
+    private void scheduleIdleCheck() {
+        if (exitWhenIdle == null || closing) {
+            return;
+        }
+        idleTimer.schedule(() -> {
+            if (sessions.get() == 0) {
+                LOG.log(System.Logger.Level.INFO, "no clients for " + exitWhenIdle + "; stopping");
+                close();
+            }
+        }, exitWhenIdle.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public synchronized void close() {
+        if (closing) {
+            return;
+        }
+        closing = true;
+        idleTimer.shutdownNow();
+        if (listener >= 0) {
+            // Unlink first: a client that starts now must not connect to a server on its way out.
+            try {
+                Files.deleteIfExists(socket);
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.DEBUG, "removing " + socket + ": " + e.getMessage());
+            }
+            UnixSockets.shutdown(listener);
+            Libc.close(listener);
+        } else {
+            stopped.countDown();
+        }
+        try {
+            if (lockChannel != null) {
+                lockChannel.close();
+            }
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "releasing the lock: " + e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,64 @@
+package dev.anymap.server;
+
+import dev.anymap.protocol.ServerAddress;
+import dev.anymap.spi.BackendRegistry;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.Set;
+
+/**
+ * Runs a page server in this process until it is stopped, or until it has been idle for the given
+ * time. Prints {@code READY <pid>} on standard output once it accepts clients, which is what a
+ * client that started it waits for.
+ *
+ * <pre>PageServerMain [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]...</pre>
+ */
+public final class PageServerMain {
+    /** What the server prints once it accepts clients. */
+    public static final String READY = "READY";
+    /** The exit status when another server already holds the socket. */
+    public static final int EXIT_ALREADY_RUNNING = 3;
+
+    private PageServerMain() {}
+
+    public static void main(String[] args) throws Exception {
+        Path socket = ServerAddress.defaultSocket();
+        Duration idle = null;
+        Set<Integer> allowed = new HashSet<>();
+        for (int i = 0; i < args.length; i++) {
+            String value = i + 1 < args.length ? args[i + 1] : null;
+            switch (args[i]) {
+                case "--socket" -> socket = Path.of(required(args[i], value));
+                case "--exit-when-idle" -> idle = Duration.ofMillis(Long.parseLong(required(args[i], value)));
+                case "--allow-uid" -> allowed.add(Integer.parseInt(required(args[i], value)));
+                default -> {
+                    System.err.println("unknown argument " + args[i]
+                            + "; usage: [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]...");
+                    System.exit(2);
+                }
+            }
+            i++;
+        }
+        PageServer server = new PageServer(socket, idle, allowed, BackendRegistry.load());
+        try {
+            server.start();
+        } catch (PageServer.AlreadyRunningException e) {
+            System.err.println(e.getMessage());
+            System.exit(EXIT_ALREADY_RUNNING);
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close));
+        System.out.println(READY + " " + ProcessHandle.current().pid());
+        System.out.flush();
+        server.awaitStop();
+        System.exit(0);
+    }
+
+    private static String required(String option, String value) {
+        if (value == null) {
+            System.err.println(option + " needs a value");
+            System.exit(2);
+        }
+        return value;
+    }
+}

@@ -1,0 +1,38 @@
+package dev.anymap.server;
+
+import dev.anymap.protocol.Message;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAccumulator;
+import java.util.concurrent.atomic.LongAdder;
+
+/** The counters of one region, written by its fault loop and fetch workers, read for stats. */
+final class RegionCounters {
+    private final LongAdder faults = new LongAdder();
+    private final LongAdder chunksFetched = new LongAdder();
+    private final LongAdder bytesFetched = new LongAdder();
+    private final LongAdder fetchNanosTotal = new LongAdder();
+    private final LongAccumulator fetchNanosMax = new LongAccumulator(Math::max, 0);
+    private final AtomicLong failures = new AtomicLong();
+    private volatile String lastFailure = "";
+
+    void fault() {
+        faults.increment();
+    }
+
+    void fetched(long bytes, long nanos) {
+        chunksFetched.increment();
+        bytesFetched.add(bytes);
+        fetchNanosTotal.add(nanos);
+        fetchNanosMax.accumulate(nanos);
+    }
+
+    void failed(String description) {
+        failures.incrementAndGet();
+        lastFailure = description;
+    }
+
+    Message.Stats snapshot(long requestId) {
+        return new Message.Stats(requestId, faults.sum(), chunksFetched.sum(), bytesFetched.sum(), fetchNanosTotal.sum(),
+                fetchNanosMax.get(), failures.get(), lastFailure);
+    }
+}

@@ -1,0 +1,11 @@
+/**
+ * anymap's engine: stored objects mapped as lazily paged memory through userfaultfd, with faults
+ * served by an out-of-process page server. The API is {@link dev.anymap.Anymap}.
+ */
+module dev.anymap.core {
+    requires transitive dev.anymap.spi;
+
+    exports dev.anymap;
+
+    uses dev.anymap.spi.BackendProvider;
+}
