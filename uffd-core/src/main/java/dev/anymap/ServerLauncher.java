@@ -31,6 +31,9 @@ final class ServerLauncher {
         ProcessBuilder builder = new ProcessBuilder(command(config, socket))
                 .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+        // Regions come and go with their threads; without a cap, glibc gives each new thread's
+        // allocations an arena of its own and the server's resident memory creeps up.
+        builder.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
         Process server = builder.start();
         BufferedReader output = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
         CompletableFuture<String> firstLine = CompletableFuture.supplyAsync(() -> {

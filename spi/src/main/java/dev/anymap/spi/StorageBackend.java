@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
 import java.nio.ByteBuffer;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -57,6 +58,16 @@ public interface StorageBackend extends AutoCloseable {
         int length = target.remaining();
         read(offset, MemorySegment.ofBuffer(target));
         target.position(target.position() + length);
+    }
+
+    /**
+     * The object's bytes as memory that this process already holds (an in-memory object, a file the
+     * backend has mapped), for the page server to fill pages straight from, with no copy through a
+     * staging buffer. Empty, the default, for backends that must fetch. The segment is read-only,
+     * exactly {@link #size()} bytes long, and valid until {@link #close()}.
+     */
+    default Optional<MemorySegment> view() {
+        return Optional.empty();
     }
 
     /**

@@ -56,6 +56,7 @@ final class RegionServer implements AutoCloseable {
     private final int readaheadChunks;
     private final int fetchWorkers;
     private final String failEveryFault;
+    private final long viewAddress;
     private final byte[] states;
     private final LinkedBlockingDeque<Integer> queue = new LinkedBlockingDeque<>();
     private final RegionCounters counters = new RegionCounters();
@@ -79,6 +80,7 @@ final class RegionServer implements AutoCloseable {
         this.fetchWorkers = fetchWorkers;
         this.readaheadChunks = readaheadChunks;
         this.failEveryFault = failEveryFault;
+        this.viewAddress = backend.view().map(MemorySegment::address).orElse(0L);
         long chunks = (mappedLength + chunkSize - 1) / chunkSize;
         if (chunks > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("a chunk size of " + chunkSize + " makes " + chunks + " chunks for "
@@ -224,6 +226,14 @@ final class RegionServer implements AutoCloseable {
         long dataLength = Math.min(chunkSize, size - offset);
         if (failEveryFault != null) {
             fail(chunk, offset, fillLength, failEveryFault, fill);
+            return;
+        }
+        if (viewAddress != 0 && dataLength == fillLength) {
+            // Whole pages the backend already holds in memory: fill from them, with no copy.
+            counters.fetched(dataLength, 0);
+            if (install(chunk, offset, fillLength, viewAddress + offset, fill, false)) {
+                STATE.setVolatile(states, chunk, PRESENT);
+            }
             return;
         }
         long started = System.nanoTime();

@@ -8,6 +8,7 @@ import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -42,6 +43,12 @@ final class MemoryBackend implements StorageBackend {
     @Override
     public Set<Capability> capabilities() {
         return object.writable() ? Set.of(Capability.WRITE) : Set.of();
+    }
+
+    /** Writable objects are not viewed: a write would change pages the page server already filled. */
+    @Override
+    public Optional<MemorySegment> view() {
+        return object.writable() ? Optional.empty() : Optional.of(object.bytes().asReadOnly());
     }
 
     @Override

@@ -1,0 +1,5 @@
+/** anymap against its baselines: see benchmarks/run. */
+module dev.anymap.benchmarks {
+    requires dev.anymap.core;
+    requires dev.anymap.backend.memory;
+}

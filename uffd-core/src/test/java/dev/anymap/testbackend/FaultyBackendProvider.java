@@ -1,0 +1,74 @@
+package dev.anymap.testbackend;
+
+import dev.anymap.spi.BackendProvider;
+import dev.anymap.spi.ObjectVersion;
+import dev.anymap.spi.OutOfRangeException;
+import dev.anymap.spi.StorageBackend;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.net.URI;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A storage backend for the engine's failure tests, loaded by the page server from the test class
+ * path. {@code faulty:NAME?size=BYTES&seed=N} holds the same bytes as
+ * {@code mem:NAME?size=BYTES&seed=N}, and misbehaves where the URI says:
+ * {@code fail=OFFSET} fails every read that covers that offset; {@code slow=OFFSET&delay=MILLIS}
+ * delays such reads; {@code slowfrom=OFFSET} delays every read at or past that offset.
+ */
+public final class FaultyBackendProvider implements BackendProvider {
+    @Override
+    public String name() {
+        return "faulty";
+    }
+
+    @Override
+    public Set<String> schemes() {
+        return Set.of("faulty");
+    }
+
+    @Override
+    public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
+        String spec = uri.getSchemeSpecificPart();
+        Map<String, Long> parameters = new HashMap<>();
+        for (String parameter : spec.substring(spec.indexOf('?') + 1).split("&")) {
+            String[] pair = parameter.split("=", 2);
+            parameters.put(pair[0], Long.parseLong(pair[1]));
+        }
+        long size = parameters.get("size");
+        long seed = parameters.getOrDefault("seed", 0L);
+        return new FaultyBackend(uri, size, seed, parameters.getOrDefault("fail", -1L), parameters.getOrDefault("slow", -1L),
+                parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L));
+    }
+
+    private record FaultyBackend(URI uri, long size, long seed, long failAt, long slowAt, long slowFrom, long delayMillis)
+            implements StorageBackend {
+        @Override
+        public ObjectVersion version() {
+            return ObjectVersion.generation(seed);
+        }
+
+        @Override
+        public void read(long offset, MemorySegment target) throws IOException {
+            OutOfRangeException.check(uri, offset, target.byteSize(), size);
+            long end = offset + target.byteSize();
+            if (failAt >= offset && failAt < end) {
+                throw new IOException("injected failure for the read at " + offset);
+            }
+            if ((slowAt >= offset && slowAt < end) || end > slowFrom) {
+                try {
+                    Thread.sleep(delayMillis);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("closed while slow");
+                }
+            }
+            ReferenceContent.fill(size, seed, offset, target);
+        }
+
+        @Override
+        public void close() {}
+    }
+}
