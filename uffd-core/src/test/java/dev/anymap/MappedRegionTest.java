@@ -34,11 +34,13 @@ import org.junit.jupiter.params.provider.ValueSource;
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
 class MappedRegionTest {
     private static final long GIB = 1L << 30;
+    private static AnymapConfig config;
     private static Anymap anymap;
 
     @BeforeAll
     static void openPageServer() throws IOException {
-        anymap = Anymap.open(TestServers.privateServer());
+        config = TestServers.privateServer();
+        anymap = Anymap.open(config);
     }
 
     @AfterAll
@@ -164,7 +166,7 @@ class MappedRegionTest {
 
     @Test
     void aThousandMapAndCloseCyclesLeakNoDescriptorsAndNoServerMemory() throws Exception {
-        ProcessHandle server = TestServers.startedServer().orElseThrow();
+        ProcessHandle server = TestServers.startedServer(config).orElseThrow();
         // Warm up first: the server's JIT, heap and malloc arenas settle over the first ~2000 cycles.
         for (int i = 0; i < 2000; i++) {
             cycle(i);

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 
 /** A page server of the tests' own, at a private socket, so that no test meets a user's server. */
@@ -16,10 +17,12 @@ final class TestServers {
         return AnymapConfig.defaults().withSocket(directory.resolve("server.sock")).withServerIdleExit(Duration.ofSeconds(1));
     }
 
-    /** The page server that this JVM started, which is a child process of it. */
-    static Optional<ProcessHandle> startedServer() {
+    /** The live page server that this JVM started for {@code config}, which is a child process of it. */
+    static Optional<ProcessHandle> startedServer(AnymapConfig config) {
+        String socket = config.socket().toString();
         return ProcessHandle.current().children()
-                .filter(child -> child.info().arguments().map(args -> String.join(" ", args).contains("PageServerMain")).orElse(false))
+                .filter(ProcessHandle::isAlive)
+                .filter(child -> child.info().arguments().map(args -> List.of(args).contains(socket)).orElse(false))
                 .findFirst();
     }
 }

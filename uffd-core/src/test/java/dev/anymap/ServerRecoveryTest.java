@@ -1,0 +1,64 @@
+package dev.anymap;
+
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.anymap.spi.StorageBackend;
+import dev.anymap.testbackend.ReferenceContent;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.URI;
+import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+class ServerRecoveryTest {
+
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void aScanCompletesWithRightBytesWhenThePageServerIsKilledInTheMiddle() throws Exception {
+        long size = 256L << 20;
+        long seed = 31;
+        int block = 64 * 1024;
+        // The second half is slow, so the kill lands while the scanner waits on a fetch.
+        URI uri = URI.create("faulty:recover?size=" + size + "&seed=" + seed + "&slowfrom=" + (size / 2) + "&delay=20");
+        StorageBackend reference = ReferenceContent.of(size, seed);
+        AnymapConfig config = TestServers.privateServer();
+        try (Anymap anymap = Anymap.open(config);
+             MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(1 << 20))) {
+            AtomicLong scanned = new AtomicLong();
+            CompletableFuture<Void> scan = CompletableFuture.runAsync(() -> {
+                byte[] want = new byte[block];
+                byte[] got = new byte[block];
+                for (long offset = 0; offset < size; offset += block) {
+                    try {
+                        reference.read(offset, MemorySegment.ofArray(want));
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                    MemorySegment.copy(region.segment(), ValueLayout.JAVA_BYTE, offset, got, 0, block);
+                    if (!Arrays.equals(want, got)) {
+                        throw new AssertionError("wrong bytes at offset " + offset);
+                    }
+                    scanned.set(offset + block);
+                }
+            }, runnable -> Thread.ofPlatform().start(runnable));
+
+            ProcessHandle first = TestServers.startedServer(config).orElseThrow();
+            while (scanned.get() < size / 2 + (16 << 20) && !scan.isDone()) {
+                Thread.onSpinWait();
+            }
+            assertTrue(!scan.isDone(), "the scan ended before the page server could be killed");
+            first.destroyForcibly();
+            first.onExit().get(30, TimeUnit.SECONDS);
+
+            scan.get(2, TimeUnit.MINUTES);
+            ProcessHandle second = TestServers.startedServer(config).orElseThrow();
+            assertNotEquals(first.pid(), second.pid());
+            assertTrue(region.stats().chunksFetched() > 0, "the new server serves the region");
+        }
+    }
+}

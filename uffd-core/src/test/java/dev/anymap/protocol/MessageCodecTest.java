@@ -1,0 +1,98 @@
+package dev.anymap.protocol;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class MessageCodecTest {
+    // The ordinals of the codec's message types, as they stand on the wire.
+    private static final int MAP = 2;
+    private static final int FAILURE = 10;
+
+    private static Message roundTrip(Message message) throws ProtocolException {
+        return MessageCodec.decode(ByteBuffer.wrap(MessageCodec.encode(message)));
+    }
+
+    @Test
+    void everyMessageSurvivesARoundTrip() throws Exception {
+        List<Message> messages = List.of(
+                new Message.Hello(1, 42),
+                new Message.Welcome(1, 43),
+                new Message.Map(7, "s3://bücket/a b", Map.of("region", "eu-west-1", "secret", "x"), 65536, 4, 2, "etag:\"abc\""),
+                new Message.Mapped(7, 9, 1L << 40, "generation:3"),
+                new Message.Attach(8, 9, 0x7f00_0000_0000L, 1L << 30),
+                new Message.Attached(8),
+                new Message.Unmap(10, 9),
+                new Message.Unmapped(10),
+                new Message.StatsRequest(11, 9),
+                new Message.Stats(11, 1, 2, 3, 4, 5, 6, "last"),
+                new Message.Failure(12, Message.ErrorKind.NO_SUCH_OBJECT, "missing"));
+        for (Message message : messages) {
+            assertEquals(message, roundTrip(message));
+        }
+    }
+
+    @Test
+    void refusesATruncatedPacket() {
+        byte[] packet = MessageCodec.encode(new Message.Attach(1, 2, 3, 4));
+        for (int length = 0; length < packet.length; length++) {
+            int cut = length;
+            assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(Arrays.copyOf(packet, cut))),
+                    "a packet cut to " + cut + " bytes");
+        }
+    }
+
+    @Test
+    void refusesTrailingBytesAnUnknownTypeAndAForeignMagic() {
+        byte[] packet = MessageCodec.encode(new Message.Unmapped(1));
+        assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(Arrays.copyOf(packet, packet.length + 1))));
+        byte[] unknownType = packet.clone();
+        ByteBuffer.wrap(unknownType).order(ByteOrder.LITTLE_ENDIAN).putInt(4, 999);
+        assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(unknownType)));
+        byte[] foreign = packet.clone();
+        foreign[0] ^= 1;
+        assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(foreign)));
+    }
+
+    @Test
+    void refusesLengthsAndCountsBeyondThePacketOrTheLimits() {
+        ByteBuffer hugeText = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(Integer.MAX_VALUE);
+        ProtocolException text = assertThrows(ProtocolException.class, () -> MessageCodec.decode(hugeText.flip()));
+        assertTrue(text.getMessage().contains("text length"), text.getMessage());
+
+        ByteBuffer negativeText = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(-5);
+        assertThrows(ProtocolException.class, () -> MessageCodec.decode(negativeText.flip()));
+
+        ByteBuffer tooManyOptions = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0).putInt(MessageCodec.MAX_OPTIONS + 1);
+        ProtocolException count = assertThrows(ProtocolException.class, () -> MessageCodec.decode(tooManyOptions.flip()));
+        assertTrue(count.getMessage().contains("option count"), count.getMessage());
+
+        ByteBuffer badKind = header(FAILURE).putLong(1).putInt(77);
+        assertThrows(ProtocolException.class, () -> MessageCodec.decode(badKind.flip()));
+    }
+
+    @Test
+    void refusesTextThatIsNotUtf8() {
+        ByteBuffer invalid = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(2).put((byte) 0xC3).put((byte) 0x28);
+        ProtocolException error = assertThrows(ProtocolException.class, () -> MessageCodec.decode(invalid.flip()));
+        assertTrue(error.getMessage().contains("UTF-8"), error.getMessage());
+    }
+
+    @Test
+    void refusesToEncodeMoreThanTheLimits() {
+        String longUri = "mem:" + "x".repeat(MessageCodec.MAX_URI);
+        assertThrows(IllegalArgumentException.class,
+                () -> MessageCodec.encode(new Message.Map(1, longUri, Map.of(), 4096, 1, 0, "")));
+    }
+
+    private static ByteBuffer header(int type) {
+        return ByteBuffer.allocate(256).order(ByteOrder.LITTLE_ENDIAN).putInt(0x414E594D).putInt(type);
+    }
+}
