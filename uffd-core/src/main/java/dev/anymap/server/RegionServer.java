@@ -228,27 +228,26 @@ final class RegionServer implements AutoCloseable {
             fail(chunk, offset, fillLength, failEveryFault, fill);
             return;
         }
+        long started = System.nanoTime();
+        long source;
         if (viewAddress != 0 && dataLength == fillLength) {
             // Whole pages the backend already holds in memory: fill from them, with no copy.
-            counters.fetched(dataLength, 0);
-            if (install(chunk, offset, fillLength, viewAddress + offset, fill, false)) {
-                STATE.setVolatile(states, chunk, PRESENT);
+            source = viewAddress + offset;
+        } else {
+            Exception failure = read(offset, staging.asSlice(0, dataLength));
+            if (failure != null) {
+                fail(chunk, offset, fillLength, describe(offset, dataLength, failure), fill);
+                return;
             }
-            return;
+            if (dataLength < fillLength) {
+                // The object ends inside this page: the rest of it reads as zeros.
+                staging.asSlice(dataLength, fillLength - dataLength).fill((byte) 0);
+            }
+            source = staging.address();
         }
-        long started = System.nanoTime();
-        Exception failure = read(offset, staging.asSlice(0, dataLength));
-        if (failure != null) {
-            fail(chunk, offset, fillLength, describe(offset, dataLength, failure), fill);
-            return;
-        }
-        if (dataLength < fillLength) {
-            // The object ends inside this page: the rest of it reads as zeros.
-            staging.asSlice(dataLength, fillLength - dataLength).fill((byte) 0);
-        }
-        counters.fetched(dataLength, System.nanoTime() - started);
-        if (install(chunk, offset, fillLength, staging.address(), fill, false)) {
+        if (install(chunk, offset, fillLength, source, fill, false)) {
             STATE.setVolatile(states, chunk, PRESENT);
+            counters.fetched(dataLength, System.nanoTime() - started);
         }
     }
 

@@ -1,0 +1,8 @@
+/** anymap's samples and its command line. */
+module dev.anymap.samples {
+    requires dev.anymap.core;
+    requires dev.anymap.backend.memory;
+    requires info.picocli;
+
+    opens dev.anymap.samples to info.picocli;
+}
