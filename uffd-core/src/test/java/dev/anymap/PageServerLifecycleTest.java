@@ -1,0 +1,121 @@
+package dev.anymap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.anymap.linux.UnixSockets;
+import dev.anymap.protocol.Connection;
+import dev.anymap.protocol.Message;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class PageServerLifecycleTest {
+
+    @Test
+    void oneServerServesManyClientsAndFreesWhatADeadClientHeld() throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        try (Anymap first = Anymap.open(config); Anymap second = Anymap.open(config);
+             MappedRegion a = first.map(URI.create("mem:a?size=1000000&seed=1"));
+             MappedRegion b = second.map(URI.create("mem:a?size=1000000&seed=1"))) {
+            assertEquals(a.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, 777_777),
+                    b.segment().get(ValueLayout.JAVA_LONG_UNALIGNED, 777_777));
+            ProcessHandle server = TestServers.startedServer(config).orElseThrow();
+            long descriptorsBefore = descriptors(server.pid());
+
+            Process client = new ProcessBuilder(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                    ClientProgram.class.getName(), config.socket().toString()))
+                    .redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            try (BufferedReader output = new BufferedReader(new InputStreamReader(client.getInputStream()))) {
+                assertEquals("MAPPED", output.readLine());
+                assertTrue(descriptors(server.pid()) >= descriptorsBefore + 8, "the server holds the client's userfaultfds");
+                client.destroyForcibly();
+                client.onExit().get(30, TimeUnit.SECONDS);
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (descriptors(server.pid()) > descriptorsBefore && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            assertEquals(descriptorsBefore, descriptors(server.pid()), "descriptors of the page server once the client died");
+            assertEquals(b.segment().get(ValueLayout.JAVA_BYTE, 5), a.segment().get(ValueLayout.JAVA_BYTE, 5), "the others still served");
+        }
+    }
+
+    @Test
+    void anAutoStartedServerExitsWhenItsLastClientHasGone() throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        ProcessHandle server;
+        try (Anymap anymap = Anymap.open(config)) {
+            server = TestServers.startedServer(config).orElseThrow();
+        }
+        server.onExit().get(30, TimeUnit.SECONDS);
+        assertTrue(Files.notExists(config.socket()), "the socket is removed");
+    }
+
+    @Test
+    void theSocketIsPrivateToItsUser() throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        try (Anymap anymap = Anymap.open(config)) {
+            assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(config.socket().getParent())));
+            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(config.socket())));
+        }
+    }
+
+    @Test
+    void anInvalidPacketCostsOnlyTheConnectionThatSentIt() throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        try (Anymap anymap = Anymap.open(config)) {
+            try (Connection hostile = new Connection(UnixSockets.connect(config.socket())); Arena arena = Arena.ofConfined()) {
+                UnixSockets.send(hostile.fd(), arena.allocateFrom("not a message at all"), -1);
+                assertEquals(null, hostile.receive(), "the server drops a connection that sends garbage");
+            }
+            try (Connection wrongVersion = new Connection(UnixSockets.connect(config.socket()))) {
+                wrongVersion.send(new Message.Hello(999, 1));
+                Message answer = wrongVersion.receive().message();
+                assertTrue(answer instanceof Message.Failure f && f.kind() == Message.ErrorKind.PROTOCOL, answer.toString());
+            }
+            try (Connection client = new Connection(UnixSockets.connect(config.socket()))) {
+                client.send(new Message.Hello(Message.PROTOCOL_VERSION, 1));
+                client.receive();
+                client.send(new Message.Map(1, "mem:x?size=100", java.util.Map.of(), 3000, 1, 0, ""));
+                Message badChunk = client.receive().message();
+                assertTrue(badChunk instanceof Message.Failure f && f.kind() == Message.ErrorKind.INVALID_ARGUMENT
+                        && f.message().contains("power of two"), badChunk.toString());
+                client.send(new Message.Attach(2, 12345, 4096, 4096));
+                Message noDescriptor = client.receive().message();
+                assertTrue(noDescriptor instanceof Message.Failure f && f.message().contains("userfaultfd"), noDescriptor.toString());
+                client.send(new Message.Unmap(3, 999_999));
+                assertTrue(client.receive().message() instanceof Message.Failure, "unmapping a region it does not hold");
+            }
+            try (MappedRegion region = anymap.map(URI.create("mem:still?size=10000&seed=2"))) {
+                region.segment().get(ValueLayout.JAVA_BYTE, 9999);
+            }
+        }
+    }
+
+    @Test
+    void withoutAutoStartAMissingServerIsAClearError() throws IOException {
+        AnymapConfig config = TestServers.privateServer().withAutoStart(false);
+        IOException error = org.junit.jupiter.api.Assertions.assertThrows(IOException.class, () -> Anymap.open(config));
+        assertTrue(error.getMessage().contains("no page server listens at " + config.socket()), error.getMessage());
+    }
+
+    private static long descriptors(long pid) throws IOException {
+        try (var entries = Files.list(Path.of("/proc/" + pid + "/fd"))) {
+            return entries.count();
+        }
+    }
+
+}
