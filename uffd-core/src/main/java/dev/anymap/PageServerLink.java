@@ -19,6 +19,7 @@ import java.util.Collection;
 import java.util.Deque;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 
@@ -42,6 +43,7 @@ final class PageServerLink implements AutoCloseable {
     private final Object lock = new Object();
     private final Deque<CompletableFuture<Connection.Incoming>> pending = new ArrayDeque<>();
     private Connection connection;
+    private Thread reader;
     private volatile boolean closed;
 
     private PageServerLink(AnymapConfig config, Path socket, Supplier<Collection<MappedRegion>> liveRegions) {
@@ -148,7 +150,7 @@ final class PageServerLink implements AutoCloseable {
     }
 
     private void startReader(Connection watched) {
-        Thread.ofPlatform().name("anymap-page-server-link").daemon().start(() -> readReplies(watched));
+        reader = Thread.ofPlatform().name("anymap-page-server-link").daemon().start(() -> readReplies(watched));
     }
 
     private void readReplies(Connection watched) {
@@ -223,16 +225,33 @@ final class PageServerLink implements AutoCloseable {
         };
     }
 
+    /**
+     * Leaves the page server. The socket is shut down first, which wakes the reader thread, and its
+     * descriptor closed only once that thread has stopped: closed any earlier, the number could be
+     * reused by a new connection that the old reader would then read from.
+     */
     @Override
     public void close() {
+        Thread stopping;
+        Connection last;
         synchronized (lock) {
             if (closed) {
                 return;
             }
             closed = true;
-            if (connection != null) {
-                connection.close();
+            stopping = reader;
+            last = connection;
+            last.shutdown();
+        }
+        if (stopping != null && stopping != Thread.currentThread()) {
+            try {
+                stopping.join(TimeUnit.SECONDS.toMillis(10));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
+        }
+        if (stopping == null || !stopping.isAlive()) {
+            last.close();
         }
     }
 }

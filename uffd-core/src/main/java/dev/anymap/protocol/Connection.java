@@ -78,12 +78,19 @@ public final class Connection implements AutoCloseable {
         }
     }
 
-    /** Wakes a thread blocked in {@link #receive()}, which then returns null. Idempotent. */
+    /**
+     * Wakes a thread blocked in {@link #receive()}, which then returns null, as does every later
+     * receive; the descriptor stays open until {@link #close()}. Idempotent.
+     */
     public void shutdown() {
         closed = true;
         UnixSockets.shutdown(fd);
     }
 
+    /**
+     * Shuts down and closes the descriptor. Call it only when no other thread may still receive:
+     * a thread that receives after close could read from a new descriptor with the same number.
+     */
     @Override
     public void close() {
         shutdown();

@@ -41,6 +41,7 @@ public final class PageServer implements AutoCloseable {
             r -> Thread.ofPlatform().name("anymap-idle-timer").daemon().unstarted(r));
     private FileChannel lockChannel;
     private int listener = -1;
+    private Thread acceptor;
     private volatile boolean closing;
 
     /** Another page server already holds the socket. */
@@ -76,7 +77,7 @@ public final class PageServer implements AutoCloseable {
         Files.deleteIfExists(socket);
         listener = UnixSockets.listen(socket, 64);
         Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
-        Thread.ofPlatform().name("anymap-accept").start(this::acceptLoop);
+        acceptor = Thread.ofPlatform().name("anymap-accept").start(this::acceptLoop);
         scheduleIdleCheck();
         LOG.log(System.Logger.Level.INFO, "page server " + ProcessHandle.current().pid() + " listening at " + socket);
     }
@@ -153,7 +154,15 @@ public final class PageServer implements AutoCloseable {
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.DEBUG, "removing " + socket + ": " + e.getMessage());
             }
+            // Shut down to wake the acceptor; closed once it has stopped, so its number is not reused under it.
             UnixSockets.shutdown(listener);
+            if (acceptor != Thread.currentThread()) {
+                try {
+                    acceptor.join(TimeUnit.SECONDS.toMillis(10));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
             Libc.close(listener);
         } else {
             stopped.countDown();

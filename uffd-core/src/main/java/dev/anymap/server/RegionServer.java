@@ -137,11 +137,12 @@ final class RegionServer implements AutoCloseable {
             MemorySegment pollfds = arena.allocate(2 * Libc.POLLFD_SIZE, 4);
             Libc.setPollFd(pollfds, 0, uffd, Libc.POLLIN);
             Libc.setPollFd(pollfds, 1, stopEvent, Libc.POLLIN);
+            Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
             long lastFault = System.nanoTime();
             while (!stopping) {
                 long read = Libc.read(uffd, messages, messages.byteSize());
                 if (read > 0) {
-                    onMessages(messages, (int) (read / Userfaultfd.MESSAGE_SIZE));
+                    onMessages(messages, (int) (read / Userfaultfd.MESSAGE_SIZE), fill);
                     lastFault = System.nanoTime();
                 } else if (read == -Errno.EAGAIN) {
                     // Busy-poll briefly after a fault, when the next one is likely close behind; then sleep.
@@ -168,7 +169,7 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    private void onMessages(MemorySegment messages, int count) {
+    private void onMessages(MemorySegment messages, int count, Userfaultfd.FillRequest fill) {
         for (int i = 0; i < count; i++) {
             if (Userfaultfd.event(messages, i) != Userfaultfd.EVENT_PAGEFAULT) {
                 continue; // no other event is enabled
@@ -179,19 +180,21 @@ final class RegionServer implements AutoCloseable {
             }
             counters.fault();
             int chunk = (int) (offset / chunkSize);
-            demand(chunk);
+            demand(chunk, fill);
             for (int ahead = 1; ahead <= readaheadChunks && chunk + ahead < states.length; ahead++) {
                 int next = chunk + ahead;
-                if (claim(next)) {
+                if (claim(next) && !fillFromView(next, fill)) {
                     queue.offerLast(next);
                 }
             }
         }
     }
 
-    private void demand(int chunk) {
+    private void demand(int chunk, Userfaultfd.FillRequest fill) {
         if (claim(chunk)) {
-            queue.offerFirst(chunk);
+            if (!fillFromView(chunk, fill)) {
+                queue.offerFirst(chunk);
+            }
         } else if ((byte) STATE.getVolatile(states, chunk) == IN_FLIGHT && queue.removeLastOccurrence(chunk)) {
             // Queued as readahead and not started yet: a thread now waits for it.
             queue.offerFirst(chunk);
@@ -229,26 +232,41 @@ final class RegionServer implements AutoCloseable {
             return;
         }
         long started = System.nanoTime();
-        long source;
-        if (viewAddress != 0 && dataLength == fillLength) {
-            // Whole pages the backend already holds in memory: fill from them, with no copy.
-            source = viewAddress + offset;
-        } else {
-            Exception failure = read(offset, staging.asSlice(0, dataLength));
-            if (failure != null) {
-                fail(chunk, offset, fillLength, describe(offset, dataLength, failure), fill);
-                return;
-            }
-            if (dataLength < fillLength) {
-                // The object ends inside this page: the rest of it reads as zeros.
-                staging.asSlice(dataLength, fillLength - dataLength).fill((byte) 0);
-            }
-            source = staging.address();
+        Exception failure = read(offset, staging.asSlice(0, dataLength));
+        if (failure != null) {
+            fail(chunk, offset, fillLength, describe(offset, dataLength, failure), fill);
+            return;
         }
-        if (install(chunk, offset, fillLength, source, fill, false)) {
+        if (dataLength < fillLength) {
+            // The object ends inside this page: the rest of it reads as zeros.
+            staging.asSlice(dataLength, fillLength - dataLength).fill((byte) 0);
+        }
+        // Counted before the install wakes the faulting threads, so that they see it in stats.
+        counters.fetched(dataLength, System.nanoTime() - started);
+        if (install(chunk, offset, fillLength, staging.address(), fill, false)) {
             STATE.setVolatile(states, chunk, PRESENT);
-            counters.fetched(dataLength, System.nanoTime() - started);
         }
+    }
+
+    /**
+     * Fills a claimed chunk straight from the backend's {@linkplain StorageBackend#view() view},
+     * on the calling thread: a copy from memory that never waits on storage, so the fault loop does
+     * it itself and saves the handoff to a worker, which costs more than the copy of a small chunk.
+     *
+     * @return false if the chunk needs a fetch by a worker: there is no view, the chunk holds the
+     *     object's end (whose page is partly past it), or the region has to fail every fault
+     */
+    private boolean fillFromView(int chunk, Userfaultfd.FillRequest fill) {
+        long offset = (long) chunk * chunkSize;
+        long length = Math.min(chunkSize, size - offset);
+        if (viewAddress == 0 || failEveryFault != null || length != Math.min(chunkSize, mappedLength - offset)) {
+            return false;
+        }
+        counters.fetched(length, 0);
+        if (install(chunk, offset, length, viewAddress + offset, fill, false)) {
+            STATE.setVolatile(states, chunk, PRESENT);
+        }
+        return true;
     }
 
     /** Reads with bounded retries; the failure that ended them, or null. */

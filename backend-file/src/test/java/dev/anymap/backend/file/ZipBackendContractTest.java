@@ -1,0 +1,20 @@
+package dev.anymap.backend.file;
+
+import dev.anymap.spi.BackendRegistry;
+import dev.anymap.spi.StorageBackend;
+import dev.anymap.spi.testkit.StorageBackendContract;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.io.TempDir;
+
+class ZipBackendContractTest extends StorageBackendContract {
+    @TempDir
+    Path dir;
+
+    @Override
+    protected StorageBackend store(String name, byte[] content) throws Exception {
+        String entry = "data/" + name + ".bin";
+        Path zip = Archives.zip(dir.resolve(name + ".zip"), Archives.withNeighbours(Map.of(entry, content)));
+        return BackendRegistry.load().open(Archives.entryUri("zip", zip, entry));
+    }
+}

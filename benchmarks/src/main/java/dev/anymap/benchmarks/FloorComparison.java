@@ -1,0 +1,161 @@
+package dev.anymap.benchmarks;
+
+import dev.anymap.Anymap;
+import dev.anymap.AnymapConfig;
+import dev.anymap.MapOptions;
+import dev.anymap.MappedRegion;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.URI;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * anymap on {@code mem:} against the C floor of userfaultfd paging on this machine
+ * ({@code shared/tools/uffd-reference}, which builds and runs a C handler that reads fault messages
+ * blocking, and then busy-polling), with the same size, chunk sizes and touch pattern: one
+ * thread reads one byte of every 4 KiB page, in order, with no readahead, so every chunk is one
+ * fault. The two alternate, run by run, and the medians are compared: on a shared machine the
+ * speed of fresh memory alone varies several times over from one run to the next.
+ *
+ * <p>Also measures the time from {@code Anymap.open()} to the first byte of a small region, with a
+ * page server started for it (and with one already running).
+ *
+ * <pre>FloorComparison FLOOR_BINARY SIZE_MIB REPEATS CHUNK_BYTES...</pre>
+ * Prints a Markdown report.
+ */
+public final class FloorComparison {
+    private static final Pattern FLOOR_LINE = Pattern.compile("mode=(block|spin) .*throughput=([0-9.]+) MB/s");
+
+    private FloorComparison() {}
+
+    public static void main(String[] args) throws Exception {
+        Path floor = Path.of(args[0]);
+        long sizeMib = Long.parseLong(args[1]);
+        int repeats = Integer.parseInt(args[2]);
+        List<Integer> chunks = new ArrayList<>();
+        for (int i = 3; i < args.length; i++) {
+            chunks.add(Integer.parseInt(args[i]));
+        }
+        StringBuilder report = new StringBuilder();
+        report.append(String.format(Locale.ROOT, "### Sequential scan of %d MiB on `mem:` against the C floor%n%n", sizeMib));
+        report.append(String.format(Locale.ROOT, "One thread reads a byte of every 4 KiB page in order, no readahead: one fault per chunk. "
+                + "MB/s, medians of %d alternating runs each (min-max).%n%n", repeats));
+        report.append("| chunk | C floor, blocking | C floor, busy poll | anymap | anymap / blocking | anymap / busy poll |\n");
+        report.append("| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        try (Anymap anymap = Anymap.open(privateServer())) {
+            int run = 0;
+            for (int chunk : chunks) {
+                List<Double> blocking = new ArrayList<>();
+                List<Double> spinning = new ArrayList<>();
+                List<Double> anymapRuns = new ArrayList<>();
+                for (int r = 0; r < repeats; r++) {
+                    double[] floorRun = runFloor(floor, sizeMib, chunk);
+                    blocking.add(floorRun[0]);
+                    spinning.add(floorRun[1]);
+                    anymapRuns.add(scan(anymap, sizeMib << 20, chunk, ++run));
+                }
+                double anymapMedian = median(anymapRuns);
+                report.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f | %.2f |%n", bytes(chunk), spread(blocking),
+                        spread(spinning), spread(anymapRuns), anymapMedian / median(blocking), anymapMedian / median(spinning)));
+                System.err.printf(Locale.ROOT, "chunk %s: blocking %s, busy poll %s, anymap %s%n", bytes(chunk), blocking, spinning,
+                        anymapRuns);
+            }
+        }
+        List<Double> cold = new ArrayList<>();
+        List<Double> warm = new ArrayList<>();
+        for (int r = 0; r < repeats; r++) {
+            AnymapConfig config = privateServer().withServerIdleExit(Duration.ofSeconds(5));
+            cold.add(firstByteMillis(config));
+            warm.add(firstByteMillis(config));
+        }
+        report.append(String.format(Locale.ROOT, "%n### Time to first byte of a 1 MiB `mem:` region%n%n"));
+        report.append("From `Anymap.open()` to the first byte read; medians of " + repeats + " runs (min-max).\n\n");
+        report.append("| page server | milliseconds |\n| --- | ---: |\n");
+        report.append(String.format(Locale.ROOT, "| started for it (a new JVM) | %.0f (%.0f-%.0f) |%n", median(cold), min(cold), max(cold)));
+        report.append(String.format(Locale.ROOT, "| already running | %.1f (%.1f-%.1f) |%n", median(warm), min(warm), max(warm)));
+        System.out.print(report);
+    }
+
+    private static AnymapConfig privateServer() throws IOException {
+        Path directory = Files.createTempDirectory("anymap-bench-");
+        Files.delete(directory);
+        return AnymapConfig.defaults().withSocket(directory.resolve("server.sock"));
+    }
+
+    /** MB/s of the C floor: blocking, then busy polling. */
+    private static double[] runFloor(Path floor, long sizeMib, int chunk) throws IOException, InterruptedException {
+        Process process = new ProcessBuilder(floor.toString(), Long.toString(sizeMib), Integer.toString(chunk))
+                .redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (process.waitFor() != 0) {
+            throw new IOException(floor + " failed: " + output);
+        }
+        double[] throughput = {Double.NaN, Double.NaN};
+        Matcher matcher = FLOOR_LINE.matcher(output);
+        while (matcher.find()) {
+            throughput[matcher.group(1).equals("block") ? 0 : 1] = Double.parseDouble(matcher.group(2));
+        }
+        if (Double.isNaN(throughput[0]) || Double.isNaN(throughput[1])) {
+            throw new IOException("no blocking and busy-poll throughput in the output of " + floor + ": " + output);
+        }
+        return throughput;
+    }
+
+    private static String spread(List<Double> values) {
+        return String.format(Locale.ROOT, "%.0f (%.0f-%.0f)", median(values), min(values), max(values));
+    }
+
+    /** MB/s of a one-byte-per-page scan; a fresh seed per run, so no run finds the object warm. */
+    private static double scan(Anymap anymap, long size, int chunk, int run) throws IOException {
+        URI uri = URI.create("mem:scan?size=" + size + "&seed=" + run);
+        try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(chunk))) {
+            MemorySegment memory = region.segment();
+            long started = System.nanoTime();
+            long sum = 0;
+            for (long offset = 0; offset < size; offset += 4096) {
+                sum += memory.get(ValueLayout.JAVA_BYTE, offset);
+            }
+            double micros = (System.nanoTime() - started) / 1e3;
+            if (region.stats().chunksFetched() != size / chunk) {
+                throw new IllegalStateException("expected one fetch per chunk (checksum " + sum + ")");
+            }
+            return size / micros;
+        }
+    }
+
+    private static double firstByteMillis(AnymapConfig config) throws IOException {
+        long started = System.nanoTime();
+        try (Anymap anymap = Anymap.open(config);
+             MappedRegion region = anymap.map(URI.create("mem:first?size=1048576&seed=1"))) {
+            region.segment().get(ValueLayout.JAVA_BYTE, 0);
+            return (System.nanoTime() - started) / 1e6;
+        }
+    }
+
+    private static String bytes(int chunk) {
+        return chunk >= 1 << 20 ? (chunk >> 20) + " MiB" : (chunk >> 10) + " KiB";
+    }
+
+    private static double median(List<Double> values) {
+        List<Double> sorted = values.stream().sorted().toList();
+        int middle = sorted.size() / 2;
+        return sorted.size() % 2 == 1 ? sorted.get(middle) : (sorted.get(middle - 1) + sorted.get(middle)) / 2;
+    }
+
+    private static double min(List<Double> values) {
+        return values.stream().mapToDouble(Double::doubleValue).min().orElse(0);
+    }
+
+    private static double max(List<Double> values) {
+        return values.stream().mapToDouble(Double::doubleValue).max().orElse(0);
+    }
+}
