@@ -2,6 +2,7 @@
 module dev.anymap.samples {
     requires dev.anymap.core;
     requires dev.anymap.backend.memory;
+    requires dev.anymap.backend.file;
     requires info.picocli;
 
     opens dev.anymap.samples to info.picocli;

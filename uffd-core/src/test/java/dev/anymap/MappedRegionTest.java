@@ -12,9 +12,11 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.URI;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -28,6 +30,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -60,12 +63,22 @@ class MappedRegionTest {
         return bytes;
     }
 
-    @Test
-    void aGibibyteTouchedByFourThreadsInRandomOrderMatchesTheBackendByteForByte() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"mem", "file"})
+    void aGibibyteTouchedByFourThreadsInRandomOrderMatchesTheBackendByteForByte(String scheme, @TempDir Path directory)
+            throws Exception {
         long seed = 11;
         int block = 64 * 1024;
         StorageBackend reference = ReferenceContent.of(GIB, seed);
-        try (MappedRegion region = anymap.map(URI.create("mem:equal?size=" + GIB + "&seed=" + seed))) {
+        URI uri = URI.create("mem:equal?size=" + GIB + "&seed=" + seed);
+        if (scheme.equals("file")) {
+            Path file = directory.resolve("a file of 1 GiB.bin");
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                channel.write(reference.view().orElseThrow().asByteBuffer());
+            }
+            uri = file.toUri();
+        }
+        try (MappedRegion region = anymap.map(uri)) {
             List<Long> blocks = new ArrayList<>(LongStream.range(0, GIB / block).boxed().toList());
             Collections.shuffle(blocks, new java.util.Random(seed));
             ExecutorService threads = Executors.newFixedThreadPool(4);

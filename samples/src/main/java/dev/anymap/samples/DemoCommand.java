@@ -1,6 +1,7 @@
 package dev.anymap.samples;
 
 import dev.anymap.Anymap;
+import dev.anymap.AnymapConfig;
 import dev.anymap.MapOptions;
 import dev.anymap.MappedRegion;
 import dev.anymap.RegionStats;
@@ -36,12 +37,16 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--random-reads", paramLabel = "N", defaultValue = "10000", description = "Random reads to check (default: ${DEFAULT-VALUE}).")
     private int randomReads;
 
+    @Option(names = "--socket", paramLabel = "PATH", description = "Page server socket (default: the user's page server).")
+    private java.nio.file.Path socket;
+
     @Override
     public Integer call() throws Exception {
         URI target = uri != null ? uri : URI.create("mem:demo?size=" + (sizeMib << 20) + "&seed=" + System.nanoTime());
         MapOptions options = chunk == null ? MapOptions.defaults() : MapOptions.defaults().withChunkSize(chunk);
         long started = System.nanoTime();
-        try (Anymap anymap = Anymap.open();
+        AnymapConfig config = socket == null ? AnymapConfig.defaults() : AnymapConfig.defaults().withSocket(socket);
+        try (Anymap anymap = Anymap.open(config);
              MappedRegion region = anymap.map(target, options);
              StorageBackend direct = BackendRegistry.load().open(target)) {
             MemorySegment memory = region.segment();

@@ -15,6 +15,8 @@ public final class Redaction {
     private static final Set<String> SECRET_QUERY_WORDS =
             Set.of("signature", "sig", "token", "credential", "password", "secret", "key");
     private static final Pattern QUERY_PARAMETER = Pattern.compile("&");
+    /** The password of any user info, also inside a nested URI such as {@code zip:sftp://u:pw@h/a.zip!/x}. */
+    private static final Pattern USER_PASSWORD = Pattern.compile("(//[^/?#@:]*):[^/?#@]*@");
 
     private Redaction() {}
 
@@ -23,22 +25,19 @@ public final class Redaction {
         if (uri == null) {
             return "null";
         }
-        if (uri.isOpaque()) {
-            return uri.getRawQuery() == null ? uri.toString() : withQuery(uri.toString(), uri.getRawQuery());
+        String text = USER_PASSWORD.matcher(uri.toString()).replaceAll("$1:" + MASK + "@");
+        int question = text.indexOf('?');
+        if (question < 0) {
+            return text;
         }
-        String text = uri.toString();
-        String userInfo = uri.getRawUserInfo();
-        if (userInfo != null && userInfo.indexOf(':') >= 0) {
-            String user = userInfo.substring(0, userInfo.indexOf(':'));
-            text = text.replace(userInfo + "@", user + ":" + MASK + "@");
-        }
-        String query = uri.getRawQuery();
-        return query == null ? text : withQuery(text, query);
+        int hash = text.indexOf('#', question);
+        String query = hash < 0 ? text.substring(question + 1) : text.substring(question + 1, hash);
+        return text.substring(0, question + 1) + maskQuery(query) + (hash < 0 ? "" : text.substring(hash));
     }
 
-    private static String withQuery(String text, String rawQuery) {
+    private static String maskQuery(String query) {
         StringBuilder masked = new StringBuilder();
-        for (String parameter : QUERY_PARAMETER.split(rawQuery, -1)) {
+        for (String parameter : QUERY_PARAMETER.split(query, -1)) {
             if (!masked.isEmpty()) {
                 masked.append('&');
             }
@@ -46,8 +45,7 @@ public final class Redaction {
             String name = equals < 0 ? parameter : parameter.substring(0, equals);
             masked.append(equals >= 0 && isSecret(name) ? name + "=" + MASK : parameter);
         }
-        int at = text.lastIndexOf("?" + rawQuery);
-        return text.substring(0, at + 1) + masked + text.substring(at + 1 + rawQuery.length());
+        return masked.toString();
     }
 
     private static boolean isSecret(String parameterName) {
