@@ -65,16 +65,12 @@ public final class UnixSockets {
         int fd = socket();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment address = socketAddress(arena, path);
-            MemorySegment state = Libc.callState();
-            Libc.check(Libc.orErrno((int) BIND.invokeExact(state, fd, address, SOCKADDR_UN_SIZE), state), "bind(" + path + ")");
-            Libc.check(Libc.orErrno((int) LISTEN.invokeExact(state, fd, backlog), state), "listen(" + path + ")");
+            Libc.check(call(state -> (int) BIND.invokeExact(state, fd, address, SOCKADDR_UN_SIZE)), "bind(" + path + ")");
+            Libc.check(call(state -> (int) LISTEN.invokeExact(state, fd, backlog)), "listen(" + path + ")");
             return fd;
         } catch (NativeException e) {
             Libc.close(fd);
             throw e;
-        } catch (Throwable t) {
-            Libc.close(fd);
-            throw Libc.unexpected(t);
         }
     }
 
@@ -82,30 +78,19 @@ public final class UnixSockets {
     public static int connect(Path path) throws NativeException {
         int fd = socket();
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment state = Libc.callState();
-            Libc.check(Libc.orErrno((int) CONNECT.invokeExact(state, fd, socketAddress(arena, path), SOCKADDR_UN_SIZE), state),
-                    "connect(" + path + ")");
+            MemorySegment address = socketAddress(arena, path);
+            Libc.check(call(state -> (int) CONNECT.invokeExact(state, fd, address, SOCKADDR_UN_SIZE)), "connect(" + path + ")");
             return fd;
         } catch (NativeException e) {
             Libc.close(fd);
             throw e;
-        } catch (Throwable t) {
-            Libc.close(fd);
-            throw Libc.unexpected(t);
         }
     }
 
     /** The next connection on a listening socket; blocks. */
     public static int accept(int listener) throws NativeException {
-        MemorySegment state = Libc.callState();
-        try {
-            return (int) Libc.check(Libc.orErrno((int) ACCEPT4.invokeExact(state, listener, MemorySegment.NULL,
-                    MemorySegment.NULL, SOCK_CLOEXEC), state), "accept4");
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw Libc.unexpected(t);
-        }
+        return (int) Libc.check(call(state -> (int) ACCEPT4.invokeExact(state, listener, MemorySegment.NULL, MemorySegment.NULL,
+                SOCK_CLOEXEC)), "accept4");
     }
 
     public static PeerCredentials peerCredentials(int fd) throws NativeException {
@@ -113,26 +98,16 @@ public final class UnixSockets {
             MemorySegment credentials = arena.allocate(12, 4);
             MemorySegment length = arena.allocate(JAVA_INT);
             length.set(JAVA_INT, 0, 12);
-            MemorySegment state = Libc.callState();
-            Libc.check(Libc.orErrno((int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_PEERCRED, credentials, length), state),
+            Libc.check(call(state -> (int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_PEERCRED, credentials, length)),
                     "getsockopt(SO_PEERCRED)");
             return new PeerCredentials(credentials.get(JAVA_INT, 0), credentials.get(JAVA_INT, 4), credentials.get(JAVA_INT, 8));
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw Libc.unexpected(t);
         }
     }
 
     /** Sends one packet, with {@code passedFd} attached when it is not negative. */
     public static void send(int fd, MemorySegment packet, int passedFd) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment message = arena.allocate(MSGHDR_SIZE, 8);
-            MemorySegment iov = arena.allocate(IOVEC_SIZE, 8);
-            iov.set(ADDRESS, 0, packet);
-            iov.set(JAVA_LONG, 8, packet.byteSize());
-            message.set(ADDRESS, 16, iov);
-            message.set(JAVA_LONG, 24, 1L);
+            MemorySegment message = messageHeader(arena, packet);
             if (passedFd >= 0) {
                 MemorySegment control = arena.allocate(CMSG_SPACE_FD, 8);
                 control.set(JAVA_LONG, 0, CMSG_LEN_FD);
@@ -142,19 +117,13 @@ public final class UnixSockets {
                 message.set(ADDRESS, 32, control);
                 message.set(JAVA_LONG, 40, CMSG_SPACE_FD);
             }
-            MemorySegment state = Libc.callState();
             long sent;
             do {
-                sent = Libc.orErrno((long) SENDMSG.invokeExact(state, fd, message, MSG_NOSIGNAL), state);
+                sent = call(state -> (long) SENDMSG.invokeExact(state, fd, message, MSG_NOSIGNAL));
             } while (sent == -Errno.EINTR);
-            Libc.check(sent, "sendmsg");
-            if (sent != packet.byteSize()) {
+            if (Libc.check(sent, "sendmsg") != packet.byteSize()) {
                 throw new NativeException("sendmsg (short packet)", Errno.EINVAL);
             }
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw Libc.unexpected(t);
         }
     }
 
@@ -164,19 +133,13 @@ public final class UnixSockets {
      */
     public static Received receive(int fd, MemorySegment buffer) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment message = arena.allocate(MSGHDR_SIZE, 8);
-            MemorySegment iov = arena.allocate(IOVEC_SIZE, 8);
+            MemorySegment message = messageHeader(arena, buffer);
             MemorySegment control = arena.allocate(CMSG_SPACE_FD, 8);
-            iov.set(ADDRESS, 0, buffer);
-            iov.set(JAVA_LONG, 8, buffer.byteSize());
-            message.set(ADDRESS, 16, iov);
-            message.set(JAVA_LONG, 24, 1L);
             message.set(ADDRESS, 32, control);
             message.set(JAVA_LONG, 40, CMSG_SPACE_FD);
-            MemorySegment state = Libc.callState();
             long received;
             do {
-                received = Libc.orErrno((long) RECVMSG.invokeExact(state, fd, message, MSG_CMSG_CLOEXEC), state);
+                received = call(state -> (long) RECVMSG.invokeExact(state, fd, message, MSG_CMSG_CLOEXEC));
             } while (received == -Errno.EINTR);
             Libc.check(received, "recvmsg");
             int passed = -1;
@@ -184,37 +147,47 @@ public final class UnixSockets {
             if (controlLength >= CMSG_LEN_FD && control.get(JAVA_INT, 8) == SOL_SOCKET && control.get(JAVA_INT, 12) == SCM_RIGHTS) {
                 passed = control.get(JAVA_INT, 16);
             }
-            int flags = message.get(JAVA_INT, 48);
-            if ((flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
+            if ((message.get(JAVA_INT, 48) & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
                 if (passed >= 0) {
                     Libc.close(passed);
                 }
                 throw new NativeException("recvmsg (packet or descriptors truncated)", Errno.EINVAL);
             }
             return new Received((int) received, passed);
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw Libc.unexpected(t);
         }
     }
 
     /** shutdown(2): wakes a thread blocked in accept or receive on {@code fd}. */
     public static void shutdown(int fd) {
-        try {
-            int ignored = (int) SHUTDOWN.invokeExact(Libc.callState(), fd, SHUT_RDWR);
-        } catch (Throwable t) {
-            throw Libc.unexpected(t);
-        }
+        call(state -> (int) SHUTDOWN.invokeExact(state, fd, SHUT_RDWR));
     }
 
     private static int socket() throws NativeException {
+        return (int) Libc.check(call(state -> (int) SOCKET.invokeExact(state, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)),
+                "socket(AF_UNIX, SOCK_SEQPACKET)");
+    }
+
+    /** A {@code struct msghdr} with one {@code iovec} over {@code data}. */
+    private static MemorySegment messageHeader(Arena arena, MemorySegment data) {
+        MemorySegment message = arena.allocate(MSGHDR_SIZE, 8);
+        MemorySegment iov = arena.allocate(IOVEC_SIZE, 8);
+        iov.set(ADDRESS, 0, data);
+        iov.set(JAVA_LONG, 8, data.byteSize());
+        message.set(ADDRESS, 16, iov);
+        message.set(JAVA_LONG, 24, 1L);
+        return message;
+    }
+
+    @FunctionalInterface
+    private interface Downcall {
+        long invoke(MemorySegment callState) throws Throwable;
+    }
+
+    /** Runs a downcall that captures errno: its result, or {@code -errno}. */
+    private static long call(Downcall downcall) {
         MemorySegment state = Libc.callState();
         try {
-            return (int) Libc.check(Libc.orErrno((int) SOCKET.invokeExact(state, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), state),
-                    "socket(AF_UNIX, SOCK_SEQPACKET)");
-        } catch (NativeException e) {
-            throw e;
+            return Libc.orErrno(downcall.invoke(state), state);
         } catch (Throwable t) {
             throw Libc.unexpected(t);
         }
