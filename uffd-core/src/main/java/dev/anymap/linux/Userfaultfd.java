@@ -79,16 +79,21 @@ public final class Userfaultfd {
         if (fromSyscall >= 0) {
             return (int) fromSyscall;
         }
+        int fromDevice = createThroughDevice(flags);
+        if (fromDevice < 0) {
+            throw new UserfaultfdUnavailableException((int) -fromSyscall, -fromDevice);
+        }
+        return fromDevice;
+    }
+
+    /** A userfaultfd from {@code /dev/userfaultfd} (Linux 6.1): the descriptor, or {@code -errno}. */
+    static int createThroughDevice(int flags) {
         int device = Libc.open("/dev/userfaultfd", Libc.O_RDWR | Libc.O_CLOEXEC);
         if (device < 0) {
-            throw new UserfaultfdUnavailableException((int) -fromSyscall, -device);
+            return device;
         }
         try {
-            int fd = Libc.ioctl(device, USERFAULTFD_IOC_NEW, flags);
-            if (fd < 0) {
-                throw new UserfaultfdUnavailableException((int) -fromSyscall, -fd);
-            }
-            return fd;
+            return Libc.ioctl(device, USERFAULTFD_IOC_NEW, flags);
         } finally {
             Libc.close(device);
         }

@@ -135,6 +135,19 @@ class LinuxBindingsTest {
     }
 
     @Test
+    void devUserfaultfdHandsOutAUserfaultfdToThoseWhoMayOpenIt() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isReadable(Path.of("/dev/userfaultfd"))
+                && java.nio.file.Files.isWritable(Path.of("/dev/userfaultfd")), "this user may not open /dev/userfaultfd");
+        int uffd = Userfaultfd.createThroughDevice(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+        assertTrue(uffd >= 0, Errno.name(-uffd));
+        try {
+            assertNotEquals(0, Userfaultfd.enable(uffd, 0), "a working userfaultfd negotiates its API");
+        } finally {
+            Libc.close(uffd);
+        }
+    }
+
+    @Test
     void readingAUserfaultfdWithNoFaultPendingSaysEagain() throws Exception {
         int uffd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
         try (Arena arena = Arena.ofConfined()) {
