@@ -9,7 +9,11 @@ import java.util.Map;
  *     whole chunk around it, so larger chunks mean fewer round trips on scans and more bytes
  *     fetched on sparse random access.
  * @param fetchWorkers how many chunks of this region the page server fetches at once
- * @param readaheadChunks how many chunks past a faulting one to fetch too, behind demand faults
+ * @param readaheadChunks the most chunks to fetch ahead of a sequential stream of faults (0: none). The
+ *     page server finds such streams (several at once) and fetches ahead with a window that starts
+ *     at two chunks and doubles with each fault of the stream, up to this many chunks and at most
+ *     64 MiB, reading up to 8 MiB of adjacent chunks at once, on workers of its own so that demand
+ *     faults never wait behind it
  * @param writable whether the segment may be written: writes stay in this process's memory and are
  *     never written back to storage
  * @param backendOptions options for the storage backend, as its documentation names them
@@ -39,9 +43,12 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
         backendOptions = Map.copyOf(backendOptions);
     }
 
-    /** Default chunk size, 4 fetch workers, no readahead, read-only, no backend options. */
+    /** The default readahead: 64 chunks, 16 MiB at the default chunk size. */
+    public static final int DEFAULT_READAHEAD_CHUNKS = 64;
+
+    /** Default chunk size, 4 fetch workers, default readahead, read-only, no backend options. */
     public static MapOptions defaults() {
-        return new MapOptions(DEFAULT_CHUNK_SIZE, 4, 0, false, Map.of());
+        return new MapOptions(DEFAULT_CHUNK_SIZE, 4, DEFAULT_READAHEAD_CHUNKS, false, Map.of());
     }
 
     public MapOptions withChunkSize(int chunkSize) {

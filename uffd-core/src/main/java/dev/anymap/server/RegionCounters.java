@@ -19,8 +19,9 @@ final class RegionCounters {
         faults.increment();
     }
 
-    void fetched(long bytes, long nanos) {
-        chunksFetched.increment();
+    /** One read from the backend (or view) of {@code chunks} chunks. */
+    void fetched(int chunks, long bytes, long nanos) {
+        chunksFetched.add(chunks);
         bytesFetched.add(bytes);
         fetchNanosTotal.add(nanos);
         fetchNanosMax.accumulate(nanos);

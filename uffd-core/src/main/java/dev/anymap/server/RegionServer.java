@@ -17,18 +17,25 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.LinkedBlockingDeque;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * Serves the page faults of one mapped region: a fault loop that reads fault messages in batches
- * and hands missing chunks to fetch workers, which read the chunk from the backend into a staging
- * buffer and install it with UFFDIO_COPY.
+ * Serves the page faults of one mapped region: a fault loop that reads fault messages in batches,
+ * demand workers that fetch the chunks threads wait for, and prefetch workers that fetch ahead of
+ * sequential streams. Each fetched chunk is installed with UFFDIO_COPY.
  *
- * <p>Each chunk is EMPTY, IN_FLIGHT or PRESENT (or FAILED, after a fetch gave up). Only the fault
- * loop moves a chunk out of EMPTY or FAILED, so concurrent faults on one chunk merge into one fetch:
- * UFFDIO_COPY wakes every thread waiting anywhere in the chunk. Demand fetches go to the front of
- * the queue and readahead to the back, so prefetching never delays a fault.
+ * <p>A chunk is EMPTY; IN_FLIGHT (claimed for a prefetch that no thread waits for yet); WANTED (a
+ * thread waits); PRESENT; FAILED (a fetch gave up and the chunk is poisoned); or HELD (fetched as a
+ * readahead trigger and kept back, see {@link SequentialStreams}). Only the fault loop moves a chunk
+ * out of EMPTY, FAILED or HELD, so concurrent faults on one chunk merge into one fetch: UFFDIO_COPY
+ * wakes every thread waiting anywhere in the chunk. Demand and prefetch have workers of their own,
+ * and a fault on a chunk whose prefetch has not started moves it to the demand workers, so
+ * prefetching never delays a fault.
  */
 final class RegionServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(RegionServer.class.getName());
@@ -38,8 +45,10 @@ final class RegionServer implements AutoCloseable {
 
     private static final byte EMPTY = 0;
     private static final byte IN_FLIGHT = 1;
-    private static final byte PRESENT = 2;
-    private static final byte FAILED = 3;
+    private static final byte WANTED = 2;
+    private static final byte PRESENT = 3;
+    private static final byte FAILED = 4;
+    private static final byte HELD = 5;
     private static final VarHandle STATE = MethodHandles.arrayElementVarHandle(byte[].class);
 
     private static final int MESSAGES_PER_READ = 64;
@@ -47,18 +56,26 @@ final class RegionServer implements AutoCloseable {
     private static final long SPIN_NANOS = 50_000;
     private static final int FETCH_ATTEMPTS = 3;
     private static final long FIRST_RETRY_MILLIS = 50;
+    /** The most one prefetch reads from the backend at once: adjacent chunks go in one ranged read. */
+    private static final long MAX_EXTENT_BYTES = 8 << 20;
+    /** The most a sequential stream runs ahead, whatever the chunk size. */
+    private static final long MAX_WINDOW_BYTES = 64 << 20;
 
     private final long id;
     private final StorageBackend backend;
     private final long size;
     private final long mappedLength;
     private final int chunkSize;
-    private final int readaheadChunks;
     private final int fetchWorkers;
+    private final int extentChunks;
     private final String failEveryFault;
     private final long viewAddress;
     private final byte[] states;
-    private final LinkedBlockingDeque<Integer> queue = new LinkedBlockingDeque<>();
+    private final SequentialStreams streams;
+    private final BlockingQueue<Integer> demand = new LinkedBlockingQueue<>();
+    private final BlockingQueue<Extent> prefetch = new LinkedBlockingQueue<>();
+    private final Map<Integer, Extent> queuedExtents = new ConcurrentHashMap<>();
+    private final Map<Integer, Held> held = new ConcurrentHashMap<>();
     private final RegionCounters counters = new RegionCounters();
     private final List<Thread> threads = new ArrayList<>();
 
@@ -67,7 +84,18 @@ final class RegionServer implements AutoCloseable {
     private int stopEvent = -1;
     private long base;
 
+    /** Adjacent chunks to prefetch with one read; {@code trigger} is held back, or -1. */
+    private record Extent(int first, int count, int trigger, AtomicBoolean started) {
+        boolean start() {
+            return started.compareAndSet(false, true);
+        }
+    }
+
+    /** A trigger chunk's bytes, kept until the scan faults on it. */
+    private record Held(Arena arena, MemorySegment bytes) {}
+
     /**
+     * @param readaheadChunks the most chunks to fetch ahead of a sequential stream; 0 for none
      * @param failEveryFault when not null, every fault fails with this reason: the object is no
      *     longer the version the client mapped
      */
@@ -78,7 +106,7 @@ final class RegionServer implements AutoCloseable {
         this.mappedLength = mappedLength(size);
         this.chunkSize = chunkSize;
         this.fetchWorkers = fetchWorkers;
-        this.readaheadChunks = readaheadChunks;
+        this.extentChunks = (int) Math.max(1, MAX_EXTENT_BYTES / chunkSize);
         this.failEveryFault = failEveryFault;
         this.viewAddress = backend.view().map(MemorySegment::address).orElse(0L);
         long chunks = (mappedLength + chunkSize - 1) / chunkSize;
@@ -87,6 +115,8 @@ final class RegionServer implements AutoCloseable {
                     + Redaction.uri(backend.uri()) + "; use larger chunks");
         }
         this.states = new byte[(int) chunks];
+        int window = (int) Math.min(readaheadChunks, Math.max(1, MAX_WINDOW_BYTES / chunkSize));
+        this.streams = readaheadChunks > 0 && failEveryFault == null ? new SequentialStreams(window, states.length) : null;
     }
 
     /** The length a client maps for an object of {@code size} bytes: whole pages. */
@@ -125,7 +155,10 @@ final class RegionServer implements AutoCloseable {
         base = address;
         stopEvent = (int) Libc.check(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
         for (int i = 0; i < fetchWorkers; i++) {
-            threads.add(Thread.ofPlatform().name("anymap-fetch-" + id + "-" + i).daemon().start(this::fetchLoop));
+            threads.add(Thread.ofPlatform().name("anymap-fetch-" + id + "-" + i).daemon().start(this::demandLoop));
+            if (streams != null) {
+                threads.add(Thread.ofPlatform().name("anymap-prefetch-" + id + "-" + i).daemon().start(this::prefetchLoop));
+            }
         }
         threads.add(Thread.ofPlatform().name("anymap-faults-" + id).daemon().start(this::faultLoop));
         Userfaultfd.wake(uffd, base, mappedLength);
@@ -180,40 +213,81 @@ final class RegionServer implements AutoCloseable {
             }
             counters.fault();
             int chunk = (int) (offset / chunkSize);
-            demand(chunk, fill);
-            for (int ahead = 1; ahead <= readaheadChunks && chunk + ahead < states.length; ahead++) {
-                int next = chunk + ahead;
-                if (claim(next) && !fillFromView(next, fill)) {
-                    queue.offerLast(next);
+            serveFault(chunk, fill);
+            SequentialStreams.Prefetch ahead = streams == null ? null : streams.onFault(chunk);
+            if (ahead != null) {
+                prefetch(ahead);
+            }
+        }
+    }
+
+    /** Sees that the chunk a thread waits on gets installed: now, by a demand worker, or by its prefetch. */
+    private void serveFault(int chunk, Userfaultfd.FillRequest fill) {
+        while (true) {
+            byte state = (byte) STATE.getVolatile(states, chunk);
+            switch (state) {
+                case EMPTY, FAILED -> {
+                    if (STATE.compareAndSet(states, chunk, state, WANTED)) {
+                        if (!fillFromView(chunk, fill)) {
+                            demand.offer(chunk);
+                        }
+                        return;
+                    }
+                }
+                case IN_FLIGHT -> {
+                    if (STATE.compareAndSet(states, chunk, IN_FLIGHT, WANTED)) {
+                        Extent queued = queuedExtents.get(chunk);
+                        if (queued != null && queued.start()) {
+                            // Its prefetch has not started: the demand workers take its chunks, one by one.
+                            for (int c = queued.first(); c < queued.first() + queued.count(); c++) {
+                                queuedExtents.remove(c);
+                                demand.offer(c);
+                            }
+                        }
+                        return;
+                    }
+                }
+                case HELD -> {
+                    Held bytes = held.remove(chunk);
+                    install(chunk, bytes.bytes().address(), fill);
+                    bytes.arena().close();
+                    return;
+                }
+                default -> {
+                    return; // WANTED: merged with the fetch under way; PRESENT: the copy has woken it already
                 }
             }
         }
     }
 
-    private void demand(int chunk, Userfaultfd.FillRequest fill) {
-        if (claim(chunk)) {
-            if (!fillFromView(chunk, fill)) {
-                queue.offerFirst(chunk);
+    private void prefetch(SequentialStreams.Prefetch ahead) {
+        int first = -1;
+        for (int chunk = ahead.from(); chunk <= ahead.to() + 1; chunk++) {
+            boolean claimed = chunk <= ahead.to() && STATE.compareAndSet(states, chunk, EMPTY, IN_FLIGHT);
+            if (claimed && first < 0) {
+                first = chunk;
             }
-        } else if ((byte) STATE.getVolatile(states, chunk) == IN_FLIGHT && queue.removeLastOccurrence(chunk)) {
-            // Queued as readahead and not started yet: a thread now waits for it.
-            queue.offerFirst(chunk);
+            if (first >= 0 && (!claimed || chunk - first + 1 == extentChunks)) {
+                int count = claimed ? chunk - first + 1 : chunk - first;
+                int trigger = ahead.trigger() >= first && ahead.trigger() < first + count ? ahead.trigger() : -1;
+                Extent extent = new Extent(first, count, trigger, new AtomicBoolean());
+                for (int c = first; c < first + count; c++) {
+                    queuedExtents.put(c, extent);
+                }
+                prefetch.offer(extent);
+                first = -1;
+            }
         }
     }
 
-    private boolean claim(int chunk) {
-        byte state = (byte) STATE.getVolatile(states, chunk);
-        return (state == EMPTY || state == FAILED) && STATE.compareAndSet(states, chunk, state, IN_FLIGHT);
-    }
-
-    private void fetchLoop() {
+    private void demandLoop() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment staging = arena.allocate(chunkSize, PAGE);
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
             while (!stopping) {
-                Integer chunk = queue.pollFirst(1, TimeUnit.SECONDS);
+                Integer chunk = demand.poll(1, TimeUnit.SECONDS);
                 if (chunk != null) {
-                    fetch(chunk, staging, fill);
+                    fetchWanted(chunk, staging, fill);
                 }
             }
         } catch (InterruptedException stopped) {
@@ -223,56 +297,133 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    private void fetch(int chunk, MemorySegment staging, Userfaultfd.FillRequest fill) throws InterruptedException {
+    private void fetchWanted(int chunk, MemorySegment staging, Userfaultfd.FillRequest fill) throws InterruptedException {
         long offset = (long) chunk * chunkSize;
-        long fillLength = Math.min(chunkSize, mappedLength - offset);
-        long dataLength = Math.min(chunkSize, size - offset);
+        long fillLength = fillLength(chunk, 1);
         if (failEveryFault != null) {
             fail(chunk, offset, fillLength, failEveryFault, fill);
             return;
         }
         long started = System.nanoTime();
-        Exception failure = read(offset, staging.asSlice(0, dataLength));
+        long dataLength = Math.min(chunkSize, size - offset);
+        Exception failure = read(offset, staging.asSlice(0, dataLength), FETCH_ATTEMPTS);
         if (failure != null) {
             fail(chunk, offset, fillLength, describe(offset, dataLength, failure), fill);
             return;
         }
-        if (dataLength < fillLength) {
-            // The object ends inside this page: the rest of it reads as zeros.
-            staging.asSlice(dataLength, fillLength - dataLength).fill((byte) 0);
-        }
+        zeroPastTheEnd(staging, dataLength, fillLength);
         // Counted before the install wakes the faulting threads, so that they see it in stats.
-        counters.fetched(dataLength, System.nanoTime() - started);
-        if (install(chunk, offset, fillLength, staging.address(), fill, false)) {
-            STATE.setVolatile(states, chunk, PRESENT);
+        counters.fetched(1, dataLength, System.nanoTime() - started);
+        install(chunk, staging.address(), fill);
+    }
+
+    private void prefetchLoop() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment staging = null;
+            Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
+            while (!stopping) {
+                Extent extent = prefetch.poll(1, TimeUnit.SECONDS);
+                if (extent == null || !extent.start()) {
+                    continue; // taken over by the demand workers
+                }
+                for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
+                    queuedExtents.remove(c);
+                }
+                boolean holdsTheEnd = extent.first() + extent.count() == states.length;
+                if (staging == null && (viewAddress == 0 || holdsTheEnd)) {
+                    staging = arena.allocate((long) extentChunks * chunkSize, PAGE);
+                }
+                prefetchExtent(extent, staging, fill);
+            }
+        } catch (InterruptedException stopped) {
+            // close() interrupts the workers.
+        } catch (RuntimeException | Error e) {
+            LOG.log(System.Logger.Level.ERROR, "prefetch worker of region " + id + " stopped", e);
+        }
+    }
+
+    private void prefetchExtent(Extent extent, MemorySegment staging, Userfaultfd.FillRequest fill) throws InterruptedException {
+        long offset = (long) extent.first() * chunkSize;
+        long fillLength = fillLength(extent.first(), extent.count());
+        long dataLength = Math.min(fillLength, size - offset);
+        long source;
+        long started = System.nanoTime();
+        if (viewAddress != 0 && dataLength == fillLength) {
+            source = viewAddress + offset;
+        } else {
+            // One attempt: a chunk that a thread comes to want is fetched again, with retries, on demand.
+            if (read(offset, staging.asSlice(0, dataLength), 1) != null) {
+                for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
+                    if (!STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
+                        demand.offer(c);
+                    }
+                }
+                return;
+            }
+            zeroPastTheEnd(staging, dataLength, fillLength);
+            source = staging.address();
+        }
+        counters.fetched(extent.count(), dataLength, System.nanoTime() - started);
+        for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
+            long chunkSource = source + (long) (c - extent.first()) * chunkSize;
+            if (c != extent.trigger() || !hold(c, chunkSource)) {
+                install(c, chunkSource, fill);
+            }
         }
     }
 
     /**
-     * Fills a claimed chunk straight from the backend's {@linkplain StorageBackend#view() view},
-     * on the calling thread: a copy from memory that never waits on storage, so the fault loop does
-     * it itself and saves the handoff to a worker, which costs more than the copy of a small chunk.
+     * Keeps a trigger chunk's bytes back instead of installing them, unless a thread already waits
+     * for it. The bytes are in the map before the state says HELD, so the fault loop finds them.
+     */
+    private boolean hold(int chunk, long source) {
+        Arena arena = Arena.ofShared();
+        MemorySegment copy = arena.allocate(chunkSize, PAGE);
+        MemorySegment.copy(MemorySegment.ofAddress(source).reinterpret(chunkSize), 0, copy, 0, chunkSize);
+        held.put(chunk, new Held(arena, copy));
+        if (STATE.compareAndSet(states, chunk, IN_FLIGHT, HELD)) {
+            return true;
+        }
+        held.remove(chunk);
+        arena.close();
+        return false;
+    }
+
+    /**
+     * Fills a wanted chunk straight from the backend's {@linkplain StorageBackend#view() view}, on
+     * the fault loop: a copy from memory that never waits on storage, cheaper than the handoff to a
+     * worker for a small chunk.
      *
-     * @return false if the chunk needs a fetch by a worker: there is no view, the chunk holds the
-     *     object's end (whose page is partly past it), or the region has to fail every fault
+     * @return false if the chunk needs a worker: there is no view, the chunk holds the object's end
+     *     (whose page is partly past it), or the region has to fail every fault
      */
     private boolean fillFromView(int chunk, Userfaultfd.FillRequest fill) {
         long offset = (long) chunk * chunkSize;
         long length = Math.min(chunkSize, size - offset);
-        if (viewAddress == 0 || failEveryFault != null || length != Math.min(chunkSize, mappedLength - offset)) {
+        if (viewAddress == 0 || failEveryFault != null || length != fillLength(chunk, 1)) {
             return false;
         }
-        counters.fetched(length, 0);
-        if (install(chunk, offset, length, viewAddress + offset, fill, false)) {
-            STATE.setVolatile(states, chunk, PRESENT);
-        }
+        counters.fetched(1, length, 0);
+        install(chunk, viewAddress + offset, fill);
         return true;
     }
 
-    /** Reads with bounded retries; the failure that ended them, or null. */
-    private Exception read(long offset, MemorySegment target) throws InterruptedException {
+    private long fillLength(int firstChunk, int count) {
+        long offset = (long) firstChunk * chunkSize;
+        return Math.min((long) count * chunkSize, mappedLength - offset);
+    }
+
+    private static void zeroPastTheEnd(MemorySegment staging, long dataLength, long fillLength) {
+        if (dataLength < fillLength) {
+            // The object ends inside this page: the rest of it reads as zeros.
+            staging.asSlice(dataLength, fillLength - dataLength).fill((byte) 0);
+        }
+    }
+
+    /** Reads with up to {@code attempts} attempts; the failure that ended them, or null. */
+    private Exception read(long offset, MemorySegment target, int attempts) throws InterruptedException {
         Exception failure = null;
-        for (int attempt = 0; attempt < FETCH_ATTEMPTS && !stopping; attempt++) {
+        for (int attempt = 0; attempt < attempts && !stopping; attempt++) {
             if (attempt > 0) {
                 Thread.sleep(FIRST_RETRY_MILLIS << (2 * (attempt - 1)));
             }
@@ -301,14 +452,21 @@ final class RegionServer implements AutoCloseable {
     private void fail(int chunk, long offset, long fillLength, String description, Userfaultfd.FillRequest fill) {
         counters.failed(description);
         LOG.log(System.Logger.Level.WARNING, "region " + id + ": " + description);
-        if (install(chunk, offset, fillLength, 0, fill, true)) {
+        if (fillRange(chunk, offset, fillLength, 0, fill)) {
             STATE.setVolatile(states, chunk, FAILED);
         }
     }
 
-    /** @return false if the region is gone (the client unmapped it or exited) */
-    private boolean install(int chunk, long offset, long length, long source, Userfaultfd.FillRequest fill, boolean poison) {
-        int result = fill.fillRange(uffd, base + offset, poison ? 0 : source, length);
+    private void install(int chunk, long source, Userfaultfd.FillRequest fill) {
+        long offset = (long) chunk * chunkSize;
+        if (fillRange(chunk, offset, fillLength(chunk, 1), source, fill)) {
+            STATE.setVolatile(states, chunk, PRESENT);
+        }
+    }
+
+    /** @return false if the region is gone (the client unmapped it or exited), or the fill failed */
+    private boolean fillRange(int chunk, long offset, long length, long source, Userfaultfd.FillRequest fill) {
+        int result = fill.fillRange(uffd, base + offset, source, length);
         if (result == 0) {
             return true;
         }
@@ -316,17 +474,13 @@ final class RegionServer implements AutoCloseable {
             LOG.log(System.Logger.Level.ERROR, "region " + id + ": installing chunk " + chunk + " failed with "
                     + Errno.name(-result) + "; the threads waiting on it are woken to fault again");
             STATE.setVolatile(states, chunk, EMPTY);
-            wakeQuietly(offset, length);
+            try {
+                Userfaultfd.wake(uffd, base + offset, length);
+            } catch (NativeException e) {
+                LOG.log(System.Logger.Level.DEBUG, "wake after a failed install: " + e.getMessage());
+            }
         }
         return false;
-    }
-
-    private void wakeQuietly(long offset, long length) {
-        try {
-            Userfaultfd.wake(uffd, base + offset, length);
-        } catch (NativeException e) {
-            LOG.log(System.Logger.Level.DEBUG, "wake after install: " + e.getMessage());
-        }
     }
 
     /** Stops serving, waits for the fault loop and workers, and frees the userfaultfd and backend. */
@@ -368,6 +522,8 @@ final class RegionServer implements AutoCloseable {
             LOG.log(System.Logger.Level.WARNING, "region " + id + ": a fetch is still running after close; its descriptors are left open");
             return;
         }
+        held.values().forEach(bytes -> bytes.arena().close());
+        held.clear();
         if (uffd >= 0) {
             Libc.close(uffd);
         }

@@ -16,7 +16,8 @@ import java.util.Set;
  * path. {@code faulty:NAME?size=BYTES&seed=N} holds the same bytes as
  * {@code mem:NAME?size=BYTES&seed=N}, and misbehaves where the URI says:
  * {@code fail=OFFSET} fails every read that covers that offset; {@code slow=OFFSET&delay=MILLIS}
- * delays such reads; {@code slowfrom=OFFSET} delays every read at or past that offset.
+ * delays such reads; {@code slowfrom=OFFSET} delays every read that reaches past that offset, and
+ * {@code slowto=OFFSET} limits that to reads that start before it.
  */
 public final class FaultyBackendProvider implements BackendProvider {
     @Override
@@ -40,10 +41,12 @@ public final class FaultyBackendProvider implements BackendProvider {
         long size = parameters.get("size");
         long seed = parameters.getOrDefault("seed", 0L);
         return new FaultyBackend(uri, size, seed, parameters.getOrDefault("fail", -1L), parameters.getOrDefault("slow", -1L),
-                parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L));
+                parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("slowto", Long.MAX_VALUE),
+                parameters.getOrDefault("delay", 0L));
     }
 
-    private record FaultyBackend(URI uri, long size, long seed, long failAt, long slowAt, long slowFrom, long delayMillis)
+    private record FaultyBackend(URI uri, long size, long seed, long failAt, long slowAt, long slowFrom, long slowTo,
+                                 long delayMillis)
             implements StorageBackend {
         @Override
         public ObjectVersion version() {
@@ -57,7 +60,7 @@ public final class FaultyBackendProvider implements BackendProvider {
             if (failAt >= offset && failAt < end) {
                 throw new IOException("injected failure for the read at " + offset);
             }
-            if ((slowAt >= offset && slowAt < end) || end > slowFrom) {
+            if ((slowAt >= offset && slowAt < end) || (end > slowFrom && offset < slowTo)) {
                 try {
                     Thread.sleep(delayMillis);
                 } catch (InterruptedException e) {

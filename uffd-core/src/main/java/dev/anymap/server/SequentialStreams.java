@@ -1,0 +1,68 @@
+package dev.anymap.server;
+
+import java.util.Arrays;
+
+/**
+ * Finds sequential streams among a region's faults (several at once, as from several scanning
+ * threads) and says how far ahead of each to fetch: nothing for a first fault, then a window of
+ * chunks that doubles with every fault the stream makes, up to a cap. A stream that stops is
+ * forgotten once eight newer ones have been seen, and its window with it.
+ *
+ * <p>Each window has a trigger chunk in its second half, which the page server fetches but holds
+ * back: the scan faults on it cheaply, and that fault extends the window while the rest of the
+ * current one is still ahead of the scan. Used by the fault loop alone.
+ */
+final class SequentialStreams {
+    private static final int STREAMS = 8;
+    private static final int FIRST_WINDOW = 2;
+
+    /** Chunks to fetch ahead, {@code [from, to]}, and the one among them to hold back. */
+    record Prefetch(int from, int to, int trigger) {}
+
+    private final int maxWindow;
+    private final int chunks;
+    private final int[] last = new int[STREAMS];
+    private final int[] ahead = new int[STREAMS];
+    private final int[] window = new int[STREAMS];
+    private final long[] used = new long[STREAMS];
+    private long clock;
+
+    SequentialStreams(int maxWindow, int chunks) {
+        this.maxWindow = maxWindow;
+        this.chunks = chunks;
+        Arrays.fill(last, Integer.MIN_VALUE);
+        Arrays.fill(ahead, Integer.MIN_VALUE);
+    }
+
+    /** The prefetch a fault on {@code chunk} calls for, or null. */
+    Prefetch onFault(int chunk) {
+        clock++;
+        int oldest = 0;
+        for (int s = 0; s < STREAMS; s++) {
+            if (last[s] != Integer.MIN_VALUE && last[s] < chunk && chunk <= Math.max(last[s], ahead[s]) + 1) {
+                return extend(s, chunk);
+            }
+            if (used[s] < used[oldest]) {
+                oldest = s;
+            }
+        }
+        last[oldest] = chunk;
+        ahead[oldest] = chunk;
+        window[oldest] = 0;
+        used[oldest] = clock;
+        return null;
+    }
+
+    private Prefetch extend(int s, int chunk) {
+        used[s] = clock;
+        last[s] = chunk;
+        window[s] = window[s] == 0 ? Math.min(FIRST_WINDOW, maxWindow) : Math.min(2 * window[s], maxWindow);
+        int from = Math.max(ahead[s], chunk) + 1;
+        int to = (int) Math.min((long) chunk + window[s], chunks - 1L);
+        if (from > to) {
+            return null;
+        }
+        ahead[s] = to;
+        return new Prefetch(from, to, Math.max(from, to - window[s] / 2));
+    }
+}

@@ -1,0 +1,96 @@
+package dev.anymap;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.anymap.testbackend.ReferenceContent;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.URI;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+@Timeout(value = 2, unit = TimeUnit.MINUTES)
+class ReadaheadTest {
+    private static final int CHUNK = 64 * 1024;
+    private static Anymap anymap;
+
+    @BeforeAll
+    static void openPageServer() throws IOException {
+        anymap = Anymap.open(TestServers.privateServer());
+    }
+
+    @AfterAll
+    static void closePageServer() throws IOException {
+        anymap.close();
+    }
+
+    private static byte[] expected(long size, long seed, long offset, int length) throws IOException {
+        byte[] bytes = new byte[length];
+        ReferenceContent.of(size, seed).read(offset, MemorySegment.ofArray(bytes));
+        return bytes;
+    }
+
+    @Test
+    void aSequentialScanFaultsOnAFewChunksAndReadsEveryByteRight() throws Exception {
+        long size = 64L << 20;
+        long seed = 41;
+        // Not an in-memory object: prefetch then goes through ranged reads of the backend.
+        try (MappedRegion region = anymap.map(URI.create("faulty:scan?size=" + size + "&seed=" + seed),
+                MapOptions.defaults().withChunkSize(CHUNK))) {
+            byte[] got = new byte[CHUNK];
+            for (long offset = 0; offset < size; offset += CHUNK) {
+                MemorySegment.copy(region.segment(), ValueLayout.JAVA_BYTE, offset, got, 0, CHUNK);
+                assertArrayEquals(expected(size, seed, offset, CHUNK), got, "chunk at offset " + offset);
+            }
+            RegionStats stats = region.stats();
+            long chunks = size / CHUNK;
+            assertEquals(size, stats.bytesFetched(), "every chunk fetched once");
+            assertTrue(stats.faults() < chunks / 4, stats.faults() + " faults for " + chunks + " chunks");
+        }
+    }
+
+    @Test
+    void randomTouchesFetchNothingAhead() throws Exception {
+        long size = 64L << 20;
+        List<Integer> chunks = new ArrayList<>();
+        for (int chunk = 0; chunk < size / CHUNK; chunk += 10) {
+            chunks.add(chunk);
+        }
+        Collections.shuffle(chunks, new Random(3));
+        try (MappedRegion region = anymap.map(URI.create("faulty:random?size=" + size + "&seed=42"),
+                MapOptions.defaults().withChunkSize(CHUNK))) {
+            for (int chunk : chunks) {
+                long offset = (long) chunk * CHUNK + 100;
+                assertEquals(expected(size, 42, offset, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, offset));
+            }
+            assertEquals(chunks.size(), region.stats().chunksFetched(), "only the chunks touched");
+        }
+    }
+
+    @Test
+    void aDemandFaultIsServedWhilePrefetchesAreStillRunning() throws Exception {
+        long size = 64L << 20;
+        long slowFrom = 4L * CHUNK;
+        long slowTo = 32L << 20;
+        URI uri = URI.create("faulty:busy?size=" + size + "&seed=43&slowfrom=" + slowFrom + "&slowto=" + slowTo + "&delay=3000");
+        try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK))) {
+            for (long offset = 0; offset < slowFrom; offset += CHUNK) {
+                region.segment().get(ValueLayout.JAVA_BYTE, offset);
+            }
+            // The scan has set prefetches of slow chunks going; a touch far away must not wait for them.
+            long far = (48L << 20) + 7;
+            assertEquals(expected(size, 43, far, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, far));
+            assertEquals(5, region.stats().chunksFetched(), "the four scanned chunks and the far one; no slow prefetch done yet");
+        }
+    }
+}
