@@ -13,7 +13,8 @@ import java.util.Map;
  *     page server finds such streams (several at once) and fetches ahead with a window that starts
  *     at two chunks and doubles with each fault of the stream, up to this many chunks and at most
  *     64 MiB, reading up to 8 MiB of adjacent chunks at once, on workers of its own so that demand
- *     faults never wait behind it
+ *     faults never wait behind it. Objects whose backend already holds them in memory are served on
+ *     demand only: a fault there costs about what a prefetch would
  * @param writable whether the segment may be written: writes stay in this process's memory and are
  *     never written back to storage
  * @param backendOptions options for the storage backend, as its documentation names them

@@ -23,7 +23,7 @@ import java.util.regex.Pattern;
  * ({@code shared/tools/uffd-reference}, which builds and runs a C handler that reads fault messages
  * blocking, and then busy-polling), with the same size, chunk sizes and touch pattern: one
  * thread reads one byte of every 4 KiB page, in order, with no readahead, so every chunk is one
- * fault. A last column shows the same scan with anymap's default readahead. The two alternate, run by run, and the medians are compared: on a shared machine the
+ * fault. The two alternate, run by run, and the medians are compared: on a shared machine the
  * speed of fresh memory alone varies several times over from one run to the next.
  *
  * <p>Also measures the time from {@code Anymap.open()} to the first byte of a small region, with a
@@ -49,27 +49,23 @@ public final class FloorComparison {
         report.append(String.format(Locale.ROOT, "### Sequential scan of %d MiB on `mem:` against the C floor%n%n", sizeMib));
         report.append(String.format(Locale.ROOT, "One thread reads a byte of every 4 KiB page in order, no readahead: one fault per chunk. "
                 + "MB/s, medians of %d alternating runs each (min-max).%n%n", repeats));
-        report.append("| chunk | C floor, blocking | C floor, busy poll | anymap | anymap / blocking | anymap / busy poll "
-                + "| anymap, default readahead |\n");
-        report.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        report.append("| chunk | C floor, blocking | C floor, busy poll | anymap | anymap / blocking | anymap / busy poll |\n");
+        report.append("| ---: | ---: | ---: | ---: | ---: | ---: |\n");
         try (Anymap anymap = Anymap.open(privateServer())) {
             int run = 0;
             for (int chunk : chunks) {
                 List<Double> blocking = new ArrayList<>();
                 List<Double> spinning = new ArrayList<>();
                 List<Double> anymapRuns = new ArrayList<>();
-                List<Double> readaheadRuns = new ArrayList<>();
                 for (int r = 0; r < repeats; r++) {
                     double[] floorRun = runFloor(floor, sizeMib, chunk);
                     blocking.add(floorRun[0]);
                     spinning.add(floorRun[1]);
-                    anymapRuns.add(scan(anymap, sizeMib << 20, MapOptions.defaults().withChunkSize(chunk).withReadahead(0), ++run));
-                    readaheadRuns.add(scan(anymap, sizeMib << 20, MapOptions.defaults().withChunkSize(chunk), ++run));
+                    anymapRuns.add(scan(anymap, sizeMib << 20, MapOptions.defaults().withChunkSize(chunk), ++run));
                 }
                 double anymapMedian = median(anymapRuns);
-                report.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f | %.2f | %s |%n", bytes(chunk), spread(blocking),
-                        spread(spinning), spread(anymapRuns), anymapMedian / median(blocking), anymapMedian / median(spinning),
-                        spread(readaheadRuns)));
+                report.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f | %.2f |%n", bytes(chunk), spread(blocking),
+                        spread(spinning), spread(anymapRuns), anymapMedian / median(blocking), anymapMedian / median(spinning)));
                 System.err.printf(Locale.ROOT, "chunk %s: blocking %s, busy poll %s, anymap %s%n", bytes(chunk), blocking, spinning,
                         anymapRuns);
             }

@@ -116,7 +116,10 @@ final class RegionServer implements AutoCloseable {
         }
         this.states = new byte[(int) chunks];
         int window = (int) Math.min(readaheadChunks, Math.max(1, MAX_WINDOW_BYTES / chunkSize));
-        this.streams = readaheadChunks > 0 && failEveryFault == null ? new SequentialStreams(window, states.length) : null;
+        // A backend that holds the bytes in memory is filled on the fault loop as fast as a prefetch
+        // could; measured, readahead there only took CPU from the scan (BENCHMARKS.md).
+        this.streams = readaheadChunks > 0 && failEveryFault == null && viewAddress == 0
+                ? new SequentialStreams(window, states.length) : null;
     }
 
     /** The length a client maps for an object of {@code size} bytes: whole pages. */
