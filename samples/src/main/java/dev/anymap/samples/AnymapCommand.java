@@ -9,7 +9,11 @@ import picocli.CommandLine.Command;
 /** The {@code anymap} command line. */
 @Command(name = "anymap", mixinStandardHelpOptions = true, version = "anymap 0.1.0",
         description = "Use any storage as memory: map objects as lazily paged memory.",
-        subcommands = {DemoCommand.class, AnymapCommand.Serve.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, ObjectCommands.Cat.class, ObjectCommands.Sha256Sum.class, ObjectCommands.Dd.class,
+                ObjectCommands.Stat.class, AnymapCommand.Serve.class, CommandLine.HelpCommand.class},
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:done", "1:the bytes did not match (demo)", "2:bad usage or argument",
+                "3:no such object", "4:access denied", "5:storage or page server failure"})
 public final class AnymapCommand implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
@@ -20,7 +24,22 @@ public final class AnymapCommand implements Runnable {
     }
 
     public static void main(String[] args) {
-        System.exit(new CommandLine(new AnymapCommand()).execute(args));
+        System.exit(commandLine().execute(args));
+    }
+
+    static CommandLine commandLine() {
+        return new CommandLine(new AnymapCommand()).setExecutionExceptionHandler(AnymapCommand::failed);
+    }
+
+    /** One line on standard error, and an exit code a script can act on; no stack trace. */
+    private static int failed(Exception e, CommandLine command, CommandLine.ParseResult parsed) {
+        command.getErr().println("anymap " + command.getCommandName() + ": " + e.getMessage());
+        return switch (e) {
+            case java.nio.file.NoSuchFileException ignored -> 3;
+            case java.nio.file.AccessDeniedException ignored -> 4;
+            case IllegalArgumentException ignored -> 2;
+            default -> 5;
+        };
     }
 
     @Command(name = "serve", mixinStandardHelpOptions = true,

@@ -15,7 +15,6 @@ import java.util.Objects;
 import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.stream.Collectors;
 
@@ -182,15 +181,10 @@ public final class BackendRegistry {
         if (providers.isEmpty() && loadFailures.isEmpty()) {
             return "none (no anymap backend is on the class path or module path)";
         }
-        Map<String, String> schemeToOrigin = new TreeMap<>();
-        for (BackendProvider provider : providers) {
-            for (String scheme : provider.schemes()) {
-                schemeToOrigin.merge(scheme, provider.name() + " from " + origin(provider), (a, b) -> a + ", " + b);
-            }
-        }
-        String available = schemeToOrigin.entrySet().stream()
-                .map(e -> e.getKey() + ": (" + e.getValue() + ")")
-                .collect(Collectors.joining(", "));
+        String available = providers.stream()
+                .sorted(Comparator.comparing(BackendProvider::name))
+                .map(p -> String.join(", ", new TreeSet<>(p.schemes())) + " (" + p.name() + ", from " + origin(p) + ")")
+                .collect(Collectors.joining("; "));
         if (!loadFailures.isEmpty()) {
             available += "; providers that failed to load: " + String.join("; ", loadFailures);
         }

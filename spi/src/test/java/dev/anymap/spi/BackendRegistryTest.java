@@ -65,7 +65,7 @@ class BackendRegistryTest {
         BackendRegistry registry = BackendRegistry.of(List.of(new NamedProvider("file", "file", 0)));
         var error = assertThrows(UnknownSchemeException.class, () -> registry.provider(URI.create("gopher://host/x")));
         assertTrue(error.getMessage().contains("gopher://host/x"), error.getMessage());
-        assertTrue(error.getMessage().contains("file: (file from test-classes)"), error.getMessage());
+        assertTrue(error.getMessage().contains("file (file, from test-classes)"), error.getMessage());
     }
 
     @Test

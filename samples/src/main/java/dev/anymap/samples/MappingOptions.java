@@ -1,0 +1,34 @@
+package dev.anymap.samples;
+
+import dev.anymap.AnymapConfig;
+import dev.anymap.MapOptions;
+import java.nio.file.Path;
+import java.util.Map;
+import picocli.CommandLine.Option;
+
+/** The options every command that maps an object shares. */
+final class MappingOptions {
+    @Option(names = "--chunk", paramLabel = "BYTES", description = "Chunk size, a power of two from 4096 to 33554432 (default: "
+            + MapOptions.DEFAULT_CHUNK_SIZE + ").")
+    Integer chunk;
+
+    @Option(names = "--readahead", paramLabel = "CHUNKS", description = "Most chunks to fetch ahead of a sequential read (default: "
+            + MapOptions.DEFAULT_READAHEAD_CHUNKS + "; 0 for none).")
+    Integer readahead;
+
+    @Option(names = {"-o", "--option"}, paramLabel = "KEY=VALUE", description = "A backend option (repeatable), e.g. -o region=eu-west-1.")
+    Map<String, String> backendOptions = Map.of();
+
+    @Option(names = "--socket", paramLabel = "PATH", description = "Page server socket (default: the user's page server, started if needed).")
+    Path socket;
+
+    MapOptions mapOptions() {
+        MapOptions options = MapOptions.defaults().withBackendOptions(backendOptions);
+        options = chunk == null ? options : options.withChunkSize(chunk);
+        return readahead == null ? options : options.withReadahead(readahead);
+    }
+
+    AnymapConfig config() {
+        return socket == null ? AnymapConfig.defaults() : AnymapConfig.defaults().withSocket(socket);
+    }
+}

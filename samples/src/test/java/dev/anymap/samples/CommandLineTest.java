@@ -1,0 +1,92 @@
+package dev.anymap.samples;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The command line, run as a script would run it, with its output compared against the JDK's own reading. */
+class CommandLineTest {
+    @TempDir
+    static Path directory;
+    private static Path file;
+    private static byte[] content;
+    private static String socket;
+
+    @BeforeAll
+    static void writeAFile() throws Exception {
+        content = new byte[3_000_003];
+        new Random(9).nextBytes(content);
+        file = Files.write(directory.resolve("an object [1].bin"), content);
+        socket = directory.resolve("server").resolve("server.sock").toString();
+    }
+
+    private record Run(int exitCode, byte[] out, String err) {}
+
+    private static Run run(String... args) {
+        PrintStream originalOut = System.out;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            var commandLine = AnymapCommand.commandLine();
+            commandLine.setErr(new java.io.PrintWriter(err, true, StandardCharsets.UTF_8));
+            int exit = commandLine.execute(args);
+            System.out.flush();
+            return new Run(exit, out.toByteArray(), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(originalOut);
+        }
+    }
+
+    @Test
+    void sha256sumPrintsWhatTheJdkComputes() throws Exception {
+        Run run = run("sha256sum", "--socket", socket, file.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        String expected = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(content)) + "  " + file;
+        assertEquals(expected, new String(run.out(), StandardCharsets.UTF_8).strip());
+    }
+
+    @Test
+    void catAndDdCopyTheBytesOut() {
+        Run cat = run("cat", "--socket", socket, file.toUri().toString());
+        assertEquals(0, cat.exitCode(), cat.err());
+        assertArrayEquals(content, cat.out());
+        Run dd = run("dd", "--socket", socket, "--chunk", "65536", "--skip", "1000001", "--count", "77777", file.toString());
+        assertEquals(0, dd.exitCode(), dd.err());
+        assertArrayEquals(Arrays.copyOfRange(content, 1_000_001, 1_000_001 + 77_777), dd.out());
+    }
+
+    @Test
+    void statShowsSizeVersionAndBackend() {
+        Run stat = run("stat", file.toString());
+        String printed = new String(stat.out(), StandardCharsets.UTF_8);
+        assertEquals(0, stat.exitCode(), stat.err());
+        assertTrue(printed.contains("3,000,003 bytes") && printed.contains("backend: file") && printed.contains("modified:"), printed);
+    }
+
+    @Test
+    void failuresHaveExitCodesAScriptCanRelyOn() {
+        Run missing = run("stat", directory.resolve("missing.bin").toString());
+        assertEquals(3, missing.exitCode());
+        assertTrue(missing.err().startsWith("anymap stat: ") && missing.err().contains("missing.bin"), missing.err());
+        Run unknown = run("cat", "--socket", socket, "gopher://host/x");
+        assertEquals(2, unknown.exitCode());
+        assertTrue(unknown.err().contains("file (file, from"), unknown.err());
+        Run outside = run("dd", "--socket", socket, "--skip", "5000000", file.toString());
+        assertEquals(2, outside.exitCode(), outside.err());
+        assertEquals(2, run("dd").exitCode(), "a missing argument is bad usage");
+    }
+}
