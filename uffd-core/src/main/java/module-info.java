@@ -4,6 +4,7 @@
  */
 module dev.anymap.core {
     requires transitive dev.anymap.spi;
+    requires jdk.jfr;
 
     exports dev.anymap;
 

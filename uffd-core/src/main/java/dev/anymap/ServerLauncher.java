@@ -36,16 +36,25 @@ final class ServerLauncher {
         builder.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
         Process server = builder.start();
         BufferedReader output = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
-        CompletableFuture<String> firstLine = CompletableFuture.supplyAsync(() -> {
-            try {
-                return output.readLine();
+        // JVM options may print first (a flight recording announces itself): wait for the line that
+        // says ready, and keep draining after it, so that the server never blocks on a full pipe.
+        CompletableFuture<String> readyLine = new CompletableFuture<>();
+        Thread.ofVirtual().name("anymap-server-output").start(() -> {
+            try (output) {
+                for (String line; (line = output.readLine()) != null; ) {
+                    if (line.startsWith(PageServerMain.READY)) {
+                        readyLine.complete(line);
+                    }
+                }
             } catch (IOException e) {
-                return null;
+                // The server is gone; the wait below tells how.
+            } finally {
+                readyLine.complete(null);
             }
-        }, runnable -> Thread.ofVirtual().start(runnable));
+        });
         String line;
         try {
-            line = firstLine.get(config.startTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            line = readyLine.get(config.startTimeout().toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
             server.destroyForcibly();
             throw new IOException("the page server did not start within " + config.startTimeout() + tail(log));

@@ -116,6 +116,7 @@ final class ClientSession implements Runnable {
             throw new IllegalArgumentException("readahead " + map.readaheadChunks() + " outside 0.." + MAX_READAHEAD);
         }
         URI uri = new URI(map.uri());
+        String backendName = registry.provider(uri).name();
         StorageBackend backend = registry.open(uri, map.options());
         String changed = null;
         if (!map.expectedVersion().isEmpty() && !map.expectedVersion().equals(backend.version().toString())) {
@@ -124,7 +125,7 @@ final class ClientSession implements Runnable {
         }
         try {
             long regionId = NEXT_REGION.getAndIncrement();
-            regions.put(regionId, new RegionServer(regionId, backend, chunk, map.fetchWorkers(), map.readaheadChunks(), changed));
+            regions.put(regionId, new RegionServer(regionId, backend, backendName, chunk, map.fetchWorkers(), map.readaheadChunks(), changed));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);
             return new Message.Mapped(map.requestId(), regionId, backend.size(), backend.version().toString());
         } catch (RuntimeException e) {

@@ -70,6 +70,8 @@ final class RegionServer implements AutoCloseable {
     private final int extentChunks;
     private final String failEveryFault;
     private final long viewAddress;
+    private final String printableUri;
+    private final String backendName;
     private final byte[] states;
     private final SequentialStreams streams;
     private final BlockingQueue<Integer> demand = new LinkedBlockingQueue<>();
@@ -99,8 +101,11 @@ final class RegionServer implements AutoCloseable {
      * @param failEveryFault when not null, every fault fails with this reason: the object is no
      *     longer the version the client mapped
      */
-    RegionServer(long id, StorageBackend backend, int chunkSize, int fetchWorkers, int readaheadChunks, String failEveryFault) {
+    RegionServer(long id, StorageBackend backend, String backendName, int chunkSize, int fetchWorkers, int readaheadChunks,
+                 String failEveryFault) {
         this.id = id;
+        this.printableUri = Redaction.uri(backend.uri());
+        this.backendName = backendName;
         this.backend = backend;
         this.size = backend.size();
         this.mappedLength = mappedLength(size);
@@ -112,7 +117,7 @@ final class RegionServer implements AutoCloseable {
         long chunks = (mappedLength + chunkSize - 1) / chunkSize;
         if (chunks > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("a chunk size of " + chunkSize + " makes " + chunks + " chunks for "
-                    + Redaction.uri(backend.uri()) + "; use larger chunks");
+                    + printableUri + "; use larger chunks");
         }
         this.states = new byte[(int) chunks];
         int window = (int) Math.min(readaheadChunks, Math.max(1, MAX_WINDOW_BYTES / chunkSize));
@@ -200,7 +205,7 @@ final class RegionServer implements AutoCloseable {
             }
         } catch (Exception | Error e) {
             if (!stopping) {
-                LOG.log(System.Logger.Level.ERROR, "fault loop of region " + id + " (" + Redaction.uri(backend.uri()) + ") stopped", e);
+                LOG.log(System.Logger.Level.ERROR, "fault loop of region " + id + " (" + printableUri + ") stopped", e);
             }
         }
     }
@@ -226,6 +231,17 @@ final class RegionServer implements AutoCloseable {
 
     /** Sees that the chunk a thread waits on gets installed: now, by a demand worker, or by its prefetch. */
     private void serveFault(int chunk, Userfaultfd.FillRequest fill) {
+        String outcome = takeFault(chunk, fill);
+        FaultEvent event = new FaultEvent();
+        if (event.isEnabled()) {
+            event.region = id;
+            event.chunk = chunk;
+            event.outcome = outcome;
+            event.commit();
+        }
+    }
+
+    private String takeFault(int chunk, Userfaultfd.FillRequest fill) {
         while (true) {
             byte state = (byte) STATE.getVolatile(states, chunk);
             switch (state) {
@@ -234,7 +250,7 @@ final class RegionServer implements AutoCloseable {
                         if (!fillFromView(chunk, fill)) {
                             demand.offer(chunk);
                         }
-                        return;
+                        return "fetch";
                     }
                 }
                 case IN_FLIGHT -> {
@@ -246,18 +262,22 @@ final class RegionServer implements AutoCloseable {
                                 queuedExtents.remove(c);
                                 demand.offer(c);
                             }
+                            return "fetch";
                         }
-                        return;
+                        return "merged";
                     }
                 }
                 case HELD -> {
                     Held bytes = held.remove(chunk);
                     install(chunk, bytes.bytes().address(), fill);
                     bytes.arena().close();
-                    return;
+                    return "held";
+                }
+                case WANTED -> {
+                    return "merged";
                 }
                 default -> {
-                    return; // WANTED: merged with the fetch under way; PRESENT: the copy has woken it already
+                    return "present"; // the copy has woken it already
                 }
             }
         }
@@ -309,7 +329,10 @@ final class RegionServer implements AutoCloseable {
         }
         long started = System.nanoTime();
         long dataLength = Math.min(chunkSize, size - offset);
+        FetchEvent event = new FetchEvent();
+        event.begin();
         Exception failure = read(offset, staging.asSlice(0, dataLength), FETCH_ATTEMPTS);
+        commit(event, chunk, 1, dataLength, false, failure);
         if (failure != null) {
             fail(chunk, offset, fillLength, describe(offset, dataLength, failure), fill);
             return;
@@ -354,8 +377,12 @@ final class RegionServer implements AutoCloseable {
         if (viewAddress != 0 && dataLength == fillLength) {
             source = viewAddress + offset;
         } else {
+            FetchEvent event = new FetchEvent();
+            event.begin();
             // One attempt: a chunk that a thread comes to want is fetched again, with retries, on demand.
-            if (read(offset, staging.asSlice(0, dataLength), 1) != null) {
+            Exception failure = read(offset, staging.asSlice(0, dataLength), 1);
+            commit(event, extent.first(), extent.count(), dataLength, true, failure);
+            if (failure != null) {
                 for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
                     if (!STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
                         demand.offer(c);
@@ -372,6 +399,21 @@ final class RegionServer implements AutoCloseable {
             if (c != extent.trigger() || !hold(c, chunkSource)) {
                 install(c, chunkSource, fill);
             }
+        }
+    }
+
+    private void commit(FetchEvent event, int chunk, int chunks, long bytes, boolean prefetch, Exception failure) {
+        event.end();
+        if (event.shouldCommit()) {
+            event.region = id;
+            event.uri = printableUri;
+            event.backend = backendName;
+            event.chunk = chunk;
+            event.chunks = chunks;
+            event.bytes = bytes;
+            event.prefetch = prefetch;
+            event.failure = failure == null ? "" : failure.getClass().getSimpleName() + ": " + failure.getMessage();
+            event.commit();
         }
     }
 
@@ -443,7 +485,7 @@ final class RegionServer implements AutoCloseable {
     }
 
     private String describe(long offset, long length, Exception failure) {
-        return "reading " + length + " bytes at offset " + offset + " of " + Redaction.uri(backend.uri()) + " failed: "
+        return "reading " + length + " bytes at offset " + offset + " of " + printableUri + " failed: "
                 + failure.getClass().getSimpleName() + ": " + failure.getMessage();
     }
 
@@ -507,7 +549,7 @@ final class RegionServer implements AutoCloseable {
         try {
             backend.close();
         } catch (IOException e) {
-            LOG.log(System.Logger.Level.WARNING, "closing " + Redaction.uri(backend.uri()) + ": " + e.getMessage());
+            LOG.log(System.Logger.Level.WARNING, "closing " + printableUri + ": " + e.getMessage());
         }
         boolean joined = true;
         for (Thread thread : threads) {
