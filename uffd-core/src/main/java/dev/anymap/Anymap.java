@@ -100,6 +100,17 @@ public final class Anymap implements AutoCloseable {
         }
     }
 
+    /** What the page server holds now, for this and every other client. */
+    public ServerStatus serverStatus() throws IOException {
+        Message reply = link.call(new Message.StatusRequest(link.nextRequestId()), -1, null);
+        if (!(reply instanceof Message.Status status)) {
+            throw new IOException("the page server answered a status request with " + reply);
+        }
+        return new ServerStatus(status.serverPid(), status.clients(), status.regionCount(), status.regions().stream()
+                .map(r -> new ServerStatus.Region(r.clientPid(), r.uri(), r.size(), r.chunkSize(), r.residentBytes(), RegionStats.of(r.stats())))
+                .toList());
+    }
+
     private MappedRegion register(MappedRegion region) {
         regions.add(region);
         return region;

@@ -11,7 +11,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
-import java.time.Duration;
 
 /**
  * A stored object mapped into this process's memory: {@link #segment()} reads as the object's
@@ -80,15 +79,13 @@ public final class MappedRegion implements AutoCloseable {
     public RegionStats stats() throws IOException {
         checkOpen();
         if (length == 0) {
-            return new RegionStats(0, 0, 0, Duration.ZERO, Duration.ZERO, 0, "");
+            return RegionStats.NONE;
         }
         Message reply = owner.link().call(new Message.StatsRequest(owner.link().nextRequestId(), serverRegionId), -1, uri);
         if (!(reply instanceof Message.Stats stats)) {
             throw new IOException("the page server answered a stats request with " + reply);
         }
-        return new RegionStats(stats.faults(), stats.chunksFetched(), stats.bytesFetched(),
-                Duration.ofNanos(stats.fetchNanosTotal()), Duration.ofNanos(stats.fetchNanosMax()), stats.failures(),
-                stats.lastFailure());
+        return RegionStats.of(stats);
     }
 
     /** Maps this region on a new page server and hands it the userfaultfd; see {@link PageServerLink}. */

@@ -6,15 +6,28 @@ import java.time.Duration;
  * What the page server has done for one region.
  *
  * @param faults page faults served (several threads faulting in one chunk count once each)
- * @param chunksFetched chunks read from the backend
+ * @param chunksFetched chunks read from the backend (readahead reads several at once)
  * @param bytesFetched bytes read from the backend
  * @param fetchTimeTotal time spent reading from the backend, summed over fetches
  * @param fetchTimeMax the longest single fetch
+ * @param fetchTimeP50 the median fetch time (within an eighth)
+ * @param fetchTimeP90 the 90th percentile of fetch times
+ * @param fetchTimeP99 the 99th percentile of fetch times
  * @param failures fetches that failed after retries; their pages raise an error when touched
  * @param lastFailure what the last failure was, or empty
  */
 public record RegionStats(long faults, long chunksFetched, long bytesFetched, Duration fetchTimeTotal,
-                          Duration fetchTimeMax, long failures, String lastFailure) {
+                          Duration fetchTimeMax, Duration fetchTimeP50, Duration fetchTimeP90, Duration fetchTimeP99,
+                          long failures, String lastFailure) {
+
+    static final RegionStats NONE = new RegionStats(0, 0, 0, Duration.ZERO, Duration.ZERO, Duration.ZERO, Duration.ZERO,
+            Duration.ZERO, 0, "");
+
+    static RegionStats of(dev.anymap.protocol.Message.Stats stats) {
+        return new RegionStats(stats.faults(), stats.chunksFetched(), stats.bytesFetched(), Duration.ofNanos(stats.fetchNanosTotal()),
+                Duration.ofNanos(stats.fetchNanosMax()), Duration.ofNanos(stats.fetchNanosP50()), Duration.ofNanos(stats.fetchNanosP90()),
+                Duration.ofNanos(stats.fetchNanosP99()), stats.failures(), stats.lastFailure());
+    }
 
     /** The mean time of one fetch, or zero if there was none. */
     public Duration meanFetchTime() {

@@ -54,6 +54,31 @@ class PageServerLifecycleTest {
     }
 
     @Test
+    void theServerStatusShowsEveryClientAndWhatItsRegionsHold() throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        try (Anymap first = Anymap.open(config); Anymap second = Anymap.open(config);
+             MappedRegion a = first.map(URI.create("mem:status-a?size=1000000&seed=1"), MapOptions.defaults().withChunkSize(65536));
+             MappedRegion b = second.map(URI.create("faulty:status-b?size=300000&seed=2&fail=200000"),
+                     MapOptions.defaults().withChunkSize(65536))) {
+            a.segment().get(ValueLayout.JAVA_BYTE, 0);
+            a.segment().get(ValueLayout.JAVA_BYTE, 500_000);
+            b.segment().get(ValueLayout.JAVA_BYTE, 10);
+            org.junit.jupiter.api.Assertions.assertThrows(InternalError.class, () -> b.segment().get(ValueLayout.JAVA_BYTE, 200_000));
+            ServerStatus status = first.serverStatus();
+            assertEquals(TestServers.startedServer(config).orElseThrow().pid(), status.serverPid());
+            assertEquals(2, status.clients());
+            assertEquals(2, status.regionCount());
+            ServerStatus.Region ofA = status.regions().stream().filter(r -> r.uri().startsWith("mem:status-a")).findFirst().orElseThrow();
+            assertEquals(2 * 65536, ofA.residentBytes(), "two chunks touched");
+            assertEquals(1_000_000, ofA.size());
+            assertEquals(ProcessHandle.current().pid(), ofA.clientPid());
+            ServerStatus.Region ofB = status.regions().stream().filter(r -> r.uri().startsWith("faulty:status-b")).findFirst().orElseThrow();
+            assertEquals(1, ofB.stats().failures());
+            assertTrue(ofB.stats().fetchTimeP99().compareTo(ofB.stats().fetchTimeP50()) >= 0);
+        }
+    }
+
+    @Test
     void anAutoStartedServerExitsWhenItsLastClientHasGone() throws Exception {
         AnymapConfig config = TestServers.privateServer();
         ProcessHandle server;

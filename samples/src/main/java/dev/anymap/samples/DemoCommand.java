@@ -85,9 +85,10 @@ final class DemoCommand implements Callable<Integer> {
             }
             System.out.printf("%,d random reads match the backend%n", randomReads);
             RegionStats stats = region.stats();
-            System.out.printf("page server: %,d faults, %,d chunks (%,d bytes) fetched, mean fetch %.3f ms, longest %.3f ms, %d failures%n",
-                    stats.faults(), stats.chunksFetched(), stats.bytesFetched(), stats.meanFetchTime().toNanos() / 1e6,
-                    stats.fetchTimeMax().toNanos() / 1e6, stats.failures());
+            System.out.printf("page server: %,d faults, %,d chunks (%,d bytes) fetched; fetch time median %.3f ms, p99 %.3f ms, "
+                    + "longest %.3f ms; %d failures%n", stats.faults(), stats.chunksFetched(), stats.bytesFetched(),
+                    stats.fetchTimeP50().toNanos() / 1e6, stats.fetchTimeP99().toNanos() / 1e6, stats.fetchTimeMax().toNanos() / 1e6,
+                    stats.failures());
             System.out.println("OK");
             return 0;
         }

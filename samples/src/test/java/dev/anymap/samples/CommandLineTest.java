@@ -78,6 +78,21 @@ class CommandLineTest {
     }
 
     @Test
+    void statusShowsTheRegionsOfARunningServerAndNeverStartsOne() throws Exception {
+        try (dev.anymap.Anymap anymap = dev.anymap.Anymap.open(dev.anymap.AnymapConfig.defaults().withSocket(Path.of(socket)));
+             dev.anymap.MappedRegion region = anymap.map(file.toUri())) {
+            region.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0);
+            Run status = run("status", "--socket", socket);
+            String printed = new String(status.out(), StandardCharsets.UTF_8);
+            assertEquals(0, status.exitCode(), status.err());
+            assertTrue(printed.contains("1 other clients, 1 regions") && printed.contains("an%20object%20%5B1%5D.bin"), printed);
+        }
+        Run none = run("status", "--socket", directory.resolve("nobody-here").resolve("server.sock").toString());
+        assertEquals(5, none.exitCode());
+        assertTrue(none.err().contains("no page server listens"), none.err());
+    }
+
+    @Test
     void failuresHaveExitCodesAScriptCanRelyOn() {
         Run missing = run("stat", directory.resolve("missing.bin").toString());
         assertEquals(3, missing.exitCode());

@@ -43,7 +43,19 @@ public sealed interface Message {
 
     /** Server to client: the counters of a region. */
     record Stats(long requestId, long faults, long chunksFetched, long bytesFetched, long fetchNanosTotal,
-                 long fetchNanosMax, long failures, String lastFailure) implements Message {}
+                 long fetchNanosMax, long fetchNanosP50, long fetchNanosP90, long fetchNanosP99, long failures,
+                 String lastFailure) implements Message {}
+
+    /** Client to server: what the server holds, for every client. */
+    record StatusRequest(long requestId) implements Message {}
+
+    /** Server to client: what the server holds; at most {@code MessageCodec.MAX_REGIONS} regions are listed. */
+    record Status(long requestId, long serverPid, int clients, long regionCount, java.util.List<RegionStatus> regions)
+            implements Message {}
+
+    /** One region in a {@link Status}. */
+    record RegionStatus(long clientPid, long regionId, String uri, long size, int chunkSize, long residentBytes,
+                        Stats stats) {}
 
     /** Server to client: a request failed. */
     record Failure(long requestId, ErrorKind kind, String message) implements Message {}

@@ -21,12 +21,16 @@ public final class MessageCodec {
     static final int MAX_OPTION_KEY = 256;
     static final int MAX_OPTION_VALUE = 8 * 1024;
     static final int MAX_TEXT = 16 * 1024;
+    /** The most regions a status lists: with URIs and failures at their limit, 80 fit a packet. */
+    public static final int MAX_REGIONS = 80;
+    /** URIs and failures in a status are cut to this many bytes, so that a full list fits a packet. */
+    public static final int MAX_STATUS_URI = 256;
     private static final int MAGIC = 0x414E594D; // "ANYM"
 
     private MessageCodec() {}
 
     private enum Type {
-        HELLO, WELCOME, MAP, MAPPED, ATTACH, ATTACHED, UNMAP, UNMAPPED, STATS_REQUEST, STATS, FAILURE
+        HELLO, WELCOME, MAP, MAPPED, ATTACH, ATTACHED, UNMAP, UNMAPPED, STATS_REQUEST, STATS, FAILURE, STATUS_REQUEST, STATUS
     }
 
     public static byte[] encode(Message message) {
@@ -57,10 +61,20 @@ public final class MessageCodec {
             case Message.Unmap m -> type(out, Type.UNMAP).putLong(m.requestId()).putLong(m.regionId());
             case Message.Unmapped m -> type(out, Type.UNMAPPED).putLong(m.requestId());
             case Message.StatsRequest m -> type(out, Type.STATS_REQUEST).putLong(m.requestId()).putLong(m.regionId());
-            case Message.Stats m -> {
-                type(out, Type.STATS).putLong(m.requestId()).putLong(m.faults()).putLong(m.chunksFetched())
-                        .putLong(m.bytesFetched()).putLong(m.fetchNanosTotal()).putLong(m.fetchNanosMax()).putLong(m.failures());
-                text(out, m.lastFailure(), MAX_TEXT);
+            case Message.Stats m -> stats(type(out, Type.STATS), m, MAX_TEXT);
+            case Message.StatusRequest m -> type(out, Type.STATUS_REQUEST).putLong(m.requestId());
+            case Message.Status m -> {
+                if (m.regions().size() > MAX_REGIONS) {
+                    throw new IllegalArgumentException("more than " + MAX_REGIONS + " regions in a status");
+                }
+                type(out, Type.STATUS).putLong(m.requestId()).putLong(m.serverPid()).putInt(m.clients()).putLong(m.regionCount())
+                        .putInt(m.regions().size());
+                for (Message.RegionStatus region : m.regions()) {
+                    out.putLong(region.clientPid()).putLong(region.regionId()).putLong(region.size()).putInt(region.chunkSize())
+                            .putLong(region.residentBytes());
+                    text(out, region.uri(), MAX_STATUS_URI);
+                    stats(out, region.stats(), MAX_STATUS_URI);
+                }
             }
             case Message.Failure m -> {
                 type(out, Type.FAILURE).putLong(m.requestId()).putInt(m.kind().ordinal());
@@ -108,8 +122,29 @@ public final class MessageCodec {
                 case UNMAP -> new Message.Unmap(in.getLong(), in.getLong());
                 case UNMAPPED -> new Message.Unmapped(in.getLong());
                 case STATS_REQUEST -> new Message.StatsRequest(in.getLong(), in.getLong());
-                case STATS -> new Message.Stats(in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(),
-                        in.getLong(), in.getLong(), text(in, MAX_TEXT));
+                case STATS -> stats(in, MAX_TEXT);
+                case STATUS_REQUEST -> new Message.StatusRequest(in.getLong());
+                case STATUS -> {
+                    long requestId = in.getLong();
+                    long serverPid = in.getLong();
+                    int clients = in.getInt();
+                    long regionCount = in.getLong();
+                    int count = in.getInt();
+                    if (count < 0 || count > MAX_REGIONS) {
+                        throw new ProtocolException("region count " + count + " outside 0.." + MAX_REGIONS);
+                    }
+                    var regions = new java.util.ArrayList<Message.RegionStatus>();
+                    for (int i = 0; i < count; i++) {
+                        long clientPid = in.getLong();
+                        long regionId = in.getLong();
+                        long size = in.getLong();
+                        int chunkSize = in.getInt();
+                        long resident = in.getLong();
+                        String uri = text(in, MAX_STATUS_URI);
+                        regions.add(new Message.RegionStatus(clientPid, regionId, uri, size, chunkSize, resident, stats(in, MAX_STATUS_URI)));
+                    }
+                    yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions));
+                }
                 case FAILURE -> {
                     long requestId = in.getLong();
                     int kind = in.getInt();
@@ -126,6 +161,30 @@ public final class MessageCodec {
         } catch (BufferUnderflowException truncated) {
             throw new ProtocolException("truncated packet");
         }
+    }
+
+    private static void stats(ByteBuffer out, Message.Stats m, int textLimit) {
+        out.putLong(m.requestId()).putLong(m.faults()).putLong(m.chunksFetched()).putLong(m.bytesFetched())
+                .putLong(m.fetchNanosTotal()).putLong(m.fetchNanosMax()).putLong(m.fetchNanosP50()).putLong(m.fetchNanosP90())
+                .putLong(m.fetchNanosP99()).putLong(m.failures());
+        text(out, m.lastFailure(), textLimit);
+    }
+
+    private static Message.Stats stats(ByteBuffer in, int textLimit) throws ProtocolException {
+        return new Message.Stats(in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(),
+                in.getLong(), in.getLong(), in.getLong(), text(in, textLimit));
+    }
+
+    /** {@code text} cut to at most {@code limit} bytes of UTF-8, on a character boundary. */
+    public static String truncate(String text, int limit) {
+        if (text.getBytes(StandardCharsets.UTF_8).length <= limit) {
+            return text;
+        }
+        int end = Math.min(text.length(), limit);
+        while (text.substring(0, end).getBytes(StandardCharsets.UTF_8).length > limit - 3) {
+            end--;
+        }
+        return text.substring(0, end) + "...";
     }
 
     private static ByteBuffer type(ByteBuffer out, Type type) {

@@ -31,14 +31,22 @@ final class ClientSession implements Runnable {
     private final Connection connection;
     private final long peerPid;
     private final BackendRegistry registry;
-    private final Runnable onEnd;
+    private final java.util.function.Consumer<ClientSession> onEnd;
+    private final java.util.function.LongFunction<Message> status;
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
 
-    ClientSession(Connection connection, long peerPid, BackendRegistry registry, Runnable onEnd) {
+    ClientSession(Connection connection, long peerPid, BackendRegistry registry, java.util.function.Consumer<ClientSession> onEnd,
+                  java.util.function.LongFunction<Message> status) {
         this.connection = connection;
         this.peerPid = peerPid;
         this.registry = registry;
         this.onEnd = onEnd;
+        this.status = status;
+    }
+
+    /** This client's regions, for a server status. */
+    java.util.List<Message.RegionStatus> regionStatuses() {
+        return regions.values().stream().map(region -> region.status(peerPid)).toList();
     }
 
     @Override
@@ -66,7 +74,7 @@ final class ClientSession implements Runnable {
             regions.values().forEach(RegionServer::close);
             regions.clear();
             connection.close();
-            onEnd.run();
+            onEnd.accept(this);
         }
     }
 
@@ -96,6 +104,7 @@ final class ClientSession implements Runnable {
                     yield new Message.Unmapped(requestId);
                 }
                 case Message.StatsRequest stats -> region(stats.regionId(), null).stats(requestId);
+                case Message.StatusRequest request -> status.apply(request.requestId());
                 default -> throw new ProtocolException("unexpected " + message.getClass().getSimpleName() + " message");
             };
         } catch (Exception e) {
@@ -155,6 +164,7 @@ final class ClientSession implements Runnable {
             case Message.Attach m -> m.requestId();
             case Message.Unmap m -> m.requestId();
             case Message.StatsRequest m -> m.requestId();
+            case Message.StatusRequest m -> m.requestId();
             default -> 0;
         };
     }

@@ -4,6 +4,8 @@ import dev.anymap.linux.Libc;
 import dev.anymap.linux.NativeException;
 import dev.anymap.linux.UnixSockets;
 import dev.anymap.protocol.Connection;
+import dev.anymap.protocol.Message;
+import dev.anymap.protocol.MessageCodec;
 import dev.anymap.protocol.ServerAddress;
 import dev.anymap.spi.BackendRegistry;
 import java.io.IOException;
@@ -14,12 +16,14 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * The page server: listens on a Unix socket, takes applications' userfaultfds, and fills their
@@ -35,7 +39,7 @@ public final class PageServer implements AutoCloseable {
     private final Duration exitWhenIdle;
     private final Set<Integer> allowedUids;
     private final BackendRegistry registry;
-    private final AtomicInteger sessions = new AtomicInteger();
+    private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final ScheduledExecutorService idleTimer = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("anymap-idle-timer").daemon().unstarted(r));
@@ -113,8 +117,8 @@ public final class PageServer implements AutoCloseable {
                     Libc.close(client);
                     continue;
                 }
-                sessions.incrementAndGet();
-                ClientSession session = new ClientSession(new Connection(client), peer.pid(), registry, this::sessionEnded);
+                ClientSession session = new ClientSession(new Connection(client), peer.pid(), registry, this::sessionEnded, this::status);
+                sessions.add(session);
                 Thread.ofPlatform().name("anymap-client-" + peer.pid()).daemon().start(session);
             }
         } finally {
@@ -122,8 +126,20 @@ public final class PageServer implements AutoCloseable {
         }
     }
 
-    private void sessionEnded() {
-        if (sessions.decrementAndGet() == 0) {
+    /** What this server holds: its clients and (up to a packet's worth of) their regions. */
+    private Message status(long requestId) {
+        List<Message.RegionStatus> regions = new ArrayList<>();
+        for (ClientSession session : sessions) {
+            regions.addAll(session.regionStatuses());
+        }
+        int count = regions.size();
+        return new Message.Status(requestId, ProcessHandle.current().pid(), sessions.size(), count,
+                List.copyOf(regions.subList(0, Math.min(count, MessageCodec.MAX_REGIONS))));
+    }
+
+    private void sessionEnded(ClientSession session) {
+        sessions.remove(session);
+        if (sessions.isEmpty()) {
             scheduleIdleCheck();
         }
     }
@@ -133,7 +149,7 @@ public final class PageServer implements AutoCloseable {
             return;
         }
         idleTimer.schedule(() -> {
-            if (sessions.get() == 0) {
+            if (sessions.isEmpty()) {
                 LOG.log(System.Logger.Level.INFO, "no clients for " + exitWhenIdle + "; stopping");
                 close();
             }

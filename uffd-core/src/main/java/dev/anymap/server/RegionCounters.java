@@ -13,6 +13,7 @@ final class RegionCounters {
     private final LongAdder fetchNanosTotal = new LongAdder();
     private final LongAccumulator fetchNanosMax = new LongAccumulator(Math::max, 0);
     private final AtomicLong failures = new AtomicLong();
+    private final LatencyHistogram latencies = new LatencyHistogram();
     private volatile String lastFailure = "";
 
     void fault() {
@@ -25,6 +26,7 @@ final class RegionCounters {
         bytesFetched.add(bytes);
         fetchNanosTotal.add(nanos);
         fetchNanosMax.accumulate(nanos);
+        latencies.record(nanos);
     }
 
     void failed(String description) {
@@ -34,6 +36,7 @@ final class RegionCounters {
 
     Message.Stats snapshot(long requestId) {
         return new Message.Stats(requestId, faults.sum(), chunksFetched.sum(), bytesFetched.sum(), fetchNanosTotal.sum(),
-                fetchNanosMax.get(), failures.get(), lastFailure);
+                fetchNanosMax.get(), latencies.percentile(0.5), latencies.percentile(0.9), latencies.percentile(0.99),
+                failures.get(), lastFailure);
     }
 }

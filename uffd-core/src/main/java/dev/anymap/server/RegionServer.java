@@ -5,6 +5,7 @@ import dev.anymap.linux.Libc;
 import dev.anymap.linux.NativeException;
 import dev.anymap.linux.Userfaultfd;
 import dev.anymap.protocol.Message;
+import dev.anymap.protocol.MessageCodec;
 import dev.anymap.spi.BackendClosedException;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.OutOfRangeException;
@@ -142,6 +143,22 @@ final class RegionServer implements AutoCloseable {
 
     Message.Stats stats(long requestId) {
         return counters.snapshot(requestId);
+    }
+
+    /** This region in a server status, with its URI and last failure cut to fit. */
+    Message.RegionStatus status(long clientPid) {
+        long present = 0;
+        for (int chunk = 0; chunk < states.length; chunk++) {
+            if ((byte) STATE.getVolatile(states, chunk) == PRESENT) {
+                present += fillLength(chunk, 1);
+            }
+        }
+        Message.Stats stats = counters.snapshot(0);
+        Message.Stats cut = new Message.Stats(0, stats.faults(), stats.chunksFetched(), stats.bytesFetched(), stats.fetchNanosTotal(),
+                stats.fetchNanosMax(), stats.fetchNanosP50(), stats.fetchNanosP90(), stats.fetchNanosP99(), stats.failures(),
+                MessageCodec.truncate(stats.lastFailure(), MessageCodec.MAX_STATUS_URI));
+        return new Message.RegionStatus(clientPid, id, MessageCodec.truncate(printableUri, MessageCodec.MAX_STATUS_URI), size,
+                chunkSize, present, cut);
     }
 
     /**

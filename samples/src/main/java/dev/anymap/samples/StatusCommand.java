@@ -1,0 +1,55 @@
+package dev.anymap.samples;
+
+import dev.anymap.Anymap;
+import dev.anymap.AnymapConfig;
+import dev.anymap.ServerStatus;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Shows what a running page server holds; never starts one. */
+@Command(name = "status", mixinStandardHelpOptions = true,
+        description = "Show what a running page server holds: its clients and regions, bytes resident, faults, fetch latency.")
+final class StatusCommand implements Callable<Integer> {
+    @Option(names = "--socket", paramLabel = "PATH", description = "Page server socket (default: the user's page server).")
+    private Path socket;
+
+    @Override
+    public Integer call() throws Exception {
+        AnymapConfig config = (socket == null ? AnymapConfig.defaults() : AnymapConfig.defaults().withSocket(socket)).withAutoStart(false);
+        try (Anymap anymap = Anymap.open(config)) {
+            ServerStatus status = anymap.serverStatus();
+            // This command is a client too; it holds no regions.
+            System.out.printf(Locale.ROOT, "page server %d: %d other clients, %d regions%n", status.serverPid(), status.clients() - 1,
+                    status.regionCount());
+            if (!status.regions().isEmpty()) {
+                System.out.printf(Locale.ROOT, "%8s %14s %9s %9s %10s %10s %9s %9s %8s  %s%n", "client", "size", "chunk", "resident",
+                        "faults", "fetched", "p50 ms", "p99 ms", "failures", "object");
+            }
+            for (ServerStatus.Region region : status.regions()) {
+                var stats = region.stats();
+                System.out.printf(Locale.ROOT, "%8d %14s %9s %8.1f%% %10d %10s %9.3f %9.3f %8d  %s%n", region.clientPid(),
+                        bytes(region.size()), bytes(region.chunkSize()), 100.0 * region.residentBytes() / Math.max(1, region.size()),
+                        stats.faults(), bytes(stats.bytesFetched()), stats.fetchTimeP50().toNanos() / 1e6,
+                        stats.fetchTimeP99().toNanos() / 1e6, stats.failures(), region.uri());
+            }
+            if (status.regionCount() > status.regions().size()) {
+                System.out.printf("... and %d more regions%n", status.regionCount() - status.regions().size());
+            }
+        }
+        return 0;
+    }
+
+    private static String bytes(long bytes) {
+        String[] units = {"B", "KiB", "MiB", "GiB", "TiB"};
+        double value = bytes;
+        int unit = 0;
+        while (value >= 1024 && unit < units.length - 1) {
+            value /= 1024;
+            unit++;
+        }
+        return unit == 0 ? bytes + " B" : String.format(Locale.ROOT, "%.1f %s", value, units[unit]);
+    }
+}
