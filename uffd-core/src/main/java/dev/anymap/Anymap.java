@@ -67,8 +67,7 @@ public final class Anymap implements AutoCloseable {
             throw new IllegalStateException("this Anymap is closed");
         }
         long features = features();
-        Message.Mapped mapped = (Message.Mapped) link.call(new Message.Map(link.nextRequestId(), uri.toString(),
-                options.backendOptions(), options.chunkSize(), options.fetchWorkers(), options.readaheadChunks(), ""), -1, uri);
+        Message.Mapped mapped = (Message.Mapped) link.call(options.request(link.nextRequestId(), uri, ""), -1, uri);
         ObjectVersion version = ObjectVersion.parse(mapped.version());
         if (mapped.size() == 0) {
             link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri);

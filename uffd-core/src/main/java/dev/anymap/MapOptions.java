@@ -15,11 +15,14 @@ import java.util.Map;
  *     64 MiB, reading up to 8 MiB of adjacent chunks at once, on workers of its own so that demand
  *     faults never wait behind it. Objects whose backend already holds them in memory are served on
  *     demand only: a fault there costs about what a prefetch would
+ * @param backgroundPull fetch the whole object in the background, in order, with the fetch workers,
+ *     while faults are served first: a mapped object becomes fully resident without waiting for every
+ *     page to be touched
  * @param writable whether the segment may be written: writes stay in this process's memory and are
  *     never written back to storage
  * @param backendOptions options for the storage backend, as its documentation names them
  */
-public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, boolean writable,
+public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, boolean backgroundPull, boolean writable,
                          Map<String, String> backendOptions) {
     /**
      * The default chunk size. Measured with benchmarks/run (BENCHMARKS.md): a page-by-page scan of
@@ -49,27 +52,31 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
 
     /** Default chunk size, 4 fetch workers, default readahead, read-only, no backend options. */
     public static MapOptions defaults() {
-        return new MapOptions(DEFAULT_CHUNK_SIZE, 4, DEFAULT_READAHEAD_CHUNKS, false, Map.of());
+        return new MapOptions(DEFAULT_CHUNK_SIZE, 4, DEFAULT_READAHEAD_CHUNKS, false, false, Map.of());
     }
 
     public MapOptions withChunkSize(int chunkSize) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
     }
 
     public MapOptions withFetchWorkers(int fetchWorkers) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
     }
 
     public MapOptions withReadahead(int readaheadChunks) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
+    }
+
+    public MapOptions withBackgroundPull(boolean backgroundPull) {
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
     }
 
     public MapOptions withWritable(boolean writable) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
     }
 
     public MapOptions withBackendOptions(Map<String, String> backendOptions) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
     }
 
     /**
@@ -79,6 +86,12 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
     @Override
     public String toString() {
         return "MapOptions[chunkSize=" + chunkSize + ", fetchWorkers=" + fetchWorkers + ", readaheadChunks=" + readaheadChunks
-                + ", writable=" + writable + ", backendOptions=" + backendOptions.keySet() + "]";
+                + ", backgroundPull=" + backgroundPull + ", writable=" + writable + ", backendOptions=" + backendOptions.keySet() + "]";
+    }
+
+    /** The request that maps {@code uri} with these options; {@code expectedVersion} is empty for a first mapping. */
+    dev.anymap.protocol.Message.Map request(long requestId, java.net.URI uri, String expectedVersion) {
+        return new dev.anymap.protocol.Message.Map(requestId, uri.toString(), backendOptions, chunkSize, fetchWorkers, readaheadChunks,
+                backgroundPull, expectedVersion);
     }
 }

@@ -93,8 +93,7 @@ public final class MappedRegion implements AutoCloseable {
         if (length == 0) {
             return;
         }
-        server.send(new Message.Map(requestId, uri.toString(), options.backendOptions(), options.chunkSize(),
-                options.fetchWorkers(), options.readaheadChunks(), version.toString()));
+        server.send(options.request(requestId, uri, version.toString()));
         Message mapped = server.receive() instanceof Connection.Incoming in ? in.message() : null;
         if (!(mapped instanceof Message.Mapped m)) {
             throw new IOException("the new page server could not map " + Redaction.uri(uri) + ": " + mapped);

@@ -78,6 +78,37 @@ class ReadaheadTest {
     }
 
     @Test
+    void aBackgroundPullMakesTheWholeObjectResidentWithoutATouch() throws Exception {
+        long size = (32L << 20) + 123;
+        long seed = 44;
+        try (MappedRegion region = anymap.map(URI.create("faulty:pulled?size=" + size + "&seed=" + seed),
+                MapOptions.defaults().withChunkSize(CHUNK).withBackgroundPull(true))) {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (region.stats().bytesFetched() < size && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            assertEquals(size, region.stats().bytesFetched(), "the whole object pulled, each chunk once");
+            assertEquals(0, region.stats().faults(), "nothing touched yet");
+            byte[] got = new byte[(int) size];
+            MemorySegment.copy(region.segment(), ValueLayout.JAVA_BYTE, 0, got, 0, got.length);
+            assertArrayEquals(expected(size, seed, 0, (int) size), got);
+            assertEquals(0, region.stats().faults(), "every page was resident before it was read");
+        }
+    }
+
+    @Test
+    void aFaultDuringABackgroundPullIsServedFirst() throws Exception {
+        long size = 64L << 20;
+        // Every read before the last quarter is slow: a pull in order is still busy there when the fault comes.
+        URI uri = URI.create("faulty:pull-busy?size=" + size + "&seed=45&slowfrom=0&slowto=" + (48L << 20) + "&delay=2000");
+        try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK).withBackgroundPull(true))) {
+            long far = (60L << 20) + 9;
+            assertEquals(expected(size, 45, far, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, far));
+            assertTrue(region.stats().bytesFetched() < size / 2, "the fault was served long before the pull got there");
+        }
+    }
+
+    @Test
     void aDemandFaultIsServedWhilePrefetchesAreStillRunning() throws Exception {
         long size = 64L << 20;
         long slowFrom = 4L * CHUNK;

@@ -17,7 +17,7 @@ public sealed interface Message {
      * changed since, the region's faults fail rather than mix two versions.
      */
     record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
-               int readaheadChunks, String expectedVersion) implements Message {}
+               int readaheadChunks, boolean backgroundPull, String expectedVersion) implements Message {}
 
     /** Server to client: the region is open on the server; the object's size and version. */
     record Mapped(long requestId, long regionId, long size, String version) implements Message {}

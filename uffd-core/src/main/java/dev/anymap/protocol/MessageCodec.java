@@ -26,6 +26,7 @@ public final class MessageCodec {
     /** URIs and failures in a status are cut to this many bytes, so that a full list fits a packet. */
     public static final int MAX_STATUS_URI = 256;
     private static final int MAGIC = 0x414E594D; // "ANYM"
+    private static final int MAP_FLAG_PULL = 1;
 
     private MessageCodec() {}
 
@@ -40,7 +41,8 @@ public final class MessageCodec {
             case Message.Hello m -> type(out, Type.HELLO).putInt(m.protocolVersion()).putLong(m.pid());
             case Message.Welcome m -> type(out, Type.WELCOME).putInt(m.protocolVersion()).putLong(m.serverPid());
             case Message.Map m -> {
-                type(out, Type.MAP).putLong(m.requestId()).putInt(m.chunkSize()).putInt(m.fetchWorkers()).putInt(m.readaheadChunks());
+                type(out, Type.MAP).putLong(m.requestId()).putInt(m.chunkSize()).putInt(m.fetchWorkers()).putInt(m.readaheadChunks())
+                        .putInt(m.backgroundPull() ? MAP_FLAG_PULL : 0);
                 text(out, m.uri(), MAX_URI);
                 if (m.options().size() > MAX_OPTIONS) {
                     throw new IllegalArgumentException("more than " + MAX_OPTIONS + " backend options");
@@ -104,6 +106,10 @@ public final class MessageCodec {
                     int chunkSize = in.getInt();
                     int fetchWorkers = in.getInt();
                     int readahead = in.getInt();
+                    int flags = in.getInt();
+                    if ((flags & ~MAP_FLAG_PULL) != 0) {
+                        throw new ProtocolException("unknown map flags " + Integer.toHexString(flags));
+                    }
                     String uri = text(in, MAX_URI);
                     int count = in.getInt();
                     if (count < 0 || count > MAX_OPTIONS) {
@@ -114,7 +120,7 @@ public final class MessageCodec {
                         options.put(text(in, MAX_OPTION_KEY), text(in, MAX_OPTION_VALUE));
                     }
                     yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
-                            readahead, text(in, MAX_TEXT));
+                            readahead, (flags & MAP_FLAG_PULL) != 0, text(in, MAX_TEXT));
                 }
                 case MAPPED -> new Message.Mapped(in.getLong(), in.getLong(), in.getLong(), text(in, MAX_TEXT));
                 case ATTACH -> new Message.Attach(in.getLong(), in.getLong(), in.getLong(), in.getLong());

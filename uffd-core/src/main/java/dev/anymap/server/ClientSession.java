@@ -134,7 +134,8 @@ final class ClientSession implements Runnable {
         }
         try {
             long regionId = NEXT_REGION.getAndIncrement();
-            regions.put(regionId, new RegionServer(regionId, backend, backendName, chunk, map.fetchWorkers(), map.readaheadChunks(), changed));
+            regions.put(regionId, new RegionServer(regionId, backend, backendName, chunk, map.fetchWorkers(), map.readaheadChunks(),
+                    map.backgroundPull(), changed));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);
             return new Message.Mapped(map.requestId(), regionId, backend.size(), backend.version().toString());
         } catch (RuntimeException e) {

@@ -75,6 +75,7 @@ final class RegionServer implements AutoCloseable {
     private final String backendName;
     private final byte[] states;
     private final SequentialStreams streams;
+    private final boolean backgroundPull;
     private final BlockingQueue<Integer> demand = new LinkedBlockingQueue<>();
     private final BlockingQueue<Extent> prefetch = new LinkedBlockingQueue<>();
     private final Map<Integer, Extent> queuedExtents = new ConcurrentHashMap<>();
@@ -99,11 +100,12 @@ final class RegionServer implements AutoCloseable {
 
     /**
      * @param readaheadChunks the most chunks to fetch ahead of a sequential stream; 0 for none
+     * @param backgroundPull fetch every chunk, in order, on the prefetch workers
      * @param failEveryFault when not null, every fault fails with this reason: the object is no
      *     longer the version the client mapped
      */
     RegionServer(long id, StorageBackend backend, String backendName, int chunkSize, int fetchWorkers, int readaheadChunks,
-                 String failEveryFault) {
+                 boolean backgroundPull, String failEveryFault) {
         this.id = id;
         this.printableUri = Redaction.uri(backend.uri());
         this.backendName = backendName;
@@ -126,6 +128,7 @@ final class RegionServer implements AutoCloseable {
         // could; measured, readahead there only took CPU from the scan (BENCHMARKS.md).
         this.streams = readaheadChunks > 0 && failEveryFault == null && viewAddress == 0
                 ? new SequentialStreams(window, states.length) : null;
+        this.backgroundPull = backgroundPull && failEveryFault == null;
     }
 
     /** The length a client maps for an object of {@code size} bytes: whole pages. */
@@ -181,12 +184,16 @@ final class RegionServer implements AutoCloseable {
         stopEvent = (int) Libc.check(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
         for (int i = 0; i < fetchWorkers; i++) {
             threads.add(Thread.ofPlatform().name("anymap-fetch-" + id + "-" + i).daemon().start(this::demandLoop));
-            if (streams != null) {
+            if (streams != null || backgroundPull) {
                 threads.add(Thread.ofPlatform().name("anymap-prefetch-" + id + "-" + i).daemon().start(this::prefetchLoop));
             }
         }
         threads.add(Thread.ofPlatform().name("anymap-faults-" + id).daemon().start(this::faultLoop));
         Userfaultfd.wake(uffd, base, mappedLength);
+        if (backgroundPull) {
+            // Every chunk, in order; faults still go first, to the demand workers.
+            prefetch(new SequentialStreams.Prefetch(0, states.length - 1, -1));
+        }
     }
 
     private void faultLoop() {
