@@ -88,6 +88,52 @@ public final class MappedRegion implements AutoCloseable {
         return RegionStats.of(stats);
     }
 
+    /**
+     * The order in which this region's chunks were first touched so far (chunks fetched ahead of a
+     * sequential scan count as touched when they were fetched), for {@link #prefetch(AccessTrace)}
+     * on a later mapping.
+     */
+    public AccessTrace trace() throws IOException {
+        checkOpen();
+        java.util.List<int[]> pieces = new java.util.ArrayList<>();
+        int have = 0;
+        while (length > 0) {
+            Message reply = owner.link().call(new Message.TraceRequest(owner.link().nextRequestId(), serverRegionId, have), -1, uri);
+            if (!(reply instanceof Message.Trace trace)) {
+                throw new IOException("the page server answered a trace request with " + reply);
+            }
+            pieces.add(trace.chunks());
+            have += trace.chunks().length;
+            if (trace.chunks().length == 0 || have >= trace.total()) {
+                break;
+            }
+        }
+        int[] chunks = pieces.stream().flatMapToInt(java.util.Arrays::stream).toArray();
+        return new AccessTrace(size, version.toString(), options.chunkSize(), chunks);
+    }
+
+    /**
+     * Has the page server fetch the chunks of {@code trace} in its order, ahead of this region's
+     * faults and behind them: replayed right after mapping, the chunks a recorded workload needs
+     * arrive before it asks. A trace of another chunk size is converted; one of another version of
+     * the object still serves as a hint.
+     *
+     * @throws IllegalArgumentException if the trace is of an object of another size
+     */
+    public void prefetch(AccessTrace trace) throws IOException {
+        checkOpen();
+        if (trace.objectSize() != size) {
+            throw new IllegalArgumentException("the trace is of an object of " + trace.objectSize() + " bytes; "
+                    + dev.anymap.spi.Redaction.uri(uri) + " has " + size);
+        }
+        int[] chunks = trace.chunksFor(options.chunkSize());
+        for (int from = 0; from < chunks.length && length > 0; from += dev.anymap.protocol.MessageCodec.MAX_TRACE_CHUNKS) {
+            int[] piece = java.util.Arrays.copyOfRange(chunks, from,
+                    Math.min(chunks.length, from + dev.anymap.protocol.MessageCodec.MAX_TRACE_CHUNKS));
+            owner.link().call(new Message.PrefetchOrder(owner.link().nextRequestId(), serverRegionId, piece), -1, uri);
+        }
+    }
+
     /** Maps this region on a new page server and hands it the userfaultfd; see {@link PageServerLink}. */
     void moveTo(Connection server, long requestId) throws IOException {
         if (length == 0) {

@@ -57,6 +57,49 @@ public sealed interface Message {
     record RegionStatus(long clientPid, long regionId, String uri, long size, int chunkSize, long residentBytes,
                         Stats stats) {}
 
+    /** Client to server: the chunks of a region in the order of their first faults, from {@code from} on. */
+    record TraceRequest(long requestId, long regionId, int from) implements Message {}
+
+    /** Server to client: up to {@code MessageCodec.MAX_TRACE_CHUNKS} chunks of a trace; {@code total} in all so far. */
+    record Trace(long requestId, int total, int[] chunks) implements Message {
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof Trace t && t.requestId == requestId && t.total == total && java.util.Arrays.equals(t.chunks, chunks);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(requestId, total, java.util.Arrays.hashCode(chunks));
+        }
+
+        @Override
+        public String toString() {
+            return "Trace[requestId=" + requestId + ", total=" + total + ", chunks=" + chunks.length + "]";
+        }
+    }
+
+    /** Client to server: prefetch these chunks of a region, in this order, behind its faults. */
+    record PrefetchOrder(long requestId, long regionId, int[] chunks) implements Message {
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof PrefetchOrder p && p.requestId == requestId && p.regionId == regionId
+                    && java.util.Arrays.equals(p.chunks, chunks);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(requestId, regionId, java.util.Arrays.hashCode(chunks));
+        }
+
+        @Override
+        public String toString() {
+            return "PrefetchOrder[requestId=" + requestId + ", regionId=" + regionId + ", chunks=" + chunks.length + "]";
+        }
+    }
+
+    /** Server to client: a {@link PrefetchOrder} is queued. */
+    record PrefetchQueued(long requestId) implements Message {}
+
     /** Server to client: a request failed. */
     record Failure(long requestId, ErrorKind kind, String message) implements Message {}
 

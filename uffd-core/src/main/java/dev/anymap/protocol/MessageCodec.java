@@ -23,6 +23,8 @@ public final class MessageCodec {
     static final int MAX_TEXT = 16 * 1024;
     /** The most regions a status lists: with URIs and failures at their limit, 80 fit a packet. */
     public static final int MAX_REGIONS = 80;
+    /** The most chunk numbers in one packet of a trace or a prefetch order. */
+    public static final int MAX_TRACE_CHUNKS = 15_000;
     /** URIs and failures in a status are cut to this many bytes, so that a full list fits a packet. */
     public static final int MAX_STATUS_URI = 256;
     private static final int MAGIC = 0x414E594D; // "ANYM"
@@ -31,7 +33,8 @@ public final class MessageCodec {
     private MessageCodec() {}
 
     private enum Type {
-        HELLO, WELCOME, MAP, MAPPED, ATTACH, ATTACHED, UNMAP, UNMAPPED, STATS_REQUEST, STATS, FAILURE, STATUS_REQUEST, STATUS
+        HELLO, WELCOME, MAP, MAPPED, ATTACH, ATTACHED, UNMAP, UNMAPPED, STATS_REQUEST, STATS, FAILURE, STATUS_REQUEST, STATUS,
+        TRACE_REQUEST, TRACE, PREFETCH_ORDER, PREFETCH_QUEUED
     }
 
     public static byte[] encode(Message message) {
@@ -65,6 +68,10 @@ public final class MessageCodec {
             case Message.StatsRequest m -> type(out, Type.STATS_REQUEST).putLong(m.requestId()).putLong(m.regionId());
             case Message.Stats m -> stats(type(out, Type.STATS), m, MAX_TEXT);
             case Message.StatusRequest m -> type(out, Type.STATUS_REQUEST).putLong(m.requestId());
+            case Message.TraceRequest m -> type(out, Type.TRACE_REQUEST).putLong(m.requestId()).putLong(m.regionId()).putInt(m.from());
+            case Message.Trace m -> chunks(type(out, Type.TRACE).putLong(m.requestId()).putInt(m.total()), m.chunks());
+            case Message.PrefetchOrder m -> chunks(type(out, Type.PREFETCH_ORDER).putLong(m.requestId()).putLong(m.regionId()), m.chunks());
+            case Message.PrefetchQueued m -> type(out, Type.PREFETCH_QUEUED).putLong(m.requestId());
             case Message.Status m -> {
                 if (m.regions().size() > MAX_REGIONS) {
                     throw new IllegalArgumentException("more than " + MAX_REGIONS + " regions in a status");
@@ -130,6 +137,10 @@ public final class MessageCodec {
                 case STATS_REQUEST -> new Message.StatsRequest(in.getLong(), in.getLong());
                 case STATS -> stats(in, MAX_TEXT);
                 case STATUS_REQUEST -> new Message.StatusRequest(in.getLong());
+                case TRACE_REQUEST -> new Message.TraceRequest(in.getLong(), in.getLong(), in.getInt());
+                case TRACE -> new Message.Trace(in.getLong(), in.getInt(), chunks(in));
+                case PREFETCH_ORDER -> new Message.PrefetchOrder(in.getLong(), in.getLong(), chunks(in));
+                case PREFETCH_QUEUED -> new Message.PrefetchQueued(in.getLong());
                 case STATUS -> {
                     long requestId = in.getLong();
                     long serverPid = in.getLong();
@@ -179,6 +190,31 @@ public final class MessageCodec {
     private static Message.Stats stats(ByteBuffer in, int textLimit) throws ProtocolException {
         return new Message.Stats(in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(),
                 in.getLong(), in.getLong(), in.getLong(), text(in, textLimit));
+    }
+
+    private static void chunks(ByteBuffer out, int[] chunks) {
+        if (chunks.length > MAX_TRACE_CHUNKS) {
+            throw new IllegalArgumentException("more than " + MAX_TRACE_CHUNKS + " chunks in one packet");
+        }
+        out.putInt(chunks.length);
+        for (int chunk : chunks) {
+            out.putInt(chunk);
+        }
+    }
+
+    private static int[] chunks(ByteBuffer in) throws ProtocolException {
+        int count = in.getInt();
+        if (count < 0 || count > MAX_TRACE_CHUNKS || (long) count * Integer.BYTES > in.remaining()) {
+            throw new ProtocolException("chunk count " + count + " outside 0.." + Math.min(MAX_TRACE_CHUNKS, in.remaining() / Integer.BYTES));
+        }
+        int[] chunks = new int[count];
+        for (int i = 0; i < count; i++) {
+            chunks[i] = in.getInt();
+            if (chunks[i] < 0) {
+                throw new ProtocolException("negative chunk number " + chunks[i]);
+            }
+        }
+        return chunks;
     }
 
     /** {@code text} cut to at most {@code limit} bytes of UTF-8, on a character boundary. */

@@ -105,6 +105,11 @@ final class ClientSession implements Runnable {
                 }
                 case Message.StatsRequest stats -> region(stats.regionId(), null).stats(requestId);
                 case Message.StatusRequest request -> status.apply(request.requestId());
+                case Message.TraceRequest trace -> region(trace.regionId(), null).trace(requestId, trace.from());
+                case Message.PrefetchOrder order -> {
+                    region(order.regionId(), null).prefetchInOrder(order.chunks());
+                    yield new Message.PrefetchQueued(requestId);
+                }
                 default -> throw new ProtocolException("unexpected " + message.getClass().getSimpleName() + " message");
             };
         } catch (Exception e) {
@@ -166,6 +171,8 @@ final class ClientSession implements Runnable {
             case Message.Unmap m -> m.requestId();
             case Message.StatsRequest m -> m.requestId();
             case Message.StatusRequest m -> m.requestId();
+            case Message.TraceRequest m -> m.requestId();
+            case Message.PrefetchOrder m -> m.requestId();
             default -> 0;
         };
     }

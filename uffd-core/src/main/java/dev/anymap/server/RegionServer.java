@@ -82,6 +82,8 @@ final class RegionServer implements AutoCloseable {
     private final Map<Integer, Held> held = new ConcurrentHashMap<>();
     private final RegionCounters counters = new RegionCounters();
     private final List<Thread> threads = new ArrayList<>();
+    private final AccessOrder accessOrder;
+    private boolean prefetchWorkersStarted;
 
     private volatile boolean stopping;
     private int uffd = -1;
@@ -129,6 +131,7 @@ final class RegionServer implements AutoCloseable {
         this.streams = readaheadChunks > 0 && failEveryFault == null && viewAddress == 0
                 ? new SequentialStreams(window, states.length) : null;
         this.backgroundPull = backgroundPull && failEveryFault == null;
+        this.accessOrder = new AccessOrder(states.length);
     }
 
     /** The length a client maps for an object of {@code size} bytes: whole pages. */
@@ -184,15 +187,46 @@ final class RegionServer implements AutoCloseable {
         stopEvent = (int) Libc.check(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
         for (int i = 0; i < fetchWorkers; i++) {
             threads.add(Thread.ofPlatform().name("anymap-fetch-" + id + "-" + i).daemon().start(this::demandLoop));
-            if (streams != null || backgroundPull) {
-                threads.add(Thread.ofPlatform().name("anymap-prefetch-" + id + "-" + i).daemon().start(this::prefetchLoop));
-            }
+        }
+        if (streams != null || backgroundPull) {
+            startPrefetchWorkers();
         }
         threads.add(Thread.ofPlatform().name("anymap-faults-" + id).daemon().start(this::faultLoop));
         Userfaultfd.wake(uffd, base, mappedLength);
         if (backgroundPull) {
-            // Every chunk, in order; faults still go first, to the demand workers.
-            prefetch(new SequentialStreams.Prefetch(0, states.length - 1, -1));
+            // Every chunk, in order; faults still go first, to the demand workers. Not an access: not traced.
+            prefetch(new SequentialStreams.Prefetch(0, states.length - 1, -1), false);
+        }
+    }
+
+    private synchronized void startPrefetchWorkers() {
+        if (!prefetchWorkersStarted && !stopping) {
+            prefetchWorkersStarted = true;
+            for (int i = 0; i < fetchWorkers; i++) {
+                threads.add(Thread.ofPlatform().name("anymap-prefetch-" + id + "-" + i).daemon().start(this::prefetchLoop));
+            }
+        }
+    }
+
+    /** The chunks in the order they were first faulted on, or fetched ahead of a sequential stream. */
+    Message.Trace trace(long requestId, int from) {
+        return accessOrder.slice(requestId, from, MessageCodec.MAX_TRACE_CHUNKS);
+    }
+
+    /** Prefetches {@code chunks} in this order (a replayed trace), adjacent ones in one read, behind faults. */
+    void prefetchInOrder(int[] chunks) {
+        for (int chunk : chunks) {
+            if (chunk >= states.length) {
+                throw new IllegalArgumentException("chunk " + chunk + " is past the end of region " + id + " (" + states.length + " chunks)");
+            }
+        }
+        startPrefetchWorkers();
+        int runStart = 0;
+        for (int i = 1; i <= chunks.length; i++) {
+            if (i == chunks.length || chunks[i] != chunks[i - 1] + 1) {
+                prefetch(new SequentialStreams.Prefetch(chunks[runStart], chunks[i - 1], -1), false);
+                runStart = i;
+            }
         }
     }
 
@@ -245,10 +279,11 @@ final class RegionServer implements AutoCloseable {
             }
             counters.fault();
             int chunk = (int) (offset / chunkSize);
+            accessOrder.touched(chunk);
             serveFault(chunk, fill);
             SequentialStreams.Prefetch ahead = streams == null ? null : streams.onFault(chunk);
             if (ahead != null) {
-                prefetch(ahead);
+                prefetch(ahead, true);
             }
         }
     }
@@ -307,10 +342,19 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    private void prefetch(SequentialStreams.Prefetch ahead) {
+    /**
+     * Queues the EMPTY chunks of a range for the prefetch workers, adjacent ones in one extent.
+     *
+     * @param traced whether they count as accessed, in this order: chunks fetched ahead of a
+     *     sequential stream are read by it without ever faulting
+     */
+    private void prefetch(SequentialStreams.Prefetch ahead, boolean traced) {
         int first = -1;
         for (int chunk = ahead.from(); chunk <= ahead.to() + 1; chunk++) {
             boolean claimed = chunk <= ahead.to() && STATE.compareAndSet(states, chunk, EMPTY, IN_FLIGHT);
+            if (claimed && traced) {
+                accessOrder.touched(chunk);
+            }
             if (claimed && first < 0) {
                 first = chunk;
             }
