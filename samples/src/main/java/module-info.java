@@ -4,6 +4,7 @@ module dev.anymap.samples {
     requires dev.anymap.backend.memory;
     requires dev.anymap.backend.file;
     requires info.picocli;
+    requires java.desktop;
 
     opens dev.anymap.samples to info.picocli;
 }

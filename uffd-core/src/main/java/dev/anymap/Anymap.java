@@ -106,8 +106,30 @@ public final class Anymap implements AutoCloseable {
             throw new IOException("the page server answered a status request with " + reply);
         }
         return new ServerStatus(status.serverPid(), status.clients(), status.regionCount(), status.regions().stream()
-                .map(r -> new ServerStatus.Region(r.clientPid(), r.uri(), r.size(), r.chunkSize(), r.residentBytes(), RegionStats.of(r.stats())))
+                .map(r -> new ServerStatus.Region(r.clientPid(), r.regionId(), r.uri(), r.version(), r.size(), r.chunkSize(),
+                        r.residentBytes(), RegionStats.of(r.stats())))
                 .toList());
+    }
+
+    /**
+     * The access trace of any region the page server holds, this process's or another's: its
+     * number is in {@link #serverStatus()}.
+     */
+    public AccessTrace trace(long regionId) throws IOException {
+        ServerStatus.Region region = describe(regionId);
+        return new AccessTrace(region.size(), region.version(), region.chunkSize(), link.chunks(regionId, false, null));
+    }
+
+    /** The chunks of any region the page server holds that are resident now, in order of number. */
+    public int[] residentChunks(long regionId) throws IOException {
+        describe(regionId);
+        return link.chunks(regionId, true, null);
+    }
+
+    private ServerStatus.Region describe(long regionId) throws IOException {
+        return serverStatus().regions().stream().filter(r -> r.regionId() == regionId).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("the page server has no region " + regionId
+                        + " (or it is past the first " + dev.anymap.protocol.MessageCodec.MAX_REGIONS + " it lists)"));
     }
 
     private MappedRegion register(MappedRegion region) {

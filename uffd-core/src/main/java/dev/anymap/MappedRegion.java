@@ -95,20 +95,7 @@ public final class MappedRegion implements AutoCloseable {
      */
     public AccessTrace trace() throws IOException {
         checkOpen();
-        java.util.List<int[]> pieces = new java.util.ArrayList<>();
-        int have = 0;
-        while (length > 0) {
-            Message reply = owner.link().call(new Message.TraceRequest(owner.link().nextRequestId(), serverRegionId, have), -1, uri);
-            if (!(reply instanceof Message.Trace trace)) {
-                throw new IOException("the page server answered a trace request with " + reply);
-            }
-            pieces.add(trace.chunks());
-            have += trace.chunks().length;
-            if (trace.chunks().length == 0 || have >= trace.total()) {
-                break;
-            }
-        }
-        int[] chunks = pieces.stream().flatMapToInt(java.util.Arrays::stream).toArray();
+        int[] chunks = length == 0 ? new int[0] : owner.link().chunks(serverRegionId, false, uri);
         return new AccessTrace(size, version.toString(), options.chunkSize(), chunks);
     }
 

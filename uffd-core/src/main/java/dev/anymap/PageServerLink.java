@@ -98,6 +98,23 @@ final class PageServerLink implements AutoCloseable {
         return answer;
     }
 
+    /** A region's access order (or its resident chunks), fetched a packet at a time. */
+    int[] chunks(long regionId, boolean resident, URI about) throws IOException {
+        java.util.List<int[]> pieces = new java.util.ArrayList<>();
+        int have = 0;
+        while (true) {
+            Message reply = call(new Message.TraceRequest(nextRequestId(), regionId, have, resident), -1, about);
+            if (!(reply instanceof Message.Trace trace)) {
+                throw new IOException("the page server answered a trace request with " + reply);
+            }
+            pieces.add(trace.chunks());
+            have += trace.chunks().length;
+            if (trace.chunks().length == 0 || have >= trace.total()) {
+                return pieces.stream().flatMapToInt(java.util.Arrays::stream).toArray();
+            }
+        }
+    }
+
     private Connection connectAndGreet() throws IOException {
         Connection fresh = connectOrStart();
         try {

@@ -16,8 +16,11 @@ public record ServerStatus(long serverPid, int clients, long regionCount, List<R
      * One mapped region.
      *
      * @param clientPid the process that mapped it
+     * @param regionId the region's number on this page server, for {@link Anymap#trace(long)}
      * @param uri the object, without secrets
+     * @param version the object's version, as {@link dev.anymap.spi.ObjectVersion#toString()} prints it
      * @param residentBytes how much of it the page server has installed
      */
-    public record Region(long clientPid, String uri, long size, int chunkSize, long residentBytes, RegionStats stats) {}
+    public record Region(long clientPid, long regionId, String uri, String version, long size, int chunkSize, long residentBytes,
+                         RegionStats stats) {}
 }

@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
 @Command(name = "anymap", mixinStandardHelpOptions = true, version = "anymap 0.1.0",
         description = "Use any storage as memory: map objects as lazily paged memory.",
         subcommands = {DemoCommand.class, ObjectCommands.Cat.class, ObjectCommands.Sha256Sum.class, ObjectCommands.Dd.class,
-                ObjectCommands.Stat.class, StatusCommand.class, AnymapCommand.Serve.class, CommandLine.HelpCommand.class},
+                ObjectCommands.Stat.class, StatusCommand.class,
+                TraceCommands.Trace.class, TraceCommands.Residency.class, AnymapCommand.Serve.class, CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:done", "1:the bytes did not match (demo)", "2:bad usage or argument",
                 "3:no such object", "4:access denied", "5:storage or page server failure"})

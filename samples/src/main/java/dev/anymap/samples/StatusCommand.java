@@ -25,12 +25,13 @@ final class StatusCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "page server %d: %d other clients, %d regions%n", status.serverPid(), status.clients() - 1,
                     status.regionCount());
             if (!status.regions().isEmpty()) {
-                System.out.printf(Locale.ROOT, "%8s %14s %9s %9s %10s %10s %9s %9s %8s  %s%n", "client", "size", "chunk", "resident",
-                        "faults", "fetched", "p50 ms", "p99 ms", "failures", "object");
+                System.out.printf(Locale.ROOT, "%7s %8s %11s %9s %9s %10s %10s %9s %9s %8s  %s%n", "region", "client", "size", "chunk",
+                        "resident", "faults", "fetched", "p50 ms", "p99 ms", "failures", "object");
             }
             for (ServerStatus.Region region : status.regions()) {
                 var stats = region.stats();
-                System.out.printf(Locale.ROOT, "%8d %14s %9s %8.1f%% %10d %10s %9.3f %9.3f %8d  %s%n", region.clientPid(),
+                System.out.printf(Locale.ROOT, "%7d %8d %11s %9s %8.1f%% %10d %10s %9.3f %9.3f %8d  %s%n", region.regionId(),
+                        region.clientPid(),
                         bytes(region.size()), bytes(region.chunkSize()), 100.0 * region.residentBytes() / Math.max(1, region.size()),
                         stats.faults(), bytes(stats.bytesFetched()), stats.fetchTimeP50().toNanos() / 1e6,
                         stats.fetchTimeP99().toNanos() / 1e6, stats.failures(), region.uri());

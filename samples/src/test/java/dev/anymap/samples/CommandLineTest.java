@@ -93,6 +93,27 @@ class CommandLineTest {
     }
 
     @Test
+    void traceAndResidencyDescribeARegionOfARunningServer() throws Exception {
+        try (dev.anymap.Anymap anymap = dev.anymap.Anymap.open(dev.anymap.AnymapConfig.defaults().withSocket(Path.of(socket)));
+             dev.anymap.MappedRegion region = anymap.map(file.toUri(), dev.anymap.MapOptions.defaults().withChunkSize(65536).withReadahead(0))) {
+            for (long offset : new long[] {2_000_000, 70_000, 1_300_000}) {
+                region.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, offset);
+            }
+            long id = anymap.serverStatus().regions().stream().filter(r -> r.uri().contains("an%20object")).findFirst().orElseThrow().regionId();
+            Path traceFile = directory.resolve("trace.bin");
+            Run trace = run("trace", "--socket", socket, Long.toString(id), "--out", traceFile.toString());
+            assertEquals(0, trace.exitCode(), trace.err());
+            assertArrayEquals(new int[] {30, 1, 19}, dev.anymap.AccessTrace.load(traceFile).chunks());
+            Path picture = directory.resolve("residency.png");
+            Run residency = run("residency", "--socket", socket, Long.toString(id), "--out", picture.toString());
+            assertEquals(0, residency.exitCode(), residency.err());
+            java.awt.image.BufferedImage image = javax.imageio.ImageIO.read(picture.toFile());
+            assertTrue(image.getWidth() > 100 && image.getHeight() > 40, image.getWidth() + "x" + image.getHeight());
+            assertEquals(2, run("trace", "--socket", socket, "999999", "--out", traceFile.toString()).exitCode(), "no such region");
+        }
+    }
+
+    @Test
     void failuresHaveExitCodesAScriptCanRelyOn() {
         Run missing = run("stat", directory.resolve("missing.bin").toString());
         assertEquals(3, missing.exitCode());

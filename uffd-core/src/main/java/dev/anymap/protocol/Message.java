@@ -54,11 +54,14 @@ public sealed interface Message {
             implements Message {}
 
     /** One region in a {@link Status}. */
-    record RegionStatus(long clientPid, long regionId, String uri, long size, int chunkSize, long residentBytes,
-                        Stats stats) {}
+    record RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
+                        long residentBytes, Stats stats) {}
 
-    /** Client to server: the chunks of a region in the order of their first faults, from {@code from} on. */
-    record TraceRequest(long requestId, long regionId, int from) implements Message {}
+    /**
+     * Client to server: the chunks of a region (of any client of this server) in the order of their
+     * first access, from {@code from} on; with {@code resident}, the chunks now resident instead.
+     */
+    record TraceRequest(long requestId, long regionId, int from, boolean resident) implements Message {}
 
     /** Server to client: up to {@code MessageCodec.MAX_TRACE_CHUNKS} chunks of a trace; {@code total} in all so far. */
     record Trace(long requestId, int total, int[] chunks) implements Message {

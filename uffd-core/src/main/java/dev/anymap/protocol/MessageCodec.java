@@ -21,8 +21,8 @@ public final class MessageCodec {
     static final int MAX_OPTION_KEY = 256;
     static final int MAX_OPTION_VALUE = 8 * 1024;
     static final int MAX_TEXT = 16 * 1024;
-    /** The most regions a status lists: with URIs and failures at their limit, 80 fit a packet. */
-    public static final int MAX_REGIONS = 80;
+    /** The most regions a status lists: with URIs, versions and failures at their limit, 64 fit a packet. */
+    public static final int MAX_REGIONS = 64;
     /** The most chunk numbers in one packet of a trace or a prefetch order. */
     public static final int MAX_TRACE_CHUNKS = 15_000;
     /** URIs and failures in a status are cut to this many bytes, so that a full list fits a packet. */
@@ -68,7 +68,8 @@ public final class MessageCodec {
             case Message.StatsRequest m -> type(out, Type.STATS_REQUEST).putLong(m.requestId()).putLong(m.regionId());
             case Message.Stats m -> stats(type(out, Type.STATS), m, MAX_TEXT);
             case Message.StatusRequest m -> type(out, Type.STATUS_REQUEST).putLong(m.requestId());
-            case Message.TraceRequest m -> type(out, Type.TRACE_REQUEST).putLong(m.requestId()).putLong(m.regionId()).putInt(m.from());
+            case Message.TraceRequest m -> type(out, Type.TRACE_REQUEST).putLong(m.requestId()).putLong(m.regionId()).putInt(m.from())
+                    .putInt(m.resident() ? 1 : 0);
             case Message.Trace m -> chunks(type(out, Type.TRACE).putLong(m.requestId()).putInt(m.total()), m.chunks());
             case Message.PrefetchOrder m -> chunks(type(out, Type.PREFETCH_ORDER).putLong(m.requestId()).putLong(m.regionId()), m.chunks());
             case Message.PrefetchQueued m -> type(out, Type.PREFETCH_QUEUED).putLong(m.requestId());
@@ -82,6 +83,7 @@ public final class MessageCodec {
                     out.putLong(region.clientPid()).putLong(region.regionId()).putLong(region.size()).putInt(region.chunkSize())
                             .putLong(region.residentBytes());
                     text(out, region.uri(), MAX_STATUS_URI);
+                    text(out, region.version(), MAX_STATUS_URI);
                     stats(out, region.stats(), MAX_STATUS_URI);
                 }
             }
@@ -137,7 +139,7 @@ public final class MessageCodec {
                 case STATS_REQUEST -> new Message.StatsRequest(in.getLong(), in.getLong());
                 case STATS -> stats(in, MAX_TEXT);
                 case STATUS_REQUEST -> new Message.StatusRequest(in.getLong());
-                case TRACE_REQUEST -> new Message.TraceRequest(in.getLong(), in.getLong(), in.getInt());
+                case TRACE_REQUEST -> new Message.TraceRequest(in.getLong(), in.getLong(), in.getInt(), in.getInt() != 0);
                 case TRACE -> new Message.Trace(in.getLong(), in.getInt(), chunks(in));
                 case PREFETCH_ORDER -> new Message.PrefetchOrder(in.getLong(), in.getLong(), chunks(in));
                 case PREFETCH_QUEUED -> new Message.PrefetchQueued(in.getLong());
@@ -158,7 +160,9 @@ public final class MessageCodec {
                         int chunkSize = in.getInt();
                         long resident = in.getLong();
                         String uri = text(in, MAX_STATUS_URI);
-                        regions.add(new Message.RegionStatus(clientPid, regionId, uri, size, chunkSize, resident, stats(in, MAX_STATUS_URI)));
+                        String version = text(in, MAX_STATUS_URI);
+                        regions.add(new Message.RegionStatus(clientPid, regionId, uri, version, size, chunkSize, resident,
+                                stats(in, MAX_STATUS_URI)));
                     }
                     yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions));
                 }

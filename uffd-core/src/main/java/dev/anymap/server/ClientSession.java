@@ -33,15 +33,22 @@ final class ClientSession implements Runnable {
     private final BackendRegistry registry;
     private final java.util.function.Consumer<ClientSession> onEnd;
     private final java.util.function.LongFunction<Message> status;
+    private final java.util.function.LongFunction<RegionServer> anyRegion;
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
 
     ClientSession(Connection connection, long peerPid, BackendRegistry registry, java.util.function.Consumer<ClientSession> onEnd,
-                  java.util.function.LongFunction<Message> status) {
+                  java.util.function.LongFunction<Message> status, java.util.function.LongFunction<RegionServer> anyRegion) {
         this.connection = connection;
         this.peerPid = peerPid;
         this.registry = registry;
         this.onEnd = onEnd;
         this.status = status;
+        this.anyRegion = anyRegion;
+    }
+
+    /** This client's region of that id, or null. */
+    RegionServer region(long regionId) {
+        return regions.get(regionId);
     }
 
     /** This client's regions, for a server status. */
@@ -105,7 +112,14 @@ final class ClientSession implements Runnable {
                 }
                 case Message.StatsRequest stats -> region(stats.regionId(), null).stats(requestId);
                 case Message.StatusRequest request -> status.apply(request.requestId());
-                case Message.TraceRequest trace -> region(trace.regionId(), null).trace(requestId, trace.from());
+                case Message.TraceRequest trace -> {
+                    // Any client's region: tools look at what an application's page server holds.
+                    RegionServer region = anyRegion.apply(trace.regionId());
+                    if (region == null) {
+                        throw new IllegalArgumentException("this page server has no region " + trace.regionId());
+                    }
+                    yield region.trace(requestId, trace.from(), trace.resident());
+                }
                 case Message.PrefetchOrder order -> {
                     region(order.regionId(), null).prefetchInOrder(order.chunks());
                     yield new Message.PrefetchQueued(requestId);

@@ -117,7 +117,8 @@ public final class PageServer implements AutoCloseable {
                     Libc.close(client);
                     continue;
                 }
-                ClientSession session = new ClientSession(new Connection(client), peer.pid(), registry, this::sessionEnded, this::status);
+                ClientSession session = new ClientSession(new Connection(client), peer.pid(), registry, this::sessionEnded, this::status,
+                        this::region);
                 sessions.add(session);
                 Thread.ofPlatform().name("anymap-client-" + peer.pid()).daemon().start(session);
             }
@@ -135,6 +136,16 @@ public final class PageServer implements AutoCloseable {
         int count = regions.size();
         return new Message.Status(requestId, ProcessHandle.current().pid(), sessions.size(), count,
                 List.copyOf(regions.subList(0, Math.min(count, MessageCodec.MAX_REGIONS))));
+    }
+
+    private RegionServer region(long regionId) {
+        for (ClientSession session : sessions) {
+            RegionServer region = session.region(regionId);
+            if (region != null) {
+                return region;
+            }
+        }
+        return null;
     }
 
     private void sessionEnded(ClientSession session) {

@@ -163,8 +163,8 @@ final class RegionServer implements AutoCloseable {
         Message.Stats cut = new Message.Stats(0, stats.faults(), stats.chunksFetched(), stats.bytesFetched(), stats.fetchNanosTotal(),
                 stats.fetchNanosMax(), stats.fetchNanosP50(), stats.fetchNanosP90(), stats.fetchNanosP99(), stats.failures(),
                 MessageCodec.truncate(stats.lastFailure(), MessageCodec.MAX_STATUS_URI));
-        return new Message.RegionStatus(clientPid, id, MessageCodec.truncate(printableUri, MessageCodec.MAX_STATUS_URI), size,
-                chunkSize, present, cut);
+        return new Message.RegionStatus(clientPid, id, MessageCodec.truncate(printableUri, MessageCodec.MAX_STATUS_URI),
+                MessageCodec.truncate(backend.version().toString(), MessageCodec.MAX_STATUS_URI), size, chunkSize, present, cut);
     }
 
     /**
@@ -208,9 +208,21 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    /** The chunks in the order they were first faulted on, or fetched ahead of a sequential stream. */
-    Message.Trace trace(long requestId, int from) {
-        return accessOrder.slice(requestId, from, MessageCodec.MAX_TRACE_CHUNKS);
+    /**
+     * The chunks in the order they were first faulted on, or fetched ahead of a sequential stream;
+     * with {@code resident}, the chunks installed now, in order of number.
+     */
+    Message.Trace trace(long requestId, int from, boolean resident) {
+        if (!resident) {
+            return accessOrder.slice(requestId, from, MessageCodec.MAX_TRACE_CHUNKS);
+        }
+        int[] present = java.util.stream.IntStream.range(0, states.length)
+                .filter(chunk -> (byte) STATE.getVolatile(states, chunk) == PRESENT).toArray();
+        if (from < 0 || from > present.length) {
+            throw new IllegalArgumentException("a list of " + present.length + " resident chunks has no position " + from);
+        }
+        return new Message.Trace(requestId, present.length,
+                java.util.Arrays.copyOfRange(present, from, Math.min(present.length, from + MessageCodec.MAX_TRACE_CHUNKS)));
     }
 
     /** Prefetches {@code chunks} in this order (a replayed trace), adjacent ones in one read, behind faults. */
