@@ -51,12 +51,6 @@ class MappedRegionTest {
         anymap.close();
     }
 
-    private static byte[] expected(long size, long seed, long offset, int length) throws IOException {
-        byte[] bytes = new byte[length];
-        ReferenceContent.of(size, seed).read(offset, MemorySegment.ofArray(bytes));
-        return bytes;
-    }
-
     private static byte[] actual(MemorySegment memory, long offset, int length) {
         byte[] bytes = new byte[length];
         MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, offset, bytes, 0, length);
@@ -119,9 +113,9 @@ class MappedRegionTest {
             MemorySegment memory = region.segment();
             assertEquals(size, memory.byteSize());
             int head = (int) Math.min(size, 10_000);
-            assertArrayEquals(expected(size, seed, 0, head), actual(memory, 0, head));
+            assertArrayEquals(ReferenceContent.bytes(size, seed, 0, head), actual(memory, 0, head));
             int tail = (int) Math.min(size, 5000);
-            assertArrayEquals(expected(size, seed, size - tail, tail), actual(memory, size - tail, tail));
+            assertArrayEquals(ReferenceContent.bytes(size, seed, size - tail, tail), actual(memory, size - tail, tail));
             assertThrows(IndexOutOfBoundsException.class, () -> memory.get(ValueLayout.JAVA_BYTE, size));
         }
     }
@@ -146,7 +140,7 @@ class MappedRegionTest {
             assertTrue(first.getMessage().contains("unsafe memory access"), first.getMessage());
             // The chunk stays failed: a retry fails the same way, and never reads as zeros.
             assertThrows(InternalError.class, () -> memory.get(ValueLayout.JAVA_LONG_UNALIGNED, badOffset));
-            assertArrayEquals(expected(size, 3, badOffset + 64 * 1024, 4096), actual(memory, badOffset + 64 * 1024, 4096));
+            assertArrayEquals(ReferenceContent.bytes(size, 3, badOffset + 64 * 1024, 4096), actual(memory, badOffset + 64 * 1024, 4096));
             RegionStats stats = region.stats();
             assertEquals(1, stats.failures());
             assertTrue(stats.lastFailure().contains("faulty:broken") && stats.lastFailure().contains("injected failure"),
@@ -170,10 +164,10 @@ class MappedRegionTest {
             while (region.stats().faults() == 0 && System.nanoTime() < deadline) {
                 Thread.onSpinWait();
             }
-            assertArrayEquals(expected(size, 4, chunk, (int) size - chunk), actual(memory, chunk, (int) size - chunk));
+            assertArrayEquals(ReferenceContent.bytes(size, 4, chunk, (int) size - chunk), actual(memory, chunk, (int) size - chunk));
             assertFalse(slowDone.get(), "the rest of the object was read while the slow chunk was still being fetched");
             slow.join();
-            assertArrayEquals(expected(size, 4, 0, chunk), actual(memory, 0, chunk));
+            assertArrayEquals(ReferenceContent.bytes(size, 4, 0, chunk), actual(memory, 0, chunk));
         }
     }
 
@@ -197,7 +191,7 @@ class MappedRegionTest {
     private static void cycle(int i) throws IOException {
         try (MappedRegion region = anymap.map(URI.create("mem:cycle?size=" + (1 << 20) + "&seed=" + (i % 4)),
                 MapOptions.defaults().withChunkSize(64 * 1024))) {
-            if (region.segment().get(ValueLayout.JAVA_BYTE, 12345) != expected(1 << 20, i % 4, 12345, 1)[0]) {
+            if (region.segment().get(ValueLayout.JAVA_BYTE, 12345) != ReferenceContent.bytes(1 << 20, i % 4, 12345, 1)[0]) {
                 throw new AssertionError("wrong byte in cycle " + i);
             }
         }
@@ -234,7 +228,7 @@ class MappedRegionTest {
             byte original = writable.segment().get(ValueLayout.JAVA_BYTE, 99_999);
             writable.segment().set(ValueLayout.JAVA_BYTE, 99_999, (byte) ~original);
             assertEquals((byte) ~original, writable.segment().get(ValueLayout.JAVA_BYTE, 99_999));
-            assertEquals(expected(100_000, 8, 99_999, 1)[0], original);
+            assertEquals(ReferenceContent.bytes(100_000, 8, 99_999, 1)[0], original);
         }
     }
 

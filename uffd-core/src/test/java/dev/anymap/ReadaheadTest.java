@@ -34,12 +34,6 @@ class ReadaheadTest {
         anymap.close();
     }
 
-    private static byte[] expected(long size, long seed, long offset, int length) throws IOException {
-        byte[] bytes = new byte[length];
-        ReferenceContent.of(size, seed).read(offset, MemorySegment.ofArray(bytes));
-        return bytes;
-    }
-
     @Test
     void aSequentialScanFaultsOnAFewChunksAndReadsEveryByteRight() throws Exception {
         long size = 64L << 20;
@@ -50,7 +44,7 @@ class ReadaheadTest {
             byte[] got = new byte[CHUNK];
             for (long offset = 0; offset < size; offset += CHUNK) {
                 MemorySegment.copy(region.segment(), ValueLayout.JAVA_BYTE, offset, got, 0, CHUNK);
-                assertArrayEquals(expected(size, seed, offset, CHUNK), got, "chunk at offset " + offset);
+                assertArrayEquals(ReferenceContent.bytes(size, seed, offset, CHUNK), got, "chunk at offset " + offset);
             }
             RegionStats stats = region.stats();
             long chunks = size / CHUNK;
@@ -71,7 +65,7 @@ class ReadaheadTest {
                 MapOptions.defaults().withChunkSize(CHUNK))) {
             for (int chunk : chunks) {
                 long offset = (long) chunk * CHUNK + 100;
-                assertEquals(expected(size, 42, offset, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, offset));
+                assertEquals(ReferenceContent.bytes(size, 42, offset, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, offset));
             }
             assertEquals(chunks.size(), region.stats().chunksFetched(), "only the chunks touched");
         }
@@ -91,7 +85,7 @@ class ReadaheadTest {
             assertEquals(0, region.stats().faults(), "nothing touched yet");
             byte[] got = new byte[(int) size];
             MemorySegment.copy(region.segment(), ValueLayout.JAVA_BYTE, 0, got, 0, got.length);
-            assertArrayEquals(expected(size, seed, 0, (int) size), got);
+            assertArrayEquals(ReferenceContent.bytes(size, seed, 0, (int) size), got);
             assertEquals(0, region.stats().faults(), "every page was resident before it was read");
         }
     }
@@ -103,7 +97,7 @@ class ReadaheadTest {
         URI uri = URI.create("faulty:pull-busy?size=" + size + "&seed=45&slowfrom=0&slowto=" + (48L << 20) + "&delay=2000");
         try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK).withBackgroundPull(true))) {
             long far = (60L << 20) + 9;
-            assertEquals(expected(size, 45, far, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, far));
+            assertEquals(ReferenceContent.bytes(size, 45, far, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, far));
             assertTrue(region.stats().bytesFetched() < size / 2, "the fault was served long before the pull got there");
         }
     }
@@ -120,7 +114,7 @@ class ReadaheadTest {
             }
             // The scan has set prefetches of slow chunks going; a touch far away must not wait for them.
             long far = (48L << 20) + 7;
-            assertEquals(expected(size, 43, far, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, far));
+            assertEquals(ReferenceContent.bytes(size, 43, far, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, far));
             assertEquals(5, region.stats().chunksFetched(), "the four scanned chunks and the far one; no slow prefetch done yet");
         }
     }

@@ -29,6 +29,13 @@ public final class ReferenceContent {
         });
     }
 
+    /** {@code length} bytes at {@code offset} of {@code mem:...?size=SIZE&seed=SEED}. */
+    public static byte[] bytes(long size, long seed, long offset, int length) throws IOException {
+        byte[] bytes = new byte[length];
+        of(size, seed).read(offset, MemorySegment.ofArray(bytes));
+        return bytes;
+    }
+
     static void fill(long size, long seed, long offset, MemorySegment target) throws IOException {
         of(size, seed).read(offset, target);
     }
