@@ -3,6 +3,7 @@ module dev.anymap.samples {
     requires dev.anymap.core;
     requires dev.anymap.backend.memory;
     requires dev.anymap.backend.file;
+    requires dev.anymap.backend.http;
     requires info.picocli;
     requires java.desktop;
 

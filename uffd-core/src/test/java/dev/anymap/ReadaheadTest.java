@@ -105,7 +105,8 @@ class ReadaheadTest {
     @Test
     void aDemandFaultIsServedWhilePrefetchesAreStillRunning() throws Exception {
         long size = 64L << 20;
-        long slowFrom = 4L * CHUNK;
+        // Chunks 0 and 1 are fast; touching them in order sets a prefetch of the slow ones after them going.
+        long slowFrom = 2L * CHUNK;
         long slowTo = 32L << 20;
         URI uri = URI.create("faulty:busy?size=" + size + "&seed=43&slowfrom=" + slowFrom + "&slowto=" + slowTo + "&delay=3000");
         try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK))) {
@@ -115,7 +116,7 @@ class ReadaheadTest {
             // The scan has set prefetches of slow chunks going; a touch far away must not wait for them.
             long far = (48L << 20) + 7;
             assertEquals(ReferenceContent.bytes(size, 43, far, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, far));
-            assertEquals(5, region.stats().chunksFetched(), "the four scanned chunks and the far one; no slow prefetch done yet");
+            assertEquals(3, region.stats().chunksFetched(), "the two scanned chunks and the far one; no slow prefetch done yet");
         }
     }
 }

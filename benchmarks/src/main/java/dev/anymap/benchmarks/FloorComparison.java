@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.regex.Matcher;
@@ -63,9 +64,9 @@ public final class FloorComparison {
                     spinning.add(floorRun[1]);
                     anymapRuns.add(scan(anymap, sizeMib << 20, MapOptions.defaults().withChunkSize(chunk), ++run));
                 }
-                double anymapMedian = median(anymapRuns);
-                report.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f | %.2f |%n", bytes(chunk), spread(blocking),
-                        spread(spinning), spread(anymapRuns), anymapMedian / median(blocking), anymapMedian / median(spinning)));
+                double anymapMedian = Stats.median(anymapRuns);
+                report.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f | %.2f |%n", bytes(chunk), Stats.spread(blocking),
+                        Stats.spread(spinning), Stats.spread(anymapRuns), anymapMedian / Stats.median(blocking), anymapMedian / Stats.median(spinning)));
                 System.err.printf(Locale.ROOT, "chunk %s: blocking %s, busy poll %s, anymap %s%n", bytes(chunk), blocking, spinning,
                         anymapRuns);
             }
@@ -80,8 +81,8 @@ public final class FloorComparison {
         report.append(String.format(Locale.ROOT, "%n### Time to first byte of a 1 MiB `mem:` region%n%n"));
         report.append("From `Anymap.open()` to the first byte read; medians of " + repeats + " runs (min-max).\n\n");
         report.append("| page server | milliseconds |\n| --- | ---: |\n");
-        report.append(String.format(Locale.ROOT, "| started for it (a new JVM) | %.0f (%.0f-%.0f) |%n", median(cold), min(cold), max(cold)));
-        report.append(String.format(Locale.ROOT, "| already running | %.1f (%.1f-%.1f) |%n", median(warm), min(warm), max(warm)));
+        report.append(String.format(Locale.ROOT, "| started for it (a new JVM) | %.0f (%.0f-%.0f) |%n", Stats.median(cold), Collections.min(cold), Collections.max(cold)));
+        report.append(String.format(Locale.ROOT, "| already running | %.1f (%.1f-%.1f) |%n", Stats.median(warm), Collections.min(warm), Collections.max(warm)));
         System.out.print(report);
     }
 
@@ -108,10 +109,6 @@ public final class FloorComparison {
             throw new IOException("no blocking and busy-poll throughput in the output of " + floor + ": " + output);
         }
         return throughput;
-    }
-
-    private static String spread(List<Double> values) {
-        return String.format(Locale.ROOT, "%.0f (%.0f-%.0f)", median(values), min(values), max(values));
     }
 
     /** MB/s of a one-byte-per-page scan; a fresh seed per run, so no run finds the object warm. */
@@ -145,17 +142,4 @@ public final class FloorComparison {
         return chunk >= 1 << 20 ? (chunk >> 20) + " MiB" : (chunk >> 10) + " KiB";
     }
 
-    private static double median(List<Double> values) {
-        List<Double> sorted = values.stream().sorted().toList();
-        int middle = sorted.size() / 2;
-        return sorted.size() % 2 == 1 ? sorted.get(middle) : (sorted.get(middle - 1) + sorted.get(middle)) / 2;
-    }
-
-    private static double min(List<Double> values) {
-        return values.stream().mapToDouble(Double::doubleValue).min().orElse(0);
-    }
-
-    private static double max(List<Double> values) {
-        return values.stream().mapToDouble(Double::doubleValue).max().orElse(0);
-    }
 }

@@ -57,8 +57,11 @@ final class RegionServer implements AutoCloseable {
     private static final long SPIN_NANOS = 50_000;
     private static final int FETCH_ATTEMPTS = 3;
     private static final long FIRST_RETRY_MILLIS = 50;
-    /** The most one prefetch reads from the backend at once: adjacent chunks go in one ranged read. */
-    private static final long MAX_EXTENT_BYTES = 8 << 20;
+    /**
+     * The most one prefetch reads from the backend at once: adjacent chunks go in one ranged read,
+     * small enough that a window keeps every prefetch worker busy.
+     */
+    private static final long MAX_EXTENT_BYTES = 4 << 20;
     /** The most a sequential stream runs ahead, whatever the chunk size. */
     private static final long MAX_WINDOW_BYTES = 64 << 20;
 
@@ -76,7 +79,7 @@ final class RegionServer implements AutoCloseable {
     private final byte[] states;
     private final SequentialStreams streams;
     private final boolean backgroundPull;
-    private final BlockingQueue<Integer> demand = new LinkedBlockingQueue<>();
+    private final BlockingQueue<Extent> demand = new LinkedBlockingQueue<>();
     private final BlockingQueue<Extent> prefetch = new LinkedBlockingQueue<>();
     private final Map<Integer, Extent> queuedExtents = new ConcurrentHashMap<>();
     private final Map<Integer, Held> held = new ConcurrentHashMap<>();
@@ -90,8 +93,12 @@ final class RegionServer implements AutoCloseable {
     private int stopEvent = -1;
     private long base;
 
-    /** Adjacent chunks to prefetch with one read; {@code trigger} is held back, or -1. */
+    /** Adjacent chunks to fetch with one read; {@code trigger} is held back, or -1. */
     private record Extent(int first, int count, int trigger, AtomicBoolean started) {
+        static Extent single(int chunk) {
+            return new Extent(chunk, 1, -1, new AtomicBoolean(true));
+        }
+
         boolean start() {
             return started.compareAndSet(false, true);
         }
@@ -199,10 +206,14 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Twice as many prefetch workers as demand workers: they spend their time waiting on storage, and
+     * what a scan over a network gets is what they keep in flight.
+     */
     private synchronized void startPrefetchWorkers() {
         if (!prefetchWorkersStarted && !stopping) {
             prefetchWorkersStarted = true;
-            for (int i = 0; i < fetchWorkers; i++) {
+            for (int i = 0; i < 2 * fetchWorkers; i++) {
                 threads.add(Thread.ofPlatform().name("anymap-prefetch-" + id + "-" + i).daemon().start(this::prefetchLoop));
             }
         }
@@ -319,7 +330,7 @@ final class RegionServer implements AutoCloseable {
                 case EMPTY, FAILED -> {
                     if (STATE.compareAndSet(states, chunk, state, WANTED)) {
                         if (!fillFromView(chunk, fill)) {
-                            demand.offer(chunk);
+                            demand.offer(Extent.single(chunk));
                         }
                         return "fetch";
                     }
@@ -328,11 +339,11 @@ final class RegionServer implements AutoCloseable {
                     if (STATE.compareAndSet(states, chunk, IN_FLIGHT, WANTED)) {
                         Extent queued = queuedExtents.get(chunk);
                         if (queued != null && queued.start()) {
-                            // Its prefetch has not started: the demand workers take its chunks, one by one.
+                            // Its prefetch has not started: a demand worker takes the whole extent, still in one read.
                             for (int c = queued.first(); c < queued.first() + queued.count(); c++) {
                                 queuedExtents.remove(c);
-                                demand.offer(c);
                             }
+                            demand.offer(new Extent(queued.first(), queued.count(), -1, new AtomicBoolean(true)));
                             return "fetch";
                         }
                         return "merged";
@@ -386,12 +397,17 @@ final class RegionServer implements AutoCloseable {
     private void demandLoop() {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment staging = arena.allocate(chunkSize, PAGE);
+            MemorySegment extentStaging = null;
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
             while (!stopping) {
-                Integer chunk = demand.poll(1, TimeUnit.SECONDS);
-                if (chunk != null) {
-                    fetchWanted(chunk, staging, fill);
+                Extent extent = demand.poll(1, TimeUnit.SECONDS);
+                if (extent == null) {
+                    continue;
                 }
+                if (extent.count() > 1 && extentStaging == null) {
+                    extentStaging = arena.allocate((long) extentChunks * chunkSize, PAGE);
+                }
+                fetchWanted(extent, extent.count() > 1 ? extentStaging : staging, fill);
             }
         } catch (InterruptedException stopped) {
             // close() interrupts the workers.
@@ -400,27 +416,36 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    private void fetchWanted(int chunk, MemorySegment staging, Userfaultfd.FillRequest fill) throws InterruptedException {
-        long offset = (long) chunk * chunkSize;
-        long fillLength = fillLength(chunk, 1);
+    /** Fetches chunks that a thread waits for, with retries; a failure poisons them. */
+    private void fetchWanted(Extent extent, MemorySegment staging, Userfaultfd.FillRequest fill) throws InterruptedException {
+        long offset = (long) extent.first() * chunkSize;
+        long fillLength = fillLength(extent.first(), extent.count());
         if (failEveryFault != null) {
-            fail(chunk, offset, fillLength, failEveryFault, fill);
+            failAll(extent, failEveryFault, fill);
             return;
         }
         long started = System.nanoTime();
-        long dataLength = Math.min(chunkSize, size - offset);
+        long dataLength = Math.min(fillLength, size - offset);
         FetchEvent event = new FetchEvent();
         event.begin();
         Exception failure = read(offset, staging.asSlice(0, dataLength), FETCH_ATTEMPTS);
-        commit(event, chunk, 1, dataLength, false, failure);
+        commit(event, extent.first(), extent.count(), dataLength, false, failure);
         if (failure != null) {
-            fail(chunk, offset, fillLength, describe(offset, dataLength, failure), fill);
+            failAll(extent, describe(offset, dataLength, failure), fill);
             return;
         }
         zeroPastTheEnd(staging, dataLength, fillLength);
         // Counted before the install wakes the faulting threads, so that they see it in stats.
-        counters.fetched(1, dataLength, System.nanoTime() - started);
-        install(chunk, staging.address(), fill);
+        counters.fetched(extent.count(), dataLength, System.nanoTime() - started);
+        for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
+            install(c, staging.address() + (long) (c - extent.first()) * chunkSize, fill);
+        }
+    }
+
+    private void failAll(Extent extent, String description, Userfaultfd.FillRequest fill) {
+        for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
+            fail(c, (long) c * chunkSize, fillLength(c, 1), description, fill);
+        }
     }
 
     private void prefetchLoop() {
@@ -465,7 +490,7 @@ final class RegionServer implements AutoCloseable {
             if (failure != null) {
                 for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
                     if (!STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
-                        demand.offer(c);
+                        demand.offer(Extent.single(c));
                     }
                 }
                 return;
