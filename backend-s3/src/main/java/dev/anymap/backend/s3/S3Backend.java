@@ -1,0 +1,326 @@
+package dev.anymap.backend.s3;
+
+import dev.anymap.spi.BackendClosedException;
+import dev.anymap.spi.ObjectChangedException;
+import dev.anymap.spi.ObjectVersion;
+import dev.anymap.spi.OutOfRangeException;
+import dev.anymap.spi.Redaction;
+import dev.anymap.spi.StorageBackend;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.URI;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import software.amazon.awssdk.core.ResponseInputStream;
+import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.retries.api.BackoffStrategy;
+import software.amazon.awssdk.services.s3.model.GetObjectRequest;
+import software.amazon.awssdk.services.s3.model.GetObjectResponse;
+import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
+
+/**
+ * One S3 object, read with ranged GETs that all carry {@code If-Match} with the ETag seen at open.
+ *
+ * <p>The SDK retries a request until its response headers arrive (throttling, 5xx, connection
+ * failures). The body is this class's business: a body that breaks off, stalls past the read
+ * timeout, or ends early is resumed from the first byte not yet read, with the same backoff and the
+ * same attempt budget, so a read either fills the whole target with bytes of the one version it
+ * opened or throws.
+ */
+final class S3Backend implements StorageBackend {
+    /** Bytes go from the socket to a native target through this much heap at a time. */
+    private static final int STAGING = 64 * 1024;
+    private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d+)-(\\d+)/(\\d+|\\*)");
+    private static final BackoffStrategy BODY_BACKOFF =
+            BackoffStrategy.exponentialDelay(Duration.ofMillis(50), Duration.ofSeconds(5));
+
+    private final URI uri;
+    private final S3Location location;
+    private final S3Clients.Lease lease;
+    private final long size;
+    private final String etag;
+    private final ObjectVersion version;
+    private final S3Failures failures;
+    private final AtomicBoolean closed = new AtomicBoolean();
+    private final Set<ResponseInputStream<?>> inFlight = ConcurrentHashMap.newKeySet();
+
+    private S3Backend(URI uri, S3Location location, S3Clients.Lease lease, long size, String etag, S3Failures failures) {
+        this.uri = uri;
+        this.location = location;
+        this.lease = lease;
+        this.size = size;
+        this.etag = etag;
+        this.version = ObjectVersion.etag(etag);
+        this.failures = failures;
+    }
+
+    /**
+     * HEADs the object and opens it; the lease is the backend's from here, closed with it or, if the
+     * open fails, before this throws.
+     */
+    static S3Backend open(URI uri, S3Location location, S3Clients.Lease lease) throws IOException {
+        S3Failures failures = new S3Failures(uri, location, lease.settings());
+        try {
+            HeadObjectResponse head;
+            try {
+                head = lease.client().headObject(b -> b.bucket(location.bucket()).key(location.key()));
+            } catch (SdkException e) {
+                throw failures.atOpen(e, lease.client());
+            }
+            if (head.contentLength() == null || head.contentLength() < 0) {
+                throw new IOException(Redaction.uri(uri) + ": the S3 server sent no object size (Content-Length) for it");
+            }
+            if (head.eTag() == null || head.eTag().isBlank()) {
+                // Without a validator there is no If-Match, and a replaced object could be read as a mix of
+                // two versions: refuse rather than risk it.
+                throw new IOException(Redaction.uri(uri) + ": the S3 server sent no ETag for it, so reads could not be "
+                        + "pinned to one version of the object");
+            }
+            return new S3Backend(uri, location, lease, head.contentLength(), head.eTag(), failures);
+        } catch (IOException | RuntimeException | Error e) {
+            lease.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public URI uri() {
+        return uri;
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    @Override
+    public ObjectVersion version() {
+        return version;
+    }
+
+    @Override
+    public void read(long offset, MemorySegment target) throws IOException {
+        OutOfRangeException.check(uri, offset, target.byteSize(), size);
+        ensureOpen();
+        long length = target.byteSize();
+        if (length == 0) {
+            return;
+        }
+        Progress progress = new Progress();
+        // Each attempt is one GET for what is still missing; the SDK's own retries happen inside it.
+        for (int attempt = 1; progress.done < length; attempt++) {
+            try {
+                fetch(offset, target, progress);
+            } catch (BodyFailure failure) {
+                ensureOpen();
+                if (attempt >= lease.settings().maxAttempts()) {
+                    throw new IOException("read of " + length + " bytes at offset " + offset + " of " + Redaction.uri(uri)
+                            + " failed after " + attempt + " attempts, " + progress.done + " bytes in: "
+                            + failures.describe(failure), failures.safeCause(failure));
+                }
+                backOff(attempt);
+            }
+        }
+    }
+
+    /**
+     * One ranged GET for what of the read is still missing, copied into {@code target} as it arrives.
+     * Every failure of the body is a {@link BodyFailure}, to be resumed; every other failure is final.
+     */
+    private void fetch(long offset, MemorySegment target, Progress progress) throws IOException {
+        long first = offset + progress.done;
+        long last = offset + target.byteSize() - 1;
+        GetObjectRequest request = GetObjectRequest.builder()
+                .bucket(location.bucket())
+                .key(location.key())
+                .range("bytes=" + first + "-" + last)
+                .ifMatch(etag)
+                .build();
+        ResponseInputStream<GetObjectResponse> body;
+        try {
+            body = lease.client().getObject(request);
+        } catch (SdkException e) {
+            ensureOpen();
+            throw failures.onRead(e, version, first, last - first + 1);
+        }
+        inFlight.add(body);
+        boolean complete = false;
+        try {
+            ensureOpen();
+            boolean wholeObject = check(body.response(), first, last);
+            long expected = last - first + 1;
+            long copied;
+            try {
+                copied = copy(body, target, progress, expected);
+            } catch (IOException e) {
+                ensureOpen();
+                throw new BodyFailure(e.getMessage(), e);
+            }
+            if (copied < expected) {
+                throw new BodyFailure("the response body ended after " + copied + " of " + expected + " bytes", null);
+            }
+            // A server that ignored the range sends the object from its start: the rest of it is not read.
+            complete = !wholeObject || last == size - 1;
+        } finally {
+            inFlight.remove(body);
+            if (complete) {
+                closeQuietly(body);
+            } else {
+                // Drops the connection instead of draining a body nobody will read.
+                body.abort();
+            }
+        }
+    }
+
+    /**
+     * Checks that a response is the range asked for, of the version opened; returns whether it is the
+     * whole object instead, from a server that ignored the Range header.
+     */
+    private boolean check(GetObjectResponse response, long first, long last) throws IOException {
+        if (response.eTag() != null && !sameEtag(response.eTag(), etag)) {
+            // If-Match should have made this a 412; a store that ignores it is caught here.
+            throw new ObjectChangedException(uri, version, "a read got ETag " + response.eTag());
+        }
+        String contentRange = response.contentRange();
+        if (contentRange == null) {
+            if (first == 0 && response.contentLength() != null && response.contentLength() == size) {
+                return true;
+            }
+            throw new IOException(Redaction.uri(uri) + ": the S3 server answered a ranged GET for bytes " + first + "-"
+                    + last + " without a Content-Range");
+        }
+        Matcher matcher = CONTENT_RANGE.matcher(contentRange.strip());
+        if (!matcher.matches() || Long.parseLong(matcher.group(1)) != first || Long.parseLong(matcher.group(2)) != last) {
+            throw new IOException(Redaction.uri(uri) + ": the S3 server sent Content-Range '" + contentRange
+                    + "' for a request of bytes " + first + "-" + last);
+        }
+        if (!matcher.group(3).equals("*") && Long.parseLong(matcher.group(3)) != size) {
+            throw new ObjectChangedException(uri, version, "its size is now " + matcher.group(3) + " bytes, not " + size);
+        }
+        return false;
+    }
+
+    private static boolean sameEtag(String a, String b) {
+        return unquoted(a).equals(unquoted(b));
+    }
+
+    private static String unquoted(String etag) {
+        String value = etag.strip();
+        if (value.startsWith("W/")) {
+            value = value.substring(2);
+        }
+        return value.length() >= 2 && value.startsWith("\"") && value.endsWith("\"") ? value.substring(1, value.length() - 1) : value;
+    }
+
+    /**
+     * Copies up to {@code expected} bytes of {@code body} into the target after what is already there;
+     * returns how many it copied before the body ended. A heap target backed by a byte array is read
+     * into directly; a native one through a small staging array.
+     */
+    private static long copy(ResponseInputStream<?> body, MemorySegment target, Progress progress, long expected)
+            throws IOException {
+        long copied = 0;
+        byte[] staging = null;
+        while (copied < expected) {
+            int want = (int) Math.min(expected - copied, Integer.MAX_VALUE - 8);
+            MemorySegment rest = target.asSlice(progress.done, want);
+            ByteBuffer heap = heapBuffer(rest);
+            int n;
+            if (heap != null) {
+                n = body.read(heap.array(), heap.arrayOffset() + heap.position(), want);
+                if (n > 0) {
+                    progress.done += n;
+                    copied += n;
+                }
+            } else {
+                if (staging == null) {
+                    staging = new byte[(int) Math.min(STAGING, expected)];
+                }
+                n = body.read(staging, 0, Math.min(staging.length, want));
+                if (n > 0) {
+                    MemorySegment.copy(staging, 0, target, ValueLayout.JAVA_BYTE, progress.done, n);
+                    progress.done += n;
+                    copied += n;
+                }
+            }
+            if (n < 0) {
+                break;
+            }
+        }
+        return copied;
+    }
+
+    private static ByteBuffer heapBuffer(MemorySegment segment) {
+        if (segment.isNative() || segment.isReadOnly()) {
+            return null;
+        }
+        try {
+            ByteBuffer buffer = segment.asByteBuffer();
+            return buffer.hasArray() ? buffer : null;
+        } catch (UnsupportedOperationException notBytes) {
+            // a heap segment over an array of another type than byte[]
+            return null;
+        }
+    }
+
+    private void backOff(int attempt) throws IOException {
+        try {
+            Thread.sleep(BODY_BACKOFF.computeDelay(attempt));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting to retry a read of " + Redaction.uri(uri));
+        }
+        ensureOpen();
+    }
+
+    private void ensureOpen() throws BackendClosedException {
+        if (closed.get()) {
+            throw new BackendClosedException(uri);
+        }
+    }
+
+    private static void closeQuietly(ResponseInputStream<?> body) {
+        try {
+            body.close();
+        } catch (IOException | RuntimeException ignored) {
+            // the bytes are in; only the connection's reuse is lost
+        }
+    }
+
+    /** Aborts the reads in flight, which then fail with a {@link BackendClosedException}, and gives up the client. */
+    @Override
+    public void close() {
+        if (closed.compareAndSet(false, true)) {
+            for (ResponseInputStream<?> body : inFlight) {
+                body.abort();
+            }
+            lease.close();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "S3Backend[" + Redaction.uri(uri) + ", " + size + " bytes, " + version + "]";
+    }
+
+    /** How much of one read is in the target. */
+    private static final class Progress {
+        long done;
+    }
+
+    /** A response body that broke off, stalled or ended early: worth resuming where it stopped. */
+    private static final class BodyFailure extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        BodyFailure(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+}

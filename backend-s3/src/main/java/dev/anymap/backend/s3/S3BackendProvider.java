@@ -1,0 +1,79 @@
+package dev.anymap.backend.s3;
+
+import dev.anymap.spi.BackendProvider;
+import dev.anymap.spi.StorageBackend;
+import java.io.IOException;
+import java.net.URI;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Serves {@code s3://bucket/key} URIs through the AWS SDK for Java v2: AWS S3 and S3-compatible
+ * stores (MinIO, Ceph, s3proxy, R2, ...).
+ *
+ * <p>Opening HEADs the object for its size and ETag; a missing bucket or key is a {@link
+ * java.nio.file.NoSuchFileException}, a refused request an {@link java.nio.file.AccessDeniedException},
+ * an endpoint that cannot be reached an {@link IOException}, each naming the URI and the cause. Every
+ * read is a ranged GET with {@code If-Match} on that ETag: an object replaced while it is mapped fails
+ * the read with {@link dev.anymap.spi.ObjectChangedException} instead of serving bytes of two versions.
+ *
+ * <p>Options, each optional; what is not given comes from the SDK's standard places (the default
+ * credentials chain, {@code AWS_REGION}, {@code AWS_ENDPOINT_URL_S3}, {@code ~/.aws/config},
+ * {@code aws.*} system properties):
+ * <ul>
+ *   <li>{@code endpoint}: {@code http(s)://host[:port]} of an S3-compatible store;
+ *   <li>{@code region}: the signing region ({@code us-east-1} if none is found anywhere);
+ *   <li>{@code path-style}: {@code true} to address buckets as {@code endpoint/bucket}; the default
+ *       when an endpoint is given;
+ *   <li>{@code profile}: the profile of the AWS config files for credentials and region;
+ *   <li>{@code access-key-id}, {@code secret-access-key} (secret), {@code session-token} (secret):
+ *       static credentials;
+ *   <li>{@code anonymous}: {@code true} to send unsigned requests, for public buckets;
+ *   <li>{@code max-connections}: the connection pool, default 16, one per fetch worker;
+ *   <li>{@code connect-timeout-ms} (default 3000), {@code read-timeout-ms} (the longest silence of a
+ *       socket, default 10000), {@code attempt-timeout-ms} (one attempt up to its response headers,
+ *       default 30000);
+ *   <li>{@code max-attempts}: tries per request, with exponential backoff and jitter, default 4.
+ * </ul>
+ *
+ * <p>Backends opened with the same options share one S3 client and its connections; a client
+ * nobody uses is closed a minute later, and all of them at JVM exit.
+ */
+public final class S3BackendProvider implements BackendProvider {
+    private final S3Clients clients;
+
+    public S3BackendProvider() {
+        this(S3Clients.SHARED);
+    }
+
+    S3BackendProvider(S3Clients clients) {
+        this.clients = clients;
+    }
+
+    @Override
+    public String name() {
+        return "s3";
+    }
+
+    @Override
+    public Set<String> schemes() {
+        return Set.of("s3");
+    }
+
+    @Override
+    public Set<String> supportedOptions() {
+        return S3Settings.OPTIONS;
+    }
+
+    @Override
+    public Set<String> secretOptions() {
+        return S3Settings.SECRETS;
+    }
+
+    @Override
+    public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
+        S3Settings settings = S3Settings.from(uri, options);
+        S3Location location = S3Location.of(uri);
+        return S3Backend.open(uri, location, clients.acquire(settings));
+    }
+}
