@@ -4,6 +4,7 @@ module dev.anymap.samples {
     requires dev.anymap.backend.memory;
     requires dev.anymap.backend.file;
     requires dev.anymap.backend.http;
+    requires dev.anymap.backend.s3;
     requires info.picocli;
     requires java.desktop;
 
