@@ -35,6 +35,32 @@ public final class Redaction {
         return text.substring(0, question + 1) + maskQuery(query) + (hash < 0 ? "" : text.substring(hash));
     }
 
+    /**
+     * The messages of {@code failure} and its causes (sixteen at most), each passed through
+     * {@code scrub}, joined by ": ", leaving out any that only repeats the one before: one line that
+     * says what went wrong, fit for an exception message.
+     */
+    public static String describe(Throwable failure, java.util.function.UnaryOperator<String> scrub) {
+        StringBuilder description = new StringBuilder();
+        String previous = null;
+        int depth = 0;
+        for (Throwable t = failure; t != null && depth < 16; t = t.getCause(), depth++) {
+            String message = t.getMessage() == null ? t.getClass().getSimpleName() : scrub.apply(t.getMessage()).strip();
+            if (message.endsWith(".")) {
+                message = message.substring(0, message.length() - 1);
+            }
+            if (message.isEmpty() || (previous != null && previous.contains(message))) {
+                continue;
+            }
+            if (!description.isEmpty()) {
+                description.append(": ");
+            }
+            description.append(message);
+            previous = message;
+        }
+        return description.toString();
+    }
+
     private static String maskQuery(String query) {
         StringBuilder masked = new StringBuilder();
         for (String parameter : QUERY_PARAMETER.split(query, -1)) {

@@ -7,6 +7,26 @@ import org.junit.jupiter.api.Test;
 
 class RedactionTest {
     @Test
+    void describesACauseChainOnceEachAndScrubbed() {
+        Exception failure = new java.io.IOException("open of sftp://u:hunter2@h/x failed.",
+                new IllegalStateException("auth with hunter2 refused", new RuntimeException("auth with hunter2 refused")));
+        assertEquals("open of sftp://u:****@h/x failed: auth with **** refused",
+                Redaction.describe(failure, text -> text.replace("hunter2", "****")));
+    }
+
+    @Test
+    void aScrubbedCopyKeepsClassesAndStackTracesAndLosesTheSecrets() {
+        Exception failure = new java.io.IOException("token abc123 rejected", new IllegalArgumentException("abc123"));
+        ScrubbedException copy = ScrubbedException.of(failure, text -> text.replace("abc123", "****"));
+        assertEquals("java.io.IOException: token **** rejected", copy.toString());
+        assertEquals("java.lang.IllegalArgumentException", ((ScrubbedException) copy.getCause()).originalClass());
+        assertEquals(failure.getStackTrace()[0], copy.getStackTrace()[0]);
+        java.io.StringWriter printed = new java.io.StringWriter();
+        copy.printStackTrace(new java.io.PrintWriter(printed));
+        assertEquals(false, printed.toString().contains("abc123"));
+    }
+
+    @Test
     void masksThePasswordOfTheUserInfo() {
         assertEquals("sftp://alice:****@host:22/data/x.bin", Redaction.uri(URI.create("sftp://alice:s3cr3t@host:22/data/x.bin")));
         assertEquals("sftp://alice@host/x", Redaction.uri(URI.create("sftp://alice@host/x")));

@@ -1,7 +1,7 @@
 package dev.anymap.backend.file;
 
 import dev.anymap.spi.Redaction;
-import java.io.IOException;
+import dev.anymap.spi.ScrubbedException;
 import java.net.URI;
 import java.util.Collection;
 import java.util.Comparator;
@@ -47,60 +47,13 @@ final class SecretScrubber {
                 .replaceAll(match -> Matcher.quoteReplacement(match.group(1) + ":" + MASK + "@"));
     }
 
-    /** A copy of {@code failure} and its causes, as {@link ScrubbedException}s, or null for null. */
+    /** A copy of {@code failure} and its causes, scrubbed, or null for null. */
     ScrubbedException chain(Throwable failure) {
-        return chain(failure, 0);
-    }
-
-    private ScrubbedException chain(Throwable failure, int depth) {
-        if (failure == null || depth > 32) {
-            return null;
-        }
-        ScrubbedException copy = new ScrubbedException(failure.getClass().getName(), text(failure.getMessage()),
-                chain(failure.getCause(), depth + 1));
-        copy.setStackTrace(failure.getStackTrace());
-        return copy;
+        return ScrubbedException.of(failure, this::text);
     }
 
     /** The messages of {@code failure} and its causes, scrubbed, each said once, joined by ": ". */
     String describe(Throwable failure) {
-        StringBuilder description = new StringBuilder();
-        String previous = null;
-        for (Throwable t = failure; t != null; t = t.getCause()) {
-            String message = t.getMessage() == null ? t.getClass().getSimpleName() : text(t.getMessage()).strip();
-            if (message.endsWith(".")) {
-                message = message.substring(0, message.length() - 1);
-            }
-            if (previous != null && previous.contains(message)) {
-                continue;
-            }
-            if (!description.isEmpty()) {
-                description.append(": ");
-            }
-            description.append(message);
-            previous = message;
-        }
-        return description.toString();
-    }
-
-    /** A scrubbed stand-in for an exception of a library, under that exception's class name. */
-    static final class ScrubbedException extends IOException {
-        private static final long serialVersionUID = 1L;
-
-        private final String originalClass;
-
-        ScrubbedException(String originalClass, String message, Throwable cause) {
-            super(message, cause);
-            this.originalClass = originalClass;
-        }
-
-        String originalClass() {
-            return originalClass;
-        }
-
-        @Override
-        public String toString() {
-            return getMessage() == null ? originalClass : originalClass + ": " + getMessage();
-        }
+        return Redaction.describe(failure, this::text);
     }
 }

@@ -24,7 +24,7 @@ class SecretScrubberTest {
     void copiesAnExceptionChainWithoutItsSecretsButWithItsClassesAndStackTraces() {
         IllegalStateException root = new IllegalStateException("login with hunter2 failed");
         IOException top = new IOException("could not open sftp://alice:hunter2@host/x", root);
-        SecretScrubber.ScrubbedException copy = scrubber.chain(top);
+        dev.anymap.spi.ScrubbedException copy = scrubber.chain(top);
 
         StringWriter printed = new StringWriter();
         copy.printStackTrace(new PrintWriter(printed));

@@ -1,9 +1,8 @@
 package dev.anymap.backend.http;
 
 import dev.anymap.spi.Redaction;
-import java.io.IOException;
+import dev.anymap.spi.ScrubbedException;
 import java.net.URI;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -12,7 +11,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * Keeps secrets out of the messages this backend passes on. Its own messages name URIs through
  * {@link Redaction}; this is for the messages of the JDK's HTTP and TLS code, which are not written
  * with presigned URLs and bearer tokens in mind. Their exceptions are passed on only as
- * {@link Scrubbed} copies.
+ * {@link ScrubbedException} copies.
  */
 final class Secrets {
     private static final String MASK = "****";
@@ -59,39 +58,8 @@ final class Secrets {
         return scrubbed;
     }
 
-    /** {@code failure} and its causes as {@link Scrubbed} copies; null for null. */
-    Scrubbed scrub(Throwable failure) {
-        List<Throwable> chain = new ArrayList<>();
-        for (Throwable t = failure; t != null && chain.size() < 16 && !chain.contains(t); t = t.getCause()) {
-            chain.add(t);
-        }
-        Scrubbed copy = null;
-        for (Throwable t : chain.reversed()) {
-            Scrubbed next = new Scrubbed(t.getClass().getName(), scrub(t.getMessage()), copy);
-            next.setStackTrace(t.getStackTrace());
-            copy = next;
-        }
-        return copy;
-    }
-
-    /** A library's exception with secrets masked, printed under the original class name. */
-    static final class Scrubbed extends IOException {
-        private static final long serialVersionUID = 1L;
-
-        private final String originalClass;
-
-        Scrubbed(String originalClass, String message, Throwable cause) {
-            super(message, cause);
-            this.originalClass = originalClass;
-        }
-
-        String originalClass() {
-            return originalClass;
-        }
-
-        @Override
-        public String toString() {
-            return getMessage() == null ? originalClass : originalClass + ": " + getMessage();
-        }
+    /** {@code failure} and its causes as scrubbed copies; null for null. */
+    ScrubbedException scrub(Throwable failure) {
+        return ScrubbedException.of(failure, this::scrub);
     }
 }

@@ -132,24 +132,7 @@ final class S3Failures {
 
     /** The messages of {@code failure} and its causes, scrubbed, each said once, joined by ": ". */
     String describe(Throwable failure) {
-        StringBuilder description = new StringBuilder();
-        String previous = null;
-        int depth = 0;
-        for (Throwable t = failure; t != null && depth < 16; t = t.getCause(), depth++) {
-            String message = t.getMessage() == null ? t.getClass().getSimpleName() : settings.scrub(t.getMessage()).strip();
-            if (message.endsWith(".")) {
-                message = message.substring(0, message.length() - 1);
-            }
-            if (message.isEmpty() || (previous != null && previous.contains(message))) {
-                continue;
-            }
-            if (!description.isEmpty()) {
-                description.append(": ");
-            }
-            description.append(message);
-            previous = message;
-        }
-        return description.toString();
+        return Redaction.describe(failure, settings::scrub);
     }
 
     /** {@code failure}, fit to be a cause: null if a secret appears anywhere in it. */
