@@ -2,6 +2,7 @@ package dev.anymap;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.anymap.testbackend.ReferenceContent;
@@ -51,6 +52,33 @@ class ReadaheadTest {
             assertEquals(size, stats.bytesFetched(), "every chunk fetched once");
             assertTrue(stats.faults() < chunks / 4, stats.faults() + " faults for " + chunks + " chunks");
         }
+    }
+
+    @Test
+    void aBadChunkInAPrefetchTakenOverByAFaultFailsAloneAndNotItsNeighbours() throws Exception {
+        long size = 32L << 20;
+        long bad = 205L * CHUNK + 100;
+        // Reads of several chunks are slow, single chunks fast; one fetch worker means two prefetch workers.
+        URI uri = URI.create("faulty:bad-neighbour?size=" + size + "&seed=46&fail=" + bad + "&slowabove=" + CHUNK + "&delay=3000");
+        try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK).withFetchWorkers(1))) {
+            MemorySegment memory = region.segment();
+            // Two streams of two faults each set both prefetch workers on slow prefetches...
+            for (int chunk : new int[] {0, 1, 100, 101, 200, 201}) {
+                memory.get(ValueLayout.JAVA_BYTE, (long) chunk * CHUNK);
+            }
+            // ...so the third stream's prefetch of chunks 202-205 waits in the queue, and this fault
+            // hands it to a demand worker, which reads the four chunks at once: the bad one among them.
+            assertArrayEquals(ReferenceContent.bytes(size, 46, 202L * CHUNK, CHUNK), actual(memory, 202L * CHUNK, CHUNK));
+            assertArrayEquals(ReferenceContent.bytes(size, 46, 204L * CHUNK, CHUNK), actual(memory, 204L * CHUNK, CHUNK));
+            assertThrows(InternalError.class, () -> memory.get(ValueLayout.JAVA_BYTE, bad));
+            assertEquals(1, region.stats().failures(), "only the bad chunk failed");
+        }
+    }
+
+    private static byte[] actual(MemorySegment memory, long offset, int length) {
+        byte[] bytes = new byte[length];
+        MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, offset, bytes, 0, length);
+        return bytes;
     }
 
     @Test

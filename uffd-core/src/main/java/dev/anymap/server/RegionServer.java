@@ -407,7 +407,7 @@ final class RegionServer implements AutoCloseable {
                 if (extent.count() > 1 && extentStaging == null) {
                     extentStaging = arena.allocate((long) extentChunks * chunkSize, PAGE);
                 }
-                fetchWanted(extent, extent.count() > 1 ? extentStaging : staging, fill);
+                fetchWanted(extent, staging, extentStaging, fill);
             }
         } catch (InterruptedException stopped) {
             // close() interrupts the workers.
@@ -416,8 +416,14 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    /** Fetches chunks that a thread waits for, with retries; a failure poisons them. */
-    private void fetchWanted(Extent extent, MemorySegment staging, Userfaultfd.FillRequest fill) throws InterruptedException {
+    /**
+     * Fetches chunks that a thread waits for, with retries; a chunk that still fails is poisoned.
+     * Several adjacent chunks are read at once; if that read fails, they are read one by one, so
+     * that one bad chunk fails alone and not its neighbours.
+     */
+    private void fetchWanted(Extent extent, MemorySegment chunkStaging, MemorySegment extentStaging, Userfaultfd.FillRequest fill)
+            throws InterruptedException {
+        MemorySegment staging = extent.count() > 1 ? extentStaging : chunkStaging;
         long offset = (long) extent.first() * chunkSize;
         long fillLength = fillLength(extent.first(), extent.count());
         if (failEveryFault != null) {
@@ -428,8 +434,14 @@ final class RegionServer implements AutoCloseable {
         long dataLength = Math.min(fillLength, size - offset);
         FetchEvent event = new FetchEvent();
         event.begin();
-        Exception failure = read(offset, staging.asSlice(0, dataLength), FETCH_ATTEMPTS);
+        Exception failure = read(offset, staging.asSlice(0, dataLength), extent.count() > 1 ? 1 : FETCH_ATTEMPTS);
         commit(event, extent.first(), extent.count(), dataLength, false, failure);
+        if (failure != null && extent.count() > 1 && !(failure instanceof ObjectChangedException)) {
+            for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
+                fetchWanted(Extent.single(c), chunkStaging, extentStaging, fill);
+            }
+            return;
+        }
         if (failure != null) {
             failAll(extent, describe(offset, dataLength, failure), fill);
             return;

@@ -17,7 +17,8 @@ import java.util.Set;
  * {@code mem:NAME?size=BYTES&seed=N}, and misbehaves where the URI says:
  * {@code fail=OFFSET} fails every read that covers that offset; {@code slow=OFFSET&delay=MILLIS}
  * delays such reads; {@code slowfrom=OFFSET} delays every read that reaches past that offset, and
- * {@code slowto=OFFSET} limits that to reads that start before it.
+ * {@code slowto=OFFSET} limits that to reads that start before it; {@code slowabove=BYTES} delays
+ * every read longer than that (the page server's multi-chunk reads, not its single-chunk ones).
  */
 public final class FaultyBackendProvider implements BackendProvider {
     @Override
@@ -42,11 +43,11 @@ public final class FaultyBackendProvider implements BackendProvider {
         long seed = parameters.getOrDefault("seed", 0L);
         return new FaultyBackend(uri, size, seed, parameters.getOrDefault("fail", -1L), parameters.getOrDefault("slow", -1L),
                 parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("slowto", Long.MAX_VALUE),
-                parameters.getOrDefault("delay", 0L));
+                parameters.getOrDefault("slowabove", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L));
     }
 
     private record FaultyBackend(URI uri, long size, long seed, long failAt, long slowAt, long slowFrom, long slowTo,
-                                 long delayMillis)
+                                 long slowAbove, long delayMillis)
             implements StorageBackend {
         @Override
         public ObjectVersion version() {
@@ -60,7 +61,7 @@ public final class FaultyBackendProvider implements BackendProvider {
             if (failAt >= offset && failAt < end) {
                 throw new IOException("injected failure for the read at " + offset);
             }
-            if ((slowAt >= offset && slowAt < end) || (end > slowFrom && offset < slowTo)) {
+            if ((slowAt >= offset && slowAt < end) || (end > slowFrom && offset < slowTo) || target.byteSize() > slowAbove) {
                 try {
                     Thread.sleep(delayMillis);
                 } catch (InterruptedException e) {
