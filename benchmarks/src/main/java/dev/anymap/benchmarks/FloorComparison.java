@@ -49,9 +49,14 @@ public final class FloorComparison {
         StringBuilder report = new StringBuilder();
         report.append(String.format(Locale.ROOT, "### Sequential scan of %d MiB on `mem:` against the C floor%n%n", sizeMib));
         report.append(String.format(Locale.ROOT, "One thread reads a byte of every 4 KiB page in order, no readahead: one fault per chunk. "
-                + "MB/s, medians of %d alternating runs each (min-max).%n%n", repeats));
-        report.append("| chunk | C floor, blocking | C floor, busy poll | anymap | anymap / blocking | anymap / busy poll |\n");
-        report.append("| ---: | ---: | ---: | ---: | ---: | ---: |\n");
+                + "MB/s, medians of %d alternating runs each (min-max). Runs here are bimodal: this machine is a virtual machine "
+                + "whose freed memory goes back to its host, and a run that meets that churn is several times slower, for the C "
+                + "floor and for anymap alike (more often for anymap, whose harness maps and frees 2 GiB per run in one process). "
+                + "A median of few runs lands in either mode, so the best run of each side is compared too: the ceiling, which "
+                + "the host's churn can only lower.%n%n", repeats));
+        report.append("| chunk | C floor, blocking | C floor, busy poll | anymap | anymap / blocking | anymap / busy poll "
+                + "| best / best, blocking | best / best, busy poll |\n");
+        report.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
         try (Anymap anymap = Anymap.open(privateServer())) {
             int run = 0;
             for (int chunk : chunks) {
@@ -65,8 +70,10 @@ public final class FloorComparison {
                     anymapRuns.add(scan(anymap, sizeMib << 20, MapOptions.defaults().withChunkSize(chunk), ++run));
                 }
                 double anymapMedian = Stats.median(anymapRuns);
-                report.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f | %.2f |%n", bytes(chunk), Stats.spread(blocking),
-                        Stats.spread(spinning), Stats.spread(anymapRuns), anymapMedian / Stats.median(blocking), anymapMedian / Stats.median(spinning)));
+                double anymapBest = Collections.max(anymapRuns);
+                report.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f |%n", bytes(chunk),
+                        Stats.spread(blocking), Stats.spread(spinning), Stats.spread(anymapRuns), anymapMedian / Stats.median(blocking),
+                        anymapMedian / Stats.median(spinning), anymapBest / Collections.max(blocking), anymapBest / Collections.max(spinning)));
                 System.err.printf(Locale.ROOT, "chunk %s: blocking %s, busy poll %s, anymap %s%n", bytes(chunk), blocking, spinning,
                         anymapRuns);
             }
