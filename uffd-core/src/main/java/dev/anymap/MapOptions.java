@@ -18,12 +18,21 @@ import java.util.Map;
  * @param backgroundPull fetch the whole object in the background, in order, with the fetch workers,
  *     while faults are served first: a mapped object becomes fully resident without waiting for every
  *     page to be touched
+ * @param autoPull let the page server start that background pull by itself when the time threads have
+ *     spent waiting on faults passes a sixteenth of what it estimates a pull of the whole object costs:
+ *     dense random access then costs little more than a download would, while sparse access stays
+ *     lazy. Only for objects that fit within {@code prefetchMemoryLimit} and a quarter of the page
+ *     server's physical memory; on by default
+ * @param prefetchMemoryLimit the most bytes of this object that prefetching of any kind (readahead,
+ *     background pull, trace replay) may make resident; faults are served beyond it
+ * @param prefetchRateLimit the most bytes per second that prefetching reads from storage; faults are
+ *     not limited
  * @param writable whether the segment may be written: writes stay in this process's memory and are
  *     never written back to storage
  * @param backendOptions options for the storage backend, as its documentation names them
  */
-public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, boolean backgroundPull, boolean writable,
-                         Map<String, String> backendOptions) {
+public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, boolean backgroundPull, boolean autoPull,
+                         long prefetchMemoryLimit, long prefetchRateLimit, boolean writable, Map<String, String> backendOptions) {
     /**
      * The default chunk size. Measured with benchmarks/run (BENCHMARKS.md): a page-by-page scan of
      * {@code mem:} runs at 0.2 GB/s with 4 KiB chunks, 1.2 GB/s with 64 KiB, 2.4 GB/s with 256 KiB
@@ -44,6 +53,12 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
         if (readaheadChunks < 0 || readaheadChunks > 1024) {
             throw new IllegalArgumentException("readahead " + readaheadChunks + " chunks outside 0..1024");
         }
+        if (prefetchMemoryLimit < 0) {
+            throw new IllegalArgumentException("prefetch memory limit " + prefetchMemoryLimit + " is negative");
+        }
+        if (prefetchRateLimit <= 0) {
+            throw new IllegalArgumentException("prefetch rate limit " + prefetchRateLimit + " is not positive");
+        }
         backendOptions = Map.copyOf(backendOptions);
     }
 
@@ -53,33 +68,52 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
      */
     public static final int DEFAULT_READAHEAD_CHUNKS = 256;
 
-    /** Default chunk size, 4 fetch workers, default readahead, read-only, no backend options. */
+    /** No limit on prefetching's memory or rate. */
+    public static final long UNLIMITED = Long.MAX_VALUE;
+
+    /**
+     * Default chunk size, 4 fetch workers, default readahead, automatic pull, no prefetch limits,
+     * read-only, no backend options.
+     */
     public static MapOptions defaults() {
-        return new MapOptions(DEFAULT_CHUNK_SIZE, 4, DEFAULT_READAHEAD_CHUNKS, false, false, Map.of());
+        return new MapOptions(DEFAULT_CHUNK_SIZE, 4, DEFAULT_READAHEAD_CHUNKS, false, true, UNLIMITED, UNLIMITED, false, Map.of());
     }
 
     public MapOptions withChunkSize(int chunkSize) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
     }
 
     public MapOptions withFetchWorkers(int fetchWorkers) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
     }
 
     public MapOptions withReadahead(int readaheadChunks) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
     }
 
     public MapOptions withBackgroundPull(boolean backgroundPull) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
+    }
+
+    public MapOptions withAutoPull(boolean autoPull) {
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
+    }
+
+    /**
+     * Limits prefetching to {@code memoryBytes} of resident memory and {@code bytesPerSecond} of reads,
+     * either {@link #UNLIMITED}.
+     */
+    public MapOptions withPrefetchLimits(long memoryBytes, long bytesPerSecond) {
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, memoryBytes, bytesPerSecond, writable,
+                backendOptions);
     }
 
     public MapOptions withWritable(boolean writable) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
     }
 
     public MapOptions withBackendOptions(Map<String, String> backendOptions) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
     }
 
     /**
@@ -89,12 +123,14 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
     @Override
     public String toString() {
         return "MapOptions[chunkSize=" + chunkSize + ", fetchWorkers=" + fetchWorkers + ", readaheadChunks=" + readaheadChunks
-                + ", backgroundPull=" + backgroundPull + ", writable=" + writable + ", backendOptions=" + backendOptions.keySet() + "]";
+                + ", backgroundPull=" + backgroundPull + ", autoPull=" + autoPull + ", prefetchMemoryLimit=" + prefetchMemoryLimit
+                + ", prefetchRateLimit=" + prefetchRateLimit + ", writable=" + writable + ", backendOptions=" + backendOptions.keySet() + "]";
     }
 
     /** The request that maps {@code uri} with these options; {@code expectedVersion} is empty for a first mapping. */
     dev.anymap.protocol.Message.Map request(long requestId, java.net.URI uri, String expectedVersion) {
-        return new dev.anymap.protocol.Message.Map(requestId, uri.toString(), backendOptions, chunkSize, fetchWorkers, readaheadChunks,
-                backgroundPull, expectedVersion);
+        return new dev.anymap.protocol.Message.Map(requestId, uri.toString(), backendOptions, chunkSize, fetchWorkers,
+                new dev.anymap.protocol.Message.Prefetching(readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit),
+                expectedVersion);
     }
 }

@@ -56,6 +56,11 @@ public final class MappedRegion implements AutoCloseable {
         this.segment = options.writable() ? memory : memory.asReadOnly();
     }
 
+    /** This region's number in its page server, as {@code anymap status} lists it. */
+    long serverRegionId() {
+        return serverRegionId;
+    }
+
     /** The object's bytes; read-only unless mapped {@linkplain MapOptions#writable() writable}. */
     public MemorySegment segment() {
         return segment;

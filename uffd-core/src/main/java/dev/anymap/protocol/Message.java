@@ -17,7 +17,10 @@ public sealed interface Message {
      * changed since, the region's faults fail rather than mix two versions.
      */
     record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
-               int readaheadChunks, boolean backgroundPull, String expectedVersion) implements Message {}
+               Prefetching prefetching, String expectedVersion) implements Message {}
+
+    /** How a region is prefetched; {@code dev.anymap.MapOptions} says what each part means. */
+    record Prefetching(int readaheadChunks, boolean backgroundPull, boolean autoPull, long memoryLimit, long rateLimit) {}
 
     /** Server to client: the region is open on the server; the object's size and version. */
     record Mapped(long requestId, long regionId, long size, String version) implements Message {}
@@ -112,5 +115,5 @@ public sealed interface Message {
     }
 
     /** The version of this protocol; a client and server of different versions refuse each other. */
-    int PROTOCOL_VERSION = 1;
+    int PROTOCOL_VERSION = 2;
 }

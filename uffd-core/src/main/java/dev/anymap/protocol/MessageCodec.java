@@ -29,6 +29,7 @@ public final class MessageCodec {
     public static final int MAX_STATUS_URI = 256;
     private static final int MAGIC = 0x414E594D; // "ANYM"
     private static final int MAP_FLAG_PULL = 1;
+    private static final int MAP_FLAG_AUTO_PULL = 2;
 
     private MessageCodec() {}
 
@@ -44,8 +45,10 @@ public final class MessageCodec {
             case Message.Hello m -> type(out, Type.HELLO).putInt(m.protocolVersion()).putLong(m.pid());
             case Message.Welcome m -> type(out, Type.WELCOME).putInt(m.protocolVersion()).putLong(m.serverPid());
             case Message.Map m -> {
-                type(out, Type.MAP).putLong(m.requestId()).putInt(m.chunkSize()).putInt(m.fetchWorkers()).putInt(m.readaheadChunks())
-                        .putInt(m.backgroundPull() ? MAP_FLAG_PULL : 0);
+                Message.Prefetching p = m.prefetching();
+                type(out, Type.MAP).putLong(m.requestId()).putInt(m.chunkSize()).putInt(m.fetchWorkers()).putInt(p.readaheadChunks())
+                        .putInt((p.backgroundPull() ? MAP_FLAG_PULL : 0) | (p.autoPull() ? MAP_FLAG_AUTO_PULL : 0))
+                        .putLong(p.memoryLimit()).putLong(p.rateLimit());
                 text(out, m.uri(), MAX_URI);
                 if (m.options().size() > MAX_OPTIONS) {
                     throw new IllegalArgumentException("more than " + MAX_OPTIONS + " backend options");
@@ -116,9 +119,11 @@ public final class MessageCodec {
                     int fetchWorkers = in.getInt();
                     int readahead = in.getInt();
                     int flags = in.getInt();
-                    if ((flags & ~MAP_FLAG_PULL) != 0) {
+                    if ((flags & ~(MAP_FLAG_PULL | MAP_FLAG_AUTO_PULL)) != 0) {
                         throw new ProtocolException("unknown map flags " + Integer.toHexString(flags));
                     }
+                    var prefetching = new Message.Prefetching(readahead, (flags & MAP_FLAG_PULL) != 0, (flags & MAP_FLAG_AUTO_PULL) != 0,
+                            in.getLong(), in.getLong());
                     String uri = text(in, MAX_URI);
                     int count = in.getInt();
                     if (count < 0 || count > MAX_OPTIONS) {
@@ -129,7 +134,7 @@ public final class MessageCodec {
                         options.put(text(in, MAX_OPTION_KEY), text(in, MAX_OPTION_VALUE));
                     }
                     yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
-                            readahead, (flags & MAP_FLAG_PULL) != 0, text(in, MAX_TEXT));
+                            prefetching, text(in, MAX_TEXT));
                 }
                 case MAPPED -> new Message.Mapped(in.getLong(), in.getLong(), in.getLong(), text(in, MAX_TEXT));
                 case ATTACH -> new Message.Attach(in.getLong(), in.getLong(), in.getLong(), in.getLong());

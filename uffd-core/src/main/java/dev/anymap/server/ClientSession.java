@@ -140,8 +140,13 @@ final class ClientSession implements Runnable {
         if (map.fetchWorkers() < 1 || map.fetchWorkers() > MAX_FETCH_WORKERS) {
             throw new IllegalArgumentException("fetch workers " + map.fetchWorkers() + " outside 1.." + MAX_FETCH_WORKERS);
         }
-        if (map.readaheadChunks() < 0 || map.readaheadChunks() > MAX_READAHEAD) {
-            throw new IllegalArgumentException("readahead " + map.readaheadChunks() + " outside 0.." + MAX_READAHEAD);
+        Message.Prefetching prefetching = map.prefetching();
+        if (prefetching.readaheadChunks() < 0 || prefetching.readaheadChunks() > MAX_READAHEAD) {
+            throw new IllegalArgumentException("readahead " + prefetching.readaheadChunks() + " outside 0.." + MAX_READAHEAD);
+        }
+        if (prefetching.memoryLimit() < 0 || prefetching.rateLimit() <= 0) {
+            throw new IllegalArgumentException("prefetch limits of " + prefetching.memoryLimit() + " bytes and "
+                    + prefetching.rateLimit() + " bytes per second are not a size and a positive rate");
         }
         URI uri = new URI(map.uri());
         String backendName = registry.provider(uri).name();
@@ -153,8 +158,7 @@ final class ClientSession implements Runnable {
         }
         try {
             long regionId = NEXT_REGION.getAndIncrement();
-            regions.put(regionId, new RegionServer(regionId, backend, backendName, chunk, map.fetchWorkers(), map.readaheadChunks(),
-                    map.backgroundPull(), changed));
+            regions.put(regionId, new RegionServer(regionId, backend, backendName, chunk, map.fetchWorkers(), prefetching, changed));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);
             return new Message.Mapped(map.requestId(), regionId, backend.size(), backend.version().toString());
         } catch (RuntimeException e) {

@@ -24,6 +24,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Serves the page faults of one mapped region: a fault loop that reads fault messages in batches,
@@ -79,6 +80,10 @@ final class RegionServer implements AutoCloseable {
     private final byte[] states;
     private final SequentialStreams streams;
     private final boolean backgroundPull;
+    private final DensePullTrigger densePull;
+    private final long prefetchMemoryLimit;
+    private final AtomicLong prefetchReserved = new AtomicLong();
+    private final PrefetchRate prefetchRate;
     private final BlockingQueue<Extent> demand = new LinkedBlockingQueue<>();
     private final BlockingQueue<Extent> prefetch = new LinkedBlockingQueue<>();
     private final Map<Integer, Extent> queuedExtents = new ConcurrentHashMap<>();
@@ -108,13 +113,12 @@ final class RegionServer implements AutoCloseable {
     private record Held(Arena arena, MemorySegment bytes) {}
 
     /**
-     * @param readaheadChunks the most chunks to fetch ahead of a sequential stream; 0 for none
-     * @param backgroundPull fetch every chunk, in order, on the prefetch workers
+     * @param prefetching readahead, background and automatic pulls, and the limits on prefetching
      * @param failEveryFault when not null, every fault fails with this reason: the object is no
      *     longer the version the client mapped
      */
-    RegionServer(long id, StorageBackend backend, String backendName, int chunkSize, int fetchWorkers, int readaheadChunks,
-                 boolean backgroundPull, String failEveryFault) {
+    RegionServer(long id, StorageBackend backend, String backendName, int chunkSize, int fetchWorkers, Message.Prefetching prefetching,
+                 String failEveryFault) {
         this.id = id;
         this.printableUri = Redaction.uri(backend.uri());
         this.backendName = backendName;
@@ -132,12 +136,19 @@ final class RegionServer implements AutoCloseable {
                     + printableUri + "; use larger chunks");
         }
         this.states = new byte[(int) chunks];
+        int readaheadChunks = prefetching.readaheadChunks();
         int window = (int) Math.min(readaheadChunks, Math.max(1, MAX_WINDOW_BYTES / chunkSize));
         // A backend that holds the bytes in memory is filled on the fault loop as fast as a prefetch
         // could; measured, readahead there only took CPU from the scan (BENCHMARKS.md).
         this.streams = readaheadChunks > 0 && failEveryFault == null && viewAddress == 0
                 ? new SequentialStreams(window, states.length) : null;
-        this.backgroundPull = backgroundPull && failEveryFault == null;
+        this.backgroundPull = prefetching.backgroundPull() && failEveryFault == null;
+        this.prefetchMemoryLimit = prefetching.memoryLimit();
+        this.prefetchRate = prefetching.rateLimit() == Long.MAX_VALUE ? null : new PrefetchRate(prefetching.rateLimit());
+        // A backend in memory needs no pull: a fault there costs what a prefetch would.
+        boolean pullable = size > 0 && size <= prefetchMemoryLimit && size <= PhysicalMemory.total() / 4;
+        this.densePull = prefetching.autoPull() && !backgroundPull && failEveryFault == null && viewAddress == 0 && pullable
+                ? new DensePullTrigger(size, 2 * fetchWorkers) : null;
         this.accessOrder = new AccessOrder(states.length);
     }
 
@@ -374,7 +385,7 @@ final class RegionServer implements AutoCloseable {
     private void prefetch(SequentialStreams.Prefetch ahead, boolean traced) {
         int first = -1;
         for (int chunk = ahead.from(); chunk <= ahead.to() + 1; chunk++) {
-            boolean claimed = chunk <= ahead.to() && STATE.compareAndSet(states, chunk, EMPTY, IN_FLIGHT);
+            boolean claimed = chunk <= ahead.to() && claimForPrefetch(chunk);
             if (claimed && traced) {
                 accessOrder.touched(chunk);
             }
@@ -392,6 +403,23 @@ final class RegionServer implements AutoCloseable {
                 first = -1;
             }
         }
+    }
+
+    /** Claims an EMPTY chunk for prefetching, if the memory limit on prefetching leaves room for it. */
+    private boolean claimForPrefetch(int chunk) {
+        if ((byte) STATE.getVolatile(states, chunk) != EMPTY) {
+            return false;
+        }
+        long bytes = fillLength(chunk, 1);
+        if (prefetchReserved.addAndGet(bytes) > prefetchMemoryLimit) {
+            prefetchReserved.addAndGet(-bytes);
+            return false;
+        }
+        if (STATE.compareAndSet(states, chunk, EMPTY, IN_FLIGHT)) {
+            return true;
+        }
+        prefetchReserved.addAndGet(-bytes);
+        return false;
     }
 
     private void demandLoop() {
@@ -434,8 +462,15 @@ final class RegionServer implements AutoCloseable {
         long dataLength = Math.min(fillLength, size - offset);
         FetchEvent event = new FetchEvent();
         event.begin();
+        if (densePull != null) {
+            densePull.demandStarted(started);
+        }
         Exception failure = read(offset, staging.asSlice(0, dataLength), extent.count() > 1 ? 1 : FETCH_ATTEMPTS);
         commit(event, extent.first(), extent.count(), dataLength, false, failure);
+        long finished = System.nanoTime();
+        if (densePull != null && densePull.demandFinished(finished, failure == null ? dataLength : 0, finished - started)) {
+            startDensePull();
+        }
         if (failure != null && extent.count() > 1 && !(failure instanceof ObjectChangedException)) {
             for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
                 fetchWanted(Extent.single(c), chunkStaging, extentStaging, fill);
@@ -452,6 +487,15 @@ final class RegionServer implements AutoCloseable {
         for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
             install(c, staging.address() + (long) (c - extent.first()) * chunkSize, fill);
         }
+    }
+
+    /** Pulls the whole object, behind the faults, once they have shown themselves dense. */
+    private void startDensePull() {
+        LOG.log(System.Logger.Level.DEBUG, () -> "region " + id + " (" + printableUri + "): faults waited "
+                + densePull.stalledNanos() / 1_000_000 + " ms of a pull estimated at " + densePull.estimatedPullNanos() / 1_000_000
+                + " ms; pulling the whole object");
+        startPrefetchWorkers();
+        prefetch(new SequentialStreams.Prefetch(0, states.length - 1, -1), false);
     }
 
     private void failAll(Extent extent, String description, Userfaultfd.FillRequest fill) {
@@ -494,6 +538,10 @@ final class RegionServer implements AutoCloseable {
         if (viewAddress != 0 && dataLength == fillLength) {
             source = viewAddress + offset;
         } else {
+            if (prefetchRate != null) {
+                prefetchRate.acquire(dataLength);
+                started = System.nanoTime();
+            }
             FetchEvent event = new FetchEvent();
             event.begin();
             // One attempt: a chunk that a thread comes to want is fetched again, with retries, on demand.
@@ -501,11 +549,16 @@ final class RegionServer implements AutoCloseable {
             commit(event, extent.first(), extent.count(), dataLength, true, failure);
             if (failure != null) {
                 for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
-                    if (!STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
+                    if (STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
+                        prefetchReserved.addAndGet(-fillLength(c, 1));
+                    } else {
                         demand.offer(Extent.single(c));
                     }
                 }
                 return;
+            }
+            if (densePull != null) {
+                densePull.sample(dataLength, System.nanoTime() - started);
             }
             zeroPastTheEnd(staging, dataLength, fillLength);
             source = staging.address();

@@ -15,6 +15,7 @@ class MessageCodecTest {
     // The ordinals of the codec's message types, as they stand on the wire.
     private static final int MAP = 2;
     private static final int FAILURE = 10;
+    private static final Message.Prefetching NO_PREFETCHING = new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE);
 
     private static Message roundTrip(Message message) throws ProtocolException {
         return MessageCodec.decode(ByteBuffer.wrap(MessageCodec.encode(message)));
@@ -25,7 +26,8 @@ class MessageCodecTest {
         List<Message> messages = List.of(
                 new Message.Hello(1, 42),
                 new Message.Welcome(1, 43),
-                new Message.Map(7, "s3://bücket/a b", Map.of("region", "eu-west-1", "secret", "x"), 65536, 4, 2, true, "etag:\"abc\""),
+                new Message.Map(7, "s3://bücket/a b", Map.of("region", "eu-west-1", "secret", "x"), 65536, 4,
+                        new Message.Prefetching(2, true, false, 1L << 30, 50_000_000), "etag:\"abc\""),
                 new Message.Mapped(7, 9, 1L << 40, "generation:3"),
                 new Message.Attach(8, 9, 0x7f00_0000_0000L, 1L << 30),
                 new Message.Attached(8),
@@ -71,14 +73,14 @@ class MessageCodecTest {
 
     @Test
     void refusesLengthsAndCountsBeyondThePacketOrTheLimits() {
-        ByteBuffer hugeText = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0).putInt(Integer.MAX_VALUE);
+        ByteBuffer hugeText = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0).putLong(0).putLong(1).putInt(Integer.MAX_VALUE);
         ProtocolException text = assertThrows(ProtocolException.class, () -> MessageCodec.decode(hugeText.flip()));
         assertTrue(text.getMessage().contains("text length"), text.getMessage());
 
-        ByteBuffer negativeText = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0).putInt(-5);
+        ByteBuffer negativeText = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0).putLong(0).putLong(1).putInt(-5);
         assertThrows(ProtocolException.class, () -> MessageCodec.decode(negativeText.flip()));
 
-        ByteBuffer tooManyOptions = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0).putInt(0).putInt(MessageCodec.MAX_OPTIONS + 1);
+        ByteBuffer tooManyOptions = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0).putLong(0).putLong(1).putInt(0).putInt(MessageCodec.MAX_OPTIONS + 1);
         ProtocolException count = assertThrows(ProtocolException.class, () -> MessageCodec.decode(tooManyOptions.flip()));
         assertTrue(count.getMessage().contains("option count"), count.getMessage());
 
@@ -95,7 +97,7 @@ class MessageCodecTest {
 
     @Test
     void refusesTextThatIsNotUtf8() {
-        ByteBuffer invalid = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0).putInt(2).put((byte) 0xC3).put((byte) 0x28);
+        ByteBuffer invalid = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0).putLong(0).putLong(1).putInt(2).put((byte) 0xC3).put((byte) 0x28);
         ProtocolException error = assertThrows(ProtocolException.class, () -> MessageCodec.decode(invalid.flip()));
         assertTrue(error.getMessage().contains("UTF-8"), error.getMessage());
     }
@@ -117,7 +119,7 @@ class MessageCodecTest {
     void refusesToEncodeMoreThanTheLimits() {
         String longUri = "mem:" + "x".repeat(MessageCodec.MAX_URI);
         assertThrows(IllegalArgumentException.class,
-                () -> MessageCodec.encode(new Message.Map(1, longUri, Map.of(), 4096, 1, 0, false, "")));
+                () -> MessageCodec.encode(new Message.Map(1, longUri, Map.of(), 4096, 1, NO_PREFETCHING, "")));
     }
 
     private static ByteBuffer header(int type) {

@@ -1,0 +1,42 @@
+package dev.anymap.server;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import org.junit.jupiter.api.Test;
+
+class DensePullTriggerTest {
+    private static final long MS = 1_000_000;
+
+    @Test
+    void firesOnceWhenFaultsHaveWaitedASixteenthOfTheEstimatedPull() {
+        // 1 MiB in 10 ms per read, 8 reads at once: 64 MiB pulls in 80 ms, so the trigger is at 5 ms of waiting.
+        DensePullTrigger trigger = new DensePullTrigger(64L << 20, 8);
+        long now = 0;
+        trigger.demandStarted(now);
+        assertFalse(trigger.demandFinished(now += 4 * MS, 1 << 20, 10 * MS), "4 ms of waiting");
+        assertEquals(80 * MS, trigger.estimatedPullNanos(), 1);
+        trigger.demandStarted(now += 100 * MS);
+        assertTrue(trigger.demandFinished(now += MS, 0, MS), "5 ms of waiting");
+        trigger.demandStarted(now);
+        assertFalse(trigger.demandFinished(now + 50 * MS, 0, 50 * MS), "fired already");
+    }
+
+    @Test
+    void faultsWaitingAtTheSameTimeCountOnce() {
+        DensePullTrigger trigger = new DensePullTrigger(1L << 30, 8);
+        trigger.demandStarted(0);
+        trigger.demandStarted(MS);
+        trigger.demandFinished(3 * MS, 1 << 20, 3 * MS);
+        trigger.demandFinished(4 * MS, 1 << 20, 3 * MS);
+        assertEquals(4 * MS, trigger.stalledNanos());
+    }
+
+    @Test
+    void aFailedReadTellsNothingAboutSpeedAndFiresNothing() {
+        DensePullTrigger trigger = new DensePullTrigger(1 << 20, 8);
+        trigger.demandStarted(0);
+        assertFalse(trigger.demandFinished(10_000 * MS, 0, 10_000 * MS));
+    }
+}
