@@ -96,7 +96,9 @@ public final class MappedRegion implements AutoCloseable {
     /**
      * The order in which this region's chunks were first touched so far (chunks fetched ahead of a
      * sequential scan count as touched when they were fetched), for {@link #prefetch(AccessTrace)}
-     * on a later mapping.
+     * on a later mapping. The page server sees only faults: record a trace on a mapping without
+     * {@linkplain MapOptions#autoPull() automatic} or background pulls, whose chunks are never touched
+     * by a fault.
      */
     public AccessTrace trace() throws IOException {
         checkOpen();

@@ -62,7 +62,7 @@ class AccessTraceTest {
             touched.add(chunk);
         }
         Collections.shuffle(touched, new Random(7));
-        MapOptions options = MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0);
+        MapOptions options = MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0).withAutoPull(false);
         try (Anymap anymap = Anymap.open(TestServers.privateServer())) {
             AccessTrace trace;
             try (MappedRegion recorded = anymap.map(uri, options)) {
@@ -99,7 +99,7 @@ class AccessTraceTest {
         int chunk = 4096;
         try (Anymap anymap = Anymap.open(TestServers.privateServer());
              MappedRegion region = anymap.map(URI.create("faulty:long-trace?size=" + size + "&seed=52"),
-                     MapOptions.defaults().withChunkSize(chunk).withReadahead(0))) {
+                     MapOptions.defaults().withChunkSize(chunk).withReadahead(0).withAutoPull(false))) {
             for (long offset = size - chunk; offset >= 0; offset -= chunk) {
                 region.segment().get(ValueLayout.JAVA_BYTE, offset);
             }

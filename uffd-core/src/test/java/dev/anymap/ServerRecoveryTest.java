@@ -28,7 +28,7 @@ class ServerRecoveryTest {
         StorageBackend reference = ReferenceContent.of(size, seed);
         AnymapConfig config = TestServers.privateServer();
         try (Anymap anymap = Anymap.open(config);
-             MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(1 << 20).withReadahead(0))) {
+             MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(1 << 20).withReadahead(0).withAutoPull(false))) {
             AtomicLong scanned = new AtomicLong();
             CompletableFuture<Void> scan = CompletableFuture.runAsync(() -> {
                 byte[] want = new byte[block];
