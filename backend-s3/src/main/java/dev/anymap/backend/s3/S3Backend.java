@@ -24,6 +24,7 @@ import software.amazon.awssdk.retries.api.BackoffStrategy;
 import software.amazon.awssdk.services.s3.model.GetObjectRequest;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
+import software.amazon.awssdk.services.s3.model.S3Exception;
 
 /**
  * One S3 object, read with ranged GETs that all carry {@code If-Match} with the ETag seen at open.
@@ -33,8 +34,14 @@ import software.amazon.awssdk.services.s3.model.HeadObjectResponse;
  * timeout, or ends early is resumed from the first byte not yet read, with the same backoff and the
  * same attempt budget, so a read either fills the whole target with bytes of the one version it
  * opened or throws.
+ *
+ * <p>Open is one ranged GET of the object's first bytes rather than a HEAD: its {@code Content-Range}
+ * gives the size and its ETag the version, as a HEAD's would, and the bytes come in the same round
+ * trip, so that the first touch of a mapped object at its start costs no second one.
  */
 final class S3Backend implements StorageBackend {
+    /** How much of the object's start the GET at open brings: a chunk of the engine's default size. */
+    static final int OPENING_BYTES = 256 * 1024;
     /** Bytes go from the socket to a native target through this much heap at a time. */
     private static final int STAGING = 64 * 1024;
     private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d+)-(\\d+)/(\\d+|\\*)");
@@ -48,46 +55,114 @@ final class S3Backend implements StorageBackend {
     private final String etag;
     private final ObjectVersion version;
     private final S3Failures failures;
+    private final byte[] opening;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Set<ResponseInputStream<?>> inFlight = ConcurrentHashMap.newKeySet();
 
-    private S3Backend(URI uri, S3Location location, S3Clients.Lease lease, long size, String etag, S3Failures failures) {
+    private S3Backend(URI uri, S3Location location, S3Clients.Lease lease, Opening opening, S3Failures failures) {
         this.uri = uri;
         this.location = location;
         this.lease = lease;
-        this.size = size;
-        this.etag = etag;
+        this.size = opening.size();
+        this.etag = opening.etag();
         this.version = ObjectVersion.etag(etag);
         this.failures = failures;
+        this.opening = opening.bytes();
     }
 
+    /** What open learnt: the size, the ETag and the object's first bytes (fewer, or none, if its body broke off). */
+    private record Opening(long size, String etag, byte[] bytes) {}
+
     /**
-     * HEADs the object and opens it; the lease is the backend's from here, closed with it or, if the
-     * open fails, before this throws.
+     * Opens the object with a GET of its first bytes; the lease is the backend's from here, closed
+     * with it or, if the open fails, before this throws.
      */
     static S3Backend open(URI uri, S3Location location, S3Clients.Lease lease) throws IOException {
         S3Failures failures = new S3Failures(uri, location, lease.settings());
         try {
-            HeadObjectResponse head;
+            Opening opening;
             try {
-                head = lease.client().headObject(b -> b.bucket(location.bucket()).key(location.key()));
+                opening = openWithGet(uri, location, lease);
+            } catch (S3Exception e) {
+                if (e.statusCode() != 416) {
+                    throw failures.atOpen(e, lease.client());
+                }
+                // An empty object has no first byte to ask for.
+                opening = openWithHead(uri, location, lease, failures);
             } catch (SdkException e) {
                 throw failures.atOpen(e, lease.client());
             }
-            if (head.contentLength() == null || head.contentLength() < 0) {
-                throw new IOException(Redaction.uri(uri) + ": the S3 server sent no object size (Content-Length) for it");
-            }
-            if (head.eTag() == null || head.eTag().isBlank()) {
-                // Without a validator there is no If-Match, and a replaced object could be read as a mix of
-                // two versions: refuse rather than risk it.
-                throw new IOException(Redaction.uri(uri) + ": the S3 server sent no ETag for it, so reads could not be "
-                        + "pinned to one version of the object");
-            }
-            return new S3Backend(uri, location, lease, head.contentLength(), head.eTag(), failures);
+            return new S3Backend(uri, location, lease, opening, failures);
         } catch (IOException | RuntimeException | Error e) {
             lease.close();
             throw e;
         }
+    }
+
+    private static Opening openWithGet(URI uri, S3Location location, S3Clients.Lease lease) throws IOException {
+        GetObjectRequest request = GetObjectRequest.builder()
+                .bucket(location.bucket())
+                .key(location.key())
+                .range("bytes=0-" + (OPENING_BYTES - 1))
+                .build();
+        try (ResponseInputStream<GetObjectResponse> body = lease.client().getObject(request)) {
+            GetObjectResponse response = body.response();
+            long size = sizeOf(uri, response);
+            String etag = validator(uri, response.eTag());
+            byte[] bytes;
+            try {
+                bytes = body.readNBytes((int) Math.min(size, OPENING_BYTES));
+            } catch (IOException brokenOff) {
+                bytes = new byte[0]; // every byte is read again on demand
+            }
+            if (bytes.length < Math.min(size, OPENING_BYTES)) {
+                bytes = new byte[0];
+            }
+            if (size > OPENING_BYTES && response.contentRange() == null) {
+                body.abort(); // a server that ignored the range: drop the connection rather than drain the object
+            }
+            return new Opening(size, etag, bytes);
+        }
+    }
+
+    private static Opening openWithHead(URI uri, S3Location location, S3Clients.Lease lease, S3Failures failures) throws IOException {
+        HeadObjectResponse head;
+        try {
+            head = lease.client().headObject(b -> b.bucket(location.bucket()).key(location.key()));
+        } catch (SdkException e) {
+            throw failures.atOpen(e, lease.client());
+        }
+        if (head.contentLength() == null || head.contentLength() < 0) {
+            throw new IOException(Redaction.uri(uri) + ": the S3 server sent no object size (Content-Length) for it");
+        }
+        return new Opening(head.contentLength(), validator(uri, head.eTag()), new byte[0]);
+    }
+
+    /** The object's size, from the total of a Content-Range, or the length of a response that ignored the range. */
+    private static long sizeOf(URI uri, GetObjectResponse response) throws IOException {
+        String contentRange = response.contentRange();
+        if (contentRange != null) {
+            Matcher matcher = CONTENT_RANGE.matcher(contentRange.strip());
+            if (matcher.matches() && !matcher.group(3).equals("*") && Long.parseLong(matcher.group(1)) == 0) {
+                return Long.parseLong(matcher.group(3));
+            }
+            throw new IOException(Redaction.uri(uri) + ": the S3 server sent Content-Range '" + contentRange
+                    + "' for a request of its first bytes, with no object size in it");
+        }
+        if (response.contentLength() == null || response.contentLength() < 0) {
+            throw new IOException(Redaction.uri(uri) + ": the S3 server sent no object size (Content-Range or Content-Length) for it");
+        }
+        return response.contentLength();
+    }
+
+    private static String validator(URI uri, String etag) throws IOException {
+        if (etag == null || etag.isBlank()) {
+            // Without a validator there is no If-Match, and a replaced object could be read as a mix of
+            // two versions: refuse rather than risk it.
+            throw new IOException(Redaction.uri(uri) + ": the S3 server sent no ETag for it, so reads could not be "
+                    + "pinned to one version of the object");
+        }
+        return etag;
     }
 
     @Override
@@ -111,6 +186,10 @@ final class S3Backend implements StorageBackend {
         ensureOpen();
         long length = target.byteSize();
         if (length == 0) {
+            return;
+        }
+        if (offset + length <= opening.length) {
+            MemorySegment.copy(MemorySegment.ofArray(opening), offset, target, 0, length);
             return;
         }
         Progress progress = new Progress();

@@ -37,7 +37,7 @@ final class S3Failures {
         this.settings = settings;
     }
 
-    /** The failure of the HEAD at open, made clear; may ask the server once more what went wrong. */
+    /** The failure of the request at open, made clear; may ask the server once more what went wrong. */
     IOException atOpen(SdkException failure, S3Client client) {
         if (failure instanceof S3Exception s3) {
             return switch (s3.statusCode()) {
@@ -48,10 +48,10 @@ final class S3Failures {
                         + "missing key when they may not list the bucket)"), failure);
                 case 301, 307 -> withCause(new IOException(uriText + ": bucket '" + location.bucket()
                         + "' is in another region than the client's; give it with the option 'region'"), failure);
-                default -> withCause(new IOException(uriText + ": HEAD failed: " + describe(failure)), failure);
+                default -> withCause(new IOException(uriText + ": open failed: " + describe(failure)), failure);
             };
         }
-        return unreachable("HEAD", failure);
+        return unreachable("open", failure);
     }
 
     /** The failure of a ranged GET before its body: the SDK has already retried what it could. */
