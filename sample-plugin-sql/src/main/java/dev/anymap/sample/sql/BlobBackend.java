@@ -148,9 +148,6 @@ final class BlobBackend implements StorageBackend {
             int length = (int) Math.min(MAX_STATEMENT_BYTES, target.byteSize() - done);
             readSlice(offset + done, target.asSlice(done, length));
         }
-        if (closed) {
-            throw new BackendClosedException(uri);
-        }
     }
 
     /** One statement; a connection found broken is replaced once, as a server restart breaks every idle one. */

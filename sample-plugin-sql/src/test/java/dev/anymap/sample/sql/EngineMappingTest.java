@@ -43,8 +43,21 @@ class EngineMappingTest {
         Files.delete(directory); // the page server makes it, with mode 0700
         AnymapConfig config = AnymapConfig.defaults().withSocket(directory.resolve("server.sock"))
                 .withServerIdleExit(Duration.ofSeconds(1));
+        try {
+            mapAndCompare(config, server.uri(table, "model"), content);
+        } finally {
+            // The page server's socket and log; the server itself exits a second after its last client.
+            try (var files = Files.walk(directory)) {
+                for (Path file : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.deleteIfExists(file);
+                }
+            }
+        }
+    }
+
+    private void mapAndCompare(AnymapConfig config, java.net.URI uri, byte[] content) throws Exception {
         try (Anymap anymap = Anymap.open(config);
-                MappedRegion region = anymap.map(server.uri(table, "model"),
+                MappedRegion region = anymap.map(uri,
                         MapOptions.defaults().withBackendOptions(server.login()))) {
             MemorySegment memory = region.segment();
             assertEquals(content.length, memory.byteSize());

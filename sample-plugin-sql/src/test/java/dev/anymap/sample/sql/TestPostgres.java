@@ -141,25 +141,13 @@ public final class TestPostgres implements BeforeAllCallback, ParameterResolver 
             Path directory = Files.createTempDirectory("pgblob-test-",
                     PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             try {
-                if (!asOwner.isEmpty()) {
-                    UserPrincipalLookupService users = directory.getFileSystem().getUserPrincipalLookupService();
-                    Files.setOwner(directory, users.lookupPrincipalByName("postgres"));
-                    Files.getFileAttributeView(directory, java.nio.file.attribute.PosixFileAttributeView.class)
-                            .setGroup(users.lookupPrincipalByGroupName("postgres"));
-                }
-                Path passwordFile = directory.resolve("password");
-                Files.writeString(passwordFile, PASSWORD + "\n");
-                if (!asOwner.isEmpty()) {
-                    Files.setOwner(passwordFile, directory.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("postgres"));
-                }
+                giveToOwner(directory, asOwner);
+                Path passwordFile = giveToOwner(Files.writeString(directory.resolve("password"), PASSWORD + "\n"), asOwner);
                 run(directory, asOwner, bin.resolve("initdb").toString(), "-D", directory.resolve("data").toString(),
                         "-U", USER, "--pwfile=" + passwordFile, "--auth-local=trust", "--auth-host=scram-sha-256",
                         "-E", "UTF8", "--locale=C", "--no-sync");
                 Files.delete(passwordFile);
-                Files.createDirectory(directory.resolve("socket"));
-                if (!asOwner.isEmpty()) {
-                    Files.setOwner(directory.resolve("socket"), directory.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("postgres"));
-                }
+                giveToOwner(Files.createDirectory(directory.resolve("socket")), asOwner);
                 IOException last = null;
                 for (int attempt = 0; attempt < 3; attempt++) {
                     // A free port can be taken between the probe and postgres's bind: then try another.
@@ -307,7 +295,7 @@ public final class TestPostgres implements BeforeAllCallback, ParameterResolver 
                     .findFirst().orElseThrow(() -> new Unavailable("running as root, and setpriv (util-linux) is missing "
                             + "to run postgres as another user"));
             try {
-                directoryOwnerLookup();
+                Path.of("/").getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("postgres");
             } catch (IOException noUser) {
                 throw new Unavailable("running as root, and there is no 'postgres' user to run the server as "
                         + "(postgres refuses to run as root)");
@@ -316,8 +304,13 @@ public final class TestPostgres implements BeforeAllCallback, ParameterResolver 
             return List.of(setpriv.toString(), "--reuid=postgres", "--regid=postgres", "--init-groups", "--");
         }
 
-        private static void directoryOwnerLookup() throws IOException {
-            Path.of("/").getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("postgres");
+        /** Makes {@code path} the server owner's, where the server runs as another user. */
+        private static Path giveToOwner(Path path, List<String> asOwner) throws IOException {
+            if (!asOwner.isEmpty()) {
+                UserPrincipalLookupService users = path.getFileSystem().getUserPrincipalLookupService();
+                Files.setOwner(path, users.lookupPrincipalByName("postgres"));
+            }
+            return path;
         }
 
         private static void run(Path directory, List<String> asOwner, String... program) throws IOException {
