@@ -3,7 +3,9 @@ package dev.anymap.benchmarks;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
@@ -19,6 +21,26 @@ final class Workloads {
     private static final int BLOCK = 1 << 20;
 
     private Workloads() {}
+
+    /** A workload over an object's bytes; returns a checksum of what it read. */
+    interface Workload {
+        long run(MemorySegment memory) throws Exception;
+    }
+
+    /**
+     * The workloads that file and HTTP objects are measured with, by name: a full scan, four threads each
+     * scanning a quarter, and one thread touching 1% and 10% of the pages at random.
+     */
+    static Map<String, Workload> standard(long size) {
+        Map<String, Workload> workloads = new LinkedHashMap<>();
+        workloads.put("scan", Workloads::scan);
+        workloads.put("4 threads, quarters", memory -> scanInParts(memory, 4));
+        long[] sparse = pages(size, 0.01, 1, 7);
+        long[] dense = pages(size, 0.10, 1, 11);
+        workloads.put("1% random pages", memory -> touch(memory, sparse));
+        workloads.put("10% random pages", memory -> touch(memory, dense));
+        return workloads;
+    }
 
     /** Copies every byte out, in order, a MiB at a time, as a reader of the whole object would. */
     static long scan(MemorySegment memory) {
