@@ -10,6 +10,10 @@ import org.jfree.chart.ChartFactory;
 import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.axis.LogAxis;
+import org.jfree.chart.axis.NumberTickUnit;
+import org.jfree.chart.renderer.category.BarRenderer;
+import org.jfree.chart.renderer.category.StandardBarPainter;
+import java.text.DecimalFormat;
 import org.jfree.chart.plot.CategoryPlot;
 import org.jfree.chart.plot.PlotOrientation;
 import org.jfree.chart.plot.ValueMarker;
@@ -23,6 +27,8 @@ import org.jfree.data.xy.XYSeriesCollection;
 final class Plots {
     private static final int WIDTH = 900;
     private static final int HEIGHT = 500;
+    private static final Color[] PALETTE = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0xff7f0e),
+        new Color(0x9467bd), new Color(0x8c564b), new Color(0x17becf), new Color(0x7f7f7f)};
 
     private Plots() {}
 
@@ -36,6 +42,10 @@ final class Plots {
         values.forEach((series, byCategory) -> byCategory.forEach((category, value) -> dataset.addValue(value, series, category)));
         JFreeChart chart = ChartFactory.createBarChart(title, null, axis, dataset, PlotOrientation.VERTICAL, true, false, false);
         CategoryPlot plot = chart.getCategoryPlot();
+        for (int i = 0; i < dataset.getRowCount(); i++) {
+            plot.getRenderer().setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+        }
+        ((BarRenderer) plot.getRenderer()).setBarPainter(new StandardBarPainter());
         plot.setBackgroundPaint(Color.WHITE);
         plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
         plot.addRangeMarker(new ValueMarker(1, Color.BLACK, new BasicStroke(1.5f)));
@@ -62,20 +72,30 @@ final class Plots {
         plot.setBackgroundPaint(Color.WHITE);
         plot.setDomainGridlinePaint(Color.LIGHT_GRAY);
         plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
-        plot.setRenderer(new XYLineAndShapeRenderer(true, true));
+        XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, true);
+        for (int i = 0; i < dataset.getSeriesCount(); i++) {
+            renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+            renderer.setSeriesStroke(i, new BasicStroke(2f));
+        }
+        plot.setRenderer(renderer);
         if (logX) {
-            LogAxis axis = new LogAxis(xAxis);
-            axis.setBase(10);
-            axis.setSmallestValue(1e-4);
-            plot.setDomainAxis(axis);
+            plot.setDomainAxis(decades(xAxis));
         }
         if (logY) {
-            LogAxis axis = new LogAxis(yAxis);
-            axis.setBase(10);
-            axis.setSmallestValue(1e-4);
-            plot.setRangeAxis(axis);
+            plot.setRangeAxis(decades(yAxis));
         }
         save(png, chart);
+    }
+
+    /** A logarithmic axis with a tick at each power of ten, labelled as a plain number. */
+    private static LogAxis decades(String label) {
+        LogAxis axis = new LogAxis(label);
+        axis.setBase(10);
+        axis.setSmallestValue(1e-4);
+        axis.setTickUnit(new NumberTickUnit(1));
+        axis.setMinorTickMarksVisible(true);
+        axis.setNumberFormatOverride(new DecimalFormat("0.####"));
+        return axis;
     }
 
     private static void save(Path png, JFreeChart chart) throws IOException {
