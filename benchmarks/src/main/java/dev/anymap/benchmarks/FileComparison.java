@@ -2,9 +2,7 @@ package dev.anymap.benchmarks;
 
 import dev.anymap.Anymap;
 import dev.anymap.MapOptions;
-import dev.anymap.MappedRegion;
 import java.lang.foreign.Arena;
-import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -42,23 +40,17 @@ public final class FileComparison {
             warm(file);
             Runs runs = new Runs(repeats, anymap.serverStatus().serverPid());
             for (Map.Entry<String, Workloads.Workload> workload : Workloads.standard(size).entrySet()) {
+                long expectedSum;
+                try (Arena arena = Arena.ofConfined()) {
+                    expectedSum = workload.getValue().run(Harness.fileMemory(file, arena));
+                }
                 Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
-                long[] sums = new long[2];
-                sides.put("anymap", () -> {
-                    long started = System.nanoTime();
-                    try (MappedRegion region = anymap.map(file.toUri(), MapOptions.defaults())) {
-                        sums[0] = workload.getValue().run(region.segment());
-                        return (System.nanoTime() - started) / 1e6;
-                    }
-                });
+                sides.put("anymap", () -> Harness.timeMapped(anymap, file.toUri(), MapOptions.defaults(), workload.getValue(), expectedSum));
                 sides.put("mmap", () -> {
                     long started = System.nanoTime();
-                    try (Arena arena = Arena.ofShared(); FileChannel channel = FileChannel.open(file)) {
-                        MemorySegment memory = channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-                        sums[1] = workload.getValue().run(memory);
-                        double millis = (System.nanoTime() - started) / 1e6;
-                        S3Comparison.checkSum(sums[0], sums[1]);
-                        return millis;
+                    try (Arena arena = Arena.ofShared()) {
+                        workload.getValue().run(Harness.fileMemory(file, arena));
+                        return (System.nanoTime() - started) / 1e6;
                     }
                 });
                 Map<String, Runs.Result> results = runs.alternate("file " + workload.getKey(), sides);

@@ -2,7 +2,6 @@ package dev.anymap.benchmarks;
 
 import dev.anymap.Anymap;
 import dev.anymap.MapOptions;
-import dev.anymap.MappedRegion;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -55,7 +54,7 @@ public final class FractionSweep {
         try (S3Fixture s3 = new S3Fixture(roundTrips);
              Anymap anymap = Anymap.open(Harness.privateServer());
              Arena arena = Arena.ofShared()) {
-            MemorySegment expected = S3Comparison.fileMemory(s3.put("sweep", size, 59), arena);
+            MemorySegment expected = Harness.fileMemory(s3.put("sweep", size, 59), arena);
             MemorySegment into = arena.allocate(size, 4096);
             Runs runs = new Runs(repeats, anymap.serverStatus().serverPid());
             for (long roundTrip : roundTrips) {
@@ -74,15 +73,8 @@ public final class FractionSweep {
                             Workloads.touch(into, pages);
                             return (System.nanoTime() - started) / 1e6;
                         });
-                        modes.forEach((mode, options) -> sides.put(mode, () -> {
-                            long started = System.nanoTime();
-                            try (MappedRegion region = anymap.map(S3Fixture.uri("sweep"), s3.options(options, roundTrip))) {
-                                long sum = Workloads.touch(region.segment(), pages);
-                                double millis = (System.nanoTime() - started) / 1e6;
-                                S3Comparison.checkSum(sum, expectedSum);
-                                return millis;
-                            }
-                        }));
+                        modes.forEach((mode, options) -> sides.put(mode, () -> Harness.timeMapped(anymap, S3Fixture.uri("sweep"),
+                                s3.options(options, roundTrip), memory -> Workloads.touch(memory, pages), expectedSum)));
                         Map<String, Runs.Result> results = runs.alternate(String.format(Locale.ROOT, "sweep %d ms %s %s", roundTrip,
                                 pattern, fraction), sides);
                         double downloadMillis = results.get("download").median();

@@ -1,7 +1,12 @@
 package dev.anymap.benchmarks;
 
+import dev.anymap.Anymap;
 import dev.anymap.AnymapConfig;
+import dev.anymap.MappedRegion;
+import java.net.URI;
 import dev.anymap.MapOptions;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.io.IOException;
 import java.lang.reflect.Method;
 import java.nio.ByteBuffer;
@@ -78,5 +83,40 @@ final class Harness {
             throw new IllegalStateException("MapOptions.withAutoPull failed", e);
         }
         return modes;
+    }
+
+    /**
+     * Milliseconds from {@code map()} to the end of {@code workload} on a fresh mapping; the workload's
+     * checksum is checked against {@code expectedSum} after the clock stops.
+     */
+    static double timeMapped(Anymap anymap, URI uri, MapOptions options, Workloads.Workload workload, long expectedSum)
+            throws Exception {
+        long started = System.nanoTime();
+        try (MappedRegion region = anymap.map(uri, options)) {
+            long sum = workload.run(region.segment());
+            double millis = (System.nanoTime() - started) / 1e6;
+            checkSum(sum, expectedSum);
+            return millis;
+        }
+    }
+
+    /** A file, read-only, through FileChannel.map: the independent source of an object's bytes. */
+    static MemorySegment fileMemory(Path file, Arena arena) throws IOException {
+        try (FileChannel channel = FileChannel.open(file)) {
+            return channel.map(FileChannel.MapMode.READ_ONLY, 0, channel.size(), arena);
+        }
+    }
+
+    static void check(MemorySegment mapped, MemorySegment expected) {
+        long at = mapped.mismatch(expected);
+        if (at != -1) {
+            throw new IllegalStateException("the mapped bytes differ from the stored ones at " + at);
+        }
+    }
+
+    static void checkSum(long got, long expected) {
+        if (got != expected) {
+            throw new IllegalStateException("the mapped bytes read differ from the stored ones (checksum " + got + ", expected " + expected + ")");
+        }
     }
 }

@@ -2,7 +2,6 @@ package dev.anymap.benchmarks;
 
 import dev.anymap.Anymap;
 import dev.anymap.MapOptions;
-import dev.anymap.MappedRegion;
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
@@ -63,15 +62,7 @@ public final class HttpComparison {
                 for (Map.Entry<String, Workloads.Workload> workload : Workloads.standard(size).entrySet()) {
                     long expectedSum = workload.getValue().run(expected);
                     Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
-                    sides.put("anymap", () -> {
-                        long started = System.nanoTime();
-                        try (MappedRegion region = anymap.map(uri, MapOptions.defaults())) {
-                            long sum = workload.getValue().run(region.segment());
-                            double millis = (System.nanoTime() - started) / 1e6;
-                            S3Comparison.checkSum(sum, expectedSum);
-                            return millis;
-                        }
-                    });
+                    sides.put("anymap", () -> Harness.timeMapped(anymap, uri, MapOptions.defaults(), workload.getValue(), expectedSum));
                     sides.put("download", () -> {
                         long started = System.nanoTime();
                         workload.getValue().run(MemorySegment.ofArray(download(client, uri, size)));

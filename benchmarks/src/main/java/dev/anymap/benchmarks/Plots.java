@@ -46,6 +46,7 @@ final class Plots {
             plot.getRenderer().setSeriesPaint(i, PALETTE[i % PALETTE.length]);
         }
         ((BarRenderer) plot.getRenderer()).setBarPainter(new StandardBarPainter());
+        plot.getDomainAxis().setMaximumCategoryLabelLines(3);
         plot.setBackgroundPaint(Color.WHITE);
         plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
         plot.addRangeMarker(new ValueMarker(1, Color.BLACK, new BasicStroke(1.5f)));

@@ -48,7 +48,7 @@ public final class TraceReplay {
         try (S3Fixture s3 = new S3Fixture(roundTrips);
              Anymap anymap = Anymap.open(Harness.privateServer());
              Arena arena = Arena.ofShared()) {
-            MemorySegment expected = S3Comparison.fileMemory(s3.put("snapshot", size, 47), arena);
+            MemorySegment expected = Harness.fileMemory(s3.put("snapshot", size, 47), arena);
             long expectedSum = boot(expected, pages);
             try (MappedRegion region = anymap.map(S3Fixture.uri("snapshot"), s3.options(MapOptions.defaults(), 0))) {
                 boot(region.segment(), pages);
@@ -84,7 +84,7 @@ public final class TraceReplay {
             }
             long sum = boot(region.segment(), pages);
             double millis = (System.nanoTime() - started) / 1e6;
-            S3Comparison.checkSum(sum, expectedSum);
+            Harness.checkSum(sum, expectedSum);
             return millis;
         }
     }
