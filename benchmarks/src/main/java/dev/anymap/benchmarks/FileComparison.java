@@ -41,7 +41,7 @@ public final class FileComparison {
             Runs runs = new Runs(repeats, anymap.serverStatus().serverPid());
             for (Map.Entry<String, Workloads.Workload> workload : Workloads.standard(size).entrySet()) {
                 long expectedSum;
-                try (Arena arena = Arena.ofConfined()) {
+                try (Arena arena = Arena.ofShared()) {
                     expectedSum = workload.getValue().run(Harness.fileMemory(file, arena));
                 }
                 Map<String, Runs.Measurement> sides = new LinkedHashMap<>();

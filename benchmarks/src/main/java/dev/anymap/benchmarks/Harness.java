@@ -24,6 +24,8 @@ import java.util.SplittableRandom;
 
 /** What every benchmark needs: a page server of its own, child processes, objects' bytes. */
 final class Harness {
+    static final String SERVER_CLASS_PATH = "anymap.benchmarks.server-class-path";
+
     private Harness() {}
 
     /** A page server of this benchmark's own, started on first use: its pid is in the server status. */
@@ -35,8 +37,25 @@ final class Harness {
 
     /** The command that runs {@code main} in a child JVM on this JVM's class path. */
     static List<String> javaCommand(Class<?> main) {
-        return List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), main.getName());
+        return javaCommand(main, System.getProperty("java.class.path"));
+    }
+
+    /**
+     * The command that runs {@code main} in a child JVM on the S3 server's class path, which benchmarks/run
+     * passes as the system property {@value #SERVER_CLASS_PATH}: it holds s3proxy, which the harness and its
+     * page servers do without.
+     */
+    static List<String> serverCommand(Class<?> main) {
+        String classPath = System.getProperty(SERVER_CLASS_PATH);
+        if (classPath == null) {
+            throw new IllegalStateException("no S3 server class path: run the benchmarks with benchmarks/run, which sets -D"
+                    + SERVER_CLASS_PATH);
+        }
+        return javaCommand(main, classPath);
+    }
+
+    private static List<String> javaCommand(Class<?> main, String classPath) {
+        return List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", classPath, main.getName());
     }
 
     /** Writes {@code size} bytes generated from {@code seed}; returns their MD5. */

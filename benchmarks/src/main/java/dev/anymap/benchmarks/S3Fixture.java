@@ -41,7 +41,7 @@ final class S3Fixture implements AutoCloseable {
 
     S3Fixture(long... roundTrips) throws IOException {
         Path credentials = Files.createTempDirectory("anymap-bench-s3-").resolve("credentials");
-        List<String> command = new ArrayList<>(Harness.javaCommand(S3Server.class));
+        List<String> command = new ArrayList<>(Harness.serverCommand(S3Server.class));
         command.add(credentials.toString());
         command.add(BUCKET);
         for (long roundTrip : roundTrips) {
