@@ -14,7 +14,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Locale;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -30,7 +32,7 @@ import java.util.regex.Pattern;
  * <p>Also measures the time from {@code Anymap.open()} to the first byte of a small region, with a
  * page server started for it (and with one already running).
  *
- * <pre>FloorComparison FLOOR_BINARY SIZE_MIB REPEATS CHUNK_BYTES...</pre>
+ * <pre>FloorComparison PLOTS_DIR FLOOR_BINARY SIZE_MIB REPEATS CHUNK_BYTES...</pre>
  * Prints a Markdown report.
  */
 public final class FloorComparison {
@@ -39,11 +41,13 @@ public final class FloorComparison {
     private FloorComparison() {}
 
     public static void main(String[] args) throws Exception {
-        Path floor = Path.of(args[0]);
-        long sizeMib = Long.parseLong(args[1]);
-        int repeats = Integer.parseInt(args[2]);
+        Path plots = Path.of(args[0]);
+        Path floor = Path.of(args[1]);
+        long sizeMib = Long.parseLong(args[2]);
+        int repeats = Integer.parseInt(args[3]);
         List<Integer> chunks = new ArrayList<>();
-        for (int i = 3; i < args.length; i++) {
+        Map<String, List<double[]>> curves = new LinkedHashMap<>();
+        for (int i = 4; i < args.length; i++) {
             chunks.add(Integer.parseInt(args[i]));
         }
         StringBuilder report = new StringBuilder();
@@ -70,6 +74,9 @@ public final class FloorComparison {
                     anymapRuns.add(scan(anymap, sizeMib << 20, MapOptions.defaults().withChunkSize(chunk), ++run));
                 }
                 double anymapMedian = Stats.median(anymapRuns);
+                curves.computeIfAbsent("C floor, blocking", k -> new ArrayList<>()).add(new double[] {chunk / 1024.0, Stats.median(blocking)});
+                curves.computeIfAbsent("C floor, busy poll", k -> new ArrayList<>()).add(new double[] {chunk / 1024.0, Stats.median(spinning)});
+                curves.computeIfAbsent("anymap", k -> new ArrayList<>()).add(new double[] {chunk / 1024.0, anymapMedian});
                 double anymapBest = Collections.max(anymapRuns);
                 report.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %.2f | %.2f | %.2f | %.2f |%n", bytes(chunk),
                         Stats.spread(blocking), Stats.spread(spinning), Stats.spread(anymapRuns), anymapMedian / Stats.median(blocking),
@@ -78,6 +85,10 @@ public final class FloorComparison {
                         anymapRuns);
             }
         }
+        Map<String, double[][]> lines = new LinkedHashMap<>();
+        curves.forEach((name, points) -> lines.put(name, points.toArray(double[][]::new)));
+        Plots.lines(plots.resolve("floor.png"), "mem: page-by-page scan against the C floor (medians)", "chunk, KiB", "MB/s", true, false, lines);
+        report.append("\n![mem: against the C floor](benchmarks/plots/floor.png)\n");
         List<Double> cold = new ArrayList<>();
         List<Double> warm = new ArrayList<>();
         for (int r = 0; r < repeats; r++) {

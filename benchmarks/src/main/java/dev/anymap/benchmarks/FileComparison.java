@@ -1,0 +1,80 @@
+package dev.anymap.benchmarks;
+
+import dev.anymap.Anymap;
+import dev.anymap.MapOptions;
+import java.lang.foreign.Arena;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * anymap on {@code file:} against {@code FileChannel.map} of the same file, in the page cache: the
+ * kernel's own paging of a file, the best any mapping of it can do.
+ *
+ * <pre>FileComparison PLOTS_DIR SIZE_MIB REPEATS</pre>
+ * Prints a Markdown report.
+ */
+public final class FileComparison {
+    private FileComparison() {}
+
+    public static void main(String[] args) throws Exception {
+        Path plots = Path.of(args[0]);
+        long size = Long.parseLong(args[1]) << 20;
+        int repeats = Integer.parseInt(args[2]);
+        Path directory = Files.createTempDirectory("anymap-bench-file-");
+        Path file = directory.resolve("object");
+        StringBuilder report = new StringBuilder("### `file:` in the page cache against `FileChannel.map`\n\n");
+        report.append("A file of " + (size >> 20) + " MiB, read once beforehand so that it is in the page cache. anymap maps it with "
+                + "the default options; the baseline maps it with `FileChannel.map` (a MemorySegment). Each workload runs on a fresh "
+                + "mapping, timed from opening the file or calling `map()` to done. Milliseconds, medians of " + repeats
+                + " alternating runs (min-max); the ratio is of times (below 1: anymap faster); peak RSS of the application and "
+                + "of the page server in MiB (medians).\n\n");
+        Table table = new Table("workload", "anymap", "FileChannel.map", "anymap / FileChannel.map", "peak RSS app / server, anymap",
+                "peak RSS app, FileChannel.map");
+        Map<String, Double> ratios = new LinkedHashMap<>();
+        try (Anymap anymap = Anymap.open(Harness.privateServer())) {
+            Harness.writeContent(file, size, 23);
+            warm(file);
+            Runs runs = new Runs(repeats, anymap.serverStatus().serverPid());
+            for (Map.Entry<String, Workloads.Workload> workload : Workloads.standard(size).entrySet()) {
+                long expectedSum;
+                try (Arena arena = Arena.ofShared()) {
+                    expectedSum = workload.getValue().run(Harness.fileMemory(file, arena));
+                }
+                Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
+                sides.put("anymap", () -> Harness.timeMapped(anymap, file.toUri(), MapOptions.defaults(), workload.getValue(), expectedSum));
+                sides.put("mmap", () -> {
+                    long started = System.nanoTime();
+                    try (Arena arena = Arena.ofShared()) {
+                        workload.getValue().run(Harness.fileMemory(file, arena));
+                        return (System.nanoTime() - started) / 1e6;
+                    }
+                });
+                Map<String, Runs.Result> results = runs.alternate("file " + workload.getKey(), sides);
+                double ratio = results.get("anymap").median() / results.get("mmap").median();
+                table.row(workload.getKey(), results.get("anymap").spread(), results.get("mmap").spread(), Stats.ratio(ratio),
+                        results.get("anymap").memory(), Stats.number(Stats.median(results.get("mmap").appMib())));
+                ratios.put(workload.getKey(), ratio);
+            }
+        } finally {
+            Files.deleteIfExists(file);
+            Files.deleteIfExists(directory);
+        }
+        Plots.ratios(plots.resolve("file.png"), "file: in the page cache, anymap / FileChannel.map (time)", "ratio of times",
+                Map.of("anymap / FileChannel.map", ratios), Double.NaN);
+        report.append(table).append("\n![file: ratios](benchmarks/plots/file.png)\n");
+        System.out.print(report);
+    }
+
+    private static void warm(Path file) throws java.io.IOException {
+        ByteBuffer buffer = ByteBuffer.allocateDirect(8 << 20);
+        try (FileChannel channel = FileChannel.open(file)) {
+            while (channel.read(buffer) > 0) {
+                buffer.clear();
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+package dev.anymap.benchmarks;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import software.amazon.awssdk.core.ResponseInputStream;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.model.GetObjectResponse;
+
+/** The baselines of the S3 benchmarks: what an application does with the SDK client instead of mapping. */
+final class S3Downloads {
+    /** Parallel ranged GETs: enough to keep the server's two cores and a 50 ms round trip busy. */
+    static final int PARTS = 8;
+
+    private S3Downloads() {}
+
+    /** One ranged GET of {@code length} bytes at {@code from}, read whole; returns the last byte. */
+    static byte rangedGet(S3Client client, String key, long from, int length) throws IOException {
+        byte[] bytes = new byte[length];
+        try (InputStream body = get(client, key, "bytes=" + from + "-" + (from + length - 1))) {
+            int got = body.readNBytes(bytes, 0, length);
+            if (got != length || body.read() >= 0) {
+                throw new IOException("a ranged GET of " + length + " bytes returned " + got);
+            }
+        }
+        return bytes[length - 1];
+    }
+
+    /** The whole object into {@code into}, in one GetObject stream. */
+    static void stream(S3Client client, String key, MemorySegment into) throws IOException {
+        try (InputStream body = get(client, key, null)) {
+            readInto(body, into, 0, into.byteSize());
+        }
+    }
+
+    /** The whole object into {@code into}, in {@link #PARTS} ranged GETs at once. */
+    static void parallelRanges(S3Client client, String key, MemorySegment into) throws Exception {
+        long part = (into.byteSize() + PARTS - 1) / PARTS;
+        List<Callable<Long>> gets = new ArrayList<>();
+        for (long from = 0; from < into.byteSize(); from += part) {
+            long start = from;
+            long end = Math.min(into.byteSize(), from + part);
+            gets.add(() -> {
+                try (InputStream body = get(client, key, "bytes=" + start + "-" + (end - 1))) {
+                    readInto(body, into, start, end);
+                }
+                return 0L;
+            });
+        }
+        Workloads.sumAll(gets, gets.size());
+    }
+
+    private static ResponseInputStream<GetObjectResponse> get(S3Client client, String key, String range) {
+        return client.getObject(request -> request.bucket(S3Fixture.BUCKET).key(key).range(range));
+    }
+
+    private static void readInto(InputStream body, MemorySegment into, long from, long to) throws IOException {
+        byte[] buffer = new byte[1 << 20];
+        long at = from;
+        for (int read; at < to && (read = body.read(buffer, 0, (int) Math.min(buffer.length, to - at))) > 0; at += read) {
+            MemorySegment.copy(buffer, 0, into, ValueLayout.JAVA_BYTE, at, read);
+        }
+        if (at != to) {
+            throw new IOException("the body ended at " + at + " of " + to);
+        }
+    }
+}

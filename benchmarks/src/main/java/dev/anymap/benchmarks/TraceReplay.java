@@ -1,0 +1,104 @@
+package dev.anymap.benchmarks;
+
+import dev.anymap.AccessTrace;
+import dev.anymap.Anymap;
+import dev.anymap.MapOptions;
+import dev.anymap.MappedRegion;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * A recorded access trace replayed as prefetch on {@code s3://}: a "sandbox boot" touches a few thousand
+ * pages of a snapshot in a fixed pseudo-random order, in clusters of {@value #CLUSTER} pages with a
+ * little compute between; its trace, recorded once with {@code region.trace()} and saved, is replayed
+ * with {@code region.prefetch(trace)} on a fresh mapping, against the same boot on a fresh mapping cold.
+ *
+ * <pre>TraceReplay PLOTS_DIR SIZE_MIB REPEATS PAGES ROUND_TRIP_MS...</pre>
+ * Prints a Markdown report.
+ */
+public final class TraceReplay {
+    private static final int CLUSTER = 8;
+    private static final long COMPUTE_NANOS = 20_000;
+
+    private TraceReplay() {}
+
+    public static void main(String[] args) throws Exception {
+        Path plots = Path.of(args[0]);
+        long size = Long.parseLong(args[1]) << 20;
+        int repeats = Integer.parseInt(args[2]);
+        int pageCount = Integer.parseInt(args[3]);
+        long[] roundTrips = new long[args.length - 4];
+        for (int i = 4; i < args.length; i++) {
+            roundTrips[i - 4] = Long.parseLong(args[i]);
+        }
+        long[] pages = Workloads.pages(size, (double) pageCount * Workloads.PAGE / size, CLUSTER, 53);
+        StringBuilder report = new StringBuilder("### Replay of a recorded access trace on S3\n\n");
+        report.append("A sandbox boot on a " + (size >> 20) + " MiB snapshot in s3proxy: " + pages.length + " pages in clusters of "
+                + CLUSTER + ", in a fixed pseudo-random order, with " + COMPUTE_NANOS / 1000 + " us of compute after each cluster. Its "
+                + "trace is recorded once (`region.trace()`) and saved; then the boot runs on a fresh mapping cold, and on a fresh "
+                + "mapping after `region.prefetch(AccessTrace.load(file))`. Time from `map()` to the boot's end in ms, medians of "
+                + repeats + " alternating runs (min-max). Target at 20 ms: at least 3 times less time with the trace.\n\n");
+        Table table = new Table("round trip", "cold", "trace replayed", "cold / replayed", "target", "peak RSS app / server, replayed");
+        Map<String, Double> speedups = new LinkedHashMap<>();
+        Path traceFile = Files.createTempDirectory("anymap-bench-trace-").resolve("boot.trace");
+        try (S3Fixture s3 = new S3Fixture(roundTrips);
+             Anymap anymap = Anymap.open(Harness.privateServer());
+             Arena arena = Arena.ofShared()) {
+            MemorySegment expected = Harness.fileMemory(s3.put("snapshot", size, 47), arena);
+            long expectedSum = boot(expected, pages);
+            try (MappedRegion region = anymap.map(S3Fixture.uri("snapshot"), s3.options(MapOptions.defaults(), 0))) {
+                boot(region.segment(), pages);
+                region.trace().save(traceFile);
+            }
+            Runs runs = new Runs(repeats, anymap.serverStatus().serverPid());
+            for (long roundTrip : roundTrips) {
+                MapOptions options = s3.options(MapOptions.defaults(), roundTrip);
+                Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
+                sides.put("cold", () -> timeBoot(anymap, options, pages, null, expectedSum));
+                sides.put("replayed", () -> timeBoot(anymap, options, pages, traceFile, expectedSum));
+                Map<String, Runs.Result> results = runs.alternate("trace replay " + roundTrip + " ms", sides);
+                double speedup = results.get("cold").median() / results.get("replayed").median();
+                table.row(roundTrip + " ms", results.get("cold").spread(), results.get("replayed").spread(), Stats.ratio(speedup),
+                        roundTrip == 20 ? "≥ 3" : "", results.get("replayed").memory());
+                speedups.put(roundTrip + " ms", speedup);
+            }
+        } finally {
+            Files.deleteIfExists(traceFile);
+            Files.deleteIfExists(traceFile.getParent());
+        }
+        Plots.ratios(plots.resolve("trace.png"), "Sandbox boot on S3: cold / trace replayed (time)", "speedup",
+                Map.of("cold / replayed", speedups), 3);
+        report.append(table).append("\n![trace replay](benchmarks/plots/trace.png)\n");
+        System.out.print(report);
+    }
+
+    private static double timeBoot(Anymap anymap, MapOptions options, long[] pages, Path trace, long expectedSum) throws Exception {
+        long started = System.nanoTime();
+        try (MappedRegion region = anymap.map(S3Fixture.uri("snapshot"), options)) {
+            if (trace != null) {
+                region.prefetch(AccessTrace.load(trace));
+            }
+            long sum = boot(region.segment(), pages);
+            double millis = (System.nanoTime() - started) / 1e6;
+            Harness.checkSum(sum, expectedSum);
+            return millis;
+        }
+    }
+
+    /** Touches the pages in order, computing a little after each cluster, as a booting sandbox would. */
+    private static long boot(MemorySegment memory, long[] pages) {
+        long sum = 0;
+        for (int i = 0; i < pages.length; i += CLUSTER) {
+            sum += Workloads.touch(memory, java.util.Arrays.copyOfRange(pages, i, Math.min(pages.length, i + CLUSTER)));
+            long until = System.nanoTime() + COMPUTE_NANOS;
+            while (System.nanoTime() < until) {
+                Thread.onSpinWait();
+            }
+        }
+        return sum;
+    }
+}
