@@ -27,6 +27,7 @@ import software.amazon.awssdk.services.s3.S3Client;
 public final class EmbeddedS3 implements AutoCloseable {
     /** s3proxy accepts any region in a signature; this is the one clients are told to sign for. */
     public static final String REGION = "us-east-1";
+    private static final long MAX_SINGLE_PUT = 5L << 30;
 
     private final S3Proxy proxy;
     private final BlobStore store;
@@ -75,6 +76,8 @@ public final class EmbeddedS3 implements AutoCloseable {
                 .blobStore(store)
                 .endpoint(URI.create("http://127.0.0.1:0"))
                 .awsAuthentication(AuthenticationType.AWS_V4, accessKey, secretKey)
+                // Single PUTs up to 5 GiB, as on S3 (s3proxy's own limit for unchunked ones is 128 MiB).
+                .v4MaxNonChunkedRequestSize(MAX_SINGLE_PUT)
                 .build();
         proxy.start();
         return new EmbeddedS3(proxy, store, directory, ownsDirectory, accessKey, secretKey);
