@@ -1,6 +1,6 @@
 package dev.anymap.benchmarks;
 
-import dev.anymap.backend.s3.EmbeddedS3;
+import dev.anymap.s3server.EmbeddedS3;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,8 +16,7 @@ import software.amazon.awssdk.services.s3.model.CreateBucketRequest;
  * in front of it for each round trip asked for. It runs in a process of its own, never in the JVM
  * that maps what it serves (see {@link RangeServer}).
  *
- * <p>This is the one class that names the S3 server ({@code EmbeddedS3}, from the test jar of
- * anymap-backend-s3 until it moves to the module anymap-s3-server).
+ * <p>This is the one class that names the S3 server ({@code EmbeddedS3}, from anymap-s3-server).
  *
  * <pre>S3Server CREDENTIALS_FILE BUCKET [ROUND_TRIP_MS...]</pre>
  * Creates BUCKET, writes the access key and the secret key (one a line) to CREDENTIALS_FILE, readable by

@@ -2,20 +2,26 @@ package dev.anymap.samples;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.anymap.s3server.S3ServerProcess;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import software.amazon.awssdk.core.sync.RequestBody;
+import software.amazon.awssdk.services.s3.S3Client;
 
 /** The command line, run as a script would run it, with its output compared against the JDK's own reading. */
 class CommandLineTest {
@@ -124,5 +130,65 @@ class CommandLineTest {
         Run outside = run("dd", "--socket", socket, "--skip", "5000000", file.toString());
         assertEquals(2, outside.exitCode(), outside.err());
         assertEquals(2, run("dd").exitCode(), "a missing argument is bad usage");
+    }
+
+    @Test
+    void demoMapsAnObjectOfAnS3ServerInAChildProcessAndChecksItAgainstTheSdk() {
+        Run demo = run("demo", "--size", "12", "--random-reads", "300", "--socket", socket);
+        String printed = new String(demo.out(), StandardCharsets.UTF_8);
+        assertEquals(0, demo.exitCode(), printed + demo.err());
+        assertEquals(sha(printed, "SHA-256 of a plain download:"), sha(printed, "SHA-256 through memory:"), printed);
+        assertTrue(printed.contains("12,582,912 bytes") && printed.contains("; 0 failures") && printed.lines().anyMatch("OK"::equals), printed);
+    }
+
+    @Test
+    void demoMapsAnyS3ObjectWithCredentialsFromTheStandardPlaces() throws Exception {
+        byte[] object = new byte[5_000_011];
+        new Random(17).nextBytes(object);
+        try (S3ServerProcess server = S3ServerProcess.start(); S3Client client = server.newClient()) {
+            client.createBucket(b -> b.bucket("existing"));
+            client.putObject(b -> b.bucket("existing").key("data.bin"), RequestBody.fromBytes(object));
+            System.setProperty("aws.accessKeyId", server.accessKey());
+            System.setProperty("aws.secretAccessKey", server.secretKey());
+            String[] where = {"--endpoint", server.endpoint().toString(), "--socket", socket, "--random-reads", "300"};
+            Run existing = run(concat(where, "--bucket", "existing", "--key", "data.bin"));
+            String printed = new String(existing.out(), StandardCharsets.UTF_8);
+            assertEquals(0, existing.exitCode(), printed + existing.err());
+            String expected = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(object));
+            assertEquals(expected, sha(printed, "SHA-256 through memory:"), printed);
+
+            Run missing = run(concat(where, "--bucket", "existing", "--key", "missing.bin"));
+            assertEquals(3, missing.exitCode(), missing.err());
+            assertTrue(missing.err().contains("s3://existing/missing.bin") && missing.err().contains("--create"), missing.err());
+
+            Run created = run(concat(where, "--bucket", "new-bucket", "--key", "made.bin", "--create", "--size", "3"));
+            String createdPrinted = new String(created.out(), StandardCharsets.UTF_8);
+            assertEquals(0, created.exitCode(), createdPrinted + created.err());
+            byte[] made = client.getObjectAsBytes(b -> b.bucket("new-bucket").key("made.bin")).asByteArray();
+            assertEquals(3 << 20, made.length);
+            assertEquals(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(made)),
+                    sha(createdPrinted, "SHA-256 through memory:"), createdPrinted);
+
+            System.setProperty("aws.secretAccessKey", "not-" + server.secretKey());
+            Run denied = run(concat(where, "--bucket", "existing", "--key", "data.bin"));
+            assertEquals(4, denied.exitCode(), denied.err());
+            assertFalse(denied.err().contains(server.secretKey()), "no secret in the message");
+        } finally {
+            System.clearProperty("aws.accessKeyId");
+            System.clearProperty("aws.secretAccessKey");
+        }
+        assertEquals(2, run("demo", "--bucket", "b").exitCode(), "--bucket without --key");
+    }
+
+    private static String sha(String printed, String label) {
+        return printed.lines().filter(line -> line.startsWith(label)).findFirst().orElseThrow(() -> new AssertionError(printed))
+                .substring(label.length()).strip().split(" ")[0];
+    }
+
+    private static String[] concat(String[] first, String... then) {
+        List<String> all = new ArrayList<>(List.of("demo"));
+        all.addAll(List.of(first));
+        all.addAll(List.of(then));
+        return all.toArray(String[]::new);
     }
 }

@@ -1,5 +1,6 @@
 package dev.anymap.backend.s3;
 
+import dev.anymap.s3server.EmbeddedS3;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;

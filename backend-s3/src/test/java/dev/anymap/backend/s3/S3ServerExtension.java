@@ -1,5 +1,6 @@
 package dev.anymap.backend.s3;
 
+import dev.anymap.s3server.EmbeddedS3;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,5 +1,6 @@
 package dev.anymap.backend.s3;
 
+import dev.anymap.s3server.EmbeddedS3;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,7 +16,7 @@ import org.junit.jupiter.api.extension.ExtendWith;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.services.s3.S3Client;
 
-/** Which S3 server this run's tests use, and the in-process one a demo can start. */
+/** Which S3 server this run's tests use, and that EmbeddedS3's backend options reach it. */
 @ExtendWith(S3ServerExtension.class)
 class S3ServerTest {
     @Test

@@ -1,4 +1,4 @@
-package dev.anymap.backend.s3;
+package dev.anymap.s3server;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -8,35 +8,26 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
-import java.security.SecureRandom;
-import java.util.HexFormat;
 import java.util.Map;
 import java.util.Properties;
 import org.gaul.s3proxy.BlobStores;
 import org.gaul.s3proxy.S3Proxy;
 import org.gaul.s3proxy.auth.AuthenticationType;
 import org.gaul.s3proxy.blobstore.BlobStore;
-import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
-import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
-import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
-import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
-import software.amazon.awssdk.http.apache5.Apache5HttpClient;
-import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 
 /**
  * An S3 server inside this JVM: s3proxy on 127.0.0.1 at a free port, objects kept as files under a
  * directory, requests authenticated with SigV4 against a fresh random key pair.
  *
- * <p>Made for tests, and for a demo that wants {@code s3://} without a cloud account: it lives in
- * the test jar of anymap-backend-s3 so that s3proxy stays out of the backend's own dependencies. A
- * caller needs {@code org.gaul:s3proxy} and {@code com.fasterxml.jackson.core:jackson-annotations}
- * 2.22 on its class path, and SLF4J's DEBUG level off for {@code org.gaul} (s3proxy logs every byte
- * it serves there).
+ * <p>For tests of S3 clients. Never map an object it serves from the same JVM (the JVM freezes at
+ * the first garbage collection): {@link S3ServerProcess} runs it in a child JVM for that. SLF4J's
+ * DEBUG level must be off for {@code org.gaul} (s3proxy logs every byte it serves there).
  */
 public final class EmbeddedS3 implements AutoCloseable {
     /** s3proxy accepts any region in a signature; this is the one clients are told to sign for. */
     public static final String REGION = "us-east-1";
+    private static final long MAX_SINGLE_PUT = 5L << 30;
 
     private final S3Proxy proxy;
     private final BlobStore store;
@@ -73,25 +64,23 @@ public final class EmbeddedS3 implements AutoCloseable {
     }
 
     private static EmbeddedS3 start(Path directory, boolean ownsDirectory) throws Exception {
+        return start(directory, ownsDirectory, S3Access.newAccessKey(), S3Access.newSecretKey());
+    }
+
+    static EmbeddedS3 start(Path directory, boolean ownsDirectory, String accessKey, String secretKey) throws Exception {
         Files.createDirectories(directory);
         Properties properties = new Properties();
         properties.setProperty("jclouds.filesystem.basedir", directory.toAbsolutePath().toString());
         BlobStore store = BlobStores.create("filesystem", properties);
-        String accessKey = "anymap" + randomHex(6);
-        String secretKey = randomHex(20);
         S3Proxy proxy = S3Proxy.builder()
                 .blobStore(store)
                 .endpoint(URI.create("http://127.0.0.1:0"))
                 .awsAuthentication(AuthenticationType.AWS_V4, accessKey, secretKey)
+                // Single PUTs up to 5 GiB, as on S3 (s3proxy's own limit for unchunked ones is 128 MiB).
+                .v4MaxNonChunkedRequestSize(MAX_SINGLE_PUT)
                 .build();
         proxy.start();
         return new EmbeddedS3(proxy, store, directory, ownsDirectory, accessKey, secretKey);
-    }
-
-    private static String randomHex(int bytes) {
-        byte[] random = new byte[bytes];
-        new SecureRandom().nextBytes(random);
-        return HexFormat.of().formatHex(random);
     }
 
     /** {@code http://127.0.0.1:PORT}; buckets are addressed path-style. */
@@ -113,25 +102,12 @@ public final class EmbeddedS3 implements AutoCloseable {
 
     /** The options with which the s3 backend reaches this server: {@code registry.open(uri, server.backendOptions())}. */
     public Map<String, String> backendOptions() {
-        return Map.of(
-                S3Settings.ENDPOINT, endpoint.toString(),
-                S3Settings.REGION, REGION,
-                S3Settings.PATH_STYLE, "true",
-                S3Settings.ACCESS_KEY_ID, accessKey,
-                S3Settings.SECRET_ACCESS_KEY, secretKey);
+        return S3Access.backendOptions(endpoint, REGION, accessKey, secretKey);
     }
 
     /** A new SDK client for this server, to create buckets and store objects; the caller closes it. */
     public S3Client newClient() {
-        return S3Client.builder()
-                .httpClientBuilder(Apache5HttpClient.builder())
-                .endpointOverride(endpoint)
-                .forcePathStyle(true)
-                .region(Region.of(REGION))
-                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(accessKey, secretKey)))
-                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
-                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
-                .build();
+        return S3Access.newClient(endpoint, REGION, accessKey, secretKey);
     }
 
     /** Where the objects are kept. */
