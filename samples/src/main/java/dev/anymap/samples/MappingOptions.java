@@ -16,6 +16,15 @@ final class MappingOptions {
             + MapOptions.DEFAULT_READAHEAD_CHUNKS + "; 0 for none).")
     Integer readahead;
 
+    @Option(names = "--no-auto-pull", description = "Never pull the whole object on dense access; fetch only what is touched.")
+    boolean noAutoPull;
+
+    @Option(names = "--prefetch-memory", paramLabel = "BYTES", description = "Most bytes that prefetching may make resident (default: no limit).")
+    Long prefetchMemory;
+
+    @Option(names = "--prefetch-rate", paramLabel = "BYTES_PER_SECOND", description = "Most bytes per second that prefetching reads (default: no limit).")
+    Long prefetchRate;
+
     @Option(names = {"-o", "--option"}, paramLabel = "KEY=VALUE", description = "A backend option (repeatable), e.g. -o region=eu-west-1.")
     Map<String, String> backendOptions = Map.of();
 
@@ -25,7 +34,12 @@ final class MappingOptions {
     MapOptions mapOptions() {
         MapOptions options = MapOptions.defaults().withBackendOptions(backendOptions);
         options = chunk == null ? options : options.withChunkSize(chunk);
-        return readahead == null ? options : options.withReadahead(readahead);
+        options = readahead == null ? options : options.withReadahead(readahead);
+        if (prefetchMemory != null || prefetchRate != null) {
+            options = options.withPrefetchLimits(prefetchMemory == null ? MapOptions.UNLIMITED : prefetchMemory,
+                    prefetchRate == null ? MapOptions.UNLIMITED : prefetchRate);
+        }
+        return options.withAutoPull(!noAutoPull);
     }
 
     AnymapConfig config() {
