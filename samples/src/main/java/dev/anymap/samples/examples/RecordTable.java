@@ -58,8 +58,10 @@ public final class RecordTable {
             }
             System.out.printf("table %s: %,d records of %d bytes (%,d bytes, %,d chunks of %,d)%n", table.getFileName(), records,
                     RECORD.byteSize(), records * RECORD.byteSize(), records * RECORD.byteSize() / CHUNK, CHUNK);
-            // Small chunks and no readahead: a lookup fetches the chunks it touches, nothing more.
-            MapOptions options = MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0);
+            // Small chunks, no readahead and no automatic pull: a lookup fetches the chunks it touches,
+            // nothing more. (From a local disk, a table this small would otherwise be pulled whole after a
+            // few dozen faults, since that costs the page server less than the faults it would save.)
+            MapOptions options = MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0).withAutoPull(false);
             try (Anymap anymap = Anymap.open()) {
                 try (MappedRegion region = anymap.map(table.toUri(), options)) {
                     MemorySegment memory = region.segment();
