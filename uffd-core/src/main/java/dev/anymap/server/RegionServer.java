@@ -16,11 +16,11 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -89,7 +89,8 @@ final class RegionServer implements AutoCloseable {
     private final Map<Integer, Extent> queuedExtents = new ConcurrentHashMap<>();
     private final Map<Integer, Held> held = new ConcurrentHashMap<>();
     private final RegionCounters counters = new RegionCounters();
-    private final List<Thread> threads = new ArrayList<>();
+    /** Added to by attach and by a demand worker that starts the automatic pull, which close must not wait on. */
+    private final List<Thread> threads = new CopyOnWriteArrayList<>();
     private final AccessOrder accessOrder;
     private boolean prefetchWorkersStarted;
 
@@ -221,11 +222,13 @@ final class RegionServer implements AutoCloseable {
      * Twice as many prefetch workers as demand workers: they spend their time waiting on storage, and
      * what a scan over a network gets is what they keep in flight.
      */
-    private synchronized void startPrefetchWorkers() {
-        if (!prefetchWorkersStarted && !stopping) {
-            prefetchWorkersStarted = true;
-            for (int i = 0; i < 2 * fetchWorkers; i++) {
-                threads.add(Thread.ofPlatform().name("anymap-prefetch-" + id + "-" + i).daemon().start(this::prefetchLoop));
+    private void startPrefetchWorkers() {
+        synchronized (threads) {
+            if (!prefetchWorkersStarted && !stopping) {
+                prefetchWorkersStarted = true;
+                for (int i = 0; i < 2 * fetchWorkers; i++) {
+                    threads.add(Thread.ofPlatform().name("anymap-prefetch-" + id + "-" + i).daemon().start(this::prefetchLoop));
+                }
             }
         }
     }
@@ -704,7 +707,9 @@ final class RegionServer implements AutoCloseable {
         if (stopping) {
             return;
         }
-        stopping = true;
+        synchronized (threads) {
+            stopping = true; // no prefetch worker starts after this
+        }
         if (stopEvent >= 0) {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment one = arena.allocate(8);
