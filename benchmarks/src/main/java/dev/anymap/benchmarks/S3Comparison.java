@@ -72,7 +72,7 @@ public final class S3Comparison {
 
     private void firstByteAndColdTouch(long[] roundTrips, long size) throws Exception {
         report.append("### S3: first byte and one cold touch against one ranged GET\n\n");
-        report.append("First byte: from `map()` (a HEAD, then the fault's GET) to the first byte read, the page server already running, "
+        report.append("First byte: from `map()` (one GET of the object's first 256 KiB at open, which serves the first fault) to the first byte read, the page server already running, "
                 + "against one ranged GET of one chunk (" + CHUNK / 1024 + " KiB) with the same SDK client. Cold touch: one byte of a page "
                 + "not yet fetched, at random, in a region already mapped (mean of " + COLD_TOUCHES + " per run), against one ranged GET "
                 + "of a chunk at a random place. Milliseconds, medians of " + runs.repeats() + " alternating runs (min-max); ratios of "
