@@ -12,10 +12,11 @@ import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.http.auth.aws.signer.AwsV4FamilyHttpSigner;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.S3ClientBuilder;
 import software.amazon.awssdk.services.s3.auth.scheme.S3AuthSchemeProvider;
 
 /** How a client reaches one of these servers: a fresh key pair, the s3 backend's options, an SDK client. */
-final class S3Access {
+public final class S3Access {
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private S3Access() {}
@@ -45,6 +46,14 @@ final class S3Access {
     }
 
     static S3Client newClient(URI endpoint, String region, String accessKey, String secretKey) {
+        return clientBuilder(endpoint, region, accessKey, secretKey).build();
+    }
+
+    /**
+     * An SDK client builder for an S3-compatible server at {@code endpoint} (s3proxy or MinIO), path-style,
+     * with static credentials, for tests and tools that put and check objects; the caller may adjust it.
+     */
+    public static S3ClientBuilder clientBuilder(URI endpoint, String region, String accessKey, String secretKey) {
         return S3Client.builder()
                 .httpClientBuilder(Apache5HttpClient.builder())
                 .endpointOverride(endpoint)
@@ -61,7 +70,6 @@ final class S3Access {
                                 .putSignerProperty(AwsV4FamilyHttpSigner.PAYLOAD_SIGNING_ENABLED, false)
                                 .putSignerProperty(AwsV4FamilyHttpSigner.CHUNK_ENCODING_ENABLED, false)
                                 .build())
-                        .toList())
-                .build();
+                        .toList());
     }
 }

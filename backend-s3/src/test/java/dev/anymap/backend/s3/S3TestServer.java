@@ -1,5 +1,6 @@
 package dev.anymap.backend.s3;
 
+import dev.anymap.s3server.S3Access;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -12,16 +13,9 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
-import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
-import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
-import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
-import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.http.apache5.Apache5HttpClient;
-import software.amazon.awssdk.http.auth.aws.signer.AwsV4FamilyHttpSigner;
-import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
-import software.amazon.awssdk.services.s3.auth.scheme.S3AuthSchemeProvider;
 import software.amazon.awssdk.services.s3.model.CompletedPart;
 
 /**
@@ -49,23 +43,8 @@ final class S3TestServer implements AutoCloseable {
         this.accessKey = accessKey;
         this.secretKey = secretKey;
         this.server = server;
-        this.admin = S3Client.builder()
+        this.admin = S3Access.clientBuilder(endpoint, region, accessKey, secretKey)
                 .httpClientBuilder(Apache5HttpClient.builder().maxConnections(8))
-                .endpointOverride(endpoint)
-                .forcePathStyle(true)
-                .region(Region.of(region))
-                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(accessKey, secretKey)))
-                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
-                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
-                // Over plain http the SDK hashes every uploaded byte for the signature, and the server hashes
-                // it again to check: half the time of a multi-GiB upload on loopback. UNSIGNED-PAYLOAD, as
-                // over https, leaves the server's MD5 (the ETag) as the one hash.
-                .authSchemeProvider(parameters -> S3AuthSchemeProvider.defaultProvider().resolveAuthScheme(parameters).stream()
-                        .map(option -> option.toBuilder()
-                                .putSignerProperty(AwsV4FamilyHttpSigner.PAYLOAD_SIGNING_ENABLED, false)
-                                .putSignerProperty(AwsV4FamilyHttpSigner.CHUNK_ENCODING_ENABLED, false)
-                                .build())
-                        .toList())
                 .build();
         this.bucket = "anymap-test-" + ProcessHandle.current().pid();
         createBucket(bucket);
