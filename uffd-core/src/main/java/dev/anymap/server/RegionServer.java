@@ -53,6 +53,8 @@ final class RegionServer implements AutoCloseable {
     private static final byte HELD = 5;
     private static final VarHandle STATE = MethodHandles.arrayElementVarHandle(byte[].class);
 
+    /** A prefetch limit that does not limit: the value {@code MapOptions.UNLIMITED} sends. */
+    private static final long UNLIMITED = Long.MAX_VALUE;
     private static final int MESSAGES_PER_READ = 64;
     /** How long the fault loop keeps polling the userfaultfd after a fault before it sleeps in poll(2). */
     private static final long SPIN_NANOS = 50_000;
@@ -145,7 +147,7 @@ final class RegionServer implements AutoCloseable {
                 ? new SequentialStreams(window, states.length) : null;
         this.backgroundPull = prefetching.backgroundPull() && failEveryFault == null;
         this.prefetchMemoryLimit = prefetching.memoryLimit();
-        this.prefetchRate = prefetching.rateLimit() == Long.MAX_VALUE ? null : new PrefetchRate(prefetching.rateLimit());
+        this.prefetchRate = prefetching.rateLimit() == UNLIMITED ? null : new PrefetchRate(prefetching.rateLimit());
         // A backend in memory needs no pull: a fault there costs what a prefetch would.
         boolean pullable = size > 0 && size <= prefetchMemoryLimit && size <= PhysicalMemory.total() / 4;
         this.densePull = prefetching.autoPull() && !backgroundPull && failEveryFault == null && viewAddress == 0 && pullable
@@ -408,8 +410,14 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    /** Claims an EMPTY chunk for prefetching, if the memory limit on prefetching leaves room for it. */
+    /**
+     * Claims an EMPTY chunk for prefetching, if the memory limit on prefetching leaves room for it. The
+     * fault loop claims readahead windows here: without a limit, a claim is the one compare-and-set.
+     */
     private boolean claimForPrefetch(int chunk) {
+        if (prefetchMemoryLimit == UNLIMITED) {
+            return STATE.compareAndSet(states, chunk, EMPTY, IN_FLIGHT);
+        }
         if ((byte) STATE.getVolatile(states, chunk) != EMPTY) {
             return false;
         }
@@ -421,8 +429,15 @@ final class RegionServer implements AutoCloseable {
         if (STATE.compareAndSet(states, chunk, EMPTY, IN_FLIGHT)) {
             return true;
         }
-        prefetchReserved.addAndGet(-bytes);
+        release(chunk);
         return false;
+    }
+
+    /** Gives back the prefetch memory of a claimed chunk that was not fetched after all. */
+    private void release(int chunk) {
+        if (prefetchMemoryLimit != UNLIMITED) {
+            prefetchReserved.addAndGet(-fillLength(chunk, 1));
+        }
     }
 
     private void demandLoop() {
@@ -553,7 +568,7 @@ final class RegionServer implements AutoCloseable {
             if (failure != null) {
                 for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
                     if (STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
-                        prefetchReserved.addAndGet(-fillLength(c, 1));
+                        release(c);
                     } else {
                         demand.offer(Extent.single(c));
                     }
