@@ -85,7 +85,12 @@ class PullTest {
         try (MappedRegion region = anymap.map(uri, options)) {
             // The pull claims its chunks when the region is attached: the first 4 MiB, and no more.
             awaitStats(region, bytes -> bytes == limit);
+            // Fetched bytes are counted before they are installed: wait for the installs too.
             int[] resident = anymap.residentChunks(region.serverRegionId());
+            while (resident.length < limit / CHUNK) {
+                Thread.sleep(5);
+                resident = anymap.residentChunks(region.serverRegionId());
+            }
             assertEquals(limit / CHUNK, resident.length);
             assertEquals(limit / CHUNK - 1, resident[resident.length - 1], "the pull fetched in order");
             long beyond = size - 100;
