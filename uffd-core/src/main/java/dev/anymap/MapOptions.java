@@ -8,11 +8,12 @@ import java.util.Map;
  * @param chunkSize the unit of fetching: a power of two from 4 KiB to 32 MiB. A fault fetches the
  *     whole chunk around it, so larger chunks mean fewer round trips on scans and more bytes
  *     fetched on sparse random access.
- * @param fetchWorkers how many chunks of this region the page server fetches at once
+ * @param fetchWorkers how many reads for faulting threads the page server makes at once for this region; its
+ *     prefetching keeps up to eight times as many small reads, or two of the largest per fetch worker, in flight
  * @param readaheadChunks the most chunks to fetch ahead of a sequential stream of faults (0: none). The
  *     page server finds such streams (several at once) and fetches ahead with a window that starts
  *     at four chunks and grows four times over with each fault of the stream, up to this many chunks and at most
- *     64 MiB, reading up to 4 MiB of adjacent chunks at once, on workers of its own so that demand
+ *     64 MiB, reading up to 16 MiB of adjacent chunks at once, on workers of its own so that demand
  *     faults never wait behind it. Objects whose backend already holds them in memory are served on
  *     demand only: a fault there costs about what a prefetch would
  * @param backgroundPull fetch the whole object in the background, in order, with the fetch workers,

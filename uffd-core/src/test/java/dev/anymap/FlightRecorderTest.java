@@ -36,9 +36,11 @@ class FlightRecorderTest {
         List<RecordedEvent> fetches = events.stream().filter(e -> e.getEventType().getName().equals("dev.anymap.Fetch")).toList();
         List<RecordedEvent> faults = events.stream().filter(e -> e.getEventType().getName().equals("dev.anymap.Fault")).toList();
         assertTrue(fetches.stream().anyMatch(e -> !e.getBoolean("prefetch")), "demand fetches");
-        assertTrue(fetches.stream().anyMatch(e -> e.getBoolean("prefetch") && e.getInt("chunks") > 1), "coalesced prefetches");
+        // A readahead's read, or the demand read that took it over when the scan got there first.
+        assertTrue(fetches.stream().anyMatch(e -> e.getInt("chunks") > 1), "coalesced reads");
         assertTrue(fetches.stream().allMatch(e -> e.getString("uri").equals(uri.toString()) && e.getString("backend").equals("faulty")));
-        long fetched = fetches.stream().filter(e -> e.getString("failure").isEmpty()).mapToLong(e -> e.getLong("bytes")).sum();
+        // A read that fails part-way counts the chunks it brought before it failed.
+        long fetched = fetches.stream().mapToLong(e -> e.getLong("bytes")).sum();
         assertTrue(fetched >= 6 << 20, "fetched " + fetched + " bytes for 6 MiB read");
         assertTrue(!faults.isEmpty() && faults.stream().allMatch(e -> List.of("fetch", "merged", "held", "present")
                 .contains(e.getString("outcome"))), faults.size() + " faults");

@@ -1,6 +1,7 @@
 package dev.anymap.spi;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
 import java.nio.ByteBuffer;
@@ -18,6 +19,8 @@ import java.util.Set;
  * or fail with an {@link IOException}, and later reads fail with a {@link BackendClosedException}.
  */
 public interface StorageBackend extends AutoCloseable {
+    /** The pieces in which the default {@link #stream} reads. */
+    int STREAM_PIECE = 1 << 20;
 
     /** The URI this object was opened from, for error messages; it carries no secrets. */
     URI uri();
@@ -58,6 +61,33 @@ public interface StorageBackend extends AutoCloseable {
         int length = target.remaining();
         read(offset, MemorySegment.ofBuffer(target));
         target.position(target.position() + length);
+    }
+
+    /**
+     * Passes {@code length} bytes at {@code offset} to {@code sink}, in order, each byte once, as they
+     * arrive. The page server streams its prefetch reads through here: it uses the first chunks of a
+     * read of many MiB before the last arrive, and holds no more of it than a chunk.
+     *
+     * <p>Same failures as {@link #read(long, MemorySegment)}, and no retries beyond its own: a read
+     * that fails part-way throws after the sink has taken some of the bytes, and those are the
+     * object's bytes, of the version opened. The default reads pieces of {@value #STREAM_PIECE} bytes
+     * with {@link #read(long, MemorySegment)}; a backend that fetches over a network overrides it
+     * with one request for the whole range.
+     */
+    default void stream(long offset, long length, ByteSink sink) throws IOException {
+        OutOfRangeException.check(uri(), offset, length, size());
+        if (length == 0) {
+            return;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment piece = arena.allocate(Math.min(length, STREAM_PIECE));
+            for (long done = 0; done < length; ) {
+                MemorySegment bytes = piece.asSlice(0, Math.min(piece.byteSize(), length - done));
+                read(offset + done, bytes);
+                sink.accept(bytes);
+                done += bytes.byteSize();
+            }
+        }
     }
 
     /**

@@ -36,6 +36,7 @@ final class FetchEvent extends Event {
     int chunks;
 
     @Label("Bytes")
+    @Description("The bytes that arrived: all the chunks' bytes, or, for a failed read, those of the chunks it brought before it failed")
     @DataAmount
     long bytes;
 

@@ -20,10 +20,14 @@ final class RegionCounters {
         faults.increment();
     }
 
-    /** One read from the backend (or view) of {@code chunks} chunks. */
-    void fetched(int chunks, long bytes, long nanos) {
+    /** Chunks fetched, from the backend or its view. */
+    void fetched(int chunks, long bytes) {
         chunksFetched.add(chunks);
         bytesFetched.add(bytes);
+    }
+
+    /** One read from the backend, from its request to its last byte. */
+    void read(long nanos) {
         fetchNanosTotal.add(nanos);
         fetchNanosMax.accumulate(nanos);
         latencies.record(nanos);

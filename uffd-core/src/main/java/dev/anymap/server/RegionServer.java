@@ -22,6 +22,7 @@ import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -62,9 +63,23 @@ final class RegionServer implements AutoCloseable {
     private static final long FIRST_RETRY_MILLIS = 50;
     /**
      * The most one prefetch reads from the backend at once: adjacent chunks go in one ranged read,
-     * small enough that a window keeps every prefetch worker busy.
+     * streamed and installed chunk by chunk as it arrives. Measured on s3proxy, a request costs about
+     * as much as 1 MiB of its body, so reads grow to 16 MiB; a thread that faults on a chunk of one
+     * waits for the read to reach it, which bounds them there.
      */
-    private static final long MAX_EXTENT_BYTES = 4 << 20;
+    private static final long MAX_EXTENT_BYTES = 16 << 20;
+    /**
+     * Prefetch workers per demand worker. A replayed trace is mostly single chunks scattered over
+     * the object, whose reads are bound by round trips, not bandwidth: at 20 ms, 200 chunks take 32
+     * reads in flight to arrive in about 150 ms.
+     */
+    private static final int PREFETCH_WORKERS_PER_FETCH_WORKER = 8;
+    /**
+     * The bulk reads in flight per demand worker, in extents of the largest size: a pull or a
+     * readahead at full size streams on this many connections, so that each stream runs fast enough
+     * that a thread waiting for a chunk of one waits little.
+     */
+    private static final int BULK_READS_PER_FETCH_WORKER = 2;
     /** The most a sequential stream runs ahead, whatever the chunk size. */
     private static final long MAX_WINDOW_BYTES = 64 << 20;
 
@@ -88,6 +103,8 @@ final class RegionServer implements AutoCloseable {
     private final PrefetchRate prefetchRate;
     private final BlockingQueue<Extent> demand = new LinkedBlockingQueue<>();
     private final BlockingQueue<Extent> prefetch = new LinkedBlockingQueue<>();
+    /** Chunks that prefetch reads may have in flight at once: a few large reads, or many small ones. */
+    private final Semaphore prefetchInFlight;
     private final Map<Integer, Extent> queuedExtents = new ConcurrentHashMap<>();
     private final Map<Integer, Held> held = new ConcurrentHashMap<>();
     private final RegionCounters counters = new RegionCounters();
@@ -130,7 +147,10 @@ final class RegionServer implements AutoCloseable {
         this.mappedLength = mappedLength(size);
         this.chunkSize = chunkSize;
         this.fetchWorkers = fetchWorkers;
-        this.extentChunks = (int) Math.max(1, MAX_EXTENT_BYTES / chunkSize);
+        // Under a rate limit a read is paced as a whole: reads of an eighth of a second's budget keep it smooth.
+        long extentBytes = prefetching.rateLimit() == UNLIMITED ? MAX_EXTENT_BYTES : Math.min(MAX_EXTENT_BYTES, prefetching.rateLimit() / 8);
+        this.extentChunks = (int) Math.max(1, extentBytes / chunkSize);
+        this.prefetchInFlight = new Semaphore(BULK_READS_PER_FETCH_WORKER * fetchWorkers * extentChunks, true);
         this.failEveryFault = failEveryFault;
         this.viewAddress = backend.view().map(MemorySegment::address).orElse(0L);
         long chunks = (mappedLength + chunkSize - 1) / chunkSize;
@@ -151,7 +171,7 @@ final class RegionServer implements AutoCloseable {
         // A backend in memory needs no pull: a fault there costs what a prefetch would.
         boolean pullable = size > 0 && size <= prefetchMemoryLimit && size <= PhysicalMemory.total() / 4;
         this.densePull = prefetching.autoPull() && !backgroundPull && failEveryFault == null && viewAddress == 0 && pullable
-                ? new DensePullTrigger(size, 2 * fetchWorkers) : null;
+                ? new DensePullTrigger(size, BULK_READS_PER_FETCH_WORKER * fetchWorkers) : null;
         this.accessOrder = new AccessOrder(states.length);
     }
 
@@ -221,15 +241,15 @@ final class RegionServer implements AutoCloseable {
     }
 
     /**
-     * Twice as many prefetch workers as demand workers: they spend their time waiting on storage, and
-     * what a scan over a network gets is what they keep in flight.
+     * Starts the prefetch workers, virtual threads: they spend their time waiting on storage, and what
+     * a prefetch gets over a network is what they keep in flight, within {@link #prefetchInFlight}.
      */
     private void startPrefetchWorkers() {
         synchronized (threads) {
             if (!prefetchWorkersStarted && !stopping) {
                 prefetchWorkersStarted = true;
-                for (int i = 0; i < 2 * fetchWorkers; i++) {
-                    threads.add(Thread.ofPlatform().name("anymap-prefetch-" + id + "-" + i).daemon().start(this::prefetchLoop));
+                for (int i = 0; i < PREFETCH_WORKERS_PER_FETCH_WORKER * fetchWorkers; i++) {
+                    threads.add(Thread.ofVirtual().name("anymap-prefetch-" + id + "-" + i).start(this::prefetchLoop));
                 }
             }
         }
@@ -355,11 +375,7 @@ final class RegionServer implements AutoCloseable {
                     if (STATE.compareAndSet(states, chunk, IN_FLIGHT, WANTED)) {
                         Extent queued = queuedExtents.get(chunk);
                         if (queued != null && queued.start()) {
-                            // Its prefetch has not started: a demand worker takes the whole extent, still in one read.
-                            for (int c = queued.first(); c < queued.first() + queued.count(); c++) {
-                                queuedExtents.remove(c);
-                            }
-                            demand.offer(new Extent(queued.first(), queued.count(), -1, new AtomicBoolean(true)));
+                            takeOver(queued, chunk);
                             return "fetch";
                         }
                         return "merged";
@@ -379,6 +395,27 @@ final class RegionServer implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * Moves a queued prefetch whose chunk a thread now waits for to the demand workers: from that
+     * chunk to the extent's end in one read, which brings the wanted chunk first. The chunks before it
+     * go back to the prefetch queue as an extent of their own.
+     */
+    private void takeOver(Extent queued, int wanted) {
+        int end = queued.first() + queued.count();
+        for (int c = queued.first(); c < end; c++) {
+            queuedExtents.remove(c);
+        }
+        if (wanted > queued.first()) {
+            int trigger = queued.trigger() < wanted ? queued.trigger() : -1;
+            Extent before = new Extent(queued.first(), wanted - queued.first(), trigger, new AtomicBoolean());
+            for (int c = before.first(); c < wanted; c++) {
+                queuedExtents.put(c, before);
+            }
+            prefetch.offer(before);
+        }
+        demand.offer(new Extent(wanted, end - wanted, -1, new AtomicBoolean(true)));
     }
 
     /**
@@ -442,18 +479,13 @@ final class RegionServer implements AutoCloseable {
 
     private void demandLoop() {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment staging = arena.allocate(chunkSize, PAGE);
-            MemorySegment extentStaging = null;
+            ChunkCutter cutter = new ChunkCutter(arena.allocate(chunkSize, PAGE), chunkSize, size);
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
             while (!stopping) {
                 Extent extent = demand.poll(1, TimeUnit.SECONDS);
-                if (extent == null) {
-                    continue;
+                if (extent != null) {
+                    fetchWanted(extent, cutter, fill);
                 }
-                if (extent.count() > 1 && extentStaging == null) {
-                    extentStaging = arena.allocate((long) extentChunks * chunkSize, PAGE);
-                }
-                fetchWanted(extent, staging, extentStaging, fill);
             }
         } catch (InterruptedException stopped) {
             // close() interrupts the workers.
@@ -464,47 +496,85 @@ final class RegionServer implements AutoCloseable {
 
     /**
      * Fetches chunks that a thread waits for, with retries; a chunk that still fails is poisoned.
-     * Several adjacent chunks are read at once; if that read fails, they are read one by one, so
-     * that one bad chunk fails alone and not its neighbours.
+     * Several adjacent chunks are read at once, each installed as it arrives; if that read fails,
+     * the chunks it did not bring are read one by one, so that one bad chunk fails alone and not
+     * its neighbours.
      */
-    private void fetchWanted(Extent extent, MemorySegment chunkStaging, MemorySegment extentStaging, Userfaultfd.FillRequest fill)
-            throws InterruptedException {
-        MemorySegment staging = extent.count() > 1 ? extentStaging : chunkStaging;
-        long offset = (long) extent.first() * chunkSize;
-        long fillLength = fillLength(extent.first(), extent.count());
+    private void fetchWanted(Extent extent, ChunkCutter cutter, Userfaultfd.FillRequest fill) throws InterruptedException {
         if (failEveryFault != null) {
-            failAll(extent, failEveryFault, fill);
+            failAll(extent.first(), extent.first() + extent.count(), failEveryFault, fill);
             return;
         }
         long started = System.nanoTime();
-        long dataLength = Math.min(fillLength, size - offset);
-        FetchEvent event = new FetchEvent();
-        event.begin();
         if (densePull != null) {
             densePull.demandStarted(started);
         }
-        Exception failure = read(offset, staging.asSlice(0, dataLength), extent.count() > 1 ? 1 : FETCH_ATTEMPTS);
-        commit(event, extent.first(), extent.count(), dataLength, false, failure);
+        Exception failure = fetch(extent, cutter, extent.count() > 1 ? 1 : FETCH_ATTEMPTS, false, fill);
         long finished = System.nanoTime();
-        if (densePull != null && densePull.demandFinished(finished, failure == null ? dataLength : 0, finished - started)) {
+        int end = extent.first() + extent.count();
+        long arrived = Math.min(cutter.resumeOffset(), size) - (long) extent.first() * chunkSize;
+        if (densePull != null && densePull.demandFinished(finished, arrived, finished - started)) {
             startDensePull();
         }
-        if (failure != null && extent.count() > 1 && !(failure instanceof ObjectChangedException)) {
-            for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
-                fetchWanted(Extent.single(c), chunkStaging, extentStaging, fill);
+        if (failure == null) {
+            return;
+        }
+        if (extent.count() > 1 && !(failure instanceof ObjectChangedException)) {
+            for (int c = cutter.nextChunk(); c < end; c++) {
+                fetchWanted(Extent.single(c), cutter, fill);
             }
             return;
         }
-        if (failure != null) {
-            failAll(extent, describe(offset, dataLength, failure), fill);
-            return;
+        long offset = cutter.resumeOffset();
+        failAll(cutter.nextChunk(), end, describe(offset, Math.min(fillLength(cutter.nextChunk(), end - cutter.nextChunk()), size - offset),
+                failure), fill);
+    }
+
+    /**
+     * Streams the extent's chunks from the backend, with up to {@code attempts} attempts, each from
+     * the first chunk not yet in; each chunk is counted and then installed (or, for the trigger of a
+     * readahead, held) as soon as it is whole. Returns the failure that ended the attempts, or null;
+     * the chunks from {@code cutter.nextChunk()} on did not arrive.
+     */
+    private Exception fetch(Extent extent, ChunkCutter cutter, int attempts, boolean prefetch, Userfaultfd.FillRequest fill)
+            throws InterruptedException {
+        int end = extent.first() + extent.count();
+        long dataEnd = Math.min((long) end * chunkSize, size);
+        long started = System.nanoTime();
+        cutter.start(extent.first(), (chunk, bytes) -> {
+            counters.fetched(1, Math.min(chunkSize, size - (long) chunk * chunkSize));
+            if (chunk == end - 1) {
+                // Recorded before the install wakes the faulting threads, so that they see it in stats.
+                counters.read(System.nanoTime() - started);
+            }
+            if (chunk != extent.trigger() || !hold(chunk, bytes.address())) {
+                install(chunk, bytes.address(), fill);
+            }
+        });
+        FetchEvent event = new FetchEvent();
+        event.begin();
+        Exception failure = null;
+        for (int attempt = 0; attempt < attempts && !stopping && cutter.nextChunk() < end; attempt++) {
+            if (attempt > 0) {
+                Thread.sleep(FIRST_RETRY_MILLIS << (2 * (attempt - 1)));
+            }
+            try {
+                backend.stream(cutter.resumeOffset(), dataEnd - cutter.resumeOffset(), cutter);
+                failure = null;
+            } catch (OutOfRangeException | ObjectChangedException | BackendClosedException permanent) {
+                failure = permanent;
+                break;
+            } catch (IOException | RuntimeException e) {
+                failure = e;
+            }
         }
-        zeroPastTheEnd(staging, dataLength, fillLength);
-        // Counted before the install wakes the faulting threads, so that they see it in stats.
-        counters.fetched(extent.count(), dataLength, System.nanoTime() - started);
-        for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
-            install(c, staging.address() + (long) (c - extent.first()) * chunkSize, fill);
+        if (failure == null && cutter.nextChunk() < end) {
+            failure = stopping ? new BackendClosedException(backend.uri())
+                    : new IOException("the backend of " + printableUri + " streamed fewer bytes than asked for");
         }
+        commit(event, extent.first(), extent.count(), Math.min(cutter.resumeOffset(), size) - (long) extent.first() * chunkSize,
+                prefetch, failure);
+        return failure;
     }
 
     /** Pulls the whole object, behind the faults, once they have shown themselves dense. */
@@ -516,15 +586,15 @@ final class RegionServer implements AutoCloseable {
         prefetch(new SequentialStreams.Prefetch(0, states.length - 1, -1), false);
     }
 
-    private void failAll(Extent extent, String description, Userfaultfd.FillRequest fill) {
-        for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
+    private void failAll(int from, int to, String description, Userfaultfd.FillRequest fill) {
+        for (int c = from; c < to; c++) {
             fail(c, (long) c * chunkSize, fillLength(c, 1), description, fill);
         }
     }
 
     private void prefetchLoop() {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment staging = null;
+            ChunkCutter cutter = null;
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
             while (!stopping) {
                 Extent extent = prefetch.poll(1, TimeUnit.SECONDS);
@@ -535,10 +605,15 @@ final class RegionServer implements AutoCloseable {
                     queuedExtents.remove(c);
                 }
                 boolean holdsTheEnd = extent.first() + extent.count() == states.length;
-                if (staging == null && (viewAddress == 0 || holdsTheEnd)) {
-                    staging = arena.allocate((long) extentChunks * chunkSize, PAGE);
+                if (cutter == null && (viewAddress == 0 || holdsTheEnd)) {
+                    cutter = new ChunkCutter(arena.allocate(chunkSize, PAGE), chunkSize, size);
                 }
-                prefetchExtent(extent, staging, fill);
+                prefetchInFlight.acquire(extent.count());
+                try {
+                    prefetchExtent(extent, cutter, fill);
+                } finally {
+                    prefetchInFlight.release(extent.count());
+                }
             }
         } catch (InterruptedException stopped) {
             // close() interrupts the workers.
@@ -547,46 +622,34 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    private void prefetchExtent(Extent extent, MemorySegment staging, Userfaultfd.FillRequest fill) throws InterruptedException {
+    private void prefetchExtent(Extent extent, ChunkCutter cutter, Userfaultfd.FillRequest fill) throws InterruptedException {
         long offset = (long) extent.first() * chunkSize;
         long fillLength = fillLength(extent.first(), extent.count());
         long dataLength = Math.min(fillLength, size - offset);
-        long source;
-        long started = System.nanoTime();
         if (viewAddress != 0 && dataLength == fillLength) {
-            source = viewAddress + offset;
-        } else {
-            if (prefetchRate != null) {
-                prefetchRate.acquire(dataLength);
-                started = System.nanoTime();
+            counters.fetched(extent.count(), dataLength);
+            counters.read(0);
+            for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
+                install(c, viewAddress + (long) c * chunkSize, fill);
             }
-            FetchEvent event = new FetchEvent();
-            event.begin();
-            // One attempt: a chunk that a thread comes to want is fetched again, with retries, on demand.
-            Exception failure = read(offset, staging.asSlice(0, dataLength), 1);
-            commit(event, extent.first(), extent.count(), dataLength, true, failure);
-            if (failure != null) {
-                for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
-                    if (STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
-                        release(c);
-                    } else {
-                        demand.offer(Extent.single(c));
-                    }
-                }
-                return;
-            }
-            if (densePull != null) {
-                densePull.sample(dataLength, System.nanoTime() - started);
-            }
-            zeroPastTheEnd(staging, dataLength, fillLength);
-            source = staging.address();
+            return;
         }
-        counters.fetched(extent.count(), dataLength, System.nanoTime() - started);
-        for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
-            long chunkSource = source + (long) (c - extent.first()) * chunkSize;
-            if (c != extent.trigger() || !hold(c, chunkSource)) {
-                install(c, chunkSource, fill);
+        if (prefetchRate != null) {
+            prefetchRate.acquire(dataLength);
+        }
+        long started = System.nanoTime();
+        // One attempt: a chunk that a thread comes to want is fetched again, with retries, on demand.
+        Exception failure = fetch(extent, cutter, 1, true, fill);
+        if (failure != null) {
+            for (int c = cutter.nextChunk(); c < extent.first() + extent.count(); c++) {
+                if (STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
+                    release(c);
+                } else {
+                    demand.offer(Extent.single(c));
+                }
             }
+        } else if (densePull != null) {
+            densePull.sample(dataLength, System.nanoTime() - started);
         }
     }
 
@@ -636,7 +699,8 @@ final class RegionServer implements AutoCloseable {
         if (viewAddress == 0 || failEveryFault != null || length != fillLength(chunk, 1)) {
             return false;
         }
-        counters.fetched(1, length, 0);
+        counters.fetched(1, length);
+        counters.read(0);
         install(chunk, viewAddress + offset, fill);
         return true;
     }
@@ -644,32 +708,6 @@ final class RegionServer implements AutoCloseable {
     private long fillLength(int firstChunk, int count) {
         long offset = (long) firstChunk * chunkSize;
         return Math.min((long) count * chunkSize, mappedLength - offset);
-    }
-
-    private static void zeroPastTheEnd(MemorySegment staging, long dataLength, long fillLength) {
-        if (dataLength < fillLength) {
-            // The object ends inside this page: the rest of it reads as zeros.
-            staging.asSlice(dataLength, fillLength - dataLength).fill((byte) 0);
-        }
-    }
-
-    /** Reads with up to {@code attempts} attempts; the failure that ended them, or null. */
-    private Exception read(long offset, MemorySegment target, int attempts) throws InterruptedException {
-        Exception failure = null;
-        for (int attempt = 0; attempt < attempts && !stopping; attempt++) {
-            if (attempt > 0) {
-                Thread.sleep(FIRST_RETRY_MILLIS << (2 * (attempt - 1)));
-            }
-            try {
-                backend.read(offset, target);
-                return null;
-            } catch (OutOfRangeException | ObjectChangedException | BackendClosedException permanent) {
-                return permanent;
-            } catch (IOException | RuntimeException e) {
-                failure = e;
-            }
-        }
-        return failure != null ? failure : new BackendClosedException(backend.uri());
     }
 
     private String describe(long offset, long length, Exception failure) {

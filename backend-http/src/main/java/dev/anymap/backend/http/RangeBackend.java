@@ -1,5 +1,6 @@
 package dev.anymap.backend.http;
 
+import dev.anymap.spi.ByteSink;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.OutOfRangeException;
@@ -67,7 +68,16 @@ final class RangeBackend implements StorageBackend {
 
     @Override
     public void read(long offset, MemorySegment destination) throws IOException {
-        long length = destination.byteSize();
+        long[] filled = {0};
+        stream(offset, destination.byteSize(), bytes -> {
+            MemorySegment.copy(bytes, 0, destination, filled[0], bytes.byteSize());
+            filled[0] += bytes.byteSize();
+        });
+    }
+
+    /** One ranged GET for the whole range, passed on as it arrives. */
+    @Override
+    public void stream(long offset, long length, ByteSink sink) throws IOException {
         OutOfRangeException.check(uri(), offset, length, size);
         transport.checkOpen();
         if (length == 0) {
@@ -75,20 +85,20 @@ final class RangeBackend implements StorageBackend {
         }
         long[] done = {0};
         transport.withRetries("GET bytes " + offset + "-" + (offset + length - 1) + " of " + Redaction.uri(uri()), attempt -> {
-            fetch(offset, destination, done);
+            fetch(offset, length, sink, done);
             return null;
         });
     }
 
     /** One attempt at the bytes from {@code offset + done[0]} on; {@code done[0]} counts those that arrived. */
-    private void fetch(long offset, MemorySegment destination, long[] done) throws IOException {
+    private void fetch(long offset, long length, ByteSink sink, long[] done) throws IOException {
         long first = offset + done[0];
-        long last = offset + destination.byteSize() - 1;
+        long last = offset + length - 1;
         Map<String, String> headers = new LinkedHashMap<>(validator.conditions());
         headers.put("Range", "bytes=" + first + "-" + last);
         try (Transport.Response response = transport.send("GET", target, headers)) {
             check(response, first, last);
-            copy(response, destination, done);
+            copy(response, length, sink, done);
         }
     }
 
@@ -149,8 +159,7 @@ final class RangeBackend implements StorageBackend {
         return new ObjectChangedException(uri(), version, detail);
     }
 
-    private void copy(Transport.Response response, MemorySegment destination, long[] done) throws IOException {
-        long length = destination.byteSize();
+    private void copy(Transport.Response response, long length, ByteSink sink, long[] done) throws IOException {
         while (true) {
             List<ByteBuffer> buffers;
             try {
@@ -174,7 +183,7 @@ final class RangeBackend implements StorageBackend {
                 if (n > length - done[0]) {
                     throw new IOException(Redaction.uri(uri()) + " sent more bytes than the range it announced");
                 }
-                MemorySegment.copy(MemorySegment.ofBuffer(buffer), 0, destination, done[0], n);
+                sink.accept(MemorySegment.ofBuffer(buffer).asReadOnly());
                 done[0] += n;
             }
         }

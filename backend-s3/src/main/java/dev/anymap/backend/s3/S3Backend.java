@@ -1,6 +1,7 @@
 package dev.anymap.backend.s3;
 
 import dev.anymap.spi.BackendClosedException;
+import dev.anymap.spi.ByteSink;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.OutOfRangeException;
@@ -9,9 +10,7 @@ import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.net.URI;
-import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -42,7 +41,7 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
 final class S3Backend implements StorageBackend {
     /** How much of the object's start the GET at open brings: a chunk of the engine's default size. */
     static final int OPENING_BYTES = 256 * 1024;
-    /** Bytes go from the socket to a native target through this much heap at a time. */
+    /** Bytes go from the socket to a sink through this much heap at a time. */
     private static final int STAGING = 64 * 1024;
     private static final Pattern CONTENT_RANGE = Pattern.compile("bytes (\\d+)-(\\d+)/(\\d+|\\*)");
     private static final BackoffStrategy BODY_BACKOFF =
@@ -182,21 +181,27 @@ final class S3Backend implements StorageBackend {
 
     @Override
     public void read(long offset, MemorySegment target) throws IOException {
-        OutOfRangeException.check(uri, offset, target.byteSize(), size);
+        long[] filled = {0};
+        stream(offset, target.byteSize(), bytes -> {
+            MemorySegment.copy(bytes, 0, target, filled[0], bytes.byteSize());
+            filled[0] += bytes.byteSize();
+        });
+    }
+
+    /** One ranged GET for the whole range, passed on as it arrives; bytes that came with the open are not asked for again. */
+    @Override
+    public void stream(long offset, long length, ByteSink sink) throws IOException {
+        OutOfRangeException.check(uri, offset, length, size);
         ensureOpen();
-        long length = target.byteSize();
-        if (length == 0) {
-            return;
-        }
-        if (offset + length <= opening.length) {
-            MemorySegment.copy(MemorySegment.ofArray(opening), offset, target, 0, length);
-            return;
-        }
         Progress progress = new Progress();
+        if (offset < opening.length && length > 0) {
+            progress.done = Math.min(length, opening.length - offset);
+            sink.accept(MemorySegment.ofArray(opening).asSlice(offset, progress.done).asReadOnly());
+        }
         // Each attempt is one GET for what is still missing; the SDK's own retries happen inside it.
         for (int attempt = 1; progress.done < length; attempt++) {
             try {
-                fetch(offset, target, progress);
+                fetch(offset, length, sink, progress);
             } catch (BodyFailure failure) {
                 ensureOpen();
                 if (attempt >= lease.settings().maxAttempts()) {
@@ -213,9 +218,9 @@ final class S3Backend implements StorageBackend {
      * One ranged GET for what of the read is still missing, copied into {@code target} as it arrives.
      * Every failure of the body is a {@link BodyFailure}, to be resumed; every other failure is final.
      */
-    private void fetch(long offset, MemorySegment target, Progress progress) throws IOException {
+    private void fetch(long offset, long length, ByteSink sink, Progress progress) throws IOException {
         long first = offset + progress.done;
-        long last = offset + target.byteSize() - 1;
+        long last = offset + length - 1;
         GetObjectRequest request = GetObjectRequest.builder()
                 .bucket(location.bucket())
                 .key(location.key())
@@ -237,7 +242,7 @@ final class S3Backend implements StorageBackend {
             long expected = last - first + 1;
             long copied;
             try {
-                copied = copy(body, target, progress, expected);
+                copied = copy(body, sink, progress, expected);
             } catch (IOException e) {
                 ensureOpen();
                 throw new BodyFailure(e.getMessage(), e);
@@ -299,54 +304,23 @@ final class S3Backend implements StorageBackend {
     }
 
     /**
-     * Copies up to {@code expected} bytes of {@code body} into the target after what is already there;
-     * returns how many it copied before the body ended. A heap target backed by a byte array is read
-     * into directly; a native one through a small staging array.
+     * Passes up to {@code expected} bytes of {@code body} to the sink, counting them in {@code progress};
+     * returns how many it passed before the body ended.
      */
-    private static long copy(ResponseInputStream<?> body, MemorySegment target, Progress progress, long expected)
-            throws IOException {
+    private static long copy(ResponseInputStream<?> body, ByteSink sink, Progress progress, long expected) throws IOException {
+        byte[] staging = new byte[(int) Math.min(STAGING, expected)];
+        MemorySegment bytes = MemorySegment.ofArray(staging);
         long copied = 0;
-        byte[] staging = null;
         while (copied < expected) {
-            int want = (int) Math.min(expected - copied, Integer.MAX_VALUE - 8);
-            MemorySegment rest = target.asSlice(progress.done, want);
-            ByteBuffer heap = heapBuffer(rest);
-            int n;
-            if (heap != null) {
-                n = body.read(heap.array(), heap.arrayOffset() + heap.position(), want);
-                if (n > 0) {
-                    progress.done += n;
-                    copied += n;
-                }
-            } else {
-                if (staging == null) {
-                    staging = new byte[(int) Math.min(STAGING, expected)];
-                }
-                n = body.read(staging, 0, Math.min(staging.length, want));
-                if (n > 0) {
-                    MemorySegment.copy(staging, 0, target, ValueLayout.JAVA_BYTE, progress.done, n);
-                    progress.done += n;
-                    copied += n;
-                }
-            }
+            int n = body.read(staging, 0, (int) Math.min(staging.length, expected - copied));
             if (n < 0) {
                 break;
             }
+            sink.accept(bytes.asSlice(0, n));
+            progress.done += n;
+            copied += n;
         }
         return copied;
-    }
-
-    private static ByteBuffer heapBuffer(MemorySegment segment) {
-        if (segment.isNative() || segment.isReadOnly()) {
-            return null;
-        }
-        try {
-            ByteBuffer buffer = segment.asByteBuffer();
-            return buffer.hasArray() ? buffer : null;
-        } catch (UnsupportedOperationException notBytes) {
-            // a heap segment over an array of another type than byte[]
-            return null;
-        }
     }
 
     private void backOff(int attempt) throws IOException {

@@ -53,8 +53,8 @@ record S3Settings(
             SESSION_TOKEN, ANONYMOUS, MAX_CONNECTIONS, CONNECT_TIMEOUT_MS, READ_TIMEOUT_MS, ATTEMPT_TIMEOUT_MS, MAX_ATTEMPTS);
     static final Set<String> SECRETS = Set.of(SECRET_ACCESS_KEY, SESSION_TOKEN);
 
-    /** As many connections as the page server has fetch workers by default, so no fetch waits for one. */
-    static final int DEFAULT_MAX_CONNECTIONS = 16;
+    /** More connections than the page server reads on at once by default (its demand and prefetch workers), so no read waits for one. */
+    static final int DEFAULT_MAX_CONNECTIONS = 64;
     /** A connect to S3 takes milliseconds; seconds mean a dead or unreachable endpoint. */
     static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(3);
     /**

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.anymap.spi.OutOfRangeException;
 import dev.anymap.spi.StorageBackend;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -136,6 +137,50 @@ public abstract class StorageBackendContract {
             assertThrows(IllegalArgumentException.class, () -> backend.read(-1, MemorySegment.ofArray(new byte[1])));
             // A failed read leaves the backend usable.
             assertArrayEquals(Arrays.copyOfRange(content, 0, 10), readWith(backend, 0, 10, 0, null));
+        }
+    }
+
+    @Test
+    void streamsARangeInOrderEachByteOnce() throws Exception {
+        int chunk = chunkSize();
+        // Longer than the default stream's piece, so that a stream in pieces crosses one.
+        byte[] content = TestContent.random(8, StorageBackend.STREAM_PIECE + 2 * chunk + 123);
+        try (StorageBackend backend = store("stream", content)) {
+            long[][] ranges = {{0, content.length}, {PAGE - 1, StorageBackend.STREAM_PIECE + 2}, {chunk + 1, 7},
+                    {content.length - 1, 1}, {content.length, 0}};
+            for (long[] range : ranges) {
+                int offset = (int) range[0];
+                int length = (int) range[1];
+                ByteArrayOutputStream streamed = new ByteArrayOutputStream();
+                backend.stream(offset, length, bytes -> streamed.writeBytes(bytes.toArray(ValueLayout.JAVA_BYTE)));
+                assertArrayEquals(Arrays.copyOfRange(content, offset, offset + length), streamed.toByteArray(),
+                        () -> "bytes streamed at offset " + offset + ", length " + length);
+            }
+        }
+    }
+
+    @Test
+    void aStreamPastTheEndFailsBeforeItPassesAnyBytes() throws Exception {
+        byte[] content = TestContent.random(9, PAGE + 5);
+        try (StorageBackend backend = store("stream-past-end", content)) {
+            long size = backend.size();
+            List<MemorySegment> passed = new ArrayList<>();
+            assertThrows(OutOfRangeException.class, () -> backend.stream(size - 1, 2, passed::add));
+            assertThrows(IllegalArgumentException.class, () -> backend.stream(-1, 1, passed::add));
+            assertEquals(List.of(), passed);
+        }
+    }
+
+    @Test
+    void aSinkThatThrowsEndsTheStreamAndLeavesTheBackendUsable() throws Exception {
+        byte[] content = TestContent.random(10, 4 * chunkSize());
+        try (StorageBackend backend = store("stream-sink-throws", content)) {
+            IllegalStateException stop = new IllegalStateException("the sink stops the stream");
+            IllegalStateException thrown = assertThrows(IllegalStateException.class, () -> backend.stream(0, content.length, bytes -> {
+                throw stop;
+            }));
+            assertTrue(thrown == stop, "the sink's own exception, not " + thrown);
+            assertArrayEquals(Arrays.copyOfRange(content, PAGE, 3 * PAGE), readWith(backend, PAGE, 2 * PAGE, 0, null));
         }
     }
 
