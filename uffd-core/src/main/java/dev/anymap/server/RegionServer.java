@@ -68,6 +68,8 @@ final class RegionServer implements AutoCloseable {
      * waits for the read to reach it, which bounds them there.
      */
     private static final long MAX_EXTENT_BYTES = 16 << 20;
+    /** The least a prefetch of a range reads at once, where the range holds that much. */
+    private static final long MIN_EXTENT_BYTES = 1 << 20;
     /**
      * Prefetch workers per demand worker. A replayed trace is mostly single chunks scattered over
      * the object, whose reads are bound by round trips, not bandwidth: at 20 ms, 200 chunks take 32
@@ -425,6 +427,7 @@ final class RegionServer implements AutoCloseable {
      *     sequential stream are read by it without ever faulting
      */
     private void prefetch(SequentialStreams.Prefetch ahead, boolean traced) {
+        int perExtent = extentChunks(ahead.to() - ahead.from() + 1);
         int first = -1;
         for (int chunk = ahead.from(); chunk <= ahead.to() + 1; chunk++) {
             boolean claimed = chunk <= ahead.to() && claimForPrefetch(chunk);
@@ -434,7 +437,7 @@ final class RegionServer implements AutoCloseable {
             if (claimed && first < 0) {
                 first = chunk;
             }
-            if (first >= 0 && (!claimed || chunk - first + 1 == extentChunks)) {
+            if (first >= 0 && (!claimed || chunk - first + 1 == perExtent)) {
                 int count = claimed ? chunk - first + 1 : chunk - first;
                 int trigger = ahead.trigger() >= first && ahead.trigger() < first + count ? ahead.trigger() : -1;
                 Extent extent = new Extent(first, count, trigger, new AtomicBoolean());
@@ -445,6 +448,17 @@ final class RegionServer implements AutoCloseable {
                 first = -1;
             }
         }
+    }
+
+    /**
+     * How many chunks of a prefetch of {@code chunks} go in one read: the range spread over the bulk
+     * reads there may be in flight, as a download spreads an object over parallel ranged GETs, in reads
+     * of at least 1 MiB, which cost little more than a request, and at most {@link #extentChunks}.
+     */
+    private int extentChunks(int chunks) {
+        int bulkReads = BULK_READS_PER_FETCH_WORKER * fetchWorkers;
+        int atLeast = (int) Math.max(1, MIN_EXTENT_BYTES / chunkSize);
+        return Math.min(extentChunks, Math.max(atLeast, (chunks + bulkReads - 1) / bulkReads));
     }
 
     /**
