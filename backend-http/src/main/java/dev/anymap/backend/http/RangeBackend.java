@@ -68,11 +68,7 @@ final class RangeBackend implements StorageBackend {
 
     @Override
     public void read(long offset, MemorySegment destination) throws IOException {
-        long[] filled = {0};
-        stream(offset, destination.byteSize(), bytes -> {
-            MemorySegment.copy(bytes, 0, destination, filled[0], bytes.byteSize());
-            filled[0] += bytes.byteSize();
-        });
+        stream(offset, destination.byteSize(), ByteSink.into(destination));
     }
 
     /** One ranged GET for the whole range, passed on as it arrives. */

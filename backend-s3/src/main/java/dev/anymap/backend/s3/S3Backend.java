@@ -181,11 +181,7 @@ final class S3Backend implements StorageBackend {
 
     @Override
     public void read(long offset, MemorySegment target) throws IOException {
-        long[] filled = {0};
-        stream(offset, target.byteSize(), bytes -> {
-            MemorySegment.copy(bytes, 0, target, filled[0], bytes.byteSize());
-            filled[0] += bytes.byteSize();
-        });
+        stream(offset, target.byteSize(), ByteSink.into(target));
     }
 
     /** One ranged GET for the whole range, passed on as it arrives; bytes that came with the open are not asked for again. */
