@@ -243,15 +243,16 @@ final class RegionServer implements AutoCloseable {
     }
 
     /**
-     * Starts the prefetch workers, virtual threads: they spend their time waiting on storage, and what
-     * a prefetch gets over a network is what they keep in flight, within {@link #prefetchInFlight}.
+     * Starts the prefetch workers: they spend their time waiting on storage, and what a prefetch gets
+     * over a network is what they keep in flight, within {@link #prefetchInFlight}. Platform threads:
+     * on virtual ones, measured, the demo's cold scan of 256 MiB on S3 ran at 150 MB/s instead of 270.
      */
     private void startPrefetchWorkers() {
         synchronized (threads) {
             if (!prefetchWorkersStarted && !stopping) {
                 prefetchWorkersStarted = true;
                 for (int i = 0; i < PREFETCH_WORKERS_PER_FETCH_WORKER * fetchWorkers; i++) {
-                    threads.add(Thread.ofVirtual().name("anymap-prefetch-" + id + "-" + i).start(this::prefetchLoop));
+                    threads.add(Thread.ofPlatform().name("anymap-prefetch-" + id + "-" + i).daemon().start(this::prefetchLoop));
                 }
             }
         }
