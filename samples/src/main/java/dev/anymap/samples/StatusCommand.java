@@ -1,25 +1,22 @@
 package dev.anymap.samples;
 
 import dev.anymap.Anymap;
-import dev.anymap.AnymapConfig;
 import dev.anymap.ServerStatus;
-import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 
 /** Shows what a running page server holds; never starts one. */
 @Command(name = "status", mixinStandardHelpOptions = true,
         description = "Show what a running page server holds: its clients and regions, bytes resident, faults, fetch latency.")
 final class StatusCommand implements Callable<Integer> {
-    @Option(names = "--socket", paramLabel = "PATH", description = "Page server socket (default: the user's page server).")
-    private Path socket;
+    @Mixin
+    private RunningServer server;
 
     @Override
     public Integer call() throws Exception {
-        AnymapConfig config = (socket == null ? AnymapConfig.defaults() : AnymapConfig.defaults().withSocket(socket)).withAutoStart(false);
-        try (Anymap anymap = Anymap.open(config)) {
+        try (Anymap anymap = server.attach()) {
             ServerStatus status = anymap.serverStatus();
             // This command is a client too; it holds no regions.
             System.out.printf(Locale.ROOT, "page server %d: %d other clients, %d regions%n", status.serverPid(), status.clients() - 1,

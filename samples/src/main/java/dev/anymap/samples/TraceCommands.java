@@ -2,7 +2,6 @@ package dev.anymap.samples;
 
 import dev.anymap.AccessTrace;
 import dev.anymap.Anymap;
-import dev.anymap.AnymapConfig;
 import java.awt.Color;
 import java.awt.Font;
 import java.awt.Graphics2D;
@@ -12,17 +11,13 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import javax.imageio.ImageIO;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** Commands that look at a region of a running page server: its access trace and its residency. */
 final class TraceCommands {
     private TraceCommands() {}
-
-    private static Anymap attach(Path socket) throws java.io.IOException {
-        AnymapConfig config = socket == null ? AnymapConfig.defaults() : AnymapConfig.defaults().withSocket(socket);
-        return Anymap.open(config.withAutoStart(false));
-    }
 
     @Command(name = "trace", mixinStandardHelpOptions = true,
             description = "Save the access trace of a region that a running page server holds (its number is in `status`), "
@@ -34,12 +29,12 @@ final class TraceCommands {
         @Option(names = "--out", required = true, paramLabel = "FILE", description = "Where to write the trace.")
         Path out;
 
-        @Option(names = "--socket", paramLabel = "PATH", description = "Page server socket (default: the user's page server).")
-        Path socket;
+        @Mixin
+        RunningServer server;
 
         @Override
         public Integer call() throws Exception {
-            try (Anymap anymap = attach(socket)) {
+            try (Anymap anymap = server.attach()) {
                 AccessTrace trace = anymap.trace(region);
                 trace.save(out);
                 System.out.println("saved " + trace + " to " + out);
@@ -60,15 +55,15 @@ final class TraceCommands {
         @Option(names = "--out", required = true, paramLabel = "FILE", description = "The PNG to write.")
         Path out;
 
-        @Option(names = "--socket", paramLabel = "PATH", description = "Page server socket (default: the user's page server).")
-        Path socket;
+        @Mixin
+        RunningServer server;
 
         @Override
         public Integer call() throws Exception {
             System.setProperty("java.awt.headless", "true");
             AccessTrace trace;
             int[] resident;
-            try (Anymap anymap = attach(socket)) {
+            try (Anymap anymap = server.attach()) {
                 trace = anymap.trace(region);
                 resident = anymap.residentChunks(region);
             }

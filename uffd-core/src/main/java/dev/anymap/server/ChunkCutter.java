@@ -48,6 +48,11 @@ final class ChunkCutter implements ByteSink {
         return (long) next * chunkSize;
     }
 
+    /** The object's bytes handed on since the start of {@code firstChunk}, where this stream began. */
+    long handedOnSince(int firstChunk) {
+        return Math.min(resumeOffset(), objectSize) - (long) firstChunk * chunkSize;
+    }
+
     @Override
     public void accept(MemorySegment bytes) {
         long taken = 0;

@@ -91,7 +91,7 @@ final class RegionServer implements AutoCloseable {
     private final long mappedLength;
     private final int chunkSize;
     private final int fetchWorkers;
-    private final int extentChunks;
+    private final int maxExtentChunks;
     private final String failEveryFault;
     private final long viewAddress;
     private final String printableUri;
@@ -151,8 +151,8 @@ final class RegionServer implements AutoCloseable {
         this.fetchWorkers = fetchWorkers;
         // Under a rate limit a read is paced as a whole: reads of an eighth of a second's budget keep it smooth.
         long extentBytes = prefetching.rateLimit() == UNLIMITED ? MAX_EXTENT_BYTES : Math.min(MAX_EXTENT_BYTES, prefetching.rateLimit() / 8);
-        this.extentChunks = (int) Math.max(1, extentBytes / chunkSize);
-        this.prefetchInFlight = new Semaphore(BULK_READS_PER_FETCH_WORKER * fetchWorkers * extentChunks, true);
+        this.maxExtentChunks = (int) Math.max(1, extentBytes / chunkSize);
+        this.prefetchInFlight = new Semaphore(BULK_READS_PER_FETCH_WORKER * fetchWorkers * maxExtentChunks, true);
         this.failEveryFault = failEveryFault;
         this.viewAddress = backend.view().map(MemorySegment::address).orElse(0L);
         long chunks = (mappedLength + chunkSize - 1) / chunkSize;
@@ -454,12 +454,12 @@ final class RegionServer implements AutoCloseable {
     /**
      * How many chunks of a prefetch of {@code chunks} go in one read: the range spread over the bulk
      * reads there may be in flight, as a download spreads an object over parallel ranged GETs, in reads
-     * of at least 1 MiB, which cost little more than a request, and at most {@link #extentChunks}.
+     * of at least 1 MiB, which cost little more than a request, and at most {@link #maxExtentChunks}.
      */
     private int extentChunks(int chunks) {
         int bulkReads = BULK_READS_PER_FETCH_WORKER * fetchWorkers;
         int atLeast = (int) Math.max(1, MIN_EXTENT_BYTES / chunkSize);
-        return Math.min(extentChunks, Math.max(atLeast, (chunks + bulkReads - 1) / bulkReads));
+        return Math.min(maxExtentChunks, Math.max(atLeast, (chunks + bulkReads - 1) / bulkReads));
     }
 
     /**
@@ -527,8 +527,7 @@ final class RegionServer implements AutoCloseable {
         Exception failure = fetch(extent, cutter, extent.count() > 1 ? 1 : FETCH_ATTEMPTS, false, fill);
         long finished = System.nanoTime();
         int end = extent.first() + extent.count();
-        long arrived = Math.min(cutter.resumeOffset(), size) - (long) extent.first() * chunkSize;
-        if (densePull != null && densePull.demandFinished(finished, arrived, finished - started)) {
+        if (densePull != null && densePull.demandFinished(finished, cutter.handedOnSince(extent.first()), finished - started)) {
             startDensePull();
         }
         if (failure == null) {
@@ -587,8 +586,7 @@ final class RegionServer implements AutoCloseable {
             failure = stopping ? new BackendClosedException(backend.uri())
                     : new IOException("the backend of " + printableUri + " streamed fewer bytes than asked for");
         }
-        commit(event, extent.first(), extent.count(), Math.min(cutter.resumeOffset(), size) - (long) extent.first() * chunkSize,
-                prefetch, failure);
+        commit(event, extent.first(), extent.count(), cutter.handedOnSince(extent.first()), prefetch, failure);
         return failure;
     }
 
