@@ -35,11 +35,18 @@ final class Runs {
     }
 
     private final int repeats;
+    private final int warmups;
     private final long serverPid;
     private final long appPid = ProcessHandle.current().pid();
 
+    /** Runs each side once, not counted, before the runs that are. */
     Runs(int repeats, long serverPid) {
+        this(repeats, 1, serverPid);
+    }
+
+    Runs(int repeats, int warmups, long serverPid) {
         this.repeats = repeats;
+        this.warmups = warmups;
         this.serverPid = serverPid;
     }
 
@@ -50,9 +57,11 @@ final class Runs {
     Map<String, Result> alternate(String label, Map<String, Measurement> sides) throws Exception {
         Map<String, Result> results = new LinkedHashMap<>();
         sides.keySet().forEach(side -> results.put(side, new Result(new ArrayList<>(), new ArrayList<>(), new ArrayList<>())));
-        // One run of each side first, not counted: the page server's client for a new endpoint, the JIT, the connections.
-        for (Measurement side : sides.values()) {
-            side.run();
+        // Runs of each side first, not counted: the page server's client for a new endpoint, the JIT, the connections.
+        for (int r = 0; r < warmups; r++) {
+            for (Measurement side : sides.values()) {
+                side.run();
+            }
         }
         for (int r = 0; r < repeats; r++) {
             for (Map.Entry<String, Measurement> side : sides.entrySet()) {

@@ -14,8 +14,10 @@ import java.util.Map;
 /**
  * A recorded access trace replayed as prefetch on {@code s3://}: a "sandbox boot" touches a few thousand
  * pages of a snapshot in a fixed pseudo-random order, in clusters of {@value #CLUSTER} pages with a
- * little compute between; its trace, recorded once with {@code region.trace()} and saved, is replayed
- * with {@code region.prefetch(trace)} on a fresh mapping, against the same boot on a fresh mapping cold.
+ * little compute between; its trace, recorded once with {@code region.trace()} on a mapping of
+ * {@value #TRACE_CHUNK}-byte chunks and saved, is replayed with {@code region.prefetch(trace)} on a fresh
+ * mapping of that chunk size and on one of the default, against the same boot on a fresh mapping with
+ * the default options, cold.
  *
  * <pre>TraceReplay PLOTS_DIR SIZE_MIB REPEATS PAGES ROUND_TRIP_MS...</pre>
  * Prints a Markdown report.
@@ -23,6 +25,16 @@ import java.util.Map;
 public final class TraceReplay {
     private static final int CLUSTER = 8;
     private static final long COMPUTE_NANOS = 20_000;
+    /**
+     * The chunk size of the recording and of the replay: a chunk a little larger than a cluster, so
+     * that the replay fetches about what the boot touches, where the default chunk fetches eight times more.
+     */
+    private static final int TRACE_CHUNK = 32 << 10;
+    /**
+     * Boots of each side before the measured ones: the page server and the store of a platform serving
+     * sandboxes run for long, while a new JVM runs its first few hundred requests interpreted.
+     */
+    private static final int WARMUPS = 4;
 
     private TraceReplay() {}
 
@@ -39,10 +51,16 @@ public final class TraceReplay {
         StringBuilder report = new StringBuilder("### Replay of a recorded access trace on S3\n\n");
         report.append("A sandbox boot on a " + (size >> 20) + " MiB snapshot in s3proxy: " + pages.length + " pages in clusters of "
                 + CLUSTER + ", in a fixed pseudo-random order, with " + COMPUTE_NANOS / 1000 + " us of compute after each cluster. Its "
-                + "trace is recorded once (`region.trace()`) and saved; then the boot runs on a fresh mapping cold, and on a fresh "
-                + "mapping after `region.prefetch(AccessTrace.load(file))`. Time from `map()` to the boot's end in ms, medians of "
-                + repeats + " alternating runs (min-max). Target at 20 ms: at least 3 times less time with the trace.\n\n");
-        Table table = new Table("round trip", "cold", "trace replayed", "cold / replayed", "target", "peak RSS app / server, replayed");
+                + "trace is recorded once (`region.trace()`) on a mapping of " + (TRACE_CHUNK >> 10) + " KiB chunks and saved. Then "
+                + "the boot runs on a fresh mapping with the default options (" + (MapOptions.DEFAULT_CHUNK_SIZE >> 10) + " KiB "
+                + "chunks, automatic pull), cold; on a fresh mapping of " + (TRACE_CHUNK >> 10) + " KiB chunks after "
+                + "`region.prefetch(AccessTrace.load(file))`; and on a fresh mapping of the default chunks after the same, which "
+                + "fetches whole " + (MapOptions.DEFAULT_CHUNK_SIZE >> 10) + " KiB chunks for the pages the trace names. Time from "
+                + "`map()` to the boot's end in ms, medians of " + repeats + " alternating runs (min-max), after " + WARMUPS
+                + " boots of each side not counted (a platform's page server and store run for long). Target at 20 ms: at least 3 "
+                + "times less time with the trace.\n\n");
+        Table table = new Table("round trip", "cold", "replayed, " + (TRACE_CHUNK >> 10) + " KiB chunks", "cold / replayed", "target",
+                "replayed, default chunks", "cold / replayed, default chunks", "peak RSS app / server, replayed");
         Map<String, Double> speedups = new LinkedHashMap<>();
         Path traceFile = Files.createTempDirectory("anymap-bench-trace-").resolve("boot.trace");
         try (S3Fixture s3 = new S3Fixture(roundTrips);
@@ -51,20 +69,25 @@ public final class TraceReplay {
             MemorySegment expected = Harness.fileMemory(s3.put("snapshot", size, 47), arena);
             long expectedSum = boot(expected, pages);
             // Recorded without the automatic pull: chunks it brings in are never faulted on, so never in the trace.
-            try (MappedRegion region = anymap.map(S3Fixture.uri("snapshot"), s3.options(MapOptions.defaults().withAutoPull(false), 0))) {
+            try (MappedRegion region = anymap.map(S3Fixture.uri("snapshot"),
+                    s3.options(MapOptions.defaults().withAutoPull(false).withChunkSize(TRACE_CHUNK), 0))) {
                 boot(region.segment(), pages);
                 region.trace().save(traceFile);
             }
-            Runs runs = new Runs(repeats, anymap.serverStatus().serverPid());
+            Runs runs = new Runs(repeats, WARMUPS, anymap.serverStatus().serverPid());
             for (long roundTrip : roundTrips) {
                 MapOptions options = s3.options(MapOptions.defaults(), roundTrip);
+                MapOptions traceChunks = s3.options(MapOptions.defaults().withChunkSize(TRACE_CHUNK), roundTrip);
                 Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
                 sides.put("cold", () -> timeBoot(anymap, options, pages, null, expectedSum));
-                sides.put("replayed", () -> timeBoot(anymap, options, pages, traceFile, expectedSum));
+                sides.put("replayed", () -> timeBoot(anymap, traceChunks, pages, traceFile, expectedSum));
+                sides.put("replayed, default chunks", () -> timeBoot(anymap, options, pages, traceFile, expectedSum));
                 Map<String, Runs.Result> results = runs.alternate("trace replay " + roundTrip + " ms", sides);
-                double speedup = results.get("cold").median() / results.get("replayed").median();
+                double cold = results.get("cold").median();
+                double speedup = cold / results.get("replayed").median();
                 table.row(roundTrip + " ms", results.get("cold").spread(), results.get("replayed").spread(), Stats.ratio(speedup),
-                        roundTrip == 20 ? "≥ 3" : "", results.get("replayed").memory());
+                        roundTrip == 20 ? "≥ 3" : "", results.get("replayed, default chunks").spread(),
+                        Stats.ratio(cold / results.get("replayed, default chunks").median()), results.get("replayed").memory());
                 speedups.put(roundTrip + " ms", speedup);
             }
         } finally {

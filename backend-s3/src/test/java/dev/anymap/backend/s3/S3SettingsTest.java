@@ -16,10 +16,10 @@ class S3SettingsTest {
     private static final URI URI_ = URI.create("s3://bucket/key");
 
     @Test
-    void defaultsSuitAFetchPathOfSixteenWorkers() {
+    void defaultsPoolMoreConnectionsThanARegionReadsOnAtOnce() {
         S3Settings settings = S3Settings.from(URI_, Map.of());
         assertNull(settings.endpoint());
-        assertEquals(64, settings.maxConnections());
+        assertEquals(128, settings.maxConnections());
         assertEquals(Duration.ofSeconds(3), settings.connectTimeout());
         assertEquals(Duration.ofSeconds(10), settings.readTimeout());
         assertEquals(Duration.ofSeconds(30), settings.attemptTimeout());
