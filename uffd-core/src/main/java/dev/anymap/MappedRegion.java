@@ -98,7 +98,8 @@ public final class MappedRegion implements AutoCloseable {
      * sequential scan count as touched when they were fetched), for {@link #prefetch(AccessTrace)}
      * on a later mapping. The page server sees only faults: record a trace on a mapping without
      * {@linkplain MapOptions#autoPull() automatic} or background pulls, whose chunks are never touched
-     * by a fault.
+     * by a fault. A trace names whole chunks: recorded and replayed on mappings of small chunks, its
+     * replay fetches little more than the recorded workload touched.
      */
     public AccessTrace trace() throws IOException {
         checkOpen();
