@@ -74,7 +74,7 @@ final class RegionServer implements AutoCloseable {
      * Prefetch workers per demand worker. A replayed trace is mostly small runs of chunks scattered
      * over the object, whose reads are bound by round trips, not bandwidth: at 20 ms, 250 of them
      * take 64 reads in flight to arrive in four round trips. Measured on the sandbox boot of
-     * BENCHMARKS.md, 64 against 32 cut its replay from about 310 ms to 270.
+     * BENCHMARKS.md at 20 ms, 64 against 32 cut its replay from 314 ms to 287 (medians of nine boots).
      */
     private static final int PREFETCH_WORKERS_PER_FETCH_WORKER = 16;
     /**
