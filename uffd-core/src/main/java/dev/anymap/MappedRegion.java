@@ -5,12 +5,14 @@ import dev.anymap.linux.NativeException;
 import dev.anymap.linux.Userfaultfd;
 import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
+import dev.anymap.protocol.MessageCodec;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.Redaction;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
+import java.util.Arrays;
 
 /**
  * A stored object mapped into this process's memory: {@link #segment()} reads as the object's
@@ -119,12 +121,12 @@ public final class MappedRegion implements AutoCloseable {
         checkOpen();
         if (trace.objectSize() != size) {
             throw new IllegalArgumentException("the trace is of an object of " + trace.objectSize() + " bytes; "
-                    + dev.anymap.spi.Redaction.uri(uri) + " has " + size);
+                    + Redaction.uri(uri) + " has " + size);
         }
         int[] chunks = trace.chunksFor(options.chunkSize());
-        for (int from = 0; from < chunks.length && length > 0; from += dev.anymap.protocol.MessageCodec.MAX_TRACE_CHUNKS) {
-            int[] piece = java.util.Arrays.copyOfRange(chunks, from,
-                    Math.min(chunks.length, from + dev.anymap.protocol.MessageCodec.MAX_TRACE_CHUNKS));
+        for (int from = 0; from < chunks.length && length > 0; from += MessageCodec.MAX_TRACE_CHUNKS) {
+            int[] piece = Arrays.copyOfRange(chunks, from,
+                    Math.min(chunks.length, from + MessageCodec.MAX_TRACE_CHUNKS));
             owner.link().call(new Message.PrefetchOrder(owner.link().nextRequestId(), serverRegionId, piece), -1, uri);
         }
     }

@@ -8,6 +8,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -117,7 +118,7 @@ public final class TraceReplay {
     private static long boot(MemorySegment memory, long[] pages) {
         long sum = 0;
         for (int i = 0; i < pages.length; i += CLUSTER) {
-            sum += Workloads.touch(memory, java.util.Arrays.copyOfRange(pages, i, Math.min(pages.length, i + CLUSTER)));
+            sum += Workloads.touch(memory, Arrays.copyOfRange(pages, i, Math.min(pages.length, i + CLUSTER)));
             long until = System.nanoTime() + COMPUTE_NANOS;
             while (System.nanoTime() < until) {
                 Thread.onSpinWait();

@@ -16,6 +16,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
@@ -26,6 +27,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.IntStream;
 
 /**
  * Serves the page faults of one mapped region: a fault loop that reads fault messages in batches,
@@ -267,13 +269,13 @@ final class RegionServer implements AutoCloseable {
         if (!resident) {
             return accessOrder.slice(requestId, from, MessageCodec.MAX_TRACE_CHUNKS);
         }
-        int[] present = java.util.stream.IntStream.range(0, states.length)
+        int[] present = IntStream.range(0, states.length)
                 .filter(chunk -> (byte) STATE.getVolatile(states, chunk) == PRESENT).toArray();
         if (from < 0 || from > present.length) {
             throw new IllegalArgumentException("a list of " + present.length + " resident chunks has no position " + from);
         }
         return new Message.Trace(requestId, present.length,
-                java.util.Arrays.copyOfRange(present, from, Math.min(present.length, from + MessageCodec.MAX_TRACE_CHUNKS)));
+                Arrays.copyOfRange(present, from, Math.min(present.length, from + MessageCodec.MAX_TRACE_CHUNKS)));
     }
 
     /** Prefetches {@code chunks} in this order (a replayed trace), adjacent ones in one read, behind faults. */
