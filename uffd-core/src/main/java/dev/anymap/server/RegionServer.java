@@ -14,14 +14,15 @@ import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -62,6 +63,8 @@ final class RegionServer implements AutoCloseable {
     /** How long the fault loop keeps polling the userfaultfd after a fault before it sleeps in poll(2). */
     private static final long SPIN_NANOS = 50_000;
     private static final int FETCH_ATTEMPTS = 3;
+    /** How long close waits for the fault loop and the workers to stop. */
+    private static final long CLOSE_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
     private static final long FIRST_RETRY_MILLIS = 50;
     /**
      * The most one prefetch reads from the backend at once: adjacent chunks go in one ranged read,
@@ -113,10 +116,10 @@ final class RegionServer implements AutoCloseable {
     private final Map<Integer, Extent> queuedExtents = new ConcurrentHashMap<>();
     private final Map<Integer, Held> held = new ConcurrentHashMap<>();
     private final RegionCounters counters = new RegionCounters();
-    /** Added to by attach and by a demand worker that starts the automatic pull, which close must not wait on. */
-    private final List<Thread> threads = new CopyOnWriteArrayList<>();
+    /** The fault loop and the demand workers: started by attach, joined by close. */
+    private final List<Thread> threads = new ArrayList<>();
+    private final PrefetchWorkers prefetchWorkers;
     private final AccessOrder accessOrder;
-    private boolean prefetchWorkersStarted;
 
     private volatile boolean stopping;
     private int uffd = -1;
@@ -178,6 +181,8 @@ final class RegionServer implements AutoCloseable {
         this.densePull = prefetching.autoPull() && !backgroundPull && failEveryFault == null && viewAddress == 0 && pullable
                 ? new DensePullTrigger(size, BULK_READS_PER_FETCH_WORKER * fetchWorkers) : null;
         this.accessOrder = new AccessOrder(states.length);
+        this.prefetchWorkers = new PrefetchWorkers(PREFETCH_WORKERS_PER_FETCH_WORKER * fetchWorkers, this::prefetchLoop,
+                () -> !prefetch.isEmpty());
     }
 
     /** The length a client maps for an object of {@code size} bytes: whole pages. */
@@ -234,30 +239,11 @@ final class RegionServer implements AutoCloseable {
         for (int i = 0; i < fetchWorkers; i++) {
             threads.add(Thread.ofPlatform().name("anymap-fetch-" + id + "-" + i).daemon().start(this::demandLoop));
         }
-        if (streams != null || backgroundPull) {
-            startPrefetchWorkers();
-        }
         threads.add(Thread.ofPlatform().name("anymap-faults-" + id).daemon().start(this::faultLoop));
         Userfaultfd.wake(uffd, base, mappedLength);
         if (backgroundPull) {
             // Every chunk, in order; faults still go first, to the demand workers. Not an access: not traced.
             prefetch(new SequentialStreams.Prefetch(0, states.length - 1, -1), false);
-        }
-    }
-
-    /**
-     * Starts the prefetch workers: they spend their time waiting on storage, and what a prefetch gets
-     * over a network is what they keep in flight, within {@link #prefetchInFlight}. Platform threads:
-     * on virtual ones, measured, the demo's cold scan of 256 MiB on S3 ran at 150 MB/s instead of 270.
-     */
-    private void startPrefetchWorkers() {
-        synchronized (threads) {
-            if (!prefetchWorkersStarted && !stopping) {
-                prefetchWorkersStarted = true;
-                for (int i = 0; i < PREFETCH_WORKERS_PER_FETCH_WORKER * fetchWorkers; i++) {
-                    threads.add(Thread.ofPlatform().name("anymap-prefetch-" + id + "-" + i).daemon().start(this::prefetchLoop));
-                }
-            }
         }
     }
 
@@ -285,7 +271,6 @@ final class RegionServer implements AutoCloseable {
                 throw new IllegalArgumentException("chunk " + chunk + " is past the end of region " + id + " (" + states.length + " chunks)");
             }
         }
-        startPrefetchWorkers();
         int runStart = 0;
         for (int i = 1; i <= chunks.length; i++) {
             if (i == chunks.length || chunks[i] != chunks[i - 1] + 1) {
@@ -419,7 +404,7 @@ final class RegionServer implements AutoCloseable {
             for (int c = before.first(); c < wanted; c++) {
                 queuedExtents.put(c, before);
             }
-            prefetch.offer(before);
+            queuePrefetch(before);
         }
         demand.offer(new Extent(wanted, end - wanted, -1, new AtomicBoolean(true)));
     }
@@ -448,10 +433,19 @@ final class RegionServer implements AutoCloseable {
                 for (int c = first; c < first + count; c++) {
                     queuedExtents.put(c, extent);
                 }
-                prefetch.offer(extent);
+                queuePrefetch(extent);
                 first = -1;
             }
         }
+    }
+
+    /**
+     * Queues an extent for the prefetch workers, which spend their time waiting on storage: what a
+     * prefetch gets over a network is what they keep in flight, within {@link #prefetchInFlight}.
+     */
+    private void queuePrefetch(Extent extent) {
+        prefetch.offer(extent);
+        prefetchWorkers.wake();
     }
 
     /**
@@ -598,7 +592,6 @@ final class RegionServer implements AutoCloseable {
         LOG.log(System.Logger.Level.DEBUG, () -> "region " + id + " (" + printableUri + "): faults waited "
                 + densePull.stalledNanos() / 1_000_000 + " ms of a pull estimated at " + densePull.estimatedPullNanos() / 1_000_000
                 + " ms; pulling the whole object");
-        startPrefetchWorkers();
         prefetch(new SequentialStreams.Prefetch(0, states.length - 1, -1), false);
     }
 
@@ -608,12 +601,12 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    private void prefetchLoop() {
+    /** One prefetch worker: reads the queued extents until none is left. */
+    private void prefetchLoop() throws InterruptedException {
         try (Arena arena = Arena.ofConfined()) {
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
-            while (!stopping) {
-                Extent extent = prefetch.poll(1, TimeUnit.SECONDS);
-                if (extent == null || !extent.start()) {
+            for (Extent extent; !stopping && (extent = prefetch.poll()) != null; ) {
+                if (!extent.start()) {
                     continue; // taken over by the demand workers
                 }
                 for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
@@ -627,8 +620,6 @@ final class RegionServer implements AutoCloseable {
                     prefetchInFlight.release(extent.count());
                 }
             }
-        } catch (InterruptedException stopped) {
-            // close() interrupts the workers.
         } catch (RuntimeException | Error e) {
             LOG.log(System.Logger.Level.ERROR, "prefetch worker of region " + id + " stopped", e);
         }
@@ -773,35 +764,34 @@ final class RegionServer implements AutoCloseable {
         if (stopping) {
             return;
         }
-        synchronized (threads) {
-            stopping = true; // no prefetch worker starts after this
-        }
+        stopping = true;
         if (stopEvent >= 0) {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment one = arena.allocate(8);
-                one.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, 1L);
+                one.set(ValueLayout.JAVA_LONG, 0, 1L);
                 Libc.write(stopEvent, one, 8);
             }
         }
         for (Thread thread : threads) {
             thread.interrupt();
         }
-        // Closed before the join: a worker blocked in a slow read is released by it.
+        // Closed before the wait: a worker blocked in a slow read is released by it.
         try {
             backend.close();
         } catch (IOException e) {
             LOG.log(System.Logger.Level.WARNING, "closing " + printableUri + ": " + e.getMessage());
         }
-        boolean joined = true;
-        for (Thread thread : threads) {
-            try {
-                thread.join(TimeUnit.SECONDS.toMillis(10));
+        boolean joined;
+        try {
+            long deadline = System.nanoTime() + CLOSE_TIMEOUT_NANOS;
+            joined = prefetchWorkers.stop(CLOSE_TIMEOUT_NANOS);
+            for (Thread thread : threads) {
+                thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
                 joined &= !thread.isAlive();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                joined = false;
-                break;
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            joined = false;
         }
         if (!joined) {
             // A thread that may still call ioctl on the userfaultfd must not find its number reused.

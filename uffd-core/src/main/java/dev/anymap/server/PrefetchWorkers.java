@@ -1,0 +1,110 @@
+package dev.anymap.server;
+
+import java.util.HashSet;
+import java.util.Set;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+
+/**
+ * The workers that run one region's prefetch reads, on threads that every region of the page server
+ * shares: a map starts no threads for prefetching, and a region that never prefetches holds none.
+ * Measured at 0 ms round trip, starting and joining 64 threads of its own added about 3.5 ms to
+ * each S3 map and 2.6 ms to each close. Up to {@code limit} workers drain the region's queue at
+ * once; each one leaves when the queue is empty, and one is started again by the next
+ * {@link #wake()}.
+ */
+final class PrefetchWorkers {
+    /** Platform threads: on virtual ones, measured, a cold scan of 256 MiB on S3 ran at 150 MB/s instead of 270. */
+    private static final ExecutorService THREADS =
+            Executors.newCachedThreadPool(Thread.ofPlatform().name("anymap-prefetch-", 0).daemon().factory());
+
+    /** Takes extents from a region's queue until it is empty or the region stops. */
+    @FunctionalInterface
+    interface Drain {
+        void run() throws InterruptedException;
+    }
+
+    private final int limit;
+    private final Drain drain;
+    private final BooleanSupplier queued;
+    /** The threads working for this region now, so that {@link #stop} interrupts them and no others. */
+    private final Set<Thread> working = new HashSet<>();
+    private int started;
+    private boolean stopped;
+
+    /**
+     * @param limit the most workers at once
+     * @param drain what each worker runs
+     * @param queued whether the queue holds work: checked as a worker leaves, so that work queued
+     *     while every worker was leaving still gets one
+     */
+    PrefetchWorkers(int limit, Drain drain, BooleanSupplier queued) {
+        this.limit = limit;
+        this.drain = drain;
+        this.queued = queued;
+    }
+
+    /** Starts a worker for newly queued work, unless {@code limit} are at work already. */
+    void wake() {
+        synchronized (this) {
+            if (stopped || started >= limit) {
+                return;
+            }
+            started++;
+        }
+        try {
+            THREADS.execute(this::work);
+        } catch (RuntimeException | Error e) {
+            leave(); // no thread to be had: the next wake tries again
+            throw e;
+        }
+    }
+
+    private void work() {
+        Thread self = Thread.currentThread();
+        synchronized (this) {
+            if (stopped) {
+                leave();
+                return;
+            }
+            working.add(self);
+        }
+        try {
+            drain.run();
+        } catch (InterruptedException stopping) {
+            // stop() interrupts the workers.
+        } finally {
+            synchronized (this) {
+                working.remove(self);
+                // Cleared under the lock that stop() interrupts under: the next region this thread works for never sees it.
+                Thread.interrupted();
+                leave();
+            }
+        }
+        if (queued.getAsBoolean()) {
+            wake();
+        }
+    }
+
+    private synchronized void leave() {
+        started--;
+        notifyAll();
+    }
+
+    /**
+     * Starts no more workers, interrupts those at work, and waits until they have left.
+     *
+     * @return false if one was still at work when {@code timeoutNanos} ran out
+     */
+    synchronized boolean stop(long timeoutNanos) throws InterruptedException {
+        stopped = true;
+        working.forEach(Thread::interrupt);
+        long deadline = System.nanoTime() + timeoutNanos;
+        for (long left = timeoutNanos; started > 0 && left > 0; left = deadline - System.nanoTime()) {
+            TimeUnit.NANOSECONDS.timedWait(this, left);
+        }
+        return started == 0;
+    }
+}
