@@ -40,7 +40,7 @@ public final class FractionSweep {
         report.append("One thread touches a fraction of the pages of a " + (size >> 20) + " MiB object in s3proxy: distinct pages at "
                 + "random, or distinct runs of " + CLUSTER + " pages (" + CLUSTER * 4 + " KiB) at random places. Mapping (default options"
                 + (modes.size() > 1 ? ", with the automatic bulk pull on and off" : "; the engine has no automatic bulk pull yet") + ") "
-                + "against downloading the whole object (" + S3Downloads.PARTS + " ranged GETs at once) and then touching the same "
+                + "against downloading the whole object (" + S3Downloads.PARTS + " ranged GETs at once, into new memory) and then touching the same "
                 + "pages. Time to done in ms, medians of " + repeats + " alternating runs (min-max); the ratio is mapping / download; "
                 + "target: mapping at most " + TARGET + " times the download.\n\n");
         List<String> header = new ArrayList<>(List.of("round trip", "pattern", "fraction (pages)", "download, then touch"));
@@ -55,7 +55,6 @@ public final class FractionSweep {
              Anymap anymap = Anymap.open(Harness.privateServer());
              Arena arena = Arena.ofShared()) {
             MemorySegment expected = Harness.fileMemory(s3.put("sweep", size, 59), arena);
-            MemorySegment into = arena.allocate(size, 4096);
             Runs runs = new Runs(repeats, anymap.serverStatus().serverPid());
             for (long roundTrip : roundTrips) {
                 Map<String, double[][]> curves = new LinkedHashMap<>();
@@ -69,8 +68,10 @@ public final class FractionSweep {
                         Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
                         sides.put("download", () -> {
                             long started = System.nanoTime();
-                            S3Downloads.parallelRanges(s3.client(roundTrip), "sweep", into);
-                            Workloads.touch(into, pages);
+                            try (FreshMemory into = FreshMemory.of(size)) {
+                                S3Downloads.parallelRanges(s3.client(roundTrip), "sweep", into.segment());
+                                Workloads.touch(into.segment(), pages);
+                            }
                             return (System.nanoTime() - started) / 1e6;
                         });
                         modes.forEach((mode, options) -> sides.put(mode, () -> Harness.timeMapped(anymap, S3Fixture.uri("sweep"),
