@@ -58,15 +58,18 @@ class ReadaheadTest {
     void aBadChunkInAPrefetchTakenOverByAFaultFailsAloneAndNotItsNeighbours() throws Exception {
         long size = 32L << 20;
         long bad = 205L * CHUNK + 100;
-        // Reads of several chunks are slow, single chunks fast; one fetch worker means two prefetch workers.
+        // Reads of several chunks are slow, single chunks fast; one fetch worker means 16 prefetch workers.
         URI uri = URI.create("faulty:bad-neighbour?size=" + size + "&seed=46&fail=" + bad + "&slowabove=" + CHUNK + "&delay=3000");
         try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK).withFetchWorkers(1))) {
             MemorySegment memory = region.segment();
-            // Two streams of two faults each set both prefetch workers on slow prefetches...
-            for (int chunk : new int[] {0, 1, 100, 101, 200, 201}) {
-                memory.get(ValueLayout.JAVA_BYTE, (long) chunk * CHUNK);
+            // 16 streams of two faults each set every prefetch worker on a slow prefetch...
+            for (int stream = 0; stream < 16; stream++) {
+                memory.get(ValueLayout.JAVA_BYTE, stream * 10L * CHUNK);
+                memory.get(ValueLayout.JAVA_BYTE, (stream * 10L + 1) * CHUNK);
             }
-            // ...so the third stream's prefetch of chunks 202-205 waits in the queue, and this fault
+            memory.get(ValueLayout.JAVA_BYTE, 200L * CHUNK);
+            memory.get(ValueLayout.JAVA_BYTE, 201L * CHUNK);
+            // ...so the next stream's prefetch of chunks 202-205 waits in the queue, and this fault
             // hands it to a demand worker, which reads the four chunks at once: the bad one among them.
             assertArrayEquals(ReferenceContent.bytes(size, 46, 202L * CHUNK, CHUNK), actual(memory, 202L * CHUNK, CHUNK));
             assertArrayEquals(ReferenceContent.bytes(size, 46, 204L * CHUNK, CHUNK), actual(memory, 204L * CHUNK, CHUNK));
