@@ -8,15 +8,17 @@ import java.util.Map;
  * @param chunkSize the unit of fetching: a power of two from 4 KiB to 32 MiB. A fault fetches the
  *     whole chunk around it, so larger chunks mean fewer round trips on scans and more bytes
  *     fetched on sparse random access.
- * @param fetchWorkers how many reads for faulting threads the page server makes at once for this region; its
- *     prefetching keeps up to eight times as many small reads, or two of the largest per fetch worker, in flight
+ * @param fetchWorkers how many reads for faulting threads the page server makes at once for this region
+ *     (default 16): as many threads as fault at once on different chunks wait one round trip each,
+ *     not several. Prefetching has reads of its own: up to 64 small ones, or 8 of the largest, in
+ *     flight
  * @param readaheadChunks the most chunks to fetch ahead of a sequential stream of faults (0: none). The
  *     page server finds such streams (several at once) and fetches ahead with a window that starts
  *     at four chunks and grows four times over with each fault of the stream, up to this many chunks and at most
  *     64 MiB, reading up to 16 MiB of adjacent chunks at once, on workers of its own so that demand
  *     faults never wait behind it. Objects whose backend already holds them in memory are served on
  *     demand only: a fault there costs about what a prefetch would
- * @param backgroundPull fetch the whole object in the background, in order, with the fetch workers,
+ * @param backgroundPull fetch the whole object in the background, in order, with the prefetch reads,
  *     while faults are served first: a mapped object becomes fully resident without waiting for every
  *     page to be touched
  * @param autoPull let the page server start that background pull by itself when the time threads have
@@ -69,15 +71,22 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
      */
     public static final int DEFAULT_READAHEAD_CHUNKS = 256;
 
+    /**
+     * The default fetch workers: 16, the threads of the record-reading benchmark of BENCHMARKS.md,
+     * which with 4 waited four round trips for each round of faults. A worker is a thread of the page
+     * server's shared pool while it reads, and nothing while it does not.
+     */
+    public static final int DEFAULT_FETCH_WORKERS = 16;
+
     /** No limit on prefetching's memory or rate. */
     public static final long UNLIMITED = Long.MAX_VALUE;
 
     /**
-     * Default chunk size, 4 fetch workers, default readahead, automatic pull, no prefetch limits,
+     * Default chunk size, 16 fetch workers, default readahead, automatic pull, no prefetch limits,
      * read-only, no backend options.
      */
     public static MapOptions defaults() {
-        return new MapOptions(DEFAULT_CHUNK_SIZE, 4, DEFAULT_READAHEAD_CHUNKS, false, true, UNLIMITED, UNLIMITED, false, Map.of());
+        return new MapOptions(DEFAULT_CHUNK_SIZE, DEFAULT_FETCH_WORKERS, DEFAULT_READAHEAD_CHUNKS, false, true, UNLIMITED, UNLIMITED, false, Map.of());
     }
 
     public MapOptions withChunkSize(int chunkSize) {

@@ -172,6 +172,32 @@ class MappedRegionTest {
     }
 
     @Test
+    void sixteenThreadsFaultingOnDifferentChunksAreAllServedAtOnceByDefault() throws Exception {
+        int chunk = 64 * 1024;
+        long size = 64L * chunk;
+        // Each read is held until 16 are in progress: with fewer fetch workers they would fail.
+        URI uri = URI.create("faulty:together?size=" + size + "&seed=8&together=16");
+        MapOptions options = MapOptions.defaults().withChunkSize(chunk).withReadahead(0).withAutoPull(false);
+        try (MappedRegion region = anymap.map(uri, options)) {
+            MemorySegment memory = region.segment();
+            List<Thread> threads = new ArrayList<>();
+            byte[][] read = new byte[16][];
+            for (int t = 0; t < 16; t++) {
+                int thread = t;
+                threads.add(Thread.ofPlatform().start(() -> read[thread] = actual(memory, thread * 4L * chunk, 4096)));
+            }
+            for (Thread thread : threads) {
+                thread.join();
+            }
+            for (int t = 0; t < 16; t++) {
+                assertArrayEquals(ReferenceContent.bytes(size, 8, t * 4L * chunk, 4096), read[t], "thread " + t);
+            }
+            assertEquals(0, region.stats().failures());
+            assertEquals(16, region.stats().chunksFetched());
+        }
+    }
+
+    @Test
     void aThousandMapAndCloseCyclesLeakNoDescriptorsAndNoServerMemory() throws Exception {
         ProcessHandle server = TestServers.startedServer(config).orElseThrow();
         // Warm up first: the server's JIT, heap and malloc arenas settle over the first ~2000 cycles.

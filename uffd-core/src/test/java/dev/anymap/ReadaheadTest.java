@@ -56,23 +56,23 @@ class ReadaheadTest {
 
     @Test
     void aBadChunkInAPrefetchTakenOverByAFaultFailsAloneAndNotItsNeighbours() throws Exception {
-        long size = 32L << 20;
-        long bad = 205L * CHUNK + 100;
-        // Reads of several chunks are slow, single chunks fast; one fetch worker means 16 prefetch workers.
+        long size = 64L << 20;
+        long bad = 705L * CHUNK + 100;
+        // Reads of several chunks are slow, single chunks fast.
         URI uri = URI.create("faulty:bad-neighbour?size=" + size + "&seed=46&fail=" + bad + "&slowabove=" + CHUNK + "&delay=3000");
         try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK).withFetchWorkers(1))) {
             MemorySegment memory = region.segment();
-            // 16 streams of two faults each set every prefetch worker on a slow prefetch...
-            for (int stream = 0; stream < 16; stream++) {
+            // 64 streams of two faults each set every prefetch worker on a slow prefetch...
+            for (int stream = 0; stream < 64; stream++) {
                 memory.get(ValueLayout.JAVA_BYTE, stream * 10L * CHUNK);
                 memory.get(ValueLayout.JAVA_BYTE, (stream * 10L + 1) * CHUNK);
             }
-            memory.get(ValueLayout.JAVA_BYTE, 200L * CHUNK);
-            memory.get(ValueLayout.JAVA_BYTE, 201L * CHUNK);
-            // ...so the next stream's prefetch of chunks 202-205 waits in the queue, and this fault
+            memory.get(ValueLayout.JAVA_BYTE, 700L * CHUNK);
+            memory.get(ValueLayout.JAVA_BYTE, 701L * CHUNK);
+            // ...so the next stream's prefetch of chunks 702-705 waits in the queue, and this fault
             // hands it to a demand worker, which reads the four chunks at once: the bad one among them.
-            assertArrayEquals(ReferenceContent.bytes(size, 46, 202L * CHUNK, CHUNK), actual(memory, 202L * CHUNK, CHUNK));
-            assertArrayEquals(ReferenceContent.bytes(size, 46, 204L * CHUNK, CHUNK), actual(memory, 204L * CHUNK, CHUNK));
+            assertArrayEquals(ReferenceContent.bytes(size, 46, 702L * CHUNK, CHUNK), actual(memory, 702L * CHUNK, CHUNK));
+            assertArrayEquals(ReferenceContent.bytes(size, 46, 704L * CHUNK, CHUNK), actual(memory, 704L * CHUNK, CHUNK));
             assertThrows(InternalError.class, () -> memory.get(ValueLayout.JAVA_BYTE, bad));
             assertEquals(1, region.stats().failures(), "only the bad chunk failed");
         }

@@ -17,12 +17,13 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
-import java.util.ArrayList;
+import java.time.Duration;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Map;
+import java.util.Queue;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -76,18 +77,18 @@ final class RegionServer implements AutoCloseable {
     /** The least a prefetch of a range reads at once, where the range holds that much. */
     private static final long MIN_EXTENT_BYTES = 1 << 20;
     /**
-     * Prefetch workers per demand worker. A replayed trace is mostly small runs of chunks scattered
+     * The most prefetch reads in flight. A replayed trace is mostly small runs of chunks scattered
      * over the object, whose reads are bound by round trips, not bandwidth: at 20 ms, 250 of them
      * take 64 reads in flight to arrive in four round trips. Measured on the sandbox boot of
      * BENCHMARKS.md at 20 ms, 64 against 32 cut its replay from 314 ms to 287 (medians of nine boots).
      */
-    private static final int PREFETCH_WORKERS_PER_FETCH_WORKER = 16;
+    private static final int PREFETCH_WORKERS = 64;
     /**
-     * The bulk reads in flight per demand worker, in extents of the largest size: a pull or a
-     * readahead at full size streams on this many connections, so that each stream runs fast enough
-     * that a thread waiting for a chunk of one waits little.
+     * The prefetch reads in flight in extents of the largest size: a pull or a readahead at full size
+     * streams on this many connections, as a download on parallel ranged GETs, so that each stream
+     * runs fast enough that a thread waiting for a chunk of one waits little.
      */
-    private static final int BULK_READS_PER_FETCH_WORKER = 2;
+    private static final int BULK_READS = 8;
     /** The most a sequential stream runs ahead, whatever the chunk size. */
     private static final long MAX_WINDOW_BYTES = 64 << 20;
 
@@ -96,7 +97,6 @@ final class RegionServer implements AutoCloseable {
     private final long size;
     private final long mappedLength;
     private final int chunkSize;
-    private final int fetchWorkers;
     private final int maxExtentChunks;
     private final String failEveryFault;
     private final long viewAddress;
@@ -116,12 +116,15 @@ final class RegionServer implements AutoCloseable {
     private final Map<Integer, Extent> queuedExtents = new ConcurrentHashMap<>();
     private final Map<Integer, Held> held = new ConcurrentHashMap<>();
     private final RegionCounters counters = new RegionCounters();
-    /** The fault loop and the demand workers: started by attach, joined by close. */
-    private final List<Thread> threads = new ArrayList<>();
-    private final PrefetchWorkers prefetchWorkers;
+    private final RegionWorkers demandWorkers;
+    private final RegionWorkers prefetchWorkers;
+    /** Demand workers' staging chunks, kept between their turns: a turn is often one fetch. */
+    private final Queue<MemorySegment> spareStaging = new ConcurrentLinkedQueue<>();
+    private final Arena stagingArena = Arena.ofShared();
     private final AccessOrder accessOrder;
 
     private volatile boolean stopping;
+    private Thread faultLoop;
     private int uffd = -1;
     private int stopEvent = -1;
     private long base;
@@ -154,11 +157,10 @@ final class RegionServer implements AutoCloseable {
         this.size = backend.size();
         this.mappedLength = mappedLength(size);
         this.chunkSize = chunkSize;
-        this.fetchWorkers = fetchWorkers;
         // Under a rate limit a read is paced as a whole: reads of an eighth of a second's budget keep it smooth.
         long extentBytes = prefetching.rateLimit() == UNLIMITED ? MAX_EXTENT_BYTES : Math.min(MAX_EXTENT_BYTES, prefetching.rateLimit() / 8);
         this.maxExtentChunks = (int) Math.max(1, extentBytes / chunkSize);
-        this.prefetchInFlight = new Semaphore(BULK_READS_PER_FETCH_WORKER * fetchWorkers * maxExtentChunks, true);
+        this.prefetchInFlight = new Semaphore(BULK_READS * maxExtentChunks, true);
         this.failEveryFault = failEveryFault;
         this.viewAddress = backend.view().map(MemorySegment::address).orElse(0L);
         long chunks = (mappedLength + chunkSize - 1) / chunkSize;
@@ -179,10 +181,10 @@ final class RegionServer implements AutoCloseable {
         // A backend in memory needs no pull: a fault there costs what a prefetch would.
         boolean pullable = size > 0 && size <= prefetchMemoryLimit && size <= PhysicalMemory.total() / 4;
         this.densePull = prefetching.autoPull() && !backgroundPull && failEveryFault == null && viewAddress == 0 && pullable
-                ? new DensePullTrigger(size, BULK_READS_PER_FETCH_WORKER * fetchWorkers) : null;
+                ? new DensePullTrigger(size, BULK_READS) : null;
         this.accessOrder = new AccessOrder(states.length);
-        this.prefetchWorkers = new PrefetchWorkers(PREFETCH_WORKERS_PER_FETCH_WORKER * fetchWorkers, this::prefetchLoop,
-                () -> !prefetch.isEmpty());
+        this.demandWorkers = new RegionWorkers(fetchWorkers, this::demandLoop, () -> !demand.isEmpty());
+        this.prefetchWorkers = new RegionWorkers(PREFETCH_WORKERS, this::prefetchLoop, () -> !prefetch.isEmpty());
     }
 
     /** The length a client maps for an object of {@code size} bytes: whole pages. */
@@ -236,10 +238,7 @@ final class RegionServer implements AutoCloseable {
         uffd = userfaultfd;
         base = address;
         stopEvent = (int) Libc.check(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
-        for (int i = 0; i < fetchWorkers; i++) {
-            threads.add(Thread.ofPlatform().name("anymap-fetch-" + id + "-" + i).daemon().start(this::demandLoop));
-        }
-        threads.add(Thread.ofPlatform().name("anymap-faults-" + id).daemon().start(this::faultLoop));
+        faultLoop = Thread.ofPlatform().name("anymap-faults-" + id).daemon().start(this::faultLoop);
         Userfaultfd.wake(uffd, base, mappedLength);
         if (backgroundPull) {
             // Every chunk, in order; faults still go first, to the demand workers. Not an access: not traced.
@@ -357,7 +356,7 @@ final class RegionServer implements AutoCloseable {
                 case EMPTY, FAILED -> {
                     if (STATE.compareAndSet(states, chunk, state, WANTED)) {
                         if (!fillFromView(chunk, fill)) {
-                            demand.offer(Extent.single(chunk));
+                            queueDemand(Extent.single(chunk));
                         }
                         return "fetch";
                     }
@@ -406,7 +405,7 @@ final class RegionServer implements AutoCloseable {
             }
             queuePrefetch(before);
         }
-        demand.offer(new Extent(wanted, end - wanted, -1, new AtomicBoolean(true)));
+        queueDemand(new Extent(wanted, end - wanted, -1, new AtomicBoolean(true)));
     }
 
     /**
@@ -454,9 +453,8 @@ final class RegionServer implements AutoCloseable {
      * of at least 1 MiB, which cost little more than a request, and at most {@link #maxExtentChunks}.
      */
     private int extentChunks(int chunks) {
-        int bulkReads = BULK_READS_PER_FETCH_WORKER * fetchWorkers;
         int atLeast = (int) Math.max(1, MIN_EXTENT_BYTES / chunkSize);
-        return Math.min(maxExtentChunks, Math.max(atLeast, (chunks + bulkReads - 1) / bulkReads));
+        return Math.min(maxExtentChunks, Math.max(atLeast, (chunks + BULK_READS - 1) / BULK_READS));
     }
 
     /**
@@ -489,20 +487,27 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    private void demandLoop() {
+    private void queueDemand(Extent extent) {
+        demand.offer(extent);
+        demandWorkers.wake();
+    }
+
+    /** One demand worker: fetches the queued extents until none is left. */
+    private void demandLoop() throws InterruptedException {
+        MemorySegment staging = spareStaging.poll();
+        if (staging == null) {
+            staging = stagingArena.allocate(chunkSize, PAGE);
+        }
         try (Arena arena = Arena.ofConfined()) {
-            ChunkCutter cutter = new ChunkCutter(arena.allocate(chunkSize, PAGE), chunkSize, size);
+            ChunkCutter cutter = new ChunkCutter(staging, chunkSize, size);
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
-            while (!stopping) {
-                Extent extent = demand.poll(1, TimeUnit.SECONDS);
-                if (extent != null) {
-                    fetchWanted(extent, cutter, fill);
-                }
+            for (Extent extent; !stopping && (extent = demand.poll()) != null; ) {
+                fetchWanted(extent, cutter, fill);
             }
-        } catch (InterruptedException stopped) {
-            // close() interrupts the workers.
         } catch (RuntimeException | Error e) {
             LOG.log(System.Logger.Level.ERROR, "fetch worker of region " + id + " stopped", e);
+        } finally {
+            spareStaging.add(staging);
         }
     }
 
@@ -649,7 +654,7 @@ final class RegionServer implements AutoCloseable {
                 if (STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
                     release(c);
                 } else {
-                    demand.offer(Extent.single(c));
+                    queueDemand(Extent.single(c));
                 }
             }
         } else if (densePull != null) {
@@ -772,8 +777,8 @@ final class RegionServer implements AutoCloseable {
                 Libc.write(stopEvent, one, 8);
             }
         }
-        for (Thread thread : threads) {
-            thread.interrupt();
+        if (faultLoop != null) {
+            faultLoop.interrupt();
         }
         // Closed before the wait: a worker blocked in a slow read is released by it.
         try {
@@ -784,10 +789,9 @@ final class RegionServer implements AutoCloseable {
         boolean joined;
         try {
             long deadline = System.nanoTime() + CLOSE_TIMEOUT_NANOS;
-            joined = prefetchWorkers.stop(CLOSE_TIMEOUT_NANOS);
-            for (Thread thread : threads) {
-                thread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
-                joined &= !thread.isAlive();
+            joined = demandWorkers.stop(CLOSE_TIMEOUT_NANOS) & prefetchWorkers.stop(deadline - System.nanoTime());
+            if (faultLoop != null) {
+                joined &= faultLoop.join(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
@@ -800,6 +804,7 @@ final class RegionServer implements AutoCloseable {
         }
         held.values().forEach(bytes -> bytes.arena().close());
         held.clear();
+        stagingArena.close();
         if (uffd >= 0) {
             Libc.close(uffd);
         }

@@ -5,11 +5,13 @@ import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.OutOfRangeException;
 import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A storage backend for the engine's failure tests, loaded by the page server from the test class
@@ -18,7 +20,9 @@ import java.util.Set;
  * {@code fail=OFFSET} fails every read that covers that offset; {@code slow=OFFSET&delay=MILLIS}
  * delays such reads; {@code slowfrom=OFFSET} delays every read that reaches past that offset, and
  * {@code slowto=OFFSET} limits that to reads that start before it; {@code slowabove=BYTES} delays
- * every read longer than that (the page server's multi-chunk reads, not its single-chunk ones).
+ * every read longer than that (the page server's multi-chunk reads, not its single-chunk ones);
+ * {@code together=N} holds every read until N are in progress at once, and fails those that wait
+ * 10 seconds for it.
  */
 public final class FaultyBackendProvider implements BackendProvider {
     @Override
@@ -43,11 +47,43 @@ public final class FaultyBackendProvider implements BackendProvider {
         long seed = parameters.getOrDefault("seed", 0L);
         return new FaultyBackend(uri, size, seed, parameters.getOrDefault("fail", -1L), parameters.getOrDefault("slow", -1L),
                 parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("slowto", Long.MAX_VALUE),
-                parameters.getOrDefault("slowabove", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L));
+                parameters.getOrDefault("slowabove", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L),
+                new Gathering(parameters.getOrDefault("together", 1L)));
+    }
+
+    /** Holds reads until enough are in progress at once; from then on, lets every read through. */
+    private static final class Gathering {
+        private static final long PATIENCE_NANOS = TimeUnit.SECONDS.toNanos(10);
+        private final long count;
+        private long arrived;
+
+        Gathering(long count) {
+            this.count = count;
+        }
+
+        synchronized void await() throws IOException {
+            arrived++;
+            notifyAll();
+            long deadline = System.nanoTime() + PATIENCE_NANOS;
+            while (arrived < count) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    arrived--;
+                    throw new IOException("only " + (arrived + 1) + " of " + count + " reads came at once");
+                }
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(this, left);
+                } catch (InterruptedException e) {
+                    arrived--;
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException("closed while gathering");
+                }
+            }
+        }
     }
 
     private record FaultyBackend(URI uri, long size, long seed, long failAt, long slowAt, long slowFrom, long slowTo,
-                                 long slowAbove, long delayMillis)
+                                 long slowAbove, long delayMillis, Gathering gathering)
             implements StorageBackend {
         @Override
         public ObjectVersion version() {
@@ -61,12 +97,13 @@ public final class FaultyBackendProvider implements BackendProvider {
             if (failAt >= offset && failAt < end) {
                 throw new IOException("injected failure for the read at " + offset);
             }
+            gathering.await();
             if ((slowAt >= offset && slowAt < end) || (end > slowFrom && offset < slowTo) || target.byteSize() > slowAbove) {
                 try {
                     Thread.sleep(delayMillis);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
-                    throw new java.io.InterruptedIOException("closed while slow");
+                    throw new InterruptedIOException("closed while slow");
                 }
             }
             ReferenceContent.fill(size, seed, offset, target);

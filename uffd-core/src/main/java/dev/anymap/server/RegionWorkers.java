@@ -8,17 +8,17 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
 /**
- * The workers that run one region's prefetch reads, on threads that every region of the page server
- * shares: a map starts no threads for prefetching, and a region that never prefetches holds none.
- * Measured at 0 ms round trip, starting and joining 64 threads of its own added about 3.5 ms to
- * each S3 map and 2.6 ms to each close. Up to {@code limit} workers drain the region's queue at
- * once; each one leaves when the queue is empty, and one is started again by the next
- * {@link #wake()}.
+ * One region's workers of one kind (demand fetches, or prefetches), run on threads that every
+ * region of the page server shares: a map starts no threads but its fault loop, and a region holds
+ * threads only while it has reads to make. Measured at 0 ms round trip, starting and joining 64
+ * prefetch threads of its own added about 3.5 ms to each S3 map and 2.6 ms to each close. Up to
+ * {@code limit} workers drain the region's queue at once; each one leaves when the queue is empty,
+ * and the next {@link #wake()} starts one again.
  */
-final class PrefetchWorkers {
+final class RegionWorkers {
     /** Platform threads: on virtual ones, measured, a cold scan of 256 MiB on S3 ran at 150 MB/s instead of 270. */
     private static final ExecutorService THREADS =
-            Executors.newCachedThreadPool(Thread.ofPlatform().name("anymap-prefetch-", 0).daemon().factory());
+            Executors.newCachedThreadPool(Thread.ofPlatform().name("anymap-worker-", 0).daemon().factory());
 
     /** Takes extents from a region's queue until it is empty or the region stops. */
     @FunctionalInterface
@@ -40,7 +40,7 @@ final class PrefetchWorkers {
      * @param queued whether the queue holds work: checked as a worker leaves, so that work queued
      *     while every worker was leaving still gets one
      */
-    PrefetchWorkers(int limit, Drain drain, BooleanSupplier queued) {
+    RegionWorkers(int limit, Drain drain, BooleanSupplier queued) {
         this.limit = limit;
         this.drain = drain;
         this.queued = queued;

@@ -12,7 +12,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 
-class PrefetchWorkersTest {
+class RegionWorkersTest {
 
     @Test
     void drainsEveryQueuedItemWithNoMoreWorkersAtOnceThanTheLimit() throws Exception {
@@ -20,7 +20,7 @@ class PrefetchWorkersTest {
         CountDownLatch done = new CountDownLatch(2_000);
         AtomicInteger atWork = new AtomicInteger();
         AtomicInteger mostAtWork = new AtomicInteger();
-        PrefetchWorkers workers = new PrefetchWorkers(3, () -> {
+        RegionWorkers workers = new RegionWorkers(3, () -> {
             int now = atWork.incrementAndGet();
             mostAtWork.accumulateAndGet(now, Math::max);
             try {
@@ -45,7 +45,7 @@ class PrefetchWorkersTest {
         CountDownLatch blocked = new CountDownLatch(2);
         AtomicInteger interrupted = new AtomicInteger();
         AtomicInteger runs = new AtomicInteger();
-        PrefetchWorkers workers = new PrefetchWorkers(2, () -> {
+        RegionWorkers workers = new RegionWorkers(2, () -> {
             runs.incrementAndGet();
             blocked.countDown();
             try {
@@ -67,7 +67,7 @@ class PrefetchWorkersTest {
         // The shared threads that were interrupted go on working for other regions, uninterrupted.
         CountDownLatch next = new CountDownLatch(4);
         AtomicBoolean sawInterrupt = new AtomicBoolean();
-        PrefetchWorkers others = new PrefetchWorkers(4, () -> {
+        RegionWorkers others = new RegionWorkers(4, () -> {
             sawInterrupt.compareAndSet(false, Thread.currentThread().isInterrupted());
             next.countDown();
         }, () -> false);
