@@ -15,7 +15,7 @@ import java.util.Map;
  * @param readaheadChunks the most chunks to fetch ahead of a sequential stream of faults (0: none). The
  *     page server finds such streams (several at once) and fetches ahead with a window that starts
  *     at four chunks and grows four times over with each fault of the stream, up to this many chunks and at most
- *     64 MiB, reading up to 16 MiB of adjacent chunks at once, on workers of its own so that demand
+ *     256 MiB, reading up to 16 MiB of adjacent chunks at once, on workers of its own so that demand
  *     faults never wait behind it. Objects whose backend already holds them in memory are served on
  *     demand only: a fault there costs about what a prefetch would
  * @param backgroundPull fetch the whole object in the background, in order, with the prefetch reads,
@@ -66,10 +66,12 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
     }
 
     /**
-     * The default readahead: 256 chunks, 64 MiB at the default chunk size: at 20 ms to first byte,
-     * a scan needs tens of MiB in flight to keep up with a streaming download (BENCHMARKS.md).
+     * The default readahead: 1024 chunks, 256 MiB at the default chunk size. At 20 ms to first byte
+     * a scan needs tens of MiB in flight to keep up with a streaming download, and a window that
+     * grows on to 256 MiB lets a long scan read in the largest reads on every connection, as a pull
+     * does (BENCHMARKS.md).
      */
-    public static final int DEFAULT_READAHEAD_CHUNKS = 256;
+    public static final int DEFAULT_READAHEAD_CHUNKS = 1024;
 
     /**
      * The default fetch workers: 16, the threads of the record-reading benchmark of BENCHMARKS.md,

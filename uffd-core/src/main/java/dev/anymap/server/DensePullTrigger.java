@@ -1,5 +1,7 @@
 package dev.anymap.server;
 
+import java.util.Arrays;
+
 /**
  * Decides when a region's faults come so thick that pulling the whole object beats serving them
  * one at a time. It is the ski-rental choice between paying a round trip per fault and paying once
@@ -9,13 +11,17 @@ package dev.anymap.server;
  * a fault, since faults have workers of their own.
  *
  * <p>Waiting time is wall time with at least one demand fetch outstanding, so that threads faulting
- * at once are not counted many times over. The pull is estimated from the fastest read seen so
- * far, per connection, times the prefetch workers that will share the pull: an overestimate where
- * round trips dominate, which makes the trigger later, never earlier, than the ideal.
+ * at once are not counted many times over. The pull is estimated from the median speed of the
+ * latest reads, per connection, times the reads that will share the pull: an overestimate where
+ * round trips dominate, which makes the trigger later, never earlier, than the ideal. Not from the
+ * fastest read: a read that a backend answers from memory (S3 keeps the first chunk from its open)
+ * says nothing of the storage, and made the header of a 256 MiB object pull all of it.
  */
 final class DensePullTrigger {
     /** The pull starts once faults have waited this fraction of its estimated cost. */
     static final int FRACTION = 16;
+    /** How many of the latest reads the speed is the median of. */
+    private static final int SPEEDS = 15;
 
     private final long objectBytes;
     private final int parallelReads;
@@ -23,7 +29,9 @@ final class DensePullTrigger {
     private int outstanding;
     private long stallStarted;
     private long stalledNanos;
-    private double bytesPerNano;
+    /** Bytes per nanosecond of the latest reads, a ring. */
+    private final double[] speeds = new double[SPEEDS];
+    private int reads;
 
     DensePullTrigger(long objectBytes, int parallelReads) {
         this.objectBytes = objectBytes;
@@ -42,7 +50,7 @@ final class DensePullTrigger {
             stalledNanos += now - stallStarted;
         }
         sample(bytes, latencyNanos);
-        if (fired || bytesPerNano == 0) {
+        if (fired || reads == 0) {
             return false;
         }
         long stalled = stalledNanos + (outstanding > 0 ? now - stallStarted : 0);
@@ -53,7 +61,7 @@ final class DensePullTrigger {
     /** A read that tells something about the storage's speed, from any worker. */
     synchronized void sample(long bytes, long latencyNanos) {
         if (bytes > 0) {
-            bytesPerNano = Math.max(bytesPerNano, (double) bytes / Math.max(1, latencyNanos));
+            speeds[reads++ % SPEEDS] = (double) bytes / Math.max(1, latencyNanos);
         }
     }
 
@@ -62,6 +70,9 @@ final class DensePullTrigger {
     }
 
     synchronized long estimatedPullNanos() {
-        return (long) (objectBytes / (bytesPerNano * parallelReads));
+        double[] latest = Arrays.copyOf(speeds, Math.min(reads, SPEEDS));
+        Arrays.sort(latest);
+        // Of an even count, the slower middle one: of the open's cached chunk and one real read, the real one.
+        return (long) (objectBytes / (latest[(latest.length - 1) / 2] * parallelReads));
     }
 }

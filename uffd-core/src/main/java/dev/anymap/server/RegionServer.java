@@ -89,8 +89,13 @@ final class RegionServer implements AutoCloseable {
      * runs fast enough that a thread waiting for a chunk of one waits little.
      */
     private static final int BULK_READS = 8;
-    /** The most a sequential stream runs ahead, whatever the chunk size. */
-    private static final long MAX_WINDOW_BYTES = 64 << 20;
+    /**
+     * The most a sequential stream runs ahead, whatever the chunk size. A stream that stops has
+     * fetched at most its last window, which is three times what it read before; measured on a
+     * 256 MiB S3 scan, 256 MiB against 64 took it from 0.55 to 0.81 of a download's speed at 0 ms
+     * round trip, and from 0.51 to 0.85 at 20 ms.
+     */
+    private static final long MAX_WINDOW_BYTES = 256 << 20;
 
     private final long id;
     private final StorageBackend backend;
@@ -242,7 +247,7 @@ final class RegionServer implements AutoCloseable {
         Userfaultfd.wake(uffd, base, mappedLength);
         if (backgroundPull) {
             // Every chunk, in order; faults still go first, to the demand workers. Not an access: not traced.
-            prefetch(new SequentialStreams.Prefetch(0, states.length - 1, -1), false);
+            prefetch(SequentialStreams.Prefetch.range(0, states.length - 1), false);
         }
     }
 
@@ -273,7 +278,7 @@ final class RegionServer implements AutoCloseable {
         int runStart = 0;
         for (int i = 1; i <= chunks.length; i++) {
             if (i == chunks.length || chunks[i] != chunks[i - 1] + 1) {
-                prefetch(new SequentialStreams.Prefetch(chunks[runStart], chunks[i - 1], -1), false);
+                prefetch(SequentialStreams.Prefetch.range(chunks[runStart], chunks[i - 1]), false);
                 runStart = i;
             }
         }
@@ -597,7 +602,7 @@ final class RegionServer implements AutoCloseable {
         LOG.log(System.Logger.Level.DEBUG, () -> "region " + id + " (" + printableUri + "): faults waited "
                 + densePull.stalledNanos() / 1_000_000 + " ms of a pull estimated at " + densePull.estimatedPullNanos() / 1_000_000
                 + " ms; pulling the whole object");
-        prefetch(new SequentialStreams.Prefetch(0, states.length - 1, -1), false);
+        prefetch(SequentialStreams.Prefetch.range(0, states.length - 1), false);
     }
 
     private void failAll(int from, int to, String description, Userfaultfd.FillRequest fill) {

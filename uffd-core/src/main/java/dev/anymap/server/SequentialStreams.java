@@ -19,8 +19,13 @@ final class SequentialStreams {
     private static final int FIRST_WINDOW = 4;
     private static final int GROWTH = 4;
 
-    /** Chunks to fetch ahead, {@code [from, to]}, and the one among them to hold back. */
-    record Prefetch(int from, int to, int trigger) {}
+    /** Chunks to fetch ahead, {@code [from, to]}, and the one among them to hold back (or -1). */
+    record Prefetch(int from, int to, int trigger) {
+        /** A range to fetch with no chunk held back. */
+        static Prefetch range(int from, int to) {
+            return new Prefetch(from, to, -1);
+        }
+    }
 
     private final int maxWindow;
     private final int chunks;

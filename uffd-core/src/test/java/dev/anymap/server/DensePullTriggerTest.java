@@ -34,6 +34,17 @@ class DensePullTriggerTest {
     }
 
     @Test
+    void aReadAnsweredFromMemoryDoesNotMakeThePullLookCheap() {
+        // The first chunk came with the open: 256 KiB at once. The next took 30 ms, a round trip.
+        DensePullTrigger trigger = new DensePullTrigger(256L << 20, 8);
+        trigger.demandStarted(0);
+        assertFalse(trigger.demandFinished(10_000, 256 << 10, 10_000));
+        trigger.demandStarted(MS);
+        assertFalse(trigger.demandFinished(31 * MS, 256 << 10, 30 * MS), "30 ms of waiting, against a pull of about 3.8 s");
+        assertEquals(3840 * MS, trigger.estimatedPullNanos(), 1 * MS);
+    }
+
+    @Test
     void aFailedReadTellsNothingAboutSpeedAndFiresNothing() {
         DensePullTrigger trigger = new DensePullTrigger(1 << 20, 8);
         trigger.demandStarted(0);
