@@ -56,23 +56,23 @@ class ReadaheadTest {
 
     @Test
     void aBadChunkInAPrefetchTakenOverByAFaultFailsAloneAndNotItsNeighbours() throws Exception {
-        long size = 64L << 20;
-        long bad = 705L * CHUNK + 100;
-        // Reads of several chunks are slow, single chunks fast.
+        long size = 128L << 20;
+        long bad = 1505L * CHUNK + 100;
+        // Reads of several chunks are slow, single chunks fast; no automatic pull, whose reads would claim the chunks first.
         URI uri = URI.create("faulty:bad-neighbour?size=" + size + "&seed=46&fail=" + bad + "&slowabove=" + CHUNK + "&delay=3000");
-        try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK).withFetchWorkers(1))) {
+        try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK).withFetchWorkers(1).withAutoPull(false))) {
             MemorySegment memory = region.segment();
             // 64 streams of two faults each set every prefetch worker on a slow prefetch...
             for (int stream = 0; stream < 64; stream++) {
-                memory.get(ValueLayout.JAVA_BYTE, stream * 10L * CHUNK);
-                memory.get(ValueLayout.JAVA_BYTE, (stream * 10L + 1) * CHUNK);
+                memory.get(ValueLayout.JAVA_BYTE, stream * 20L * CHUNK);
+                memory.get(ValueLayout.JAVA_BYTE, (stream * 20L + 1) * CHUNK);
             }
-            memory.get(ValueLayout.JAVA_BYTE, 700L * CHUNK);
-            memory.get(ValueLayout.JAVA_BYTE, 701L * CHUNK);
-            // ...so the next stream's prefetch of chunks 702-705 waits in the queue, and this fault
-            // hands it to a demand worker, which reads the four chunks at once: the bad one among them.
-            assertArrayEquals(ReferenceContent.bytes(size, 46, 702L * CHUNK, CHUNK), actual(memory, 702L * CHUNK, CHUNK));
-            assertArrayEquals(ReferenceContent.bytes(size, 46, 704L * CHUNK, CHUNK), actual(memory, 704L * CHUNK, CHUNK));
+            memory.get(ValueLayout.JAVA_BYTE, 1500L * CHUNK);
+            memory.get(ValueLayout.JAVA_BYTE, 1501L * CHUNK);
+            // ...so the next stream's prefetch of chunks 1502-1517 waits in the queue, and this fault
+            // hands it to a demand worker, which reads them at once: the bad one among them.
+            assertArrayEquals(ReferenceContent.bytes(size, 46, 1502L * CHUNK, CHUNK), actual(memory, 1502L * CHUNK, CHUNK));
+            assertArrayEquals(ReferenceContent.bytes(size, 46, 1504L * CHUNK, CHUNK), actual(memory, 1504L * CHUNK, CHUNK));
             assertThrows(InternalError.class, () -> memory.get(ValueLayout.JAVA_BYTE, bad));
             assertEquals(1, region.stats().failures(), "only the bad chunk failed");
         }
