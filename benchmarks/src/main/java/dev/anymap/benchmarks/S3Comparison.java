@@ -208,14 +208,7 @@ public final class S3Comparison {
             long expectedSum = Workloads.touch(expected, pages);
             sides.put("anymap", () -> Harness.timeMapped(anymap, S3Fixture.uri("object"), options,
                     memory -> Workloads.touch(memory, pages), expectedSum));
-            sides.put("download", () -> {
-                long started = System.nanoTime();
-                try (FreshMemory into = FreshMemory.of(size)) {
-                    S3Downloads.parallelRanges(s3.client(roundTrip), "object", into.segment());
-                    Workloads.touch(into.segment(), pages);
-                }
-                return (System.nanoTime() - started) / 1e6;
-            });
+            sides.put("download", () -> S3Downloads.downloadThenTouch(s3.client(roundTrip), "object", size, pages));
             sides.put("naive", () -> {
                 long started = System.nanoTime();
                 Set<Long> fetched = new HashSet<>();

@@ -54,6 +54,16 @@ final class S3Downloads {
         Workloads.sumAll(gets, gets.size());
     }
 
+    /** Milliseconds to download the whole object into new memory with {@link #parallelRanges}, then touch {@code pages} of it. */
+    static double downloadThenTouch(S3Client client, String key, long size, long[] pages) throws Exception {
+        long started = System.nanoTime();
+        try (FreshMemory into = FreshMemory.of(size)) {
+            parallelRanges(client, key, into.segment());
+            Workloads.touch(into.segment(), pages);
+        }
+        return (System.nanoTime() - started) / 1e6;
+    }
+
     private static ResponseInputStream<GetObjectResponse> get(S3Client client, String key, String range) {
         return client.getObject(request -> request.bucket(S3Fixture.BUCKET).key(key).range(range));
     }
