@@ -10,7 +10,7 @@ import java.util.Map;
  *     fetched on sparse random access.
  * @param fetchWorkers how many reads for faulting threads the page server makes at once for this region
  *     (default 16): as many threads as fault at once on different chunks wait one round trip each,
- *     not several. Prefetching has reads of its own: up to 64 small ones, or 8 of the largest, in
+ *     not several. Prefetching has reads of its own: up to 128 small ones, or 8 of the largest, in
  *     flight
  * @param readaheadChunks the most chunks to fetch ahead of a sequential stream of faults (0: none). The
  *     page server finds such streams (several at once) and fetches ahead with a window that starts

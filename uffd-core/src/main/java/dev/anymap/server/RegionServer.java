@@ -77,10 +77,11 @@ final class RegionServer implements AutoCloseable {
     /**
      * The most prefetch reads in flight. A replayed trace is mostly small runs of chunks scattered
      * over the object, whose reads are bound by round trips, not bandwidth: at 20 ms, 250 of them
-     * take 64 reads in flight to arrive in four round trips. Measured on the sandbox boot of
-     * BENCHMARKS.md at 20 ms, 64 against 32 cut its replay from 314 ms to 287 (medians of nine boots).
+     * arrive in two round trips at 128 reads in flight, four at 64. Measured on the sandbox boot of
+     * BENCHMARKS.md at 20 ms, 64 against 32 cut its replay from 314 ms to 287 (medians of nine
+     * boots), and 128 against 64 from 199 and 222 ms to 147 and 188 (two runs of each).
      */
-    private static final int PREFETCH_WORKERS = 64;
+    private static final int PREFETCH_WORKERS = 128;
     /**
      * The prefetch reads in flight in extents of the largest size: a pull or a readahead at full size
      * streams on this many connections, as a download on parallel ranged GETs, so that each stream

@@ -54,7 +54,7 @@ record S3Settings(
     static final Set<String> SECRETS = Set.of(SECRET_ACCESS_KEY, SESSION_TOKEN);
 
     /** More connections than the page server reads on at once by default (its demand and prefetch workers), so no read waits for one. */
-    static final int DEFAULT_MAX_CONNECTIONS = 128;
+    static final int DEFAULT_MAX_CONNECTIONS = 256;
     /** A connect to S3 takes milliseconds; seconds mean a dead or unreachable endpoint. */
     static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(3);
     /**

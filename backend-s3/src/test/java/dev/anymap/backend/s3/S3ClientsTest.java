@@ -60,7 +60,7 @@ class S3ClientsTest {
         S3Clients clients = new S3Clients(Duration.ofDays(1));
         S3BackendProvider provider = new S3BackendProvider(clients);
         Map<String, String> bigPool = new HashMap<>(server.options());
-        bigPool.put(S3Settings.MAX_CONNECTIONS, "256");
+        bigPool.put(S3Settings.MAX_CONNECTIONS, "512");
         // The same server under another name is another endpoint, as far as a client cache can tell.
         URI endpoint = server.endpoint();
         String otherName = endpoint.getHost().equals("localhost") ? "127.0.0.1" : "localhost";

@@ -19,7 +19,7 @@ class S3SettingsTest {
     void defaultsPoolMoreConnectionsThanARegionReadsOnAtOnce() {
         S3Settings settings = S3Settings.from(URI_, Map.of());
         assertNull(settings.endpoint());
-        assertEquals(128, settings.maxConnections());
+        assertEquals(256, settings.maxConnections());
         assertEquals(Duration.ofSeconds(3), settings.connectTimeout());
         assertEquals(Duration.ofSeconds(10), settings.readTimeout());
         assertEquals(Duration.ofSeconds(30), settings.attemptTimeout());
