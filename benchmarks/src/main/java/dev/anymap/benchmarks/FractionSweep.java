@@ -66,7 +66,8 @@ public final class FractionSweep {
                         long[] pages = Workloads.pages(size, fraction, cluster, 61);
                         long expectedSum = Workloads.touch(expected, pages);
                         Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
-                        sides.put("download", () -> S3Downloads.downloadThenTouch(s3.client(roundTrip), "sweep", size, pages));
+                        sides.put("download", () -> S3Downloads.timeDownloaded(S3Downloads::parallelRanges, s3.client(roundTrip), "sweep",
+                                size, memory -> Workloads.touch(memory, pages)));
                         modes.forEach((mode, options) -> sides.put(mode, () -> Harness.timeMapped(anymap, S3Fixture.uri("sweep"),
                                 s3.options(options, roundTrip), memory -> Workloads.touch(memory, pages), expectedSum)));
                         Map<String, Runs.Result> results = runs.alternate(String.format(Locale.ROOT, "sweep %d ms %s %s", roundTrip,

@@ -146,22 +146,11 @@ public final class S3Comparison {
             for (long roundTrip : roundTrips) {
                 MapOptions options = s3.options(MapOptions.defaults(), roundTrip);
                 Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
-                sides.put("one stream", () -> {
-                    long started = System.nanoTime();
-                    try (FreshMemory into = FreshMemory.of(size)) {
-                        S3Downloads.stream(s3.client(roundTrip), "object", into.segment());
-                        Workloads.scan(into.segment());
-                    }
-                    return size / ((System.nanoTime() - started) / 1e3);
-                });
-                sides.put("parallel ranges", () -> {
-                    long started = System.nanoTime();
-                    try (FreshMemory into = FreshMemory.of(size)) {
-                        S3Downloads.parallelRanges(s3.client(roundTrip), "object", into.segment());
-                        Workloads.scan(into.segment());
-                    }
-                    return size / ((System.nanoTime() - started) / 1e3);
-                });
+                // MB/s: bytes per microsecond.
+                sides.put("one stream", () -> size / (S3Downloads.timeDownloaded(S3Downloads::stream, s3.client(roundTrip), "object",
+                        size, Workloads::scan) * 1e3));
+                sides.put("parallel ranges", () -> size / (S3Downloads.timeDownloaded(S3Downloads::parallelRanges,
+                        s3.client(roundTrip), "object", size, Workloads::scan) * 1e3));
                 sides.put("anymap", () -> {
                     long started = System.nanoTime();
                     try (MappedRegion region = anymap.map(S3Fixture.uri("object"), options)) {
@@ -208,7 +197,8 @@ public final class S3Comparison {
             long expectedSum = Workloads.touch(expected, pages);
             sides.put("anymap", () -> Harness.timeMapped(anymap, S3Fixture.uri("object"), options,
                     memory -> Workloads.touch(memory, pages), expectedSum));
-            sides.put("download", () -> S3Downloads.downloadThenTouch(s3.client(roundTrip), "object", size, pages));
+            sides.put("download", () -> S3Downloads.timeDownloaded(S3Downloads::parallelRanges, s3.client(roundTrip), "object", size,
+                    memory -> Workloads.touch(memory, pages)));
             sides.put("naive", () -> {
                 long started = System.nanoTime();
                 Set<Long> fetched = new HashSet<>();
@@ -252,14 +242,8 @@ public final class S3Comparison {
             long expectedSum = Workloads.readRecords(expected, pages, RECORD_THREADS);
             sides.put("anymap", () -> Harness.timeMapped(anymap, S3Fixture.uri("big"), options,
                     memory -> Workloads.readRecords(memory, pages, RECORD_THREADS), expectedSum));
-            sides.put("download", () -> {
-                long started = System.nanoTime();
-                try (FreshMemory into = FreshMemory.of(size)) {
-                    S3Downloads.parallelRanges(s3.client(roundTrip), "big", into.segment());
-                    Workloads.readRecords(into.segment(), pages, RECORD_THREADS);
-                }
-                return (System.nanoTime() - started) / 1e6;
-            });
+            sides.put("download", () -> S3Downloads.timeDownloaded(S3Downloads::parallelRanges, s3.client(roundTrip), "big", size,
+                    memory -> Workloads.readRecords(memory, pages, RECORD_THREADS)));
             Map<String, Runs.Result> results = runs.alternate("S3 records " + roundTrip + " ms", sides);
             double speedup = results.get("download").median() / results.get("anymap").median();
             table.row(roundTrip + " ms", results.get("anymap").spread(), results.get("download").spread(), Stats.ratio(speedup),

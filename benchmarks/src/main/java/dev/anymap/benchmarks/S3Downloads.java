@@ -54,12 +54,22 @@ final class S3Downloads {
         Workloads.sumAll(gets, gets.size());
     }
 
-    /** Milliseconds to download the whole object into new memory with {@link #parallelRanges}, then touch {@code pages} of it. */
-    static double downloadThenTouch(S3Client client, String key, long size, long[] pages) throws Exception {
+    /** One way of downloading the whole object into memory: {@link #stream} or {@link #parallelRanges}. */
+    @FunctionalInterface
+    interface Download {
+        void into(S3Client client, String key, MemorySegment memory) throws Exception;
+    }
+
+    /**
+     * Milliseconds to download the whole object of {@code size} bytes into new memory, as a program
+     * that downloads it must take, and then run {@code workload} on it.
+     */
+    static double timeDownloaded(Download download, S3Client client, String key, long size, Workloads.Workload workload)
+            throws Exception {
         long started = System.nanoTime();
-        try (FreshMemory into = FreshMemory.of(size)) {
-            parallelRanges(client, key, into.segment());
-            Workloads.touch(into.segment(), pages);
+        try (FreshMemory memory = FreshMemory.of(size)) {
+            download.into(client, key, memory.segment());
+            workload.run(memory.segment());
         }
         return (System.nanoTime() - started) / 1e6;
     }
