@@ -56,23 +56,24 @@ class ReadaheadTest {
 
     @Test
     void aBadChunkInAPrefetchTakenOverByAFaultFailsAloneAndNotItsNeighbours() throws Exception {
-        long size = 128L << 20;
-        long bad = 1505L * CHUNK + 100;
+        long size = 512L << 20;
+        long bad = 6005L * CHUNK + 100;
         // Reads of several chunks are slow, single chunks fast; no automatic pull, whose reads would claim the chunks first.
         URI uri = URI.create("faulty:bad-neighbour?size=" + size + "&seed=46&fail=" + bad + "&slowabove=" + CHUNK + "&delay=3000");
         try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK).withFetchWorkers(1).withAutoPull(false))) {
             MemorySegment memory = region.segment();
-            // 64 streams of two faults each set every prefetch worker on a slow prefetch...
+            // 64 streams of two faults each, far enough apart that their windows do not meet, fill every
+            // prefetch read there may be in flight with slow ones...
             for (int stream = 0; stream < 64; stream++) {
-                memory.get(ValueLayout.JAVA_BYTE, stream * 20L * CHUNK);
-                memory.get(ValueLayout.JAVA_BYTE, (stream * 20L + 1) * CHUNK);
+                memory.get(ValueLayout.JAVA_BYTE, stream * 80L * CHUNK);
+                memory.get(ValueLayout.JAVA_BYTE, (stream * 80L + 1) * CHUNK);
             }
-            memory.get(ValueLayout.JAVA_BYTE, 1500L * CHUNK);
-            memory.get(ValueLayout.JAVA_BYTE, 1501L * CHUNK);
-            // ...so the next stream's prefetch of chunks 1502-1517 waits in the queue, and this fault
-            // hands it to a demand worker, which reads them at once: the bad one among them.
-            assertArrayEquals(ReferenceContent.bytes(size, 46, 1502L * CHUNK, CHUNK), actual(memory, 1502L * CHUNK, CHUNK));
-            assertArrayEquals(ReferenceContent.bytes(size, 46, 1504L * CHUNK, CHUNK), actual(memory, 1504L * CHUNK, CHUNK));
+            memory.get(ValueLayout.JAVA_BYTE, 6000L * CHUNK);
+            memory.get(ValueLayout.JAVA_BYTE, 6001L * CHUNK);
+            // ...so the next stream's prefetch from chunk 6002 on waits in the queue, and this fault
+            // hands its first read to a demand worker, which reads those chunks at once: the bad one among them.
+            assertArrayEquals(ReferenceContent.bytes(size, 46, 6002L * CHUNK, CHUNK), actual(memory, 6002L * CHUNK, CHUNK));
+            assertArrayEquals(ReferenceContent.bytes(size, 46, 6004L * CHUNK, CHUNK), actual(memory, 6004L * CHUNK, CHUNK));
             assertThrows(InternalError.class, () -> memory.get(ValueLayout.JAVA_BYTE, bad));
             assertEquals(1, region.stats().failures(), "only the bad chunk failed");
         }

@@ -40,7 +40,7 @@ public final class FractionSweep {
         report.append("One thread touches a fraction of the pages of a " + (size >> 20) + " MiB object in s3proxy: distinct pages at "
                 + "random, or distinct runs of " + CLUSTER + " pages (" + CLUSTER * 4 + " KiB) at random places. Mapping (default options"
                 + (modes.size() > 1 ? ", with the automatic bulk pull on and off" : "; the engine has no automatic bulk pull yet") + ") "
-                + "against downloading the whole object (" + S3Downloads.PARTS + " ranged GETs at once, into new memory) and then touching the same "
+                + "against downloading the whole object (" + S3Downloads.PARALLEL_RANGES + ", into new memory) and then touching the same "
                 + "pages. Time to done in ms, medians of " + repeats + " alternating runs (min-max); the ratio is mapping / download; "
                 + "target: mapping at most " + TARGET + " times the download.\n\n");
         List<String> header = new ArrayList<>(List.of("round trip", "pattern", "fraction (pages)", "download, then touch"));

@@ -132,9 +132,9 @@ public final class S3Comparison {
         long size = expected.byteSize();
         report.append("### S3: full scan of " + (size >> 20) + " MiB against the SDK's fastest download\n\n");
         report.append("anymap maps the object (default options) and copies every byte out of the segment. The baselines download it "
-                + "with one GetObject stream, and with " + S3Downloads.PARTS + " ranged GETs at once, into new memory (anonymous pages "
+                + "with one GetObject stream, and with " + S3Downloads.PARALLEL_RANGES + ", into new memory (anonymous pages "
                 + "from mmap, allocated as the bytes first land in them, as anymap's pages are), and then run the same scan; the faster "
-                + "is the baseline. The last two columns are for reference: the " + S3Downloads.PARTS + " ranged GETs into memory that "
+                + "is the baseline. The last two columns are for reference: the same parallel ranges into memory that "
                 + "is already resident, reused run after run, with no scan, the least a download can cost. MB/s, medians of "
                 + runs.repeats() + " alternating runs (min-max); peak RSS of the application and of the page server in MiB (medians). "
                 + "Target: anymap / faster at least 0.9.\n\n");
@@ -182,7 +182,7 @@ public final class S3Comparison {
         long size = expected.byteSize();
         report.append("### S3: " + touches + " random page touches against download-then-touch and a naive loop\n\n");
         report.append("One thread reads a byte of " + touches + " distinct random pages of the " + (size >> 20) + " MiB object. "
-                + "Download-then-touch: " + S3Downloads.PARTS + " ranged GETs at once into new memory, then the touches. Naive loop: one ranged "
+                + "Download-then-touch: " + S3Downloads.PARALLEL_RANGES + " into new memory, then the touches. Naive loop: one ranged "
                 + "GET of the " + CHUNK / 1024 + " KiB chunk around each touched page not fetched before. Time to done in ms, "
                 + "medians of " + runs.repeats() + " alternating runs (min-max); ratios of times.\n\n");
         Table table = new Table("round trip", "anymap", "download, then touch", "naive loop", "anymap / download", "anymap / naive",
@@ -227,7 +227,7 @@ public final class S3Comparison {
                 + " threads, against downloading it\n\n");
         report.append("The object is written straight into s3proxy's store (its size and ETag checked through the S3 API). anymap "
                 + "maps it and " + RECORD_THREADS + " threads copy out " + RECORDS + " records at random, " + RECORDS / RECORD_THREADS
-                + " or so each; the baseline downloads the whole object into new memory with " + S3Downloads.PARTS + " ranged GETs at once "
+                + " or so each; the baseline downloads the whole object into new memory with " + S3Downloads.PARALLEL_RANGES + " "
                 + "and reads the same records. Time to done in ms, medians of " + runs.repeats() + " alternating runs (min-max); "
                 + "target at 20 ms: anymap at least 10 times faster.\n\n");
         Table table = new Table("round trip", "anymap", "download", "download / anymap", "target", "peak RSS app / server, anymap",
