@@ -14,7 +14,7 @@ import java.util.Map;
 /**
  * "Never worse than downloading", on {@code s3://}: time to done against the fraction of an object's pages
  * touched, at random and in clusters, for mapping and for download-then-touch (the SDK, {@value
- * S3Downloads#PARTS} ranged GETs at once).
+ * S3Downloads#PARTS} ranged GETs at once after a HEAD).
  *
  * <pre>FractionSweep PLOTS_DIR SIZE_MIB REPEATS ROUND_TRIP_MS...</pre>
  * Prints a Markdown report.
