@@ -783,6 +783,8 @@ final class RegionServer implements AutoCloseable {
         if (faultLoop != null) {
             faultLoop.interrupt();
         }
+        demandWorkers.stop();
+        prefetchWorkers.stop();
         // Closed before the wait: a worker blocked in a slow read is released by it.
         try {
             backend.close();
@@ -792,7 +794,7 @@ final class RegionServer implements AutoCloseable {
         boolean joined;
         try {
             long deadline = System.nanoTime() + CLOSE_TIMEOUT_NANOS;
-            joined = demandWorkers.stop(CLOSE_TIMEOUT_NANOS) & prefetchWorkers.stop(deadline - System.nanoTime());
+            joined = demandWorkers.awaitStopped(CLOSE_TIMEOUT_NANOS) & prefetchWorkers.awaitStopped(deadline - System.nanoTime());
             if (faultLoop != null) {
                 joined &= faultLoop.join(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
             }

@@ -93,14 +93,18 @@ final class RegionWorkers {
         notifyAll();
     }
 
+    /** Starts no more workers, and interrupts those at work: a region stops all its kinds of worker, then waits. */
+    synchronized void stop() {
+        stopped = true;
+        working.forEach(Thread::interrupt);
+    }
+
     /**
-     * Starts no more workers, interrupts those at work, and waits until they have left.
+     * Waits until the workers that {@link #stop()} interrupted have left.
      *
      * @return false if one was still at work when {@code timeoutNanos} ran out
      */
-    synchronized boolean stop(long timeoutNanos) throws InterruptedException {
-        stopped = true;
-        working.forEach(Thread::interrupt);
+    synchronized boolean awaitStopped(long timeoutNanos) throws InterruptedException {
         long deadline = System.nanoTime() + timeoutNanos;
         for (long left = timeoutNanos; started > 0 && left > 0; left = deadline - System.nanoTime()) {
             TimeUnit.NANOSECONDS.timedWait(this, left);

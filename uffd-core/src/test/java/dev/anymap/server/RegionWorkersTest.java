@@ -37,7 +37,8 @@ class RegionWorkersTest {
         }
         assertTrue(done.await(30, TimeUnit.SECONDS), "items left undone: " + done.getCount());
         assertTrue(mostAtWork.get() >= 1 && mostAtWork.get() <= 3, "workers at once: " + mostAtWork.get());
-        assertTrue(workers.stop(TimeUnit.SECONDS.toNanos(10)));
+        workers.stop();
+        assertTrue(workers.awaitStopped(TimeUnit.SECONDS.toNanos(10)));
     }
 
     @Test
@@ -59,7 +60,8 @@ class RegionWorkersTest {
         workers.wake();
         assertTrue(blocked.await(10, TimeUnit.SECONDS));
 
-        assertTrue(workers.stop(TimeUnit.SECONDS.toNanos(10)));
+        workers.stop();
+        assertTrue(workers.awaitStopped(TimeUnit.SECONDS.toNanos(10)));
         assertEquals(2, interrupted.get());
         workers.wake();
         assertEquals(2, runs.get());
