@@ -15,9 +15,9 @@ import java.util.Map;
  * @param readaheadChunks the most chunks to fetch ahead of a sequential stream of faults (0: none). The
  *     page server finds such streams (several at once) and fetches ahead with a window that starts
  *     at 64 chunks and grows sixteen times over with each fault of the stream, up to this many
- *     chunks and at most 256 MiB, reading up to 16 MiB of adjacent chunks at once, on workers of its own so that demand
- *     faults never wait behind it. Objects whose backend already holds them in memory are served on
- *     demand only: a fault there costs about what a prefetch would
+ *     chunks and at most 256 MiB, reading up to 16 MiB of adjacent chunks at once, on workers of its
+ *     own so that demand faults never wait behind it. Objects whose backend already holds them in
+ *     memory are served on demand only: a fault there costs about what a prefetch would
  * @param backgroundPull fetch the whole object in the background, in order, with the prefetch reads,
  *     while faults are served first: a mapped object becomes fully resident without waiting for every
  *     page to be touched

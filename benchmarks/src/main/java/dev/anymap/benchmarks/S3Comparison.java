@@ -16,9 +16,9 @@ import java.util.SplittableRandom;
 /**
  * anymap on {@code s3://} (s3proxy in a child process, through a latency proxy) against the same SDK
  * client used directly: the first byte and one cold touch against one ranged GET of a chunk, a full scan
- * against the faster of a single GetObject stream and a HEAD followed by {@value S3Downloads#PARTS} parallel ranged GETs,
- * random touches against download-then-touch and a naive one-GET-per-fault loop, and 16 threads reading
- * 100 records of a large object against downloading it.
+ * against the faster of a single GetObject stream and a HEAD followed by {@value S3Downloads#PARTS}
+ * parallel ranged GETs, random touches against download-then-touch and a naive one-GET-per-fault
+ * loop, and 16 threads reading 100 records of a large object against downloading it.
  *
  * <pre>S3Comparison PLOTS_DIR SIZE_MIB BIG_MIB REPEATS TOUCHES ROUND_TRIP_MS...</pre>
  * Prints a Markdown report. Random touches and the large object run at the round trips up to 20 ms.

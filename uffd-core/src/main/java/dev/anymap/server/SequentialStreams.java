@@ -9,9 +9,9 @@ import java.util.Arrays;
  * is steep because each step costs the scan one wait on storage: at 20 ms to first byte, doubling
  * from two chunks to 64 MiB cost a 128 MiB scan a third of its time; on a 256 MiB S3 scan,
  * sixteen-fold steps from 16 chunks against four-fold ones from 4 cut the time by 18% at 20 ms and
- * 11% at 50 ms, and a first window of 64 chunks (16 MiB) against 16 by a further 9% at 0, 20 and
- * 50 ms (medians of seven or eight scans). The first window is what two adjacent faults that were
- * not a scan cost. A stream that stops is forgotten once eight newer ones have been seen, and its
+ * 11% at 50 ms, and a first window of 64 chunks (16 MiB) against 16 by a further 8% to 11% at 0,
+ * 20 and 50 ms (medians of seven or eight scans). The first window is what two adjacent faults
+ * that were not a scan cost. A stream that stops is forgotten once eight newer ones have been seen, and its
  * window with it.
  *
  * <p>Each window has a trigger chunk in its second half, which the page server fetches but holds
