@@ -794,7 +794,8 @@ final class RegionServer implements AutoCloseable {
         boolean joined;
         try {
             long deadline = System.nanoTime() + CLOSE_TIMEOUT_NANOS;
-            joined = demandWorkers.awaitStopped(CLOSE_TIMEOUT_NANOS) & prefetchWorkers.awaitStopped(deadline - System.nanoTime());
+            joined = demandWorkers.awaitStopped(deadline - System.nanoTime());
+            joined &= prefetchWorkers.awaitStopped(deadline - System.nanoTime());
             if (faultLoop != null) {
                 joined &= faultLoop.join(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
             }

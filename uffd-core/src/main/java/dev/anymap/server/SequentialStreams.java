@@ -11,8 +11,8 @@ import java.util.Arrays;
  * sixteen-fold steps from 16 chunks against four-fold ones from 4 cut the time by 18% at 20 ms and
  * 11% at 50 ms, and a first window of 64 chunks (16 MiB) against 16 by a further 8% to 11% at 0,
  * 20 and 50 ms (medians of seven or eight scans). The first window is what two adjacent faults
- * that were not a scan cost. A stream that stops is forgotten once eight newer ones have been seen, and its
- * window with it.
+ * that were not a scan cost. A stream that stops is forgotten once eight newer ones have been
+ * seen, and its window with it.
  *
  * <p>Each window has a trigger chunk in its second half, which the page server fetches but holds
  * back: the scan faults on it cheaply, and that fault extends the window while the rest of the

@@ -29,7 +29,8 @@ import java.util.Set;
  *   <li>{@code access-key-id}, {@code secret-access-key} (secret), {@code session-token} (secret):
  *       static credentials;
  *   <li>{@code anonymous}: {@code true} to send unsigned requests, for public buckets;
- *   <li>{@code max-connections}: the connection pool, default 256, more than the page server reads on at once (16 demand and 128 prefetch reads per region by default);
+ *   <li>{@code max-connections}: the connection pool, default 256, more than the page server reads
+ *       on at once (16 demand and 128 prefetch reads per region by default);
  *   <li>{@code connect-timeout-ms} (default 3000), {@code read-timeout-ms} (the longest silence of a
  *       socket, default 10000), {@code attempt-timeout-ms} (one attempt up to its response headers,
  *       default 30000);
