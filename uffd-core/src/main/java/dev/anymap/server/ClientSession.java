@@ -31,16 +31,19 @@ final class ClientSession implements Runnable {
     private final Connection connection;
     private final long peerPid;
     private final BackendRegistry registry;
+    private final StorageSpeeds storageSpeeds;
     private final java.util.function.Consumer<ClientSession> onEnd;
     private final java.util.function.LongFunction<Message> status;
     private final java.util.function.LongFunction<RegionServer> anyRegion;
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
 
-    ClientSession(Connection connection, long peerPid, BackendRegistry registry, java.util.function.Consumer<ClientSession> onEnd,
-                  java.util.function.LongFunction<Message> status, java.util.function.LongFunction<RegionServer> anyRegion) {
+    ClientSession(Connection connection, long peerPid, BackendRegistry registry, StorageSpeeds storageSpeeds,
+                  java.util.function.Consumer<ClientSession> onEnd, java.util.function.LongFunction<Message> status,
+                  java.util.function.LongFunction<RegionServer> anyRegion) {
         this.connection = connection;
         this.peerPid = peerPid;
         this.registry = registry;
+        this.storageSpeeds = storageSpeeds;
         this.onEnd = onEnd;
         this.status = status;
         this.anyRegion = anyRegion;
@@ -158,7 +161,8 @@ final class ClientSession implements Runnable {
         }
         try {
             long regionId = NEXT_REGION.getAndIncrement();
-            regions.put(regionId, new RegionServer(regionId, backend, backendName, chunk, map.fetchWorkers(), prefetching, changed));
+            regions.put(regionId, new RegionServer(regionId, backend, backendName, storageSpeeds.of(uri), chunk, map.fetchWorkers(),
+                    prefetching, changed));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);
             return new Message.Mapped(map.requestId(), regionId, backend.size(), backend.version().toString());
         } catch (RuntimeException e) {

@@ -7,35 +7,44 @@ import java.util.Arrays;
  * one at a time. It is the ski-rental choice between paying a round trip per fault and paying once
  * for a bulk pull: keep faulting until the time threads have spent waiting on faults reaches a
  * fraction of what the pull is estimated to cost, then pull. Sparse access never gets there and
- * stays lazy; dense access pays at most that fraction on top of the pull, and the pull never delays
- * a fault, since faults have workers of their own.
+ * stays lazy; dense access pays that fraction, or its first fault, on top of the pull, and the pull
+ * never delays a fault, since faults have workers of their own.
  *
  * <p>Waiting time is wall time with at least one demand fetch outstanding, so that threads faulting
- * at once are not counted many times over. The pull is estimated from the median speed of the
- * latest reads, per connection, times the reads that will share the pull: an overestimate where
- * round trips dominate, which makes the trigger later, never earlier, than the ideal. Not from the
- * fastest read: a read that a backend answers from memory (S3 keeps the first chunk from its open)
- * says nothing of the storage, and made the header of a 256 MiB object pull all of it.
+ * at once are not counted many times over. The pull is estimated as one round trip, the median
+ * time of the region's latest reads, plus the object at the speed its storage streamed bulk reads
+ * of any region. Until the storage has streamed enough to tell, it is estimated from the median
+ * speed of the latest reads, as if each were all transfer, times the reads that will share the
+ * pull: a pull of 64 MiB at 20 ms round trip then looks eight times dearer than it is, which makes
+ * the trigger later, never earlier. Medians, not the fastest read: a read that a backend answers
+ * from memory (S3 keeps the first chunk from its open) says nothing of the storage.
  */
 final class DensePullTrigger {
-    /** The pull starts once faults have waited this fraction of its estimated cost. */
+    /**
+     * The pull starts once faults have waited this fraction of its estimated cost. A fault waits a
+     * whole round trip, so the first one is enough where a pull takes up to sixteen (64 MiB at 20 ms
+     * takes about four); a GiB at 20 ms takes some forty, and its first two faults stay lazy.
+     */
     static final int FRACTION = 16;
-    /** How many of the latest reads the speed is the median of. */
-    private static final int SPEEDS = 15;
+    /** How many of the latest reads the round trip and the speed are medians of. */
+    private static final int SAMPLES = 15;
 
     private final long objectBytes;
     private final int parallelReads;
+    private final StorageSpeeds.Speed storage;
     private boolean fired;
     private int outstanding;
     private long stallStarted;
     private long stalledNanos;
-    /** Bytes per nanosecond of the latest reads, a ring. */
-    private final double[] speeds = new double[SPEEDS];
+    /** Nanoseconds and bytes per nanosecond of the latest reads, rings. */
+    private final long[] latencies = new long[SAMPLES];
+    private final double[] speeds = new double[SAMPLES];
     private int reads;
 
-    DensePullTrigger(long objectBytes, int parallelReads) {
+    DensePullTrigger(long objectBytes, int parallelReads, StorageSpeeds.Speed storage) {
         this.objectBytes = objectBytes;
         this.parallelReads = parallelReads;
+        this.storage = storage;
     }
 
     synchronized void demandStarted(long now) {
@@ -58,10 +67,12 @@ final class DensePullTrigger {
         return fired;
     }
 
-    /** A read that tells something about the storage's speed, from any worker. */
+    /** A read that tells something about the storage's round trip and speed, from any worker. */
     synchronized void sample(long bytes, long latencyNanos) {
         if (bytes > 0) {
-            speeds[reads++ % SPEEDS] = (double) bytes / Math.max(1, latencyNanos);
+            latencies[reads % SAMPLES] = Math.max(1, latencyNanos);
+            speeds[reads % SAMPLES] = (double) bytes / Math.max(1, latencyNanos);
+            reads++;
         }
     }
 
@@ -70,9 +81,16 @@ final class DensePullTrigger {
     }
 
     synchronized long estimatedPullNanos() {
-        double[] latest = Arrays.copyOf(speeds, Math.min(reads, SPEEDS));
-        Arrays.sort(latest);
+        int n = Math.min(reads, SAMPLES);
         // Of an even count, the slower middle one: of the open's cached chunk and one real read, the real one.
-        return (long) (objectBytes / (latest[(latest.length - 1) / 2] * parallelReads));
+        double streaming = storage.bytesPerNano();
+        if (streaming > 0) {
+            long[] latest = Arrays.copyOf(latencies, n);
+            Arrays.sort(latest);
+            return latest[n / 2] + (long) (objectBytes / streaming);
+        }
+        double[] latest = Arrays.copyOf(speeds, n);
+        Arrays.sort(latest);
+        return (long) (objectBytes / (latest[(n - 1) / 2] * parallelReads));
     }
 }

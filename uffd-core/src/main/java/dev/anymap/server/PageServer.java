@@ -39,6 +39,7 @@ public final class PageServer implements AutoCloseable {
     private final Duration exitWhenIdle;
     private final Set<Integer> allowedUids;
     private final BackendRegistry registry;
+    private final StorageSpeeds storageSpeeds = new StorageSpeeds();
     private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final ScheduledExecutorService idleTimer = Executors.newSingleThreadScheduledExecutor(
@@ -117,8 +118,8 @@ public final class PageServer implements AutoCloseable {
                     Libc.close(client);
                     continue;
                 }
-                ClientSession session = new ClientSession(new Connection(client), peer.pid(), registry, this::sessionEnded, this::status,
-                        this::region);
+                ClientSession session = new ClientSession(new Connection(client), peer.pid(), registry, storageSpeeds, this::sessionEnded,
+                        this::status, this::region);
                 sessions.add(session);
                 Thread.ofPlatform().name("anymap-client-" + peer.pid()).daemon().start(session);
             }

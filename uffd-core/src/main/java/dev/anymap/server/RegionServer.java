@@ -109,6 +109,7 @@ final class RegionServer implements AutoCloseable {
     private final SequentialStreams streams;
     private final boolean backgroundPull;
     private final DensePullTrigger densePull;
+    private final StorageSpeeds.Speed storageSpeed;
     private final long prefetchMemoryLimit;
     private final AtomicLong prefetchReserved = new AtomicLong();
     private final PrefetchRate prefetchRate;
@@ -147,13 +148,15 @@ final class RegionServer implements AutoCloseable {
     private record Held(Arena arena, MemorySegment bytes) {}
 
     /**
+     * @param storageSpeed the speed of the storage the object is on, which this region's reads add to
      * @param prefetching readahead, background and automatic pulls, and the limits on prefetching
      * @param failEveryFault when not null, every fault fails with this reason: the object is no
      *     longer the version the client mapped
      */
-    RegionServer(long id, StorageBackend backend, String backendName, int chunkSize, int fetchWorkers, Message.Prefetching prefetching,
-                 String failEveryFault) {
+    RegionServer(long id, StorageBackend backend, String backendName, StorageSpeeds.Speed storageSpeed, int chunkSize, int fetchWorkers,
+                 Message.Prefetching prefetching, String failEveryFault) {
         this.id = id;
+        this.storageSpeed = storageSpeed;
         this.printableUri = Redaction.uri(backend.uri());
         this.backendName = backendName;
         this.backend = backend;
@@ -184,7 +187,7 @@ final class RegionServer implements AutoCloseable {
         // A backend in memory needs no pull: a fault there costs what a prefetch would.
         boolean pullable = size > 0 && size <= prefetchMemoryLimit && size <= PhysicalMemory.total() / 4;
         this.densePull = prefetching.autoPull() && !backgroundPull && failEveryFault == null && viewAddress == 0 && pullable
-                ? new DensePullTrigger(size, BULK_READS) : null;
+                ? new DensePullTrigger(size, BULK_READS, storageSpeed) : null;
         this.accessOrder = new AccessOrder(states.length);
         this.demandWorkers = new RegionWorkers(fetchWorkers, this::demandLoop, () -> !demand.isEmpty());
         this.prefetchWorkers = new RegionWorkers(PREFETCH_WORKERS, this::prefetchLoop, () -> !prefetch.isEmpty());
@@ -560,8 +563,17 @@ final class RegionServer implements AutoCloseable {
         int end = extent.first() + extent.count();
         long dataEnd = Math.min((long) end * chunkSize, size);
         long started = System.nanoTime();
+        // Bytes after a read's first chunk, which came a round trip after the request: -1 until that chunk.
+        long[] streamed = {-1};
         cutter.start(extent.first(), (chunk, bytes) -> {
-            counters.fetched(1, Math.min(chunkSize, size - (long) chunk * chunkSize));
+            long chunkBytes = Math.min(chunkSize, size - (long) chunk * chunkSize);
+            counters.fetched(1, chunkBytes);
+            if (streamed[0] >= 0) {
+                streamed[0] += chunkBytes;
+            } else if (extent.count() > 1) {
+                storageSpeed.streamStarted(System.nanoTime());
+                streamed[0] = 0;
+            }
             if (chunk == end - 1) {
                 // Recorded before the install wakes the faulting threads, so that they see it in stats.
                 counters.read(System.nanoTime() - started);
@@ -586,6 +598,9 @@ final class RegionServer implements AutoCloseable {
             } catch (IOException | RuntimeException e) {
                 failure = e;
             }
+        }
+        if (streamed[0] >= 0) {
+            storageSpeed.streamEnded(System.nanoTime(), streamed[0]);
         }
         if (failure == null && cutter.nextChunk() < end) {
             failure = stopping ? new BackendClosedException(backend.uri())

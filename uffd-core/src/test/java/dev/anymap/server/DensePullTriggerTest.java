@@ -12,7 +12,7 @@ class DensePullTriggerTest {
     @Test
     void firesOnceWhenFaultsHaveWaitedASixteenthOfTheEstimatedPull() {
         // 1 MiB in 10 ms per read, 8 reads at once: 64 MiB pulls in 80 ms, so the trigger is at 5 ms of waiting.
-        DensePullTrigger trigger = new DensePullTrigger(64L << 20, 8);
+        DensePullTrigger trigger = new DensePullTrigger(64L << 20, 8, new StorageSpeeds.Speed());
         long now = 0;
         trigger.demandStarted(now);
         assertFalse(trigger.demandFinished(now += 4 * MS, 1 << 20, 10 * MS), "4 ms of waiting");
@@ -25,7 +25,7 @@ class DensePullTriggerTest {
 
     @Test
     void faultsWaitingAtTheSameTimeCountOnce() {
-        DensePullTrigger trigger = new DensePullTrigger(1L << 30, 8);
+        DensePullTrigger trigger = new DensePullTrigger(1L << 30, 8, new StorageSpeeds.Speed());
         trigger.demandStarted(0);
         trigger.demandStarted(MS);
         trigger.demandFinished(3 * MS, 1 << 20, 3 * MS);
@@ -36,7 +36,7 @@ class DensePullTriggerTest {
     @Test
     void aReadAnsweredFromMemoryDoesNotMakeThePullLookCheap() {
         // The first chunk came with the open: 256 KiB at once. The next took 30 ms, a round trip.
-        DensePullTrigger trigger = new DensePullTrigger(256L << 20, 8);
+        DensePullTrigger trigger = new DensePullTrigger(256L << 20, 8, new StorageSpeeds.Speed());
         trigger.demandStarted(0);
         assertFalse(trigger.demandFinished(10_000, 256 << 10, 10_000));
         trigger.demandStarted(MS);
@@ -45,8 +45,22 @@ class DensePullTriggerTest {
     }
 
     @Test
+    void onAStorageKnownToStreamFastThePullIsARoundTripAndTheTransfer() {
+        // Reads of other regions streamed 64 MiB in 64 ms: a pull of 64 MiB is the round trip and about 64 ms.
+        StorageSpeeds.Speed storage = new StorageSpeeds.Speed();
+        storage.streamStarted(0);
+        storage.streamEnded(64 * MS, 64L << 20);
+        DensePullTrigger trigger = new DensePullTrigger(64L << 20, 8, storage);
+        trigger.demandStarted(0);
+        assertFalse(trigger.demandFinished(10_000, 256 << 10, 10_000), "the open's cached chunk: 10 us of waiting");
+        trigger.demandStarted(MS);
+        assertTrue(trigger.demandFinished(31 * MS, 256 << 10, 30 * MS), "one round trip of waiting, against a pull of about 94 ms");
+        assertEquals(30 * MS + (64L << 20) * 64 * MS / (64L << 20), trigger.estimatedPullNanos(), MS);
+    }
+
+    @Test
     void aFailedReadTellsNothingAboutSpeedAndFiresNothing() {
-        DensePullTrigger trigger = new DensePullTrigger(1 << 20, 8);
+        DensePullTrigger trigger = new DensePullTrigger(1 << 20, 8, new StorageSpeeds.Speed());
         trigger.demandStarted(0);
         assertFalse(trigger.demandFinished(10_000 * MS, 0, 10_000 * MS));
     }
