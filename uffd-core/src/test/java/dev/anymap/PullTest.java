@@ -54,10 +54,7 @@ class PullTest {
     void onAStorageSeenToStreamFastTheFirstFaultsStartAPull() throws Exception {
         long size = 64L << 20;
         URI uri = URI.create("faulty:fast?size=" + size + "&seed=56" + ROUND_TRIP);
-        MapOptions options = MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0);
-        warmUp(uri, options);
-        streamInBulk();
-        try (MappedRegion region = anymap.map(uri, options)) {
+        try (MappedRegion region = mapOnAStorageSeenToStream(uri, MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0))) {
             // From 5 ms reads of a chunk alone, a pull of 64 MiB would be 640 ms, and 4 faults would not start it. From the
             // bulk reads of the other object, it is a round trip and some tens of ms, a sixteenth of which a fault or two wait.
             touchRandomChunks(region, size, 56, 4);
@@ -82,10 +79,7 @@ class PullTest {
     void sparseFaultsOnALargeObjectStayLazy() throws Exception {
         long size = 1L << 30;
         URI uri = URI.create("faulty:sparse?size=" + size + "&seed=53" + ROUND_TRIP);
-        MapOptions options = MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0);
-        warmUp(uri, options);
-        streamInBulk();
-        try (MappedRegion region = anymap.map(uri, options)) {
+        try (MappedRegion region = mapOnAStorageSeenToStream(uri, MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0))) {
             // 2 faults wait about 10 ms, against a pull of 1 GiB that takes the backend hundreds of ms.
             int touched = touchRandomChunks(region, size, 53, 2);
             assertEquals((long) touched * CHUNK, region.stats().bytesFetched());
@@ -132,6 +126,16 @@ class PullTest {
             assertTrue(elapsedMillis >= 1000 * (size - (4 << 20)) / bytesPerSecond, "pulled in " + elapsedMillis + " ms");
             assertBytes(region, size, 55);
         }
+    }
+
+    /**
+     * Maps the object after the page server has seen how fast the test backend streams, and after the
+     * backend has made the object, so that the first faults are round trips and nothing else.
+     */
+    private static MappedRegion mapOnAStorageSeenToStream(URI uri, MapOptions options) throws IOException, InterruptedException {
+        warmUp(uri, options);
+        streamInBulk();
+        return anymap.map(uri, options);
     }
 
     /** Has the test backend make the object, which it does in the page server at its first read, in seconds for a GiB. */

@@ -59,12 +59,33 @@ final class DensePullTrigger {
             stalledNanos += now - stallStarted;
         }
         sample(bytes, latencyNanos);
-        if (fired || reads == 0) {
+        return due(now);
+    }
+
+    /**
+     * How long from {@code now} until the faults outstanding will have waited enough to start the
+     * pull, if they are outstanding still: a fault that waits a round trip starts it when the
+     * threshold passes, not when the round trip ends.
+     *
+     * @return nanoseconds, or -1 if no fault is outstanding, the pull cannot be estimated yet, or it has started
+     */
+    synchronized long nanosUntilDue(long now) {
+        long estimate = fired || outstanding == 0 ? -1 : estimatedPullNanos();
+        return estimate < 0 ? -1 : Math.max(0, estimate / FRACTION - stalled(now));
+    }
+
+    /** @return true exactly once: when the pull should start, checked at {@code now} */
+    synchronized boolean due(long now) {
+        if (fired) {
             return false;
         }
-        long stalled = stalledNanos + (outstanding > 0 ? now - stallStarted : 0);
-        fired = stalled * FRACTION >= estimatedPullNanos();
+        long estimate = estimatedPullNanos();
+        fired = estimate >= 0 && stalled(now) * FRACTION >= estimate;
         return fired;
+    }
+
+    private long stalled(long now) {
+        return stalledNanos + (outstanding > 0 ? now - stallStarted : 0);
     }
 
     /** A read that tells something about the storage's round trip and speed, from any worker. */
@@ -80,6 +101,7 @@ final class DensePullTrigger {
         return stalledNanos;
     }
 
+    /** @return nanoseconds, or -1 while there is nothing to estimate from */
     synchronized long estimatedPullNanos() {
         int n = Math.min(reads, SAMPLES);
         // Of an even count, the slower middle one: of the open's cached chunk and one real read, the real one.
@@ -87,7 +109,10 @@ final class DensePullTrigger {
         if (streaming > 0) {
             long[] latest = Arrays.copyOf(latencies, n);
             Arrays.sort(latest);
-            return latest[n / 2] + (long) (objectBytes / streaming);
+            return (n == 0 ? 0 : latest[n / 2]) + (long) (objectBytes / streaming);
+        }
+        if (n == 0) {
+            return -1;
         }
         double[] latest = Arrays.copyOf(speeds, n);
         Arrays.sort(latest);

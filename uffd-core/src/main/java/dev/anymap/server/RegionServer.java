@@ -22,6 +22,7 @@ import java.util.Arrays;
 import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -109,6 +110,7 @@ final class RegionServer implements AutoCloseable {
     private final SequentialStreams streams;
     private final boolean backgroundPull;
     private final DensePullTrigger densePull;
+    private final AtomicBoolean densePullCheckPending = new AtomicBoolean();
     private final StorageSpeeds.Speed storageSpeed;
     private final long prefetchMemoryLimit;
     private final AtomicLong prefetchReserved = new AtomicLong();
@@ -531,6 +533,7 @@ final class RegionServer implements AutoCloseable {
         long started = System.nanoTime();
         if (densePull != null) {
             densePull.demandStarted(started);
+            checkDensePullWhenDue(started);
         }
         Exception failure = fetch(extent, cutter, extent.count() > 1 ? 1 : FETCH_ATTEMPTS, false, fill);
         long finished = System.nanoTime();
@@ -608,6 +611,25 @@ final class RegionServer implements AutoCloseable {
         }
         commit(event, extent.first(), extent.count(), cutter.handedOnSince(extent.first()), prefetch, failure);
         return failure;
+    }
+
+    /**
+     * Checks the dense-pull trigger again when the faults waiting now will have waited enough, if
+     * they still wait then: one check pending at a time, which sets the next.
+     */
+    private void checkDensePullWhenDue(long now) {
+        long due = densePull.nanosUntilDue(now);
+        if (due >= 0 && densePullCheckPending.compareAndSet(false, true)) {
+            CompletableFuture.delayedExecutor(due, TimeUnit.NANOSECONDS).execute(() -> {
+                densePullCheckPending.set(false);
+                long at = System.nanoTime();
+                if (!stopping && densePull.due(at)) {
+                    startDensePull();
+                } else if (!stopping) {
+                    checkDensePullWhenDue(at);
+                }
+            });
+        }
     }
 
     /** Pulls the whole object, behind the faults, once they have shown themselves dense. */

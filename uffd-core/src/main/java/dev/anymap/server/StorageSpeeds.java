@@ -8,8 +8,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * How fast each storage streams bytes once a read of several chunks is flowing, learnt from every
  * region of one page server. A region whose first faults look dense has read nothing in bulk yet;
- * this is what tells it that a pull of its object takes a round trip and a few milliseconds, not
- * the many round trips its single-chunk reads would suggest.
+ * this is what tells it that a pull of its object takes one round trip and the transfer, not the
+ * many round trips its single-chunk reads would suggest.
  */
 final class StorageSpeeds {
     private final Map<String, Speed> byStorage = new ConcurrentHashMap<>();
@@ -50,11 +50,14 @@ final class StorageSpeeds {
             }
         }
 
+        /** Counts the time since the last event; a time read on another thread just before a later one is not. */
         private void advance(long now) {
-            if (streaming > 0) {
-                nanos += now - since;
+            if (now > since) {
+                if (streaming > 0) {
+                    nanos += now - since;
+                }
+                since = now;
             }
-            since = now;
         }
 
         /** @return bytes per nanosecond, or 0 while too little has streamed to tell */

@@ -59,6 +59,31 @@ class DensePullTriggerTest {
     }
 
     @Test
+    void aFaultStillWaitingIsDueAsSoonAsItHasWaitedASixteenthOfThePull() {
+        // 64 MiB streamed in 64 ms: with no read of its own yet, the region's pull of 64 MiB is 64 ms, due after 4 ms of waiting.
+        StorageSpeeds.Speed storage = new StorageSpeeds.Speed();
+        storage.streamStarted(0);
+        storage.streamEnded(64 * MS, 64L << 20);
+        DensePullTrigger trigger = new DensePullTrigger(64L << 20, 8, storage);
+        assertEquals(-1, trigger.nanosUntilDue(0), "no fault waits");
+        trigger.demandStarted(MS);
+        assertEquals(4 * MS, trigger.nanosUntilDue(MS), 1000);
+        assertEquals(MS, trigger.nanosUntilDue(4 * MS), 1000);
+        assertFalse(trigger.due(4 * MS), "3 ms of waiting");
+        assertTrue(trigger.due(5 * MS), "4 ms of waiting, the fault still outstanding");
+        assertEquals(-1, trigger.nanosUntilDue(6 * MS), "started already");
+        assertFalse(trigger.demandFinished(30 * MS, 256 << 10, 29 * MS), "started already");
+    }
+
+    @Test
+    void nothingIsDueBeforeThereIsAnythingToEstimateFrom() {
+        DensePullTrigger trigger = new DensePullTrigger(64L << 20, 8, new StorageSpeeds.Speed());
+        trigger.demandStarted(0);
+        assertEquals(-1, trigger.nanosUntilDue(0));
+        assertFalse(trigger.due(10_000 * MS));
+    }
+
+    @Test
     void aFailedReadTellsNothingAboutSpeedAndFiresNothing() {
         DensePullTrigger trigger = new DensePullTrigger(1 << 20, 8, new StorageSpeeds.Speed());
         trigger.demandStarted(0);
