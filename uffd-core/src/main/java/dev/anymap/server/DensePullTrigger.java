@@ -71,7 +71,7 @@ final class DensePullTrigger {
      */
     synchronized long nanosUntilDue(long now) {
         long estimate = fired || outstanding == 0 ? -1 : estimatedPullNanos();
-        return estimate < 0 ? -1 : Math.max(0, estimate / FRACTION - stalled(now));
+        return estimate < 0 ? -1 : Math.max(0, (estimate + FRACTION - 1) / FRACTION - stalled(now));
     }
 
     /** @return true exactly once: when the pull should start, checked at {@code now} */
