@@ -47,10 +47,7 @@ class DensePullTriggerTest {
     @Test
     void onAStorageKnownToStreamFastThePullIsARoundTripAndTheTransfer() {
         // Reads of other regions streamed 64 MiB in 64 ms: a pull of 64 MiB is the round trip and about 64 ms.
-        StorageSpeeds.Speed storage = new StorageSpeeds.Speed();
-        storage.streamStarted(0);
-        storage.streamEnded(64 * MS, 64L << 20);
-        DensePullTrigger trigger = new DensePullTrigger(64L << 20, 8, storage);
+        DensePullTrigger trigger = new DensePullTrigger(64L << 20, 8, storageThatStreamed(64L << 20, 64 * MS));
         trigger.demandStarted(0);
         assertFalse(trigger.demandFinished(10_000, 256 << 10, 10_000), "the open's cached chunk: 10 us of waiting");
         trigger.demandStarted(MS);
@@ -61,10 +58,7 @@ class DensePullTriggerTest {
     @Test
     void aFaultStillWaitingIsDueAsSoonAsItHasWaitedASixteenthOfThePull() {
         // 64 MiB streamed in 64 ms: with no read of its own yet, the region's pull of 64 MiB is 64 ms, due after 4 ms of waiting.
-        StorageSpeeds.Speed storage = new StorageSpeeds.Speed();
-        storage.streamStarted(0);
-        storage.streamEnded(64 * MS, 64L << 20);
-        DensePullTrigger trigger = new DensePullTrigger(64L << 20, 8, storage);
+        DensePullTrigger trigger = new DensePullTrigger(64L << 20, 8, storageThatStreamed(64L << 20, 64 * MS));
         assertEquals(-1, trigger.nanosUntilDue(0), "no fault waits");
         trigger.demandStarted(MS);
         assertEquals(4 * MS, trigger.nanosUntilDue(MS), 1000);
@@ -88,5 +82,13 @@ class DensePullTriggerTest {
         DensePullTrigger trigger = new DensePullTrigger(1 << 20, 8, new StorageSpeeds.Speed());
         trigger.demandStarted(0);
         assertFalse(trigger.demandFinished(10_000 * MS, 0, 10_000 * MS));
+    }
+
+    /** A storage whose reads, of other regions, streamed {@code bytes} in {@code nanos}. */
+    private static StorageSpeeds.Speed storageThatStreamed(long bytes, long nanos) {
+        StorageSpeeds.Speed storage = new StorageSpeeds.Speed();
+        storage.streamStarted(0);
+        storage.streamEnded(nanos, bytes);
+        return storage;
     }
 }
