@@ -24,7 +24,7 @@ final class S3Downloads {
     /** One ranged GET of {@code length} bytes at {@code from}, read whole; returns the last byte. */
     static byte rangedGet(S3Client client, String key, long from, int length) throws IOException {
         byte[] bytes = new byte[length];
-        try (InputStream body = get(client, key, "bytes=" + from + "-" + (from + length - 1))) {
+        try (InputStream body = get(client, key, "bytes=" + from + "-" + (from + length - 1), null)) {
             int got = body.readNBytes(bytes, 0, length);
             if (got != length || body.read() >= 0) {
                 throw new IOException("a ranged GET of " + length + " bytes returned " + got);
@@ -35,7 +35,7 @@ final class S3Downloads {
 
     /** The whole object into {@code into}, in one GetObject stream. */
     static void stream(S3Client client, String key, MemorySegment into) throws IOException {
-        try (InputStream body = get(client, key, null)) {
+        try (InputStream body = get(client, key, null, null)) {
             readInto(body, into, 0, into.byteSize());
         }
     }
@@ -56,8 +56,7 @@ final class S3Downloads {
             long start = from;
             long end = Math.min(into.byteSize(), from + part);
             gets.add(() -> {
-                try (InputStream body = client.getObject(request -> request.bucket(S3Fixture.BUCKET).key(key)
-                        .range("bytes=" + start + "-" + (end - 1)).ifMatch(head.eTag()))) {
+                try (InputStream body = get(client, key, "bytes=" + start + "-" + (end - 1), head.eTag())) {
                     readInto(body, into, start, end);
                 }
                 return 0L;
@@ -86,8 +85,9 @@ final class S3Downloads {
         return (System.nanoTime() - started) / 1e6;
     }
 
-    private static ResponseInputStream<GetObjectResponse> get(S3Client client, String key, String range) {
-        return client.getObject(request -> request.bucket(S3Fixture.BUCKET).key(key).range(range));
+    /** A GET of the benchmarks' bucket; {@code range} and {@code ifMatch} are left out where null. */
+    private static ResponseInputStream<GetObjectResponse> get(S3Client client, String key, String range, String ifMatch) {
+        return client.getObject(request -> request.bucket(S3Fixture.BUCKET).key(key).range(range).ifMatch(ifMatch));
     }
 
     private static void readInto(InputStream body, MemorySegment into, long from, long to) throws IOException {

@@ -618,6 +618,9 @@ final class RegionServer implements AutoCloseable {
      * they still wait then: one check pending at a time, which sets the next.
      */
     private void checkDensePullWhenDue(long now) {
+        if (densePullCheckPending.get()) {
+            return; // one check pending at a time, and it sets the next
+        }
         long due = densePull.nanosUntilDue(now);
         if (due >= 0 && densePullCheckPending.compareAndSet(false, true)) {
             CompletableFuture.delayedExecutor(due, TimeUnit.NANOSECONDS).execute(() -> {
