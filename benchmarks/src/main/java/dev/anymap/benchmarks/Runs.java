@@ -1,6 +1,7 @@
 package dev.anymap.benchmarks;
 
 import java.io.IOException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -9,8 +10,8 @@ import java.util.Map;
 
 /**
  * Runs measurements side by side, alternating run by run (so that a slow spell of this shared
- * machine falls on every side alike), and records each run's peak resident memory of this process
- * and of the page server.
+ * machine falls on every side alike), after runs not counted, and records each run's peak resident
+ * memory of this process and of the page server.
  */
 final class Runs {
     /** One run: returns the figure measured (seconds, MB/s, ...). */
@@ -34,19 +35,22 @@ final class Runs {
         }
     }
 
+    /**
+     * How long a benchmark's first row runs its sides, not counted, before anything is: the page
+     * server, the store and the harness are each a new JVM, where those of a platform run for long.
+     * Measured on the trace replay at 0 ms, a boot fell from 450 ms to about 90 over its first 60
+     * while the JIT compiled the S3 client's request path: counted from the fifth boot, as it was, the
+     * replay measured the JIT.
+     */
+    static final Duration FIRST_WARM_UP = Duration.ofSeconds(Long.getLong("anymap.benchmarks.warm-up-seconds", 30));
+
     private final int repeats;
-    private final int warmups;
     private final long serverPid;
     private final long appPid = ProcessHandle.current().pid();
+    private boolean warm;
 
-    /** Runs each side once, not counted, before the runs that are. */
     Runs(int repeats, long serverPid) {
-        this(repeats, 1, serverPid);
-    }
-
-    Runs(int repeats, int warmups, long serverPid) {
         this.repeats = repeats;
-        this.warmups = warmups;
         this.serverPid = serverPid;
     }
 
@@ -57,12 +61,16 @@ final class Runs {
     Map<String, Result> alternate(String label, Map<String, Measurement> sides) throws Exception {
         Map<String, Result> results = new LinkedHashMap<>();
         sides.keySet().forEach(side -> results.put(side, new Result(new ArrayList<>(), new ArrayList<>(), new ArrayList<>())));
-        // Runs of each side first, not counted: the page server's client for a new endpoint, the JIT, the connections.
-        for (int r = 0; r < warmups; r++) {
+        // Not counted: a new endpoint's client and connections, and before the first row, the JITs of three JVMs.
+        long warmUntil = System.nanoTime() + (warm ? 0 : FIRST_WARM_UP.toNanos());
+        int warmUps = 0;
+        do {
             for (Measurement side : sides.values()) {
                 side.run();
             }
-        }
+            warmUps++;
+        } while (System.nanoTime() < warmUntil);
+        warm = true;
         for (int r = 0; r < repeats; r++) {
             for (Map.Entry<String, Measurement> side : sides.entrySet()) {
                 System.gc();
@@ -74,7 +82,7 @@ final class Runs {
                 result.serverMib().add(PeakRss.read(serverPid));
             }
         }
-        StringBuilder log = new StringBuilder(label + ":");
+        StringBuilder log = new StringBuilder(label + " (" + warmUps + " warm-ups):");
         results.forEach((side, result) -> log.append(String.format(Locale.ROOT, " %s %s;", side, result.values())));
         System.err.println(log);
         return results;

@@ -26,13 +26,6 @@ import java.util.SplittableRandom;
 public final class S3Comparison {
     private static final int CHUNK = MapOptions.DEFAULT_CHUNK_SIZE;
     private static final int COLD_TOUCHES = 5;
-    /**
-     * Runs of each side not counted before first bytes and cold touches. The harness's client is warm
-     * from the upload; the page server is new, and its JIT takes about this many maps to catch up:
-     * measured at 0 ms, a map's first byte fell from about 20 ms to 10 over its first twenty, while
-     * the harness's GET stayed at 8 to 12.
-     */
-    private static final int FIRST_BYTE_WARMUPS = 20;
     private static final int RECORDS = 100;
     private static final int RECORD_THREADS = 16;
 
@@ -84,11 +77,8 @@ public final class S3Comparison {
         report.append("First byte: from `map()` (one GET of the object's first 256 KiB at open, which serves the first fault) to the first byte read, the page server already running, "
                 + "against one ranged GET of one chunk (" + CHUNK / 1024 + " KiB) with the same SDK client. Cold touch: one byte of a page "
                 + "not yet fetched, at random, in a region already mapped (mean of " + COLD_TOUCHES + " per run), against one ranged GET "
-                + "of a chunk at a random place. Milliseconds, medians of " + runs.repeats() + " alternating runs (min-max), after "
-                + FIRST_BYTE_WARMUPS + " runs of each side not counted (the page server is new for this benchmark, and its JIT "
-                + "needs about as many maps to be as warm as the harness's client, which did the upload); ratios of times, "
+                + "of a chunk at a random place. Milliseconds, medians of " + runs.repeats() + " alternating runs (min-max); ratios of times, "
                 + "targets 1.5 and 1.2 at most.\n\n");
-        Runs warmRuns = new Runs(runs.repeats(), FIRST_BYTE_WARMUPS, anymap.serverStatus().serverPid());
         Table table = new Table("round trip", "first byte", "ranged GET", "ratio", "target", "cold touch", "ranged GET", "ratio", "target");
         for (long roundTrip : roundTrips) {
             MapOptions options = s3.options(MapOptions.defaults(), roundTrip);
@@ -127,7 +117,7 @@ public final class S3Comparison {
                 }
                 return total / 1e6 / COLD_TOUCHES;
             });
-            Map<String, Runs.Result> results = warmRuns.alternate("S3 first byte " + roundTrip + " ms", sides);
+            Map<String, Runs.Result> results = runs.alternate("S3 first byte " + roundTrip + " ms", sides);
             double first = results.get("first byte").median() / results.get("ranged GET").median();
             double touch = results.get("cold touch").median() / results.get("chunk GET").median();
             table.row(roundTrip + " ms", results.get("first byte").spread(), results.get("ranged GET").spread(), Stats.ratio(first),
