@@ -5,10 +5,12 @@ import dev.anymap.linux.NativeException;
 import dev.anymap.linux.Userfaultfd;
 import dev.anymap.linux.UserfaultfdUnavailableException;
 import dev.anymap.protocol.Message;
+import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import java.io.IOException;
 import java.net.URI;
 import java.util.List;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -63,11 +65,38 @@ public final class Anymap implements AutoCloseable {
      * @throws IOException if the page server or the backend fails otherwise
      */
     public MappedRegion map(URI uri, MapOptions options) throws IOException {
+        return map(uri, options, null, false);
+    }
+
+    /**
+     * Maps the object at {@code uri} and replays {@code trace} from the start: as {@link #map(URI,
+     * MapOptions)} then {@link MappedRegion#prefetch(AccessTrace)}, a round trip to the storage
+     * sooner. Where the backend can read a given version (S3), the page server reads the trace's
+     * chunks while it opens the object, taking it to be the size and version the trace was recorded
+     * on, and keeps them only if the open finds it so. If the object has changed since the trace was
+     * recorded, it is mapped as it is now, and the trace, if of an object of the same size, still
+     * serves as a hint; of another size, it is not used.
+     *
+     * @throws java.nio.file.NoSuchFileException if there is no such object
+     * @throws IOException as {@link #map(URI, MapOptions)}
+     */
+    public MappedRegion map(URI uri, MapOptions options, AccessTrace trace) throws IOException {
+        Objects.requireNonNull(trace, "trace");
+        try {
+            return map(uri, options, trace, true);
+        } catch (ObjectChangedException notAsTraced) {
+            return map(uri, options, trace, false);
+        }
+    }
+
+    /** Maps, sends the trace's order before the attach, and with {@code assume}, maps the object as the trace saw it. */
+    private MappedRegion map(URI uri, MapOptions options, AccessTrace trace, boolean assume) throws IOException {
         if (closed) {
             throw new IllegalStateException("this Anymap is closed");
         }
         long features = features();
-        Message.Mapped mapped = (Message.Mapped) link.call(options.request(link.nextRequestId(), uri, ""), -1, uri);
+        Message.Assumed assumed = assume ? new Message.Assumed(trace.objectSize(), trace.objectVersion()) : Message.Assumed.NONE;
+        Message.Mapped mapped = (Message.Mapped) link.call(options.request(link.nextRequestId(), uri, "", assumed), -1, uri);
         ObjectVersion version = ObjectVersion.parse(mapped.version());
         if (mapped.size() == 0) {
             link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri);
@@ -77,6 +106,10 @@ public final class Anymap implements AutoCloseable {
         long address = 0;
         int uffd = -1;
         try {
+            if (trace != null && trace.objectSize() == mapped.size()) {
+                // Before the attach, which waits for the open when the object was assumed: the reads start now.
+                link.prefetch(mapped.regionId(), trace.chunksFor(options.chunkSize()), uri);
+            }
             address = MappedRegion.mapMemory(length);
             uffd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
             Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON);

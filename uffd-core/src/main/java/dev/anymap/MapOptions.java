@@ -139,10 +139,14 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
                 + ", prefetchRateLimit=" + prefetchRateLimit + ", writable=" + writable + ", backendOptions=" + backendOptions.keySet() + "]";
     }
 
-    /** The request that maps {@code uri} with these options; {@code expectedVersion} is empty for a first mapping. */
-    dev.anymap.protocol.Message.Map request(long requestId, java.net.URI uri, String expectedVersion) {
+    /**
+     * The request that maps {@code uri} with these options; {@code expectedVersion} is empty for a first
+     * mapping, and {@code assumed} NONE unless a trace is replayed from the start.
+     */
+    dev.anymap.protocol.Message.Map request(long requestId, java.net.URI uri, String expectedVersion,
+                                            dev.anymap.protocol.Message.Assumed assumed) {
         return new dev.anymap.protocol.Message.Map(requestId, uri.toString(), backendOptions, chunkSize, fetchWorkers,
                 new dev.anymap.protocol.Message.Prefetching(readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit),
-                expectedVersion);
+                expectedVersion, assumed);
     }
 }

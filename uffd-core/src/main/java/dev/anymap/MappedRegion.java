@@ -5,14 +5,12 @@ import dev.anymap.linux.NativeException;
 import dev.anymap.linux.Userfaultfd;
 import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
-import dev.anymap.protocol.MessageCodec;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.Redaction;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
-import java.util.Arrays;
 
 /**
  * A stored object mapped into this process's memory: {@link #segment()} reads as the object's
@@ -112,8 +110,9 @@ public final class MappedRegion implements AutoCloseable {
     /**
      * Has the page server fetch the chunks of {@code trace} in its order, ahead of this region's
      * faults and behind them: replayed right after mapping, the chunks a recorded workload needs
-     * arrive before it asks. A trace of another chunk size is converted; one of another version of
-     * the object still serves as a hint.
+     * arrive before it asks ({@link Anymap#map(URI, MapOptions, AccessTrace)} starts them sooner). A
+     * trace of another chunk size is converted; one of another version of the object still serves as
+     * a hint.
      *
      * @throws IllegalArgumentException if the trace is of an object of another size
      */
@@ -123,11 +122,8 @@ public final class MappedRegion implements AutoCloseable {
             throw new IllegalArgumentException("the trace is of an object of " + trace.objectSize() + " bytes; "
                     + Redaction.uri(uri) + " has " + size);
         }
-        int[] chunks = trace.chunksFor(options.chunkSize());
-        for (int from = 0; from < chunks.length && length > 0; from += MessageCodec.MAX_TRACE_CHUNKS) {
-            int[] piece = Arrays.copyOfRange(chunks, from,
-                    Math.min(chunks.length, from + MessageCodec.MAX_TRACE_CHUNKS));
-            owner.link().call(new Message.PrefetchOrder(owner.link().nextRequestId(), serverRegionId, piece), -1, uri);
+        if (length > 0) {
+            owner.link().prefetch(serverRegionId, trace.chunksFor(options.chunkSize()), uri);
         }
     }
 
@@ -136,7 +132,7 @@ public final class MappedRegion implements AutoCloseable {
         if (length == 0) {
             return;
         }
-        server.send(options.request(requestId, uri, version.toString()));
+        server.send(options.request(requestId, uri, version.toString(), Message.Assumed.NONE));
         Message mapped = server.receive() instanceof Connection.Incoming in ? in.message() : null;
         if (!(mapped instanceof Message.Mapped m)) {
             throw new IOException("the new page server could not map " + Redaction.uri(uri) + ": " + mapped);

@@ -6,7 +6,9 @@ import dev.anymap.linux.NativeException;
 import dev.anymap.linux.UnixSockets;
 import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
+import dev.anymap.protocol.MessageCodec;
 import dev.anymap.protocol.ServerAddress;
+import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.Redaction;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -112,6 +114,14 @@ final class PageServerLink implements AutoCloseable {
             if (trace.chunks().length == 0 || have >= trace.total()) {
                 return pieces.stream().flatMapToInt(java.util.Arrays::stream).toArray();
             }
+        }
+    }
+
+    /** Has the page server prefetch a region's chunks in this order, sent a packet at a time. */
+    void prefetch(long regionId, int[] chunks, URI about) throws IOException {
+        for (int from = 0; from < chunks.length; from += MessageCodec.MAX_TRACE_CHUNKS) {
+            int[] piece = java.util.Arrays.copyOfRange(chunks, from, Math.min(chunks.length, from + MessageCodec.MAX_TRACE_CHUNKS));
+            call(new Message.PrefetchOrder(nextRequestId(), regionId, piece), -1, about);
         }
     }
 
@@ -238,6 +248,7 @@ final class PageServerLink implements AutoCloseable {
         return switch (failure.kind()) {
             case NO_SUCH_OBJECT -> new NoSuchFileException(subject, null, message);
             case ACCESS_DENIED -> new AccessDeniedException(subject, null, message);
+            case OBJECT_CHANGED -> new ObjectChangedException(message);
             default -> new IOException(message);
         };
     }

@@ -79,16 +79,73 @@ class AccessTraceTest {
                 while (replayed.stats().chunksFetched() < touched.size() && System.nanoTime() < deadline) {
                     Thread.onSpinWait();
                 }
-                byte[] got = new byte[CHUNK];
-                byte[] want = new byte[CHUNK];
-                for (int chunk : touched) {
-                    MemorySegment.copy(replayed.segment(), ValueLayout.JAVA_BYTE, (long) chunk * CHUNK, got, 0, CHUNK);
-                    ReferenceContent.of(size, seed).read((long) chunk * CHUNK, MemorySegment.ofArray(want));
-                    assertArrayEquals(want, got, "chunk " + chunk);
-                }
+                assertTracedChunksRead(replayed, size, seed, touched.stream().mapToInt(Integer::intValue).toArray());
                 assertEquals(0, replayed.stats().faults(), "every chunk arrived before it was touched");
                 assertEquals(touched.size(), replayed.stats().chunksFetched(), "and nothing else was fetched");
             }
+        }
+    }
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aTraceGivenToMapIsReadWhileTheObjectOpens() throws Exception {
+        long size = 16L << 20;
+        long seed = 61;
+        int[] chunks = {200, 3, 117, 42, 9, 250, 60, 181};
+        // The open waits until the trace's eight chunks have been read: a map that read them after it could not open.
+        URI uri = URI.create("faulty:read-while-opening?size=" + size + "&seed=" + seed + "&openafter=" + chunks.length);
+        AccessTrace trace = new AccessTrace(size, "generation:" + seed, CHUNK, chunks);
+        MapOptions options = MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0).withAutoPull(false);
+        try (Anymap anymap = Anymap.open(TestServers.privateServer());
+             MappedRegion region = anymap.map(uri, options, trace)) {
+            assertEquals("generation:" + seed, region.version().toString());
+            assertTracedChunksRead(region, size, seed, chunks);
+            assertEquals(chunks.length, region.stats().chunksFetched(), "each traced chunk read once, before it was touched");
+        }
+    }
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aTraceOfAnOlderVersionGivenToMapMapsTheObjectAsItIsNowAndStillPrefetches() throws Exception {
+        long size = 16L << 20;
+        int[] chunks = {5, 77, 130, 2};
+        AccessTrace older = new AccessTrace(size, "generation:1", CHUNK, chunks);
+        MapOptions options = MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0).withAutoPull(false);
+        try (Anymap anymap = Anymap.open(TestServers.privateServer());
+             MappedRegion region = anymap.map(URI.create("faulty:rewritten?size=" + size + "&seed=2"), options, older)) {
+            assertEquals("generation:2", region.version().toString());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (region.stats().chunksFetched() < chunks.length && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            assertTracedChunksRead(region, size, 2, chunks);
+            assertEquals(chunks.length, region.stats().chunksFetched(), "the trace prefetched the new version's chunks, each once");
+            assertEquals(0, region.stats().failures());
+        }
+    }
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aTraceOfAnObjectOfAnotherSizeGivenToMapIsNotUsed() throws Exception {
+        long size = 16L << 20;
+        AccessTrace smaller = new AccessTrace(size / 2, "generation:3", CHUNK, new int[] {1, 2, 3});
+        MapOptions options = MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0).withAutoPull(false);
+        try (Anymap anymap = Anymap.open(TestServers.privateServer());
+             MappedRegion region = anymap.map(URI.create("faulty:grown?size=" + size + "&seed=3"), options, smaller)) {
+            assertEquals(size, region.size());
+            assertEquals(0, region.stats().chunksFetched());
+            assertTracedChunksRead(region, size, 3, new int[] {1, 2, 3, 255});
+        }
+    }
+
+    /** Reads each chunk whole from the mapping and compares it with the reference content, in this order. */
+    private static void assertTracedChunksRead(MappedRegion region, long size, long seed, int[] chunks) throws IOException {
+        byte[] got = new byte[CHUNK];
+        byte[] want = new byte[CHUNK];
+        for (int chunk : chunks) {
+            MemorySegment.copy(region.segment(), ValueLayout.JAVA_BYTE, (long) chunk * CHUNK, got, 0, CHUNK);
+            ReferenceContent.of(size, seed).read((long) chunk * CHUNK, MemorySegment.ofArray(want));
+            assertArrayEquals(want, got, "chunk " + chunk);
         }
     }
 

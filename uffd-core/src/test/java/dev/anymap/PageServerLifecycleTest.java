@@ -115,7 +115,7 @@ class PageServerLifecycleTest {
                 client.send(new Message.Hello(Message.PROTOCOL_VERSION, 1));
                 client.receive();
                 client.send(new Message.Map(1, "mem:x?size=100", java.util.Map.of(), 3000, 1,
-                        new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE), ""));
+                        new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE), "", Message.Assumed.NONE));
                 Message badChunk = client.receive().message();
                 assertTrue(badChunk instanceof Message.Failure f && f.kind() == Message.ErrorKind.INVALID_ARGUMENT
                         && f.message().contains("power of two"), badChunk.toString());

@@ -16,9 +16,9 @@ import java.util.Map;
  * A recorded access trace replayed as prefetch on {@code s3://}: a "sandbox boot" touches a few thousand
  * pages of a snapshot in a fixed pseudo-random order, in clusters of {@value #CLUSTER} pages with a
  * little compute between; its trace, recorded once with {@code region.trace()} on a mapping of
- * {@value #TRACE_CHUNK}-byte chunks and saved, is replayed with {@code region.prefetch(trace)} on a fresh
- * mapping of that chunk size and on one of the default, against the same boot on a fresh mapping with
- * the default options, cold.
+ * {@value #TRACE_CHUNK}-byte chunks and saved, is replayed with {@code anymap.map(uri, options, trace)} on a
+ * fresh mapping of that chunk size and on one of the default, against the same boot on a fresh mapping
+ * with the default options, cold.
  *
  * <pre>TraceReplay PLOTS_DIR SIZE_MIB REPEATS PAGES ROUND_TRIP_MS...</pre>
  * Prints a Markdown report.
@@ -31,12 +31,6 @@ public final class TraceReplay {
      * that the replay fetches about what the boot touches, where the default chunk fetches eight times more.
      */
     private static final int TRACE_CHUNK = 32 << 10;
-    /**
-     * Boots of each side before the measured ones: the page server and the store of a platform serving
-     * sandboxes run for long, while a new JVM runs its first few hundred requests interpreted.
-     */
-    private static final int WARMUPS = 4;
-
     private TraceReplay() {}
 
     public static void main(String[] args) throws Exception {
@@ -54,11 +48,11 @@ public final class TraceReplay {
                 + CLUSTER + ", in a fixed pseudo-random order, with " + COMPUTE_NANOS / 1000 + " us of compute after each cluster. Its "
                 + "trace is recorded once (`region.trace()`) on a mapping of " + (TRACE_CHUNK >> 10) + " KiB chunks and saved. Then "
                 + "the boot runs on a fresh mapping with the default options (" + (MapOptions.DEFAULT_CHUNK_SIZE >> 10) + " KiB "
-                + "chunks, automatic pull), cold; on a fresh mapping of " + (TRACE_CHUNK >> 10) + " KiB chunks after "
-                + "`region.prefetch(AccessTrace.load(file))`; and on a fresh mapping of the default chunks after the same, which "
+                + "chunks, automatic pull), cold; on a fresh mapping of " + (TRACE_CHUNK >> 10) + " KiB chunks mapped with "
+                + "`anymap.map(uri, options, AccessTrace.load(file))`, which reads the trace's chunks while it opens the "
+                + "object; and on a fresh mapping of the default chunks, mapped the same way, which "
                 + "fetches whole " + (MapOptions.DEFAULT_CHUNK_SIZE >> 10) + " KiB chunks for the pages the trace names. Time from "
-                + "`map()` to the boot's end in ms, medians of " + repeats + " alternating runs (min-max), after " + WARMUPS
-                + " boots of each side not counted (a platform's page server and store run for long). Target at 20 ms: at least 3 "
+                + "`map()` to the boot's end in ms, medians of " + repeats + " alternating runs (min-max). Target at 20 ms: at least 3 "
                 + "times less time with the trace.\n\n");
         Table table = new Table("round trip", "cold", "replayed, " + (TRACE_CHUNK >> 10) + " KiB chunks", "cold / replayed", "target",
                 "replayed, default chunks", "cold / replayed, default chunks", "peak RSS app / server, replayed");
@@ -75,7 +69,7 @@ public final class TraceReplay {
                 boot(region.segment(), pages);
                 region.trace().save(traceFile);
             }
-            Runs runs = new Runs(repeats, WARMUPS, anymap.serverStatus().serverPid());
+            Runs runs = new Runs(repeats, anymap.serverStatus().serverPid());
             for (long roundTrip : roundTrips) {
                 MapOptions options = s3.options(MapOptions.defaults(), roundTrip);
                 MapOptions traceChunks = s3.options(MapOptions.defaults().withChunkSize(TRACE_CHUNK), roundTrip);
@@ -103,10 +97,8 @@ public final class TraceReplay {
 
     private static double timeBoot(Anymap anymap, MapOptions options, long[] pages, Path trace, long expectedSum) throws Exception {
         long started = System.nanoTime();
-        try (MappedRegion region = anymap.map(S3Fixture.uri("snapshot"), options)) {
-            if (trace != null) {
-                region.prefetch(AccessTrace.load(trace));
-            }
+        try (MappedRegion region = trace == null ? anymap.map(S3Fixture.uri("snapshot"), options)
+                : anymap.map(S3Fixture.uri("snapshot"), options, AccessTrace.load(trace))) {
             long sum = boot(region.segment(), pages);
             double millis = (System.nanoTime() - started) / 1e6;
             Harness.checkSum(sum, expectedSum);

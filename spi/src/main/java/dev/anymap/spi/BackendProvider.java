@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.net.URI;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -55,6 +56,20 @@ public interface BackendProvider {
      * @param options backend settings, as plain strings, with keys among {@link #supportedOptions()}
      */
     StorageBackend open(URI uri, Map<String, String> options) throws IOException;
+
+    /**
+     * Opens the object at {@code uri} as the size and version a caller saw before, without asking
+     * the storage: every read names that version and fails with {@link ObjectChangedException} if the
+     * object is at another. The page server reads a replayed access trace through such a backend
+     * while it {@linkplain #open opens} the object, so that a trace costs no round trip of its own,
+     * and keeps what it read only if the open finds that same size and version.
+     *
+     * @return empty, the default, where a read cannot name a version (S3's If-Match can)
+     */
+    default Optional<StorageBackend> openAt(URI uri, Map<String, String> options, long size, ObjectVersion version)
+            throws IOException {
+        return Optional.empty();
+    }
 
     /** A copy of {@code options} fit to print: every {@linkplain #secretOptions() secret} value masked. */
     default Map<String, String> redact(Map<String, String> options) {

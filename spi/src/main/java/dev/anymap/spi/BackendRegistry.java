@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
 import java.util.Set;
@@ -143,6 +144,22 @@ public final class BackendRegistry {
      * @throws IOException if the provider cannot open the object
      */
     public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
+        return checked(uri, options).open(uri, options);
+    }
+
+    /**
+     * Opens the object at {@code uri} as {@code size} bytes at {@code version}, without asking the
+     * storage, where its provider can; see {@link BackendProvider#openAt}.
+     *
+     * @throws IllegalArgumentException if an option is not one the provider supports
+     */
+    public Optional<StorageBackend> openAt(URI uri, Map<String, String> options, long size, ObjectVersion version)
+            throws IOException {
+        return checked(uri, options).openAt(uri, options, size, version);
+    }
+
+    /** The provider for {@code uri}, once every option is found to be one it supports. */
+    private BackendProvider checked(URI uri, Map<String, String> options) {
         BackendProvider provider = provider(uri);
         Set<String> supported = provider.supportedOptions();
         for (String key : options.keySet()) {
@@ -152,7 +169,7 @@ public final class BackendRegistry {
                         + new TreeSet<>(supported));
             }
         }
-        return provider.open(uri, options);
+        return provider;
     }
 
     /** Opens the object at {@code uri} with no options. */

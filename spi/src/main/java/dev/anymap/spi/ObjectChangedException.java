@@ -15,4 +15,9 @@ public final class ObjectChangedException extends IOException {
         super(Redaction.uri(uri) + " changed since it was opened (opened at " + opened + "): " + detail
                 + "; map it again to read the new version");
     }
+
+    /** One passed on with the message another made, as the page server's is to its client. */
+    public ObjectChangedException(String message) {
+        super(message);
+    }
 }

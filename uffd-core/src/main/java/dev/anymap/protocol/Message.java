@@ -14,10 +14,20 @@ public sealed interface Message {
     /**
      * Client to server: open {@code uri} for a new region. {@code expectedVersion} is empty for a new
      * mapping, and the version mapped before for a region moved to a new server: if the object has
-     * changed since, the region's faults fail rather than mix two versions.
+     * changed since, the region's faults fail rather than mix two versions. {@code assumed} is the
+     * size and version an access trace was recorded on, or {@link Assumed#NONE}.
      */
     record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
-               Prefetching prefetching, String expectedVersion) implements Message {}
+               Prefetching prefetching, String expectedVersion, Assumed assumed) implements Message {}
+
+    /**
+     * The object as a client expects to find it, so that the server may read it before it has opened
+     * it: the region is answered at once, reads ahead of {@link Attach} are kept until it, and the
+     * {@link Attach} fails with {@link ErrorKind#OBJECT_CHANGED} if the open finds otherwise.
+     */
+    record Assumed(long size, String version) {
+        public static final Assumed NONE = new Assumed(-1, "");
+    }
 
     /** How a region is prefetched; {@code dev.anymap.MapOptions} says what each part means. */
     record Prefetching(int readaheadChunks, boolean backgroundPull, boolean autoPull, long memoryLimit, long rateLimit) {}
@@ -115,5 +125,5 @@ public sealed interface Message {
     }
 
     /** The version of this protocol; a client and server of different versions refuse each other. */
-    int PROTOCOL_VERSION = 2;
+    int PROTOCOL_VERSION = 3;
 }

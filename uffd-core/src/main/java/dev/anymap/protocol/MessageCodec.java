@@ -59,6 +59,8 @@ public final class MessageCodec {
                     text(out, value, MAX_OPTION_VALUE);
                 });
                 text(out, m.expectedVersion(), MAX_TEXT);
+                out.putLong(m.assumed().size());
+                text(out, m.assumed().version(), MAX_TEXT);
             }
             case Message.Mapped m -> {
                 type(out, Type.MAPPED).putLong(m.requestId()).putLong(m.regionId()).putLong(m.size());
@@ -133,8 +135,10 @@ public final class MessageCodec {
                     for (int i = 0; i < count; i++) {
                         options.put(text(in, MAX_OPTION_KEY), text(in, MAX_OPTION_VALUE));
                     }
+                    String expectedVersion = text(in, MAX_TEXT);
+                    var assumed = new Message.Assumed(in.getLong(), text(in, MAX_TEXT));
                     yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
-                            prefetching, text(in, MAX_TEXT));
+                            prefetching, expectedVersion, assumed);
                 }
                 case MAPPED -> new Message.Mapped(in.getLong(), in.getLong(), in.getLong(), text(in, MAX_TEXT));
                 case ATTACH -> new Message.Attach(in.getLong(), in.getLong(), in.getLong(), in.getLong());

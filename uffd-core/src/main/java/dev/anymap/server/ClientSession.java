@@ -4,18 +4,26 @@ import dev.anymap.linux.Libc;
 import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.protocol.ProtocolException;
+import dev.anymap.spi.BackendProvider;
 import dev.anymap.spi.BackendRegistry;
 import dev.anymap.spi.ObjectChangedException;
+import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.Redaction;
 import dev.anymap.spi.StorageBackend;
 import dev.anymap.spi.UnknownSchemeException;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.NoSuchFileException;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -27,6 +35,8 @@ final class ClientSession implements Runnable {
     private static final AtomicLong NEXT_REGION = new AtomicLong(1);
     private static final int MAX_FETCH_WORKERS = 64;
     private static final int MAX_READAHEAD = 1024;
+    /** Where the opens that check an assumed object run, beside the session that answered the map. */
+    private static final Executor OPENS = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("anymap-open-", 0).factory());
 
     private final Connection connection;
     private final long peerPid;
@@ -36,6 +46,14 @@ final class ClientSession implements Runnable {
     private final java.util.function.LongFunction<Message> status;
     private final java.util.function.LongFunction<RegionServer> anyRegion;
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
+    /** Regions mapped as an object was assumed to be, and the open that checks it, until their attach. */
+    private final Map<Long, Assumption> assumptions = new ConcurrentHashMap<>();
+
+    /** What a region was mapped as, and the object as its open finds it. */
+    private record Assumption(URI uri, long size, ObjectVersion version, CompletableFuture<Opened> opened) {}
+
+    /** The size and version of an object as an open found them. */
+    private record Opened(long size, ObjectVersion version) {}
 
     ClientSession(Connection connection, long peerPid, BackendRegistry registry, StorageSpeeds storageSpeeds,
                   java.util.function.Consumer<ClientSession> onEnd, java.util.function.LongFunction<Message> status,
@@ -83,6 +101,7 @@ final class ClientSession implements Runnable {
         } finally {
             regions.values().forEach(RegionServer::close);
             regions.clear();
+            assumptions.clear();
             connection.close();
             onEnd.accept(this);
         }
@@ -102,7 +121,9 @@ final class ClientSession implements Runnable {
                     if (incoming.fd() < 0) {
                         throw new ProtocolException("an Attach message came without its userfaultfd");
                     }
-                    region(attach.regionId(), incoming).attach(incoming.fd(), attach.address(), attach.length());
+                    RegionServer region = region(attach.regionId(), incoming);
+                    confirmAssumption(attach.regionId(), region, incoming);
+                    region.attach(incoming.fd(), attach.address(), attach.length());
                     yield new Message.Attached(requestId);
                 }
                 case Message.Unmap unmap -> {
@@ -110,6 +131,7 @@ final class ClientSession implements Runnable {
                     if (region == null) {
                         throw new IllegalArgumentException("no region " + unmap.regionId() + " for this client");
                     }
+                    assumptions.remove(unmap.regionId());
                     region.close();
                     yield new Message.Unmapped(requestId);
                 }
@@ -152,22 +174,79 @@ final class ClientSession implements Runnable {
                     + prefetching.rateLimit() + " bytes per second are not a size and a positive rate");
         }
         URI uri = new URI(map.uri());
-        String backendName = registry.provider(uri).name();
+        BackendProvider provider = registry.provider(uri);
+        String backendName = provider.name();
+        StorageSpeeds.Speed storageSpeed = storageSpeeds.of(uri, provider.redact(map.options()));
+        if (!map.assumed().equals(Message.Assumed.NONE) && map.expectedVersion().isEmpty()) {
+            ObjectVersion version = ObjectVersion.parse(map.assumed().version());
+            Optional<StorageBackend> assumed = registry.openAt(uri, map.options(), map.assumed().size(), version);
+            if (assumed.isPresent()) {
+                // Answered now, its reads started by the trace that follows, and checked by an open that runs meanwhile.
+                long regionId = addRegion(uri, assumed.get(), backendName, storageSpeed, chunk, map, prefetching, null);
+                assumptions.put(regionId, new Assumption(uri, map.assumed().size(), version,
+                        CompletableFuture.supplyAsync(() -> open(uri, map.options()), OPENS)));
+                return new Message.Mapped(map.requestId(), regionId, map.assumed().size(), version.toString());
+            }
+        }
         StorageBackend backend = registry.open(uri, map.options());
         String changed = null;
         if (!map.expectedVersion().isEmpty() && !map.expectedVersion().equals(backend.version().toString())) {
             changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
                     + ", now at " + backend.version() + "); map it again to read the new version";
         }
+        long regionId = addRegion(uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed);
+        return new Message.Mapped(map.requestId(), regionId, backend.size(), backend.version().toString());
+    }
+
+    private long addRegion(URI uri, StorageBackend backend, String backendName, StorageSpeeds.Speed storageSpeed, int chunk,
+                           Message.Map map, Message.Prefetching prefetching, String changed) throws IOException {
         try {
             long regionId = NEXT_REGION.getAndIncrement();
-            regions.put(regionId, new RegionServer(regionId, backend, backendName, storageSpeeds.of(uri), chunk, map.fetchWorkers(),
+            regions.put(regionId, new RegionServer(regionId, backend, backendName, storageSpeed, chunk, map.fetchWorkers(),
                     prefetching, changed));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);
-            return new Message.Mapped(map.requestId(), regionId, backend.size(), backend.version().toString());
+            return regionId;
         } catch (RuntimeException e) {
             backend.close();
             throw e;
+        }
+    }
+
+    /** Opens and closes the object: what it is now. */
+    private Opened open(URI uri, Map<String, String> options) {
+        try (StorageBackend backend = registry.open(uri, options)) {
+            return new Opened(backend.size(), backend.version());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /**
+     * Waits for the open of a region mapped as assumed, and refuses its attach if the object is not
+     * what was assumed: the region is closed, with whatever it read, and the client maps again.
+     */
+    private void confirmAssumption(long regionId, RegionServer region, Connection.Incoming incoming) throws IOException {
+        Assumption assumption = assumptions.remove(regionId);
+        if (assumption == null) {
+            return;
+        }
+        Opened opened;
+        try {
+            opened = assumption.opened().join();
+        } catch (CompletionException e) {
+            region.close();
+            closeDescriptor(incoming);
+            switch (e.getCause()) {
+                case UncheckedIOException io -> throw io.getCause();
+                case RuntimeException runtime -> throw runtime;
+                default -> throw e;
+            }
+        }
+        if (opened.size() != assumption.size() || !opened.version().equals(assumption.version())) {
+            region.close();
+            closeDescriptor(incoming);
+            throw new ObjectChangedException(assumption.uri(), assumption.version(), "it is now at " + opened.version() + ", "
+                    + opened.size() + " bytes");
         }
     }
 

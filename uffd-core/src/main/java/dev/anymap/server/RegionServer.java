@@ -19,6 +19,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentHashMap;
@@ -130,6 +131,11 @@ final class RegionServer implements AutoCloseable {
     private final AccessOrder accessOrder;
 
     private volatile boolean stopping;
+    /** Whether the client's memory is there to fill; set under {@link #early}. */
+    private volatile boolean attached;
+    /** Chunks read before the attach, kept for it; guarded by itself, as is {@link #earlyArena}. */
+    private final Map<Integer, MemorySegment> early = new HashMap<>();
+    private Arena earlyArena;
     private Thread faultLoop;
     private int uffd = -1;
     private int stopEvent = -1;
@@ -246,12 +252,57 @@ final class RegionServer implements AutoCloseable {
         uffd = userfaultfd;
         base = address;
         stopEvent = (int) Libc.check(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
+        installEarlyChunks();
         faultLoop = Thread.ofPlatform().name("anymap-faults-" + id).daemon().start(this::faultLoop);
         Userfaultfd.wake(uffd, base, mappedLength);
         if (backgroundPull) {
             // Every chunk, in order; faults still go first, to the demand workers. Not an access: not traced.
             prefetch(SequentialStreams.Prefetch.range(0, states.length - 1), false);
         }
+    }
+
+    /**
+     * Keeps the bytes of a chunk read before the attach, when there is no memory to fill yet (a trace
+     * replayed from the map on), in one arena for them all: an arena each would cost a handshake
+     * with every thread to free.
+     *
+     * @return false if the region is attached by now: install it
+     */
+    private boolean keepForAttach(int chunk, long source) {
+        synchronized (early) {
+            if (attached) {
+                return false;
+            }
+            if (earlyArena == null) {
+                earlyArena = Arena.ofShared();
+            }
+            long length = fillLength(chunk, 1);
+            MemorySegment copy = earlyArena.allocate(length, PAGE);
+            MemorySegment.copy(MemorySegment.ofAddress(source).reinterpret(length), 0, copy, 0, length);
+            early.put(chunk, copy);
+            return true;
+        }
+    }
+
+    /** Marks the region attached and installs the chunks kept for it, before the first fault is read. */
+    private void installEarlyChunks() {
+        Map<Integer, MemorySegment> chunks;
+        Arena arena;
+        synchronized (early) {
+            attached = true;
+            chunks = Map.copyOf(early);
+            arena = earlyArena;
+            early.clear();
+            earlyArena = null;
+        }
+        if (arena == null) {
+            return;
+        }
+        try (Arena call = Arena.ofConfined()) {
+            Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(call);
+            chunks.forEach((chunk, bytes) -> install(chunk, bytes.address(), fill));
+        }
+        arena.close();
     }
 
     /**
@@ -781,6 +832,9 @@ final class RegionServer implements AutoCloseable {
     }
 
     private void install(int chunk, long source, Userfaultfd.FillRequest fill) {
+        if (!attached && keepForAttach(chunk, source)) {
+            return;
+        }
         long offset = (long) chunk * chunkSize;
         if (fillRange(chunk, offset, fillLength(chunk, 1), source, fill)) {
             STATE.setVolatile(states, chunk, PRESENT);
@@ -850,6 +904,11 @@ final class RegionServer implements AutoCloseable {
         }
         held.values().forEach(bytes -> bytes.arena().close());
         held.clear();
+        synchronized (early) {
+            if (earlyArena != null) {
+                earlyArena.close();
+            }
+        }
         stagingArena.close();
         if (uffd >= 0) {
             Libc.close(uffd);

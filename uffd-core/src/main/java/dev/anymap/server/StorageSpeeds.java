@@ -3,6 +3,7 @@ package dev.anymap.server;
 import java.net.URI;
 import java.util.Map;
 import java.util.Objects;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -14,9 +15,15 @@ import java.util.concurrent.ConcurrentHashMap;
 final class StorageSpeeds {
     private final Map<String, Speed> byStorage = new ConcurrentHashMap<>();
 
-    /** The speed of the storage an object is on: one per scheme and authority (an S3 bucket, an HTTP host and port). */
-    Speed of(URI object) {
-        return byStorage.computeIfAbsent(object.getScheme() + "://" + Objects.toString(object.getRawAuthority(), ""), key -> new Speed());
+    /**
+     * The speed of the storage an object is on: one per scheme and authority (an S3 bucket, an HTTP
+     * host and port) reached with the same options (an endpoint, a region).
+     *
+     * @param options the backend options the object was opened with, secrets masked
+     */
+    Speed of(URI object, Map<String, String> options) {
+        String storage = object.getScheme() + "://" + Objects.toString(object.getRawAuthority(), "") + " " + new TreeMap<>(options);
+        return byStorage.computeIfAbsent(storage, key -> new Speed());
     }
 
     /**

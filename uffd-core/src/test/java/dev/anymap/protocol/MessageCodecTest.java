@@ -27,7 +27,9 @@ class MessageCodecTest {
                 new Message.Hello(1, 42),
                 new Message.Welcome(1, 43),
                 new Message.Map(7, "s3://bücket/a b", Map.of("region", "eu-west-1", "secret", "x"), 65536, 4,
-                        new Message.Prefetching(2, true, false, 1L << 30, 50_000_000), "etag:\"abc\""),
+                        new Message.Prefetching(2, true, false, 1L << 30, 50_000_000), "etag:\"abc\"", Message.Assumed.NONE),
+                new Message.Map(8, "s3://b/k", Map.of(), 32768, 16, new Message.Prefetching(0, false, true, Long.MAX_VALUE, Long.MAX_VALUE),
+                        "", new Message.Assumed(1L << 30, "etag:\"def\"")),
                 new Message.Mapped(7, 9, 1L << 40, "generation:3"),
                 new Message.Attach(8, 9, 0x7f00_0000_0000L, 1L << 30),
                 new Message.Attached(8),
@@ -119,7 +121,7 @@ class MessageCodecTest {
     void refusesToEncodeMoreThanTheLimits() {
         String longUri = "mem:" + "x".repeat(MessageCodec.MAX_URI);
         assertThrows(IllegalArgumentException.class,
-                () -> MessageCodec.encode(new Message.Map(1, longUri, Map.of(), 4096, 1, NO_PREFETCHING, "")));
+                () -> MessageCodec.encode(new Message.Map(1, longUri, Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE)));
     }
 
     private static ByteBuffer header(int type) {

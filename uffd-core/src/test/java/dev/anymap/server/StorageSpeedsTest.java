@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.net.URI;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class StorageSpeedsTest {
@@ -53,11 +54,15 @@ class StorageSpeedsTest {
     @Test
     void objectsShareTheSpeedOfTheirStorage() {
         StorageSpeeds speeds = new StorageSpeeds();
-        assertSame(speeds.of(URI.create("s3://bucket/a")), speeds.of(URI.create("s3://bucket/b/c")));
-        assertNotSame(speeds.of(URI.create("s3://bucket/a")), speeds.of(URI.create("s3://other/a")));
-        assertNotSame(speeds.of(URI.create("http://host:8080/a")), speeds.of(URI.create("http://host:8081/a")));
-        assertSame(speeds.of(URI.create("s3://my_bucket/a")), speeds.of(URI.create("s3://my_bucket/b")));
-        assertNotSame(speeds.of(URI.create("s3://my_bucket/a")), speeds.of(URI.create("s3://my_other_bucket/a")));
-        assertSame(speeds.of(URI.create("mem:a?size=1")), speeds.of(URI.create("mem:b?size=2")));
+        assertSame(speeds.of(URI.create("s3://bucket/a"), Map.of()), speeds.of(URI.create("s3://bucket/b/c"), Map.of()));
+        assertNotSame(speeds.of(URI.create("s3://bucket/a"), Map.of()), speeds.of(URI.create("s3://other/a"), Map.of()));
+        assertNotSame(speeds.of(URI.create("http://host:8080/a"), Map.of()), speeds.of(URI.create("http://host:8081/a"), Map.of()));
+        assertSame(speeds.of(URI.create("s3://my_bucket/a"), Map.of()), speeds.of(URI.create("s3://my_bucket/b"), Map.of()));
+        assertNotSame(speeds.of(URI.create("s3://my_bucket/a"), Map.of()), speeds.of(URI.create("s3://my_other_bucket/a"), Map.of()));
+        assertSame(speeds.of(URI.create("mem:a?size=1"), Map.of()), speeds.of(URI.create("mem:b?size=2"), Map.of()));
+        assertNotSame(speeds.of(URI.create("s3://bucket/a"), Map.of("endpoint", "http://near:9000")),
+                speeds.of(URI.create("s3://bucket/a"), Map.of("endpoint", "http://far:9000")), "another way to the bucket");
+        assertSame(speeds.of(URI.create("s3://bucket/a"), Map.of("endpoint", "http://near:9000", "region", "x")),
+                speeds.of(URI.create("s3://bucket/b"), new java.util.LinkedHashMap<>(Map.of("region", "x", "endpoint", "http://near:9000"))));
     }
 }

@@ -1,6 +1,7 @@
 package dev.anymap.testbackend;
 
 import dev.anymap.spi.BackendProvider;
+import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.OutOfRangeException;
 import dev.anymap.spi.StorageBackend;
@@ -10,6 +11,7 @@ import java.lang.foreign.MemorySegment;
 import java.net.URI;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
@@ -22,7 +24,9 @@ import java.util.concurrent.TimeUnit;
  * {@code slowto=OFFSET} limits that to reads that start before it; {@code slowabove=BYTES} delays
  * every read longer than that (the page server's multi-chunk reads, not its single-chunk ones);
  * {@code together=N} holds every read until N are in progress at once, and fails those that wait
- * 10 seconds for it.
+ * 10 seconds for it; {@code openafter=N} holds the open until N reads of that NAME have ended, and
+ * fails it after 10 seconds. The version is the seed's generation, and {@link #openAt} reads as
+ * any size and generation asked for, failing every read if they are not the URI's.
  */
 public final class FaultyBackendProvider implements BackendProvider {
     @Override
@@ -37,18 +41,67 @@ public final class FaultyBackendProvider implements BackendProvider {
 
     @Override
     public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
+        Map<String, Long> parameters = parameters(uri);
+        if (parameters.containsKey("openafter")) {
+            ReadsDone.await(name(uri), parameters.get("openafter"));
+        }
+        return backend(uri, parameters, parameters.get("size"), ObjectVersion.generation(parameters.getOrDefault("seed", 0L)));
+    }
+
+    @Override
+    public Optional<StorageBackend> openAt(URI uri, Map<String, String> options, long size, ObjectVersion version) {
+        return Optional.of(backend(uri, parameters(uri), size, version));
+    }
+
+    private static FaultyBackend backend(URI uri, Map<String, Long> parameters, long size, ObjectVersion version) {
+        long seed = parameters.getOrDefault("seed", 0L);
+        boolean asIs = size == parameters.get("size") && version.equals(ObjectVersion.generation(seed));
+        return new FaultyBackend(uri, size, seed, version, asIs, parameters.getOrDefault("fail", -1L), parameters.getOrDefault("slow", -1L),
+                parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("slowto", Long.MAX_VALUE),
+                parameters.getOrDefault("slowabove", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L),
+                new Gathering(parameters.getOrDefault("together", 1L)));
+    }
+
+    private static Map<String, Long> parameters(URI uri) {
         String spec = uri.getSchemeSpecificPart();
         Map<String, Long> parameters = new HashMap<>();
         for (String parameter : spec.substring(spec.indexOf('?') + 1).split("&")) {
             String[] pair = parameter.split("=", 2);
             parameters.put(pair[0], Long.parseLong(pair[1]));
         }
-        long size = parameters.get("size");
-        long seed = parameters.getOrDefault("seed", 0L);
-        return new FaultyBackend(uri, size, seed, parameters.getOrDefault("fail", -1L), parameters.getOrDefault("slow", -1L),
-                parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("slowto", Long.MAX_VALUE),
-                parameters.getOrDefault("slowabove", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L),
-                new Gathering(parameters.getOrDefault("together", 1L)));
+        return parameters;
+    }
+
+    private static String name(URI uri) {
+        String spec = uri.getSchemeSpecificPart();
+        return spec.substring(0, spec.indexOf('?'));
+    }
+
+    /** The reads that have ended, by object name, in this page server. */
+    private static final class ReadsDone {
+        private static final Map<String, Long> COUNTS = new HashMap<>();
+
+        static synchronized void ended(String name) {
+            COUNTS.merge(name, 1L, Long::sum);
+            ReadsDone.class.notifyAll();
+        }
+
+        static synchronized void await(String name, long count) throws IOException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (COUNTS.getOrDefault(name, 0L) < count) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    throw new IOException("only " + COUNTS.getOrDefault(name, 0L) + " of " + count + " reads of " + name
+                            + " ended before its open");
+                }
+                try {
+                    TimeUnit.NANOSECONDS.timedWait(ReadsDone.class, left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException("interrupted while opening " + name);
+                }
+            }
+        }
     }
 
     /** Holds reads until enough are in progress at once; from then on, lets every read through. */
@@ -82,17 +135,15 @@ public final class FaultyBackendProvider implements BackendProvider {
         }
     }
 
-    private record FaultyBackend(URI uri, long size, long seed, long failAt, long slowAt, long slowFrom, long slowTo,
-                                 long slowAbove, long delayMillis, Gathering gathering)
+    private record FaultyBackend(URI uri, long size, long seed, ObjectVersion version, boolean asIs, long failAt, long slowAt,
+                                 long slowFrom, long slowTo, long slowAbove, long delayMillis, Gathering gathering)
             implements StorageBackend {
-        @Override
-        public ObjectVersion version() {
-            return ObjectVersion.generation(seed);
-        }
-
         @Override
         public void read(long offset, MemorySegment target) throws IOException {
             OutOfRangeException.check(uri, offset, target.byteSize(), size);
+            if (!asIs) {
+                throw new ObjectChangedException(uri, version, "it is generation " + seed);
+            }
             long end = offset + target.byteSize();
             if (failAt >= offset && failAt < end) {
                 throw new IOException("injected failure for the read at " + offset);
@@ -107,6 +158,7 @@ public final class FaultyBackendProvider implements BackendProvider {
                 }
             }
             ReferenceContent.fill(size, seed, offset, target);
+            ReadsDone.ended(name(uri));
         }
 
         @Override

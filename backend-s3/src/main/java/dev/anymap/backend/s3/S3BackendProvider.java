@@ -1,10 +1,12 @@
 package dev.anymap.backend.s3;
 
 import dev.anymap.spi.BackendProvider;
+import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
 import java.net.URI;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -76,5 +78,16 @@ public final class S3BackendProvider implements BackendProvider {
         S3Settings settings = S3Settings.from(uri, options);
         S3Location location = S3Location.of(uri);
         return S3Backend.open(uri, location, clients.acquire(settings));
+    }
+
+    /** A backend whose every GET carries {@code If-Match} with the ETag given: no request until the first read. */
+    @Override
+    public Optional<StorageBackend> openAt(URI uri, Map<String, String> options, long size, ObjectVersion version) {
+        if (version.kind() != ObjectVersion.Kind.ETAG || size < 0) {
+            return Optional.empty();
+        }
+        S3Settings settings = S3Settings.from(uri, options);
+        S3Location location = S3Location.of(uri);
+        return Optional.of(S3Backend.at(uri, location, clients.acquire(settings), size, version.value()));
     }
 }

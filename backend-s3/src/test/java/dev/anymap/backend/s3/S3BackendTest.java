@@ -39,6 +39,12 @@ class S3BackendTest {
         return BackendRegistry.load().open(uri, server.options());
     }
 
+    private static ObjectVersion versionOf(URI uri) throws Exception {
+        try (StorageBackend opened = open(uri)) {
+            return opened.version();
+        }
+    }
+
     @Test
     void isTheProviderServiceLoaderFindsForS3() {
         BackendProvider provider = BackendRegistry.load().provider(URI.create("s3://bucket/key"));
@@ -161,6 +167,40 @@ class S3BackendTest {
             reopened.read(301_000, MemorySegment.ofArray(now));
             assertArrayEquals(Arrays.copyOfRange(second, 301_000, 302_000), now);
         }
+    }
+
+    @Test
+    void openedAtASizeAndEtagItSendsNothingUntilAReadAndThenReadsWithIfMatch() throws Exception {
+        byte[] content = GeneratedContent.bytes(17, 0, 500_000);
+        URI uri = server.put("open-at.bin", content);
+        ObjectVersion version = versionOf(uri);
+        try (FaultyProxy proxy = new FaultyProxy(server.endpoint());
+                StorageBackend backend = BackendRegistry.load().openAt(uri, server.options(proxy.endpoint()), content.length, version)
+                        .orElseThrow()) {
+            assertEquals(List.of(), proxy.requests(), "no request before the first read");
+            assertEquals(content.length, backend.size());
+            assertEquals(version, backend.version());
+            byte[] got = new byte[70_000];
+            backend.read(10, MemorySegment.ofArray(got));
+            assertArrayEquals(Arrays.copyOfRange(content, 10, 70_010), got, "not even the first bytes came before");
+            assertEquals(List.of("bytes=10-70009"), proxy.requests().stream().map(r -> FaultyProxy.header(r, "Range")).toList());
+            assertEquals(version.value(), FaultyProxy.header(proxy.requests().getFirst(), "If-Match"));
+        }
+    }
+
+    @Test
+    void openedAtAnEtagTheObjectNoLongerHasItFailsEveryReadWithObjectChanged() throws Exception {
+        byte[] first = GeneratedContent.bytes(18, 0, 300_000);
+        URI uri = server.put("open-at-replaced.bin", first);
+        ObjectVersion version = versionOf(uri);
+        server.overwrite(uri, GeneratedContent.bytes(19, 0, 300_000));
+        try (StorageBackend backend = BackendRegistry.load().openAt(uri, server.options(), first.length, version).orElseThrow()) {
+            byte[] target = new byte[1000];
+            assertThrows(ObjectChangedException.class, () -> backend.read(0, MemorySegment.ofArray(target)));
+            assertArrayEquals(new byte[1000], target, "nothing of the new version reached the target");
+        }
+        assertTrue(BackendRegistry.load().openAt(uri, server.options(), first.length, ObjectVersion.generation(1)).isEmpty(),
+                "S3 names a version by its ETag only");
     }
 
     @Test
