@@ -43,10 +43,8 @@ class PullTest {
         try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0))) {
             // Estimated from 5 ms reads of a chunk, 8 at once, a pull of 16 MiB takes 160 ms; a dozen faults pass a sixteenth of it.
             touchRandomChunks(region, size, 51, 12);
-            RegionStats stats = awaitStats(region, bytes -> bytes == size);
-            assertEquals(size / CHUNK, stats.chunksFetched(), "every chunk fetched once");
+            RegionStats stats = assertPulledWhole(region, size, 51);
             assertTrue(stats.faults() <= 12, stats.faults() + " faults");
-            assertBytes(region, size, 51);
         }
     }
 
@@ -58,9 +56,7 @@ class PullTest {
             // From 5 ms reads of a chunk alone, a pull of 64 MiB would be 640 ms, and 4 faults would not start it. From the
             // bulk reads of the other object, it is a round trip and some tens of ms, a sixteenth of which a fault or two wait.
             touchRandomChunks(region, size, 56, 4);
-            RegionStats stats = awaitStats(region, bytes -> bytes == size);
-            assertEquals(size / CHUNK, stats.chunksFetched(), "every chunk fetched once");
-            assertBytes(region, size, 56);
+            assertPulledWhole(region, size, 56);
         }
     }
 
@@ -138,6 +134,23 @@ class PullTest {
         return anymap.map(uri, options);
     }
 
+    @Test
+    @Timeout(value = 20, unit = TimeUnit.SECONDS)
+    void aFaultFarAheadOfAPullsReadGetsAReadOfItsOwn() throws Exception {
+        long size = 64L << 20;
+        long seed = 63;
+        // The pull's first read, of the first 8 MiB, takes 60 s to bring its first byte; the others are quick.
+        URI uri = URI.create("faulty:held-up-pull?size=" + size + "&seed=" + seed + "&slow=0&delay=60000");
+        MapOptions options = MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0).withBackgroundPull(true);
+        try (MappedRegion region = anymap.map(uri, options)) {
+            // The other seven reads, started with the first, have ended: the first is under way.
+            awaitStats(region, bytes -> bytes == size - (8L << 20));
+            long offset = (4L << 20) + 77; // 4 MiB into the first read, which brings nothing for a minute
+            assertEquals(ReferenceContent.bytes(size, seed, offset, 1)[0], region.segment().get(ValueLayout.JAVA_BYTE, offset));
+            assertEquals(1, region.stats().faults());
+        }
+    }
+
     /** Has the test backend make the object, which it does in the page server at its first read, in seconds for a GiB. */
     private static void warmUp(URI uri, MapOptions options) throws IOException {
         try (MappedRegion warmUp = anymap.map(uri, options.withAutoPull(false))) {
@@ -169,6 +182,18 @@ class PullTest {
             }
         }
         return count;
+    }
+
+    /**
+     * Waits for a pull of the whole object: every chunk fetched once, but those that a fault far ahead
+     * of the pull's reads read on its own, and all there, so that reading every byte faults no more.
+     */
+    private static RegionStats assertPulledWhole(MappedRegion region, long size, long seed) throws Exception {
+        RegionStats stats = awaitStats(region, bytes -> bytes >= size);
+        assertTrue(stats.chunksFetched() <= size / CHUNK + stats.faults(), "every chunk fetched once, but a fault's own: " + stats);
+        assertBytes(region, size, seed);
+        assertEquals(stats.faults(), region.stats().faults(), "every chunk was there");
+        return stats;
     }
 
     private static void assertBytes(MappedRegion region, long size, long seed) throws IOException {

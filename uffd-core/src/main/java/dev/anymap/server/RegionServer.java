@@ -28,6 +28,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.IntStream;
 
@@ -41,8 +42,10 @@ import java.util.stream.IntStream;
  * readahead trigger and kept back, see {@link SequentialStreams}). Only the fault loop moves a chunk
  * out of EMPTY, FAILED or HELD, so concurrent faults on one chunk merge into one fetch: UFFDIO_COPY
  * wakes every thread waiting anywhere in the chunk. Demand and prefetch have workers of their own,
- * and a fault on a chunk whose prefetch has not started moves it to the demand workers, so
- * prefetching never delays a fault.
+ * and a fault on a chunk whose prefetch has not started moves it to the demand workers; one on a
+ * chunk that a read under way will reach only after more than {@link #MIN_EXTENT_BYTES} gets a read
+ * of its own, the chunk then read twice. So prefetching never holds a fault up by more than about
+ * a MiB of its reads.
  */
 final class RegionServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(RegionServer.class.getName());
@@ -120,6 +123,7 @@ final class RegionServer implements AutoCloseable {
     private final Queue<Extent> prefetch = new ConcurrentLinkedQueue<>();
     /** Chunks that prefetch reads may have in flight at once: a few large reads, or many small ones. */
     private final Semaphore prefetchInFlight;
+    /** The extent that brings each chunk claimed for one, queued or being read, until that read ends. */
     private final Map<Integer, Extent> queuedExtents = new ConcurrentHashMap<>();
     private final Map<Integer, Held> held = new ConcurrentHashMap<>();
     private final RegionCounters counters = new RegionCounters();
@@ -141,10 +145,17 @@ final class RegionServer implements AutoCloseable {
     private int stopEvent = -1;
     private long base;
 
-    /** Adjacent chunks to fetch with one read; {@code trigger} is held back, or -1. */
-    private record Extent(int first, int count, int trigger, AtomicBoolean started) {
+    /**
+     * Adjacent chunks to fetch with one read; {@code trigger} is held back, or -1; {@code next} is the
+     * chunk the read brings next.
+     */
+    private record Extent(int first, int count, int trigger, AtomicBoolean started, AtomicInteger next) {
+        Extent(int first, int count, int trigger, boolean started) {
+            this(first, count, trigger, new AtomicBoolean(started), new AtomicInteger(first));
+        }
+
         static Extent single(int chunk) {
-            return new Extent(chunk, 1, -1, new AtomicBoolean(true));
+            return new Extent(chunk, 1, -1, true);
         }
 
         boolean start() {
@@ -427,6 +438,11 @@ final class RegionServer implements AutoCloseable {
                             takeOver(queued, chunk);
                             return "fetch";
                         }
+                        if (queued != null && (long) (chunk - queued.next().get()) * chunkSize > MIN_EXTENT_BYTES) {
+                            // A read under way (a pull's, say) is far from it: a read of its own comes sooner.
+                            queueDemand(Extent.single(chunk));
+                            return "fetch";
+                        }
                         return "merged";
                     }
                 }
@@ -458,13 +474,17 @@ final class RegionServer implements AutoCloseable {
         }
         if (wanted > queued.first()) {
             int trigger = queued.trigger() < wanted ? queued.trigger() : -1;
-            Extent before = new Extent(queued.first(), wanted - queued.first(), trigger, new AtomicBoolean());
+            Extent before = new Extent(queued.first(), wanted - queued.first(), trigger, false);
             for (int c = before.first(); c < wanted; c++) {
                 queuedExtents.put(c, before);
             }
             queuePrefetch(before);
         }
-        queueDemand(new Extent(wanted, end - wanted, -1, new AtomicBoolean(true)));
+        Extent rest = new Extent(wanted, end - wanted, -1, true);
+        for (int c = wanted; c < end; c++) {
+            queuedExtents.put(c, rest);
+        }
+        queueDemand(rest);
     }
 
     /**
@@ -487,7 +507,7 @@ final class RegionServer implements AutoCloseable {
             if (first >= 0 && (!claimed || chunk - first + 1 == perExtent)) {
                 int count = claimed ? chunk - first + 1 : chunk - first;
                 int trigger = ahead.trigger() >= first && ahead.trigger() < first + count ? ahead.trigger() : -1;
-                Extent extent = new Extent(first, count, trigger, new AtomicBoolean());
+                Extent extent = new Extent(first, count, trigger, false);
                 for (int c = first; c < first + count; c++) {
                     queuedExtents.put(c, extent);
                 }
@@ -635,6 +655,8 @@ final class RegionServer implements AutoCloseable {
             if (chunk != extent.trigger() || !hold(chunk, bytes.address())) {
                 install(chunk, bytes.address(), fill);
             }
+            extent.next().set(chunk + 1);
+            queuedExtents.remove(chunk, extent);
         });
         FetchEvent event = new FetchEvent();
         event.begin();
@@ -659,6 +681,9 @@ final class RegionServer implements AutoCloseable {
         if (failure == null && cutter.nextChunk() < end) {
             failure = stopping ? new BackendClosedException(backend.uri())
                     : new IOException("the backend of " + printableUri + " streamed fewer bytes than asked for");
+        }
+        for (int c = cutter.nextChunk(); c < end; c++) {
+            queuedExtents.remove(c, extent);
         }
         commit(event, extent.first(), extent.count(), cutter.handedOnSince(extent.first()), prefetch, failure);
         return failure;
@@ -707,9 +732,6 @@ final class RegionServer implements AutoCloseable {
             for (Extent extent; !stopping && (extent = prefetch.poll()) != null; ) {
                 if (!extent.start()) {
                     continue; // taken over by the demand workers
-                }
-                for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
-                    queuedExtents.remove(c);
                 }
                 prefetchInFlight.acquire(extent.count());
                 // Staged within the budget, not per worker: the workers are many, and a chunk may be 32 MiB.
@@ -834,6 +856,10 @@ final class RegionServer implements AutoCloseable {
     private void install(int chunk, long source, Userfaultfd.FillRequest fill) {
         if (!attached && keepForAttach(chunk, source)) {
             return;
+        }
+        byte state = (byte) STATE.getVolatile(states, chunk);
+        if (state == PRESENT || state == FAILED) {
+            return; // read twice, for a fault far ahead of a read: the first settled it
         }
         long offset = (long) chunk * chunkSize;
         if (fillRange(chunk, offset, fillLength(chunk, 1), source, fill)) {
