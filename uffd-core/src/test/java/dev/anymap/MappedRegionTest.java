@@ -99,7 +99,9 @@ class MappedRegionTest {
                 threads.shutdownNow();
             }
             RegionStats stats = region.stats();
-            assertEquals(GIB, stats.bytesFetched(), "every byte fetched exactly once");
+            // Once, but for chunks that a fault far ahead of the automatic pull's reads read on its own.
+            assertTrue(stats.bytesFetched() >= GIB && stats.bytesFetched() <= GIB + stats.faults() * (long) MapOptions.DEFAULT_CHUNK_SIZE,
+                    "every byte fetched once, but a fault's own: " + stats);
             assertEquals(0, stats.failures());
         }
     }
