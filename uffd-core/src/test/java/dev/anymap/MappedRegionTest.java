@@ -20,6 +20,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -184,9 +185,20 @@ class MappedRegionTest {
             MemorySegment memory = region.segment();
             List<Thread> threads = new ArrayList<>();
             byte[][] read = new byte[16][];
+            // All started before any faults: a thread blocked in a fault holds up a safepoint, and with it the
+            // start of the next thread, until the page server answers, which it does only once all 16 read.
+            CountDownLatch started = new CountDownLatch(16);
             for (int t = 0; t < 16; t++) {
                 int thread = t;
-                threads.add(Thread.ofPlatform().start(() -> read[thread] = actual(memory, thread * 4L * chunk, 4096)));
+                threads.add(Thread.ofPlatform().start(() -> {
+                    started.countDown();
+                    try {
+                        started.await();
+                    } catch (InterruptedException e) {
+                        throw new AssertionError(e);
+                    }
+                    read[thread] = actual(memory, thread * 4L * chunk, 4096);
+                }));
             }
             for (Thread thread : threads) {
                 thread.join();
