@@ -287,10 +287,7 @@ final class RegionServer implements AutoCloseable {
             if (earlyArena == null) {
                 earlyArena = Arena.ofShared();
             }
-            long length = fillLength(chunk, 1);
-            MemorySegment copy = earlyArena.allocate(length, PAGE);
-            MemorySegment.copy(MemorySegment.ofAddress(source).reinterpret(length), 0, copy, 0, length);
-            early.put(chunk, copy);
+            early.put(chunk, copyChunk(chunk, source, earlyArena));
             return true;
         }
     }
@@ -468,23 +465,19 @@ final class RegionServer implements AutoCloseable {
      * go back to the prefetch queue as an extent of their own.
      */
     private void takeOver(Extent queued, int wanted) {
-        int end = queued.first() + queued.count();
-        for (int c = queued.first(); c < end; c++) {
-            queuedExtents.remove(c);
-        }
         if (wanted > queued.first()) {
             int trigger = queued.trigger() < wanted ? queued.trigger() : -1;
-            Extent before = new Extent(queued.first(), wanted - queued.first(), trigger, false);
-            for (int c = before.first(); c < wanted; c++) {
-                queuedExtents.put(c, before);
-            }
-            queuePrefetch(before);
+            queuePrefetch(track(new Extent(queued.first(), wanted - queued.first(), trigger, false)));
         }
-        Extent rest = new Extent(wanted, end - wanted, -1, true);
-        for (int c = wanted; c < end; c++) {
-            queuedExtents.put(c, rest);
+        queueDemand(track(new Extent(wanted, queued.first() + queued.count() - wanted, -1, true)));
+    }
+
+    /** Notes the extent as the one that brings each of its chunks, in place of any before it. */
+    private Extent track(Extent extent) {
+        for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
+            queuedExtents.put(c, extent);
         }
-        queueDemand(rest);
+        return extent;
     }
 
     /**
@@ -507,11 +500,7 @@ final class RegionServer implements AutoCloseable {
             if (first >= 0 && (!claimed || chunk - first + 1 == perExtent)) {
                 int count = claimed ? chunk - first + 1 : chunk - first;
                 int trigger = ahead.trigger() >= first && ahead.trigger() < first + count ? ahead.trigger() : -1;
-                Extent extent = new Extent(first, count, trigger, false);
-                for (int c = first; c < first + count; c++) {
-                    queuedExtents.put(c, extent);
-                }
-                queuePrefetch(extent);
+                queuePrefetch(track(new Extent(first, count, trigger, false)));
                 first = -1;
             }
         }
@@ -799,8 +788,7 @@ final class RegionServer implements AutoCloseable {
      */
     private boolean hold(int chunk, long source) {
         Arena arena = Arena.ofShared();
-        MemorySegment copy = arena.allocate(chunkSize, PAGE);
-        MemorySegment.copy(MemorySegment.ofAddress(source).reinterpret(chunkSize), 0, copy, 0, chunkSize);
+        MemorySegment copy = copyChunk(chunk, source, arena);
         held.put(chunk, new Held(arena, copy));
         if (STATE.compareAndSet(states, chunk, IN_FLIGHT, HELD)) {
             return true;
@@ -808,6 +796,14 @@ final class RegionServer implements AutoCloseable {
         held.remove(chunk);
         arena.close();
         return false;
+    }
+
+    /** A copy of a chunk's bytes at {@code source}, as many as fill it, page-aligned in {@code arena}. */
+    private MemorySegment copyChunk(int chunk, long source, Arena arena) {
+        long length = fillLength(chunk, 1);
+        MemorySegment copy = arena.allocate(length, PAGE);
+        MemorySegment.copy(MemorySegment.ofAddress(source).reinterpret(length), 0, copy, 0, length);
+        return copy;
     }
 
     /**
