@@ -1,10 +1,14 @@
 package dev.anymap;
 
 import dev.anymap.protocol.ServerAddress;
+import dev.anymap.server.JavaCommand;
 import dev.anymap.server.PageServer;
+import dev.anymap.server.PageServerMain;
 import dev.anymap.spi.BackendRegistry;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -22,9 +26,12 @@ public final class AnymapServer {
      * @param allowedUids users besides this one that may connect
      */
     public static void run(Path socket, Set<Integer> allowedUids) throws IOException, InterruptedException {
-        PageServer server = new PageServer(socket != null ? socket : ServerAddress.defaultSocket(), null, allowedUids,
-                BackendRegistry.load());
-        server.start();
+        Path at = socket != null ? socket : ServerAddress.defaultSocket();
+        PageServer server = new PageServer(at, null, allowedUids, BackendRegistry.load());
+        // Should this process die, its keeper starts a page server of its own to take over, with the same socket and users.
+        List<String> arguments = new ArrayList<>(List.of("--socket", at.toAbsolutePath().toString()));
+        allowedUids.forEach(uid -> arguments.addAll(List.of("--allow-uid", uid.toString())));
+        server.start(JavaCommand.of(PageServerMain.class, List.of("-XX:+UseSerialGC"), arguments), false);
         Runtime.getRuntime().addShutdownHook(new Thread(server::close));
         server.awaitStop();
     }

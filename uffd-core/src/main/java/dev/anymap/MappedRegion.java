@@ -3,7 +3,6 @@ package dev.anymap;
 import dev.anymap.linux.Libc;
 import dev.anymap.linux.NativeException;
 import dev.anymap.linux.Userfaultfd;
-import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.Redaction;
@@ -125,24 +124,6 @@ public final class MappedRegion implements AutoCloseable {
         if (length > 0) {
             owner.link().prefetch(serverRegionId, trace.chunksFor(options.chunkSize()), uri);
         }
-    }
-
-    /** Maps this region on a new page server and hands it the userfaultfd; see {@link PageServerLink}. */
-    void moveTo(Connection server, long requestId) throws IOException {
-        if (length == 0) {
-            return;
-        }
-        server.send(options.request(requestId, uri, version.toString(), Message.Assumed.NONE));
-        Message mapped = server.receive() instanceof Connection.Incoming in ? in.message() : null;
-        if (!(mapped instanceof Message.Mapped m)) {
-            throw new IOException("the new page server could not map " + Redaction.uri(uri) + ": " + mapped);
-        }
-        server.send(new Message.Attach(requestId, m.regionId(), address, length), userfaultfd);
-        Message attached = server.receive() instanceof Connection.Incoming in ? in.message() : null;
-        if (!(attached instanceof Message.Attached)) {
-            throw new IOException("the new page server could not take " + Redaction.uri(uri) + ": " + attached);
-        }
-        serverRegionId = m.regionId();
     }
 
     /** Fails every page not yet fetched, from this process, when no page server is left to serve them. */

@@ -23,20 +23,26 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Supplier;
 
 /**
  * This process's connection to its page server: requests and their replies, in order, and the
  * watch that notices the server die.
  *
- * <p>When the server dies, the link connects to (or starts) a new one, maps every live region there
- * again and hands it the region's userfaultfd; the new server wakes the threads that were waiting
- * on faults the dead one had taken, and they fault again. The recovery runs on the link's reader
- * thread and allocates little: a garbage collection that starts while threads wait on faults that
- * no server serves cannot finish until the new server is up.
+ * <p>When the server dies, its keeper (a process of its own, see {@code dev.anymap.keeper.Keeper})
+ * starts a new one and hands it every region with its userfaultfd; the new server wakes the threads
+ * that were waiting on faults and serves them. Nothing of that runs here: this JVM may be stopped
+ * at a safepoint that its faulting threads hold up. The link only connects again once it can, and
+ * {@linkplain Message.Resume resumes} its regions there; requests made meanwhile wait for it. If
+ * the keeper is gone too, no one will serve the regions: the link fails their missing pages.
  */
 final class PageServerLink implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(PageServerLink.class.getName());
+    private static final int TAKE_OVER_STARTS = 6;
+    private static final java.time.Duration RECONNECT_PAUSE = java.time.Duration.ofMillis(20);
+    /** How long a link with no keeper left waits for a server that may have been handed the regions just before. */
+    private static final java.time.Duration KEEPERLESS_GRACE = java.time.Duration.ofSeconds(2);
 
     private final AnymapConfig config;
     private final Path socket;
@@ -47,6 +53,8 @@ final class PageServerLink implements AutoCloseable {
     private Connection connection;
     private Thread reader;
     private volatile boolean closed;
+    private long serverPid;
+    private int restarts;
 
     private PageServerLink(AnymapConfig config, Path socket, Supplier<Collection<MappedRegion>> liveRegions) {
         this.config = config;
@@ -58,7 +66,7 @@ final class PageServerLink implements AutoCloseable {
         Path socket = config.socket() != null ? config.socket().toAbsolutePath() : ServerAddress.defaultSocket();
         PageServerLink link = new PageServerLink(config, socket, liveRegions);
         synchronized (link.lock) {
-            link.connection = link.connectAndGreet();
+            link.connection = link.connectAndGreet(true);
             link.startReader(link.connection);
         }
         return link;
@@ -76,9 +84,7 @@ final class PageServerLink implements AutoCloseable {
     Message call(Message request, int passedFd, URI about) throws IOException {
         CompletableFuture<Connection.Incoming> reply = new CompletableFuture<>();
         synchronized (lock) {
-            if (closed) {
-                throw new IOException("this Anymap is closed");
-            }
+            awaitConnection();
             connection.send(request, passedFd);
             pending.addLast(reply);
         }
@@ -125,8 +131,43 @@ final class PageServerLink implements AutoCloseable {
         }
     }
 
-    private Connection connectAndGreet() throws IOException {
-        Connection fresh = connectOrStart();
+    /** How many times a new page server has taken over from a dead one since this link was opened. */
+    int restarts() {
+        synchronized (lock) {
+            return restarts;
+        }
+    }
+
+    /**
+     * How long to wait for a server to take over: a keeper gives up by itself, after a few servers
+     * that each did not start within the start timeout.
+     */
+    private long takeOverBound() {
+        return config.startTimeout().toNanos() * TAKE_OVER_STARTS;
+    }
+
+    /** Waits, holding the lock, while the link connects again to a server that took over. */
+    private void awaitConnection() throws IOException {
+        long deadline = System.nanoTime() + takeOverBound();
+        while (connection == null && !closed) {
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                throw new IOException("no page server took over at " + socket + " in time; see server.log beside it");
+            }
+            try {
+                lock.wait(TimeUnit.NANOSECONDS.toMillis(left) + 1);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while waiting for a page server to take over");
+            }
+        }
+        if (closed) {
+            throw new IOException("this Anymap is closed");
+        }
+    }
+
+    private Connection connectAndGreet(boolean mayStart) throws IOException {
+        Connection fresh = mayStart ? connectOrStart() : connectToServer();
         try {
             fresh.send(new Message.Hello(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
             Connection.Incoming welcome = fresh.receive();
@@ -136,9 +177,10 @@ final class PageServerLink implements AutoCloseable {
             if (welcome.message() instanceof Message.Failure failure) {
                 throw new IOException(failure.message());
             }
-            if (!(welcome.message() instanceof Message.Welcome)) {
+            if (!(welcome.message() instanceof Message.Welcome hello)) {
                 throw new IOException("the page server at " + socket + " answered the handshake with " + welcome.message());
             }
+            serverPid = hello.serverPid();
             return fresh;
         } catch (IOException e) {
             fresh.close();
@@ -153,6 +195,10 @@ final class PageServerLink implements AutoCloseable {
             if (e.errno() != Errno.ENOENT && e.errno() != Errno.ECONNREFUSED) {
                 throw e;
             }
+            if (ServerAddress.keeperAlive(socket)) {
+                // A server died and its keeper is starting the one that takes over: use that one.
+                return awaitTakeOver(e);
+            }
             if (!config.autoStart()) {
                 throw new IOException("no page server listens at " + socket + " (" + Errno.name(e.errno())
                         + "); start one (anymap serve) or open Anymap with auto-start on");
@@ -160,6 +206,22 @@ final class PageServerLink implements AutoCloseable {
         }
         ServerLauncher.start(config, socket);
         return connectToServer();
+    }
+
+    private Connection awaitTakeOver(NativeException refused) throws IOException {
+        long deadline = System.nanoTime() + takeOverBound();
+        while (System.nanoTime() < deadline && ServerAddress.keeperAlive(socket)) {
+            LockSupport.parkNanos(RECONNECT_PAUSE.toNanos());
+            try {
+                return connectToServer();
+            } catch (NativeException e) {
+                if (e.errno() != Errno.ENOENT && e.errno() != Errno.ECONNREFUSED) {
+                    throw e;
+                }
+            }
+        }
+        throw new IOException("no page server listens at " + socket + " (" + Errno.name(refused.errno()) + "), and the keeper"
+                + " that was starting one did not; see server.log beside it");
     }
 
     private Connection connectToServer() throws IOException {
@@ -196,49 +258,101 @@ final class PageServerLink implements AutoCloseable {
             ended = e;
         }
         if (!closed) {
-            recover(watched, ended);
+            reconnect(watched, ended);
         }
     }
 
-    /** The server went away: fail the calls in flight, and move every live region to a new server. */
-    private void recover(Connection dead, IOException cause) {
+    /**
+     * The server went away: fail the calls in flight, then connect to the server its keeper starts
+     * and resume the live regions there. With no keeper left, no one serves them: their missing pages
+     * are failed here, and the next request starts a new server.
+     */
+    private void reconnect(Connection dead, IOException cause) {
+        int regions;
         synchronized (lock) {
             IOException lost = new IOException("the page server connection was lost", cause);
             pending.forEach(call -> call.completeExceptionally(lost));
             pending.clear();
             dead.close();
-            if (closed) {
-                return;
-            }
-            LOG.log(System.Logger.Level.WARNING, "the page server at " + socket + " went away; moving "
-                    + liveRegions.get().size() + " regions to a new one");
-            long deadline = System.nanoTime() + config.startTimeout().toNanos();
-            IOException last = null;
-            while (System.nanoTime() < deadline) {
-                try {
-                    Connection fresh = connectAndGreet();
-                    for (MappedRegion region : liveRegions.get()) {
-                        region.moveTo(fresh, nextRequestId());
+            connection = null;
+            regions = liveRegions.get().size();
+        }
+        long died = System.nanoTime();
+        LOG.log(System.Logger.Level.WARNING, "page server " + serverPid + " at " + socket + " went away; waiting for its keeper to start"
+                + " a new one, which takes over this process's " + regions + " regions");
+        long deadline = died + takeOverBound();
+        String why = null;
+        while (!closed) {
+            try {
+                Connection fresh = connectAndGreet(false);
+                resume(fresh);
+                synchronized (lock) {
+                    if (closed) {
+                        fresh.close();
+                        return;
                     }
                     connection = fresh;
+                    restarts++;
                     startReader(fresh);
-                    LOG.log(System.Logger.Level.INFO, "regions moved to the page server at " + socket);
-                    return;
-                } catch (IOException e) {
-                    last = e;
-                    LOG.log(System.Logger.Level.WARNING, "moving regions to a new page server: " + e.getMessage());
-                    try {
-                        Thread.sleep(100);
-                    } catch (InterruptedException interrupted) {
+                    lock.notifyAll();
+                }
+                LOG.log(System.Logger.Level.WARNING, "page server " + serverPid + " took over this process's regions, "
+                        + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - died) + " ms after the last one went away");
+                return;
+            } catch (IOException e) {
+                if (!ServerAddress.keeperAlive(socket)) {
+                    // The keeper may have just handed over, to a server still starting: give it a moment.
+                    why = why == null ? "its keeper is gone too (" + e.getMessage() + ")" : why;
+                    if (System.nanoTime() - died > KEEPERLESS_GRACE.toNanos()) {
                         break;
                     }
                 }
+                if (System.nanoTime() > deadline) {
+                    why = "no page server took over within " + TimeUnit.NANOSECONDS.toSeconds(deadline - died) + " s (" + e.getMessage() + ")";
+                    break;
+                }
+                LockSupport.parkNanos(RECONNECT_PAUSE.toNanos());
             }
-            // No server: fail the waiting threads rather than leave them waiting for ever.
-            LOG.log(System.Logger.Level.ERROR, "no page server could take over at " + socket
-                    + "; every page not yet fetched now raises an error when touched", last);
-            liveRegions.get().forEach(MappedRegion::poisonMissingPages);
-            closed = true;
+        }
+        if (closed) {
+            return;
+        }
+        LOG.log(System.Logger.Level.ERROR, "the page server at " + socket + " died and " + why + "; every page not yet fetched in this"
+                + " process's regions now raises an error when touched (see server.log beside the socket)");
+        liveRegions.get().forEach(MappedRegion::poisonMissingPages);
+        synchronized (lock) {
+            // Anything mapped from now on gets a new server.
+            try {
+                connection = connectAndGreet(true);
+                startReader(connection);
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.ERROR, "starting a new page server: " + e.getMessage());
+                closed = true;
+            }
+            lock.notifyAll();
+        }
+    }
+
+    /** Takes this process's regions back on a server that took over; those it does not hold fail their missing pages. */
+    private void resume(Connection fresh) throws IOException {
+        Collection<MappedRegion> regions = liveRegions.get();
+        java.util.Map<Long, MappedRegion> byId = new java.util.HashMap<>();
+        regions.forEach(region -> byId.put(region.serverRegionId(), region));
+        long[] ids = byId.keySet().stream().mapToLong(Long::longValue).toArray();
+        for (int from = 0; from < ids.length || from == 0; from += MessageCodec.MAX_REGION_IDS) {
+            long[] part = java.util.Arrays.copyOfRange(ids, from, Math.min(ids.length, from + MessageCodec.MAX_REGION_IDS));
+            fresh.send(new Message.Resume(nextRequestId(), part));
+            Connection.Incoming answer = fresh.receive();
+            if (answer == null || !(answer.message() instanceof Message.Resumed resumed)) {
+                fresh.close();
+                throw new IOException("the page server at " + socket + " answered a resume with " + (answer == null ? "nothing" : answer.message()));
+            }
+            for (long lost : resumed.lost()) {
+                MappedRegion region = byId.get(lost);
+                LOG.log(System.Logger.Level.ERROR, "the page server that took over does not hold " + Redaction.uri(region.uri())
+                        + " (region " + lost + "); its pages not yet fetched now raise an error when touched");
+                region.poisonMissingPages();
+            }
         }
     }
 
@@ -267,8 +381,12 @@ final class PageServerLink implements AutoCloseable {
                 return;
             }
             closed = true;
+            lock.notifyAll();
             stopping = reader;
             last = connection;
+            if (last == null) {
+                return;
+            }
             last.shutdown();
         }
         if (stopping != null && stopping != Thread.currentThread()) {

@@ -1,6 +1,7 @@
 package dev.anymap;
 
 import dev.anymap.protocol.ServerAddress;
+import dev.anymap.server.JavaCommand;
 import dev.anymap.server.PageServerMain;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -81,41 +82,13 @@ final class ServerLauncher {
     }
 
     private static List<String> command(AnymapConfig config, Path socket) {
-        List<String> command = new ArrayList<>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> jvmOptions = new ArrayList<>();
         // A server holds little heap and serves from native memory: the serial collector keeps it small.
-        command.add("-XX:+UseSerialGC");
-        command.add("-Xshare:auto");
-        command.addAll(config.serverJvmOptions());
-        String modulePath = System.getProperty("jdk.module.path");
-        Module engine = ServerLauncher.class.getModule();
-        if (engine.isNamed() && modulePath != null) {
-            command.add("--enable-native-access=" + engine.getName());
-            command.add("--module-path");
-            command.add(modulePath);
-            command.add("--add-modules");
-            command.add("ALL-MODULE-PATH");
-            addClassPath(command);
-            command.add("--module");
-            command.add(engine.getName() + "/" + PageServerMain.class.getName());
-        } else {
-            command.add("--enable-native-access=ALL-UNNAMED");
-            addClassPath(command);
-            command.add(PageServerMain.class.getName());
-        }
-        command.add("--socket");
-        command.add(socket.toString());
-        command.add("--exit-when-idle");
-        command.add(Long.toString(config.serverIdleExit().toMillis()));
-        return command;
-    }
-
-    private static void addClassPath(List<String> command) {
-        String classPath = System.getProperty("java.class.path");
-        if (classPath != null && !classPath.isEmpty()) {
-            command.add("-cp");
-            command.add(classPath);
-        }
+        jvmOptions.add("-XX:+UseSerialGC");
+        jvmOptions.add("-Xshare:auto");
+        jvmOptions.addAll(config.serverJvmOptions());
+        return JavaCommand.of(PageServerMain.class, jvmOptions,
+                List.of("--socket", socket.toString(), "--exit-when-idle", Long.toString(config.serverIdleExit().toMillis())));
     }
 
     private static String tail(Path log) {

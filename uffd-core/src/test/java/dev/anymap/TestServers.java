@@ -17,12 +17,33 @@ final class TestServers {
         return AnymapConfig.defaults().withSocket(directory.resolve("server.sock")).withServerIdleExit(Duration.ofSeconds(1));
     }
 
-    /** The live page server that this JVM started for {@code config}, which is a child process of it. */
+    /**
+     * The live page server at {@code config}'s socket: a child of this JVM, or of the keeper that
+     * started it to take over from a dead one.
+     */
     static Optional<ProcessHandle> startedServer(AnymapConfig config) {
+        return processWith(config, "dev.anymap.server.PageServerMain");
+    }
+
+    /** The live keeper of the page server at {@code config}'s socket. */
+    static Optional<ProcessHandle> keeper(AnymapConfig config) {
+        return processWith(config, "dev.anymap.keeper.KeeperMain");
+    }
+
+    private static Optional<ProcessHandle> processWith(AnymapConfig config, String mainClass) {
         String socket = config.socket().toString();
-        return ProcessHandle.current().children()
+        return ProcessHandle.allProcesses()
                 .filter(ProcessHandle::isAlive)
-                .filter(child -> child.info().arguments().map(args -> List.of(args).contains(socket)).orElse(false))
+                .filter(process -> process.info().arguments().map(args -> {
+                    // A keeper's arguments hold the server's command too: the first main class is the process's own.
+                    List<String> list = List.of(args);
+                    for (int i = 0; i < list.size(); i++) {
+                        if (list.get(i).endsWith("server.PageServerMain") || list.get(i).endsWith("keeper.KeeperMain")) {
+                            return list.get(i).endsWith(mainClass) && list.subList(i, list.size()).contains(socket);
+                        }
+                    }
+                    return false;
+                }).orElse(false))
                 .findFirst();
     }
 }

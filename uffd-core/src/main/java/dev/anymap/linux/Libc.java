@@ -65,6 +65,7 @@ public final class Libc {
     private static final MethodHandle MEMFD_CREATE = downcall("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle GETUID = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle SETSID = downcall("setsid", FunctionDescriptor.of(JAVA_INT));
 
     private Libc() {}
 
@@ -256,6 +257,16 @@ public final class Libc {
         MemorySegment state = callState();
         try {
             return (int) GETUID.invokeExact(state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** setsid(2): a session and process group of its own, so that signals sent to the caller's group (a Ctrl-C) miss it. */
+    public static int setsid() {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) SETSID.invokeExact(state), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }

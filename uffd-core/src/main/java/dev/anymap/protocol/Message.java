@@ -13,12 +13,17 @@ public sealed interface Message {
 
     /**
      * Client to server: open {@code uri} for a new region. {@code expectedVersion} is empty for a new
-     * mapping, and the version mapped before for a region moved to a new server: if the object has
-     * changed since, the region's faults fail rather than mix two versions. {@code assumed} is the
+     * mapping, and the version mapped before for a region a new server takes over (see {@link Keep}):
+     * if the object has changed since, the region's faults fail rather than mix two versions. {@code assumed} is the
      * size and version an access trace was recorded on, or {@link Assumed#NONE}.
      */
     record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
-               Prefetching prefetching, String expectedVersion, Assumed assumed) implements Message {}
+               Prefetching prefetching, String expectedVersion, Assumed assumed) implements Message {
+        /** This request as a server that takes the region over sends it: the version it reads, nothing assumed. */
+        public Map toTakeOver(String version) {
+            return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, version, Assumed.NONE);
+        }
+    }
 
     /**
      * The object as a client expects to find it, so that the server may read it before it has opened
@@ -37,8 +42,7 @@ public sealed interface Message {
 
     /**
      * Client to server, with the region's userfaultfd attached: serve the faults of
-     * {@code [address, address + length)}. A client sends it again, with the same descriptor, to a
-     * server it started after the previous one died.
+     * {@code [address, address + length)}.
      */
     record Attach(long requestId, long regionId, long address, long length) implements Message {}
 
@@ -116,6 +120,60 @@ public sealed interface Message {
     /** Server to client: a {@link PrefetchOrder} is queued. */
     record PrefetchQueued(long requestId) implements Message {}
 
+    /**
+     * Client to server, after {@link Welcome} on a connection to a page server that took over from a
+     * dead one: these regions of this process are the client's again. The server answers with
+     * {@link Resumed}, naming the ones it does not hold.
+     */
+    record Resume(long requestId, long[] regionIds) implements Message {
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof Resume r && r.requestId == requestId && java.util.Arrays.equals(r.regionIds, regionIds);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(requestId, java.util.Arrays.hashCode(regionIds));
+        }
+
+        @Override
+        public String toString() {
+            return "Resume[requestId=" + requestId + ", regions=" + java.util.Arrays.toString(regionIds) + "]";
+        }
+    }
+
+    /** Server to client: the answer to {@link Resume}; {@code lost} are the regions this server does not hold. */
+    record Resumed(long requestId, long[] lost) implements Message {
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof Resumed r && r.requestId == requestId && java.util.Arrays.equals(r.lost, lost);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(requestId, java.util.Arrays.hashCode(lost));
+        }
+
+        @Override
+        public String toString() {
+            return "Resumed[requestId=" + requestId + ", lost=" + java.util.Arrays.toString(lost) + "]";
+        }
+    }
+
+    /**
+     * Page server to its keeper, with the region's userfaultfd attached; and keeper to a page server
+     * that takes over, once for each region it holds. {@code map} opens the region again as it was
+     * (its {@code expectedVersion} is the version the region reads); {@code clientStart} is when the
+     * client process started, in milliseconds since the epoch, so that a reused pid is not taken for it.
+     */
+    record Keep(long regionId, long clientPid, long clientStart, long address, long length, Map map) implements Message {}
+
+    /** Page server to its keeper: the region is gone; close its userfaultfd. */
+    record Forget(long regionId) implements Message {}
+
+    /** Keeper to a page server that takes over: every region has been sent. */
+    record KeptAll(int regions) implements Message {}
+
     /** Server to client: a request failed. */
     record Failure(long requestId, ErrorKind kind, String message) implements Message {}
 
@@ -125,5 +183,5 @@ public sealed interface Message {
     }
 
     /** The version of this protocol; a client and server of different versions refuse each other. */
-    int PROTOCOL_VERSION = 3;
+    int PROTOCOL_VERSION = 4;
 }

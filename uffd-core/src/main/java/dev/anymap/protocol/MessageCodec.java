@@ -25,6 +25,8 @@ public final class MessageCodec {
     public static final int MAX_REGIONS = 64;
     /** The most chunk numbers in one packet of a trace or a prefetch order. */
     public static final int MAX_TRACE_CHUNKS = 15_000;
+    /** The most region ids in one {@link Message.Resume} or {@link Message.Resumed}. */
+    public static final int MAX_REGION_IDS = 7_000;
     /** URIs and failures in a status are cut to this many bytes, so that a full list fits a packet. */
     public static final int MAX_STATUS_URI = 256;
     private static final int MAGIC = 0x414E594D; // "ANYM"
@@ -35,7 +37,7 @@ public final class MessageCodec {
 
     private enum Type {
         HELLO, WELCOME, MAP, MAPPED, ATTACH, ATTACHED, UNMAP, UNMAPPED, STATS_REQUEST, STATS, FAILURE, STATUS_REQUEST, STATUS,
-        TRACE_REQUEST, TRACE, PREFETCH_ORDER, PREFETCH_QUEUED
+        TRACE_REQUEST, TRACE, PREFETCH_ORDER, PREFETCH_QUEUED, RESUME, RESUMED, KEEP, FORGET, KEPT_ALL
     }
 
     public static byte[] encode(Message message) {
@@ -92,6 +94,15 @@ public final class MessageCodec {
                     stats(out, region.stats(), MAX_STATUS_URI);
                 }
             }
+            case Message.Resume m -> ids(type(out, Type.RESUME).putLong(m.requestId()), m.regionIds());
+            case Message.Resumed m -> ids(type(out, Type.RESUMED).putLong(m.requestId()), m.lost());
+            case Message.Keep m -> {
+                byte[] map = encode(m.map());
+                type(out, Type.KEEP).putLong(m.regionId()).putLong(m.clientPid()).putLong(m.clientStart()).putLong(m.address())
+                        .putLong(m.length()).putInt(map.length).put(map);
+            }
+            case Message.Forget m -> type(out, Type.FORGET).putLong(m.regionId());
+            case Message.KeptAll m -> type(out, Type.KEPT_ALL).putInt(m.regions());
             case Message.Failure m -> {
                 type(out, Type.FAILURE).putLong(m.requestId()).putInt(m.kind().ordinal());
                 text(out, m.message(), MAX_TEXT);
@@ -175,6 +186,27 @@ public final class MessageCodec {
                     }
                     yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions));
                 }
+                case RESUME -> new Message.Resume(in.getLong(), ids(in));
+                case RESUMED -> new Message.Resumed(in.getLong(), ids(in));
+                case KEEP -> {
+                    long regionId = in.getLong();
+                    long clientPid = in.getLong();
+                    long clientStart = in.getLong();
+                    long address = in.getLong();
+                    long length = in.getLong();
+                    int mapLength = in.getInt();
+                    if (mapLength < 0 || mapLength > in.remaining()) {
+                        throw new ProtocolException("kept map of " + mapLength + " bytes outside 0.." + in.remaining());
+                    }
+                    ByteBuffer nested = in.slice(in.position(), mapLength);
+                    in.position(in.position() + mapLength);
+                    if (!(decode(nested) instanceof Message.Map map)) {
+                        throw new ProtocolException("a kept region without its map");
+                    }
+                    yield new Message.Keep(regionId, clientPid, clientStart, address, length, map);
+                }
+                case FORGET -> new Message.Forget(in.getLong());
+                case KEPT_ALL -> new Message.KeptAll(in.getInt());
                 case FAILURE -> {
                     long requestId = in.getLong();
                     int kind = in.getInt();
@@ -228,6 +260,28 @@ public final class MessageCodec {
             }
         }
         return chunks;
+    }
+
+    private static void ids(ByteBuffer out, long[] ids) {
+        if (ids.length > MAX_REGION_IDS) {
+            throw new IllegalArgumentException("more than " + MAX_REGION_IDS + " region ids in one packet");
+        }
+        out.putInt(ids.length);
+        for (long id : ids) {
+            out.putLong(id);
+        }
+    }
+
+    private static long[] ids(ByteBuffer in) throws ProtocolException {
+        int count = in.getInt();
+        if (count < 0 || count > MAX_REGION_IDS || (long) count * Long.BYTES > in.remaining()) {
+            throw new ProtocolException("region id count " + count + " outside 0.." + Math.min(MAX_REGION_IDS, in.remaining() / Long.BYTES));
+        }
+        long[] ids = new long[count];
+        for (int i = 0; i < count; i++) {
+            ids[i] = in.getLong();
+        }
+        return ids;
     }
 
     /** {@code text} cut to at most {@code limit} bytes of UTF-8, on a character boundary. */

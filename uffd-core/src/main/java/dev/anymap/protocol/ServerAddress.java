@@ -26,6 +26,36 @@ public final class ServerAddress {
         return directory.resolve("server.sock");
     }
 
+    /** Where the keeper of the page server at {@code socket} listens for that server. */
+    public static Path keeperSocket(Path socket) {
+        return socket.resolveSibling(socket.getFileName() + ".keeper");
+    }
+
+    /** The file a live keeper of the page server at {@code socket} holds locked. */
+    public static Path keeperLock(Path socket) {
+        return socket.resolveSibling(socket.getFileName() + ".keeper.lock");
+    }
+
+    /**
+     * Whether a keeper runs for the page server at {@code socket}: it holds {@link #keeperLock} for
+     * its whole life, so a lock taken here at once means there is none.
+     */
+    public static boolean keeperAlive(Path socket) {
+        try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(keeperLock(socket),
+                java.nio.file.StandardOpenOption.WRITE)) {
+            java.nio.channels.FileLock lock = channel.tryLock();
+            if (lock == null) {
+                return true;
+            }
+            lock.release();
+            return false;
+        } catch (java.nio.file.NoSuchFileException e) {
+            return false;
+        } catch (IOException | java.nio.channels.OverlappingFileLockException e) {
+            return true;
+        }
+    }
+
     /**
      * Creates the socket's directory with mode 0700, or checks that an existing one is a real
      * directory of this user with no access for anyone else: in a shared /tmp another user could

@@ -29,6 +29,10 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * One client's connection: answers its requests in order, and frees all of its regions when it
  * goes, whether it closed them or died.
+ *
+ * <p>A session without a connection holds the regions of a client whose page server died: this
+ * server took them over from the keeper, and serves their faults until the client connects again
+ * and {@linkplain Message.Resume resumes} them, or exits.
  */
 final class ClientSession implements Runnable {
     private static final System.Logger LOG = System.getLogger(ClientSession.class.getName());
@@ -40,12 +44,17 @@ final class ClientSession implements Runnable {
 
     private final Connection connection;
     private final long peerPid;
+    private final long peerStart;
+    private final KeeperLink keeper;
+    private final Orphans orphans;
     private final BackendRegistry registry;
     private final StorageSpeeds storageSpeeds;
     private final java.util.function.Consumer<ClientSession> onEnd;
     private final java.util.function.LongFunction<Message> status;
     private final java.util.function.LongFunction<RegionServer> anyRegion;
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
+    /** How each region was mapped, as a server that takes it over must map it again. */
+    private final Map<Long, Message.Map> requests = new ConcurrentHashMap<>();
     /** Regions mapped as an object was assumed to be, and the open that checks it, until their attach. */
     private final Map<Long, Assumption> assumptions = new ConcurrentHashMap<>();
 
@@ -55,11 +64,23 @@ final class ClientSession implements Runnable {
     /** The size and version of an object as an open found them. */
     private record Opened(long size, ObjectVersion version) {}
 
-    ClientSession(Connection connection, long peerPid, BackendRegistry registry, StorageSpeeds storageSpeeds,
-                  java.util.function.Consumer<ClientSession> onEnd, java.util.function.LongFunction<Message> status,
-                  java.util.function.LongFunction<RegionServer> anyRegion) {
+    /** A region and how it was mapped, handed from one session to another. */
+    record Handed(RegionServer region, Message.Map request) {}
+
+    /** The regions taken over from a dead server, held for their clients until they resume them. */
+    interface Orphans {
+        /** Hands over region {@code regionId} of client {@code pid} if it is an orphan; null if not. */
+        Handed claim(long pid, long regionId);
+    }
+
+    ClientSession(Connection connection, long peerPid, long peerStart, BackendRegistry registry, StorageSpeeds storageSpeeds,
+                  KeeperLink keeper, Orphans orphans, java.util.function.Consumer<ClientSession> onEnd,
+                  java.util.function.LongFunction<Message> status, java.util.function.LongFunction<RegionServer> anyRegion) {
         this.connection = connection;
         this.peerPid = peerPid;
+        this.peerStart = peerStart;
+        this.keeper = keeper;
+        this.orphans = orphans;
         this.registry = registry;
         this.storageSpeeds = storageSpeeds;
         this.onEnd = onEnd;
@@ -70,6 +91,71 @@ final class ClientSession implements Runnable {
     /** This client's region of that id, or null. */
     RegionServer region(long regionId) {
         return regions.get(regionId);
+    }
+
+    long peerPid() {
+        return peerPid;
+    }
+
+    /** When the client process started, in milliseconds since the epoch, or 0 if unknown. */
+    static long startOf(long pid) {
+        return ProcessHandle.of(pid).flatMap(handle -> handle.info().startInstant()).map(java.time.Instant::toEpochMilli).orElse(0L);
+    }
+
+    /** Whether the client process still runs: the same process, not another that was given its pid. */
+    boolean peerAlive() {
+        return ProcessHandle.of(peerPid).filter(ProcessHandle::isAlive).isPresent() && (peerStart == 0 || startOf(peerPid) == peerStart);
+    }
+
+    boolean isEmpty() {
+        return regions.isEmpty();
+    }
+
+    /**
+     * Serves a region that a dead server served, as it was: the same id, object version, options and
+     * memory. If it cannot be mapped again, its untouched pages are poisoned, so that its threads fail
+     * rather than wait.
+     */
+    void adopt(Message.Keep kept, int userfaultfd) {
+        long regionId = kept.regionId();
+        NEXT_REGION.accumulateAndGet(regionId + 1, Math::max);
+        String failure;
+        try {
+            Message reply = map(kept.map(), regionId);
+            failure = reply instanceof Message.Failure f ? f.message() : null;
+        } catch (Exception e) {
+            failure = e.getMessage();
+        }
+        if (failure != null) {
+            LOG.log(System.Logger.Level.ERROR, "region " + regionId + " of client " + peerPid + " could not be taken over: " + failure
+                    + "; its pages not yet fetched now raise an error when touched");
+            closeRegion(regionId);
+            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                new dev.anymap.linux.Userfaultfd.FillRequest(arena).fillRange(userfaultfd, kept.address(), 0, kept.length());
+            }
+            Libc.close(userfaultfd);
+            return;
+        }
+        try {
+            regions.get(regionId).attach(userfaultfd, kept.address(), kept.length());
+            keepAttached(regionId, kept.address(), kept.length(), userfaultfd);
+        } catch (IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.ERROR, "region " + regionId + " of client " + peerPid + " could not be taken over: " + e.getMessage());
+            closeRegion(regionId);
+        }
+    }
+
+    /** Lets go of a region, unclosed, for the session that claims it; null if this session has no such region. */
+    Handed release(long regionId) {
+        Message.Map request = requests.remove(regionId);
+        RegionServer region = regions.remove(regionId);
+        return region == null ? null : new Handed(region, request);
+    }
+
+    /** Closes every region: the client is gone. */
+    void closeAll() {
+        regions.keySet().forEach(this::closeRegion);
+        assumptions.clear();
     }
 
     /** This client's regions, for a server status. */
@@ -99,9 +185,7 @@ final class ClientSession implements Runnable {
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " connection ended: " + e);
         } finally {
-            regions.values().forEach(RegionServer::close);
-            regions.clear();
-            assumptions.clear();
+            closeAll();
             connection.close();
             onEnd.accept(this);
         }
@@ -124,17 +208,16 @@ final class ClientSession implements Runnable {
                     RegionServer region = region(attach.regionId(), incoming);
                     confirmAssumption(attach.regionId(), region, incoming);
                     region.attach(incoming.fd(), attach.address(), attach.length());
+                    keepAttached(attach.regionId(), attach.address(), attach.length(), incoming.fd());
                     yield new Message.Attached(requestId);
                 }
                 case Message.Unmap unmap -> {
-                    RegionServer region = regions.remove(unmap.regionId());
-                    if (region == null) {
+                    if (!closeRegion(unmap.regionId())) {
                         throw new IllegalArgumentException("no region " + unmap.regionId() + " for this client");
                     }
-                    assumptions.remove(unmap.regionId());
-                    region.close();
                     yield new Message.Unmapped(requestId);
                 }
+                case Message.Resume resume -> resume(resume);
                 case Message.StatsRequest stats -> region(stats.regionId(), null).stats(requestId);
                 case Message.StatusRequest request -> status.apply(request.requestId());
                 case Message.TraceRequest trace -> {
@@ -156,7 +239,51 @@ final class ClientSession implements Runnable {
         }
     }
 
+    /** Takes back this client's regions that this server took over from a dead one. */
+    private Message resume(Message.Resume resume) {
+        java.util.List<Long> lost = new java.util.ArrayList<>();
+        for (long regionId : resume.regionIds()) {
+            Handed handed = orphans.claim(peerPid, regionId);
+            if (handed == null) {
+                lost.add(regionId);
+            } else {
+                regions.put(regionId, handed.region());
+                requests.put(regionId, handed.request());
+            }
+        }
+        LOG.log(System.Logger.Level.INFO, "client " + peerPid + " resumed " + (resume.regionIds().length - lost.size()) + " regions"
+                + (lost.isEmpty() ? "" : "; " + lost.size() + " were lost"));
+        return new Message.Resumed(resume.requestId(), lost.stream().mapToLong(Long::longValue).toArray());
+    }
+
+    /** Hands an attached region to the keeper, so that it outlives this server. */
+    private void keepAttached(long regionId, long address, long length, int userfaultfd) throws IOException {
+        Message.Map request = requests.get(regionId);
+        if (keeper != null && request != null) {
+            keeper.keep(new Message.Keep(regionId, peerPid, peerStart, address, length, request), userfaultfd);
+        }
+    }
+
+    /** Closes a region, the keeper letting go of it first; false if this client has no such region. */
+    private boolean closeRegion(long regionId) {
+        RegionServer region = regions.remove(regionId);
+        requests.remove(regionId);
+        assumptions.remove(regionId);
+        if (region == null) {
+            return false;
+        }
+        if (keeper != null) {
+            keeper.forget(regionId);
+        }
+        region.close();
+        return true;
+    }
+
     private Message map(Message.Map map) throws IOException, URISyntaxException {
+        return map(map, NEXT_REGION.getAndIncrement());
+    }
+
+    private Message map(Message.Map map, long regionId) throws IOException, URISyntaxException {
         int chunk = map.chunkSize();
         if (chunk < RegionServer.MIN_CHUNK || chunk > RegionServer.MAX_CHUNK || Integer.bitCount(chunk) != 1) {
             throw new IllegalArgumentException("chunk size " + chunk + " is not a power of two from "
@@ -182,7 +309,7 @@ final class ClientSession implements Runnable {
             Optional<StorageBackend> assumed = registry.openAt(uri, map.options(), map.assumed().size(), version);
             if (assumed.isPresent()) {
                 // Answered now, its reads started by the trace that follows, and checked by an open that runs meanwhile.
-                long regionId = addRegion(uri, assumed.get(), backendName, storageSpeed, chunk, map, prefetching, null);
+                addRegion(regionId, uri, assumed.get(), backendName, storageSpeed, chunk, map, prefetching, null);
                 assumptions.put(regionId, new Assumption(uri, map.assumed().size(), version,
                         CompletableFuture.supplyAsync(() -> open(uri, map.options()), OPENS)));
                 return new Message.Mapped(map.requestId(), regionId, map.assumed().size(), version.toString());
@@ -194,18 +321,18 @@ final class ClientSession implements Runnable {
             changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
                     + ", now at " + backend.version() + "); map it again to read the new version";
         }
-        long regionId = addRegion(uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed);
+        addRegion(regionId, uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed);
         return new Message.Mapped(map.requestId(), regionId, backend.size(), backend.version().toString());
     }
 
-    private long addRegion(URI uri, StorageBackend backend, String backendName, StorageSpeeds.Speed storageSpeed, int chunk,
-                           Message.Map map, Message.Prefetching prefetching, String changed) throws IOException {
+    private void addRegion(long regionId, URI uri, StorageBackend backend, String backendName, StorageSpeeds.Speed storageSpeed,
+                           int chunk, Message.Map map, Message.Prefetching prefetching, String changed) throws IOException {
         try {
-            long regionId = NEXT_REGION.getAndIncrement();
             regions.put(regionId, new RegionServer(regionId, backend, backendName, storageSpeed, chunk, map.fetchWorkers(),
                     prefetching, changed));
+            // A server that takes the region over maps it as the version it reads, and with nothing assumed.
+            requests.put(regionId, map.toTakeOver(changed == null ? backend.version().toString() : map.expectedVersion()));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);
-            return regionId;
         } catch (RuntimeException e) {
             backend.close();
             throw e;
@@ -274,6 +401,7 @@ final class ClientSession implements Runnable {
             case Message.StatusRequest m -> m.requestId();
             case Message.TraceRequest m -> m.requestId();
             case Message.PrefetchOrder m -> m.requestId();
+            case Message.Resume m -> m.requestId();
             default -> 0;
         };
     }

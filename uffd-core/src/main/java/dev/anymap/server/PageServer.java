@@ -41,10 +41,13 @@ public final class PageServer implements AutoCloseable {
     private final BackendRegistry registry;
     private final StorageSpeeds storageSpeeds = new StorageSpeeds();
     private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
+    /** The sessions, by client pid, that hold regions taken over from a dead server until their clients resume them. */
+    private final java.util.Map<Long, ClientSession> orphans = new ConcurrentHashMap<>();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final ScheduledExecutorService idleTimer = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("anymap-idle-timer").daemon().unstarted(r));
     private FileChannel lockChannel;
+    private KeeperLink keeper;
     private int listener = -1;
     private Thread acceptor;
     private volatile boolean closing;
@@ -70,8 +73,14 @@ public final class PageServer implements AutoCloseable {
         this.registry = registry;
     }
 
-    /** Binds the socket and starts accepting clients. */
-    public synchronized void start() throws IOException {
+    /**
+     * Starts a keeper for this server, or with {@code takeOver} connects to the keeper that started
+     * it and serves the regions of the server that died; then binds the socket and starts accepting
+     * clients.
+     *
+     * @param restartCommand what the keeper runs to start a server that takes over from this one
+     */
+    public synchronized void start(java.util.List<String> restartCommand, boolean takeOver) throws IOException {
         ServerAddress.prepareDirectory(socket);
         lockChannel = FileChannel.open(socket.resolveSibling("server.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         FileLock lock = lockChannel.tryLock();
@@ -79,11 +88,21 @@ public final class PageServer implements AutoCloseable {
             lockChannel.close();
             throw new AlreadyRunningException(socket);
         }
+        keeper = new KeeperLink(socket, restartCommand);
+        if (takeOver) {
+            // Before the socket is bound: a client that connects must find its regions here to resume them.
+            keeper.takeOver(this::adopt);
+            LOG.log(System.Logger.Level.INFO, "page server " + ProcessHandle.current().pid() + " took over the regions of "
+                    + orphans.size() + " clients");
+        } else {
+            keeper.start();
+        }
         Files.deleteIfExists(socket);
         listener = UnixSockets.listen(socket, 64);
         Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
         acceptor = Thread.ofPlatform().name("anymap-accept").start(this::acceptLoop);
         scheduleIdleCheck();
+        idleTimer.scheduleWithFixedDelay(this::dropOrphansOfExitedClients, 1, 1, TimeUnit.SECONDS);
         LOG.log(System.Logger.Level.INFO, "page server " + ProcessHandle.current().pid() + " listening at " + socket);
     }
 
@@ -118,8 +137,8 @@ public final class PageServer implements AutoCloseable {
                     Libc.close(client);
                     continue;
                 }
-                ClientSession session = new ClientSession(new Connection(client), peer.pid(), registry, storageSpeeds, this::sessionEnded,
-                        this::status, this::region);
+                ClientSession session = new ClientSession(new Connection(client), peer.pid(), ClientSession.startOf(peer.pid()),
+                        registry, storageSpeeds, keeper, this::claim, this::sessionEnded, this::status, this::region);
                 sessions.add(session);
                 Thread.ofPlatform().name("anymap-client-" + peer.pid()).daemon().start(session);
             }
@@ -134,12 +153,21 @@ public final class PageServer implements AutoCloseable {
         for (ClientSession session : sessions) {
             regions.addAll(session.regionStatuses());
         }
+        for (ClientSession orphan : orphans.values()) {
+            regions.addAll(orphan.regionStatuses());
+        }
         int count = regions.size();
         return new Message.Status(requestId, ProcessHandle.current().pid(), sessions.size(), count,
                 List.copyOf(regions.subList(0, Math.min(count, MessageCodec.MAX_REGIONS))));
     }
 
     private RegionServer region(long regionId) {
+        for (ClientSession session : orphans.values()) {
+            RegionServer region = session.region(regionId);
+            if (region != null) {
+                return region;
+            }
+        }
         for (ClientSession session : sessions) {
             RegionServer region = session.region(regionId);
             if (region != null) {
@@ -147,6 +175,38 @@ public final class PageServer implements AutoCloseable {
             }
         }
         return null;
+    }
+
+    /** Serves a region of a dead server, for its client to resume. */
+    private void adopt(Message.Keep kept, int userfaultfd) {
+        orphans.computeIfAbsent(kept.clientPid(), pid -> new ClientSession(null, pid, kept.clientStart(), registry, storageSpeeds,
+                keeper, this::claim, ignored -> { }, this::status, this::region)).adopt(kept, userfaultfd);
+    }
+
+    private ClientSession.Handed claim(long pid, long regionId) {
+        ClientSession orphan = orphans.get(pid);
+        if (orphan == null) {
+            return null;
+        }
+        ClientSession.Handed handed = orphan.release(regionId);
+        if (orphan.isEmpty()) {
+            orphans.remove(pid, orphan);
+        }
+        return handed;
+    }
+
+    /** A client that exited while its server was dead never resumes its regions: they are closed. */
+    private void dropOrphansOfExitedClients() {
+        boolean dropped = orphans.values().removeIf(orphan -> {
+            if (orphan.peerAlive() && !orphan.isEmpty()) {
+                return false;
+            }
+            orphan.closeAll();
+            return true;
+        });
+        if (dropped && orphans.isEmpty() && sessions.isEmpty()) {
+            scheduleIdleCheck();
+        }
     }
 
     private void sessionEnded(ClientSession session) {
@@ -161,7 +221,7 @@ public final class PageServer implements AutoCloseable {
             return;
         }
         idleTimer.schedule(() -> {
-            if (sessions.isEmpty()) {
+            if (sessions.isEmpty() && orphans.isEmpty()) {
                 LOG.log(System.Logger.Level.INFO, "no clients for " + exitWhenIdle + "; stopping");
                 close();
             }
@@ -175,6 +235,10 @@ public final class PageServer implements AutoCloseable {
         }
         closing = true;
         idleTimer.shutdownNow();
+        if (keeper != null) {
+            // With regions left (a signal, not idleness, stopped it), the keeper starts a server that takes them over.
+            keeper.close();
+        }
         if (listener >= 0) {
             // Unlink first: a client that starts now must not connect to a server on its way out.
             try {

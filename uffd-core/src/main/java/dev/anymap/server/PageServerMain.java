@@ -4,7 +4,10 @@ import dev.anymap.protocol.ServerAddress;
 import dev.anymap.spi.BackendRegistry;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -12,7 +15,10 @@ import java.util.Set;
  * time. Prints {@code READY <pid>} on standard output once it accepts clients, which is what a
  * client that started it waits for.
  *
- * <pre>PageServerMain [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]...</pre>
+ * <p>It starts a keeper ({@code dev.anymap.keeper.KeeperMain}) that holds its regions; when the
+ * server dies, the keeper starts another with {@code --adopt}, which takes the regions over.
+ *
+ * <pre>PageServerMain [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--adopt]</pre>
  */
 public final class PageServerMain {
     /** What the server prints once it accepts clients. */
@@ -26,15 +32,20 @@ public final class PageServerMain {
         Path socket = ServerAddress.defaultSocket();
         Duration idle = null;
         Set<Integer> allowed = new HashSet<>();
+        boolean takeOver = false;
         for (int i = 0; i < args.length; i++) {
             String value = i + 1 < args.length ? args[i + 1] : null;
             switch (args[i]) {
+                case "--adopt" -> {
+                    takeOver = true;
+                    continue;
+                }
                 case "--socket" -> socket = Path.of(required(args[i], value));
                 case "--exit-when-idle" -> idle = Duration.ofMillis(Long.parseLong(required(args[i], value)));
                 case "--allow-uid" -> allowed.add(Integer.parseInt(required(args[i], value)));
                 default -> {
                     System.err.println("unknown argument " + args[i]
-                            + "; usage: [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]...");
+                            + "; usage: [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--adopt]");
                     System.exit(2);
                 }
             }
@@ -42,7 +53,7 @@ public final class PageServerMain {
         }
         PageServer server = new PageServer(socket, idle, allowed, BackendRegistry.load());
         try {
-            server.start();
+            server.start(restartCommand(args), takeOver);
         } catch (PageServer.AlreadyRunningException e) {
             System.err.println(e.getMessage());
             System.exit(EXIT_ALREADY_RUNNING);
@@ -52,6 +63,19 @@ public final class PageServerMain {
         System.out.flush();
         server.awaitStop();
         System.exit(0);
+    }
+
+    /** This process's own command line, less {@code --adopt}: what the keeper runs to start a server like this one. */
+    private static List<String> restartCommand(String[] args) {
+        ProcessHandle.Info self = ProcessHandle.current().info();
+        if (self.command().isPresent() && self.arguments().isPresent()) {
+            List<String> command = new ArrayList<>();
+            command.add(self.command().get());
+            Arrays.stream(self.arguments().get()).filter(argument -> !argument.equals("--adopt")).forEach(command::add);
+            return command;
+        }
+        return JavaCommand.of(PageServerMain.class, List.of("-XX:+UseSerialGC"),
+                Arrays.stream(args).filter(argument -> !argument.equals("--adopt")).toList());
     }
 
     private static String required(String option, String value) {

@@ -1,0 +1,221 @@
+package dev.anymap.keeper;
+
+import dev.anymap.linux.Libc;
+import dev.anymap.linux.NativeException;
+import dev.anymap.linux.UnixSockets;
+import dev.anymap.linux.Userfaultfd;
+import dev.anymap.protocol.Connection;
+import dev.anymap.protocol.Message;
+import dev.anymap.protocol.ProtocolException;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Keeps a page server's regions alive across its death. The server sends its keeper every region
+ * it serves, with a duplicate of the region's userfaultfd; when the server dies, the keeper starts
+ * another and hands it every region, while the applications' threads simply wait in their faults.
+ *
+ * <p>It has to be a process of its own: a thread of an application whose threads wait on faults
+ * that no one serves cannot run, since those threads hold every safepoint of their JVM. The keeper
+ * touches no mapped memory, so none of its threads ever waits on a fault.
+ *
+ * <p>A server that dies again and again is given up on: after {@link #MAX_RESTARTS} restarts within
+ * {@link #RESTART_WINDOW}, or when none connects within {@link #CONNECT_TIMEOUT}, every page not yet
+ * fetched in every region is poisoned, so that the threads waiting on them fail instead of hanging.
+ */
+final class Keeper {
+    private static final System.Logger LOG = System.getLogger(Keeper.class.getName());
+    static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(30);
+    static final int MAX_RESTARTS = 5;
+    static final Duration RESTART_WINDOW = Duration.ofMinutes(1);
+    private static final int POLL_SLICE_MILLIS = 100;
+
+    /** A region as its server described it, and this keeper's duplicate of its userfaultfd. */
+    private record Kept(Message.Keep keep, int userfaultfd) {}
+
+    private final int listener;
+    private final List<String> serverCommand;
+    private final Map<Long, Kept> regions = new LinkedHashMap<>();
+    private final Deque<Long> restarts = new ArrayDeque<>();
+
+    Keeper(int listener, List<String> serverCommand) {
+        this.listener = listener;
+        this.serverCommand = List.copyOf(serverCommand);
+    }
+
+    /** Follows the server that started this keeper, and each that takes over after it, until one exits with nothing to keep. */
+    void run(long firstServerPid) throws IOException {
+        Connection server = awaitServer(firstServerPid, null);
+        if (server == null) {
+            LOG.log(System.Logger.Level.ERROR, "page server " + firstServerPid + " did not connect to its keeper within "
+                    + CONNECT_TIMEOUT.toSeconds() + " s");
+            return;
+        }
+        while (true) {
+            follow(server);
+            if (regions.isEmpty()) {
+                return;
+            }
+            server = takeOver();
+            if (server == null) {
+                return;
+            }
+        }
+    }
+
+    /** Takes in what the server says until it is gone. */
+    private void follow(Connection server) {
+        try (server) {
+            while (true) {
+                Connection.Incoming incoming;
+                try {
+                    incoming = server.receive();
+                } catch (ProtocolException e) {
+                    LOG.log(System.Logger.Level.WARNING, "the page server sent its keeper an invalid message: " + e.getMessage());
+                    continue;
+                }
+                if (incoming == null) {
+                    return;
+                }
+                switch (incoming.message()) {
+                    case Message.Keep keep when incoming.fd() >= 0 -> {
+                        Kept previous = regions.put(keep.regionId(), new Kept(keep, incoming.fd()));
+                        if (previous != null) {
+                            Libc.close(previous.userfaultfd());
+                        }
+                    }
+                    case Message.Forget forget -> {
+                        Kept gone = regions.remove(forget.regionId());
+                        if (gone != null) {
+                            Libc.close(gone.userfaultfd());
+                        }
+                    }
+                    default -> {
+                        LOG.log(System.Logger.Level.WARNING, "the page server sent its keeper " + incoming.message() + "; ignored");
+                        if (incoming.fd() >= 0) {
+                            Libc.close(incoming.fd());
+                        }
+                    }
+                }
+            }
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "the page server's link to its keeper broke: " + e.getMessage());
+        }
+    }
+
+    /** Starts a new server and hands it every region; null, after poisoning them all, when none will take over. */
+    private Connection takeOver() {
+        LOG.log(System.Logger.Level.WARNING, "the page server died; starting a new one to take over " + regions.size() + " regions");
+        while (true) {
+            long now = System.nanoTime();
+            while (!restarts.isEmpty() && now - restarts.peekFirst() > RESTART_WINDOW.toNanos()) {
+                restarts.removeFirst();
+            }
+            if (restarts.size() >= MAX_RESTARTS) {
+                giveUp("the page server died " + (restarts.size() + 1) + " times within " + RESTART_WINDOW.toSeconds() + " s");
+                return null;
+            }
+            restarts.addLast(now);
+            Process process;
+            try {
+                process = start();
+            } catch (IOException e) {
+                giveUp("a new page server could not be started: " + e.getMessage());
+                return null;
+            }
+            Connection server = awaitServer(process.pid(), process);
+            if (server == null) {
+                LOG.log(System.Logger.Level.WARNING, "page server " + process.pid() + (process.isAlive()
+                        ? " did not connect within " + CONNECT_TIMEOUT.toSeconds() + " s" : " exited with status " + process.exitValue()));
+                process.destroyForcibly();
+                continue;
+            }
+            try {
+                for (Kept kept : regions.values()) {
+                    server.send(kept.keep(), kept.userfaultfd());
+                }
+                server.send(new Message.KeptAll(regions.size()));
+                LOG.log(System.Logger.Level.INFO, "page server " + process.pid() + " takes over " + regions.size() + " regions");
+                return server;
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "handing the regions to page server " + process.pid() + ": " + e.getMessage());
+                server.close();
+                process.destroyForcibly();
+            }
+        }
+    }
+
+    private Process start() throws IOException {
+        List<String> command = new ArrayList<>(serverCommand);
+        command.add("--adopt");
+        return new ProcessBuilder(command)
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD)
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
+    }
+
+    /**
+     * The connection of server {@code pid}, of this user; null if none comes within
+     * {@link #CONNECT_TIMEOUT}, or if {@code process} exits first. Any other peer is turned away.
+     */
+    private Connection awaitServer(long pid, Process process) {
+        long deadline = System.nanoTime() + CONNECT_TIMEOUT.toNanos();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pollfd = arena.allocate(Libc.POLLFD_SIZE);
+            while (System.nanoTime() < deadline) {
+                if (process != null && !process.isAlive()) {
+                    return null;
+                }
+                Libc.setPollFd(pollfd, 0, listener, Libc.POLLIN);
+                if (Libc.poll(pollfd, 1, POLL_SLICE_MILLIS) <= 0) {
+                    continue;
+                }
+                int fd;
+                try {
+                    fd = UnixSockets.accept(listener);
+                } catch (NativeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "accept: " + e.getMessage());
+                    continue;
+                }
+                try {
+                    UnixSockets.PeerCredentials peer = UnixSockets.peerCredentials(fd);
+                    if (peer.uid() == Libc.getuid() && peer.pid() == pid) {
+                        return new Connection(fd);
+                    }
+                    LOG.log(System.Logger.Level.WARNING, "refused process " + peer.pid() + " of uid " + peer.uid()
+                            + ": this keeper waits for page server " + pid);
+                } catch (NativeException e) {
+                    LOG.log(System.Logger.Level.WARNING, "reading a peer's credentials: " + e.getMessage());
+                }
+                Libc.close(fd);
+            }
+            return null;
+        }
+    }
+
+    /** Fails every page not yet fetched, in every region: their threads get an error, never a hang. */
+    private void giveUp(String why) {
+        LOG.log(System.Logger.Level.ERROR, why + "; every page not yet fetched in the " + regions.size()
+                + " regions it served now raises an error when touched");
+        try (Arena arena = Arena.ofConfined()) {
+            Userfaultfd.FillRequest poison = new Userfaultfd.FillRequest(arena);
+            for (Kept kept : regions.values()) {
+                int result = poison.fillRange(kept.userfaultfd(), kept.keep().address(), 0, kept.keep().length());
+                if (result != 0) {
+                    LOG.log(System.Logger.Level.DEBUG, "poisoning region " + kept.keep().regionId() + ": errno " + -result);
+                }
+                Libc.close(kept.userfaultfd());
+            }
+        }
+        regions.clear();
+    }
+}

@@ -1,0 +1,262 @@
+package dev.anymap.server;
+
+import dev.anymap.keeper.KeeperMain;
+import dev.anymap.linux.Libc;
+import dev.anymap.linux.UnixSockets;
+import dev.anymap.protocol.Connection;
+import dev.anymap.protocol.Message;
+import dev.anymap.protocol.ProtocolException;
+import dev.anymap.protocol.ServerAddress;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BiConsumer;
+
+/**
+ * A page server's link to its keeper (see {@code dev.anymap.keeper.Keeper}): every region the
+ * server serves is sent there with its userfaultfd before the client hears that it is served, and
+ * forgotten there before the server lets go of it. If the keeper dies, the server starts another
+ * and sends it every region again.
+ */
+final class KeeperLink implements AutoCloseable {
+    private static final System.Logger LOG = System.getLogger(KeeperLink.class.getName());
+    private static final Duration KEEPER_START_TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration RETRY_PAUSE = Duration.ofSeconds(1);
+    private static final List<String> KEEPER_JVM_OPTIONS = List.of("-XX:+UseSerialGC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+            "-Xmx32m", "-XX:-UsePerfData");
+
+    private final Path socket;
+    private final List<String> restartCommand;
+    private final Map<Long, Kept> kept = new LinkedHashMap<>();
+    private Connection connection;
+    private Thread watcher;
+    private boolean closed;
+
+    private record Kept(Message.Keep keep, int userfaultfd) {}
+
+    /**
+     * A link, not yet connected, for the page server at {@code socket}.
+     *
+     * @param restartCommand what starts a server that takes over from this one (the keeper adds {@code --adopt})
+     */
+    KeeperLink(Path socket, List<String> restartCommand) {
+        this.socket = socket;
+        this.restartCommand = List.copyOf(restartCommand);
+    }
+
+    /** Starts a keeper for this server and connects to it. */
+    synchronized void start() throws IOException {
+        connection = startKeeper();
+        watch(connection);
+    }
+
+    /**
+     * Connects to the keeper that started this server to take over from a dead one, and hands each
+     * region it keeps to {@code adopt}, with its userfaultfd, before it returns. What {@code adopt}
+     * {@linkplain #keep keeps} is only noted: the keeper has it.
+     */
+    void takeOver(BiConsumer<Message.Keep, Integer> adopt) throws IOException {
+        Connection keeper = connect(ServerAddress.keeperSocket(socket));
+        try {
+            int received = 0;
+            while (true) {
+                Connection.Incoming incoming = keeper.receive();
+                if (incoming == null) {
+                    throw new IOException("the keeper at " + ServerAddress.keeperSocket(socket) + " closed the connection before it"
+                            + " had handed over every region");
+                }
+                if (incoming.message() instanceof Message.KeptAll all) {
+                    if (all.regions() != received) {
+                        throw new ProtocolException("the keeper handed over " + received + " regions of " + all.regions());
+                    }
+                    break;
+                }
+                if (!(incoming.message() instanceof Message.Keep keep) || incoming.fd() < 0) {
+                    if (incoming.fd() >= 0) {
+                        Libc.close(incoming.fd());
+                    }
+                    throw new ProtocolException("the keeper sent " + incoming.message() + " while handing over regions");
+                }
+                received++;
+                adopt.accept(keep, incoming.fd());
+            }
+        } catch (IOException | RuntimeException e) {
+            keeper.close();
+            throw e;
+        }
+        synchronized (this) {
+            connection = keeper;
+            watch(keeper);
+        }
+    }
+
+    /** Sends a region to the keeper; the server keeps its own {@code userfaultfd} open until {@link #forget}. */
+    synchronized void keep(Message.Keep keep, int userfaultfd) throws IOException {
+        kept.put(keep.regionId(), new Kept(keep, userfaultfd));
+        if (connection != null) {
+            connection.send(keep, userfaultfd);
+        }
+    }
+
+    /** The region is about to be closed: the keeper lets go of it first, so that it never hands over a closed one. */
+    synchronized void forget(long regionId) {
+        if (kept.remove(regionId) == null || connection == null) {
+            return;
+        }
+        try {
+            connection.send(new Message.Forget(regionId));
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "telling the keeper to forget region " + regionId + ": " + e.getMessage());
+        }
+    }
+
+    private void watch(Connection keeper) {
+        watcher = Thread.ofPlatform().name("anymap-keeper-link").daemon().start(() -> {
+            try {
+                while (keeper.receive() instanceof Connection.Incoming stray) {
+                    if (stray.fd() >= 0) {
+                        Libc.close(stray.fd());
+                    }
+                }
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.DEBUG, "the keeper link: " + e.getMessage());
+            }
+            replaceKeeper(keeper);
+        });
+    }
+
+    /** The keeper died: start another and send it every region, retrying until it works or the server closes. */
+    private void replaceKeeper(Connection dead) {
+        synchronized (this) {
+            if (closed || connection != dead) {
+                return;
+            }
+            dead.close();
+            connection = null;
+        }
+        LOG.log(System.Logger.Level.WARNING, "the keeper of the page server at " + socket + " died; starting another");
+        while (true) {
+            synchronized (this) {
+                if (closed) {
+                    return;
+                }
+                try {
+                    Connection fresh = startKeeper();
+                    for (Kept region : kept.values()) {
+                        fresh.send(region.keep(), region.userfaultfd());
+                    }
+                    connection = fresh;
+                    watch(fresh);
+                    LOG.log(System.Logger.Level.INFO, "a new keeper holds the " + kept.size() + " regions of the page server at " + socket);
+                    return;
+                } catch (IOException e) {
+                    LOG.log(System.Logger.Level.ERROR, "starting a keeper for the page server at " + socket + ": " + e.getMessage()
+                            + "; until one runs, this server's death would leave its regions unserved");
+                }
+            }
+            try {
+                Thread.sleep(RETRY_PAUSE);
+            } catch (InterruptedException e) {
+                return;
+            }
+        }
+    }
+
+    private Connection startKeeper() throws IOException {
+        Path listen = ServerAddress.keeperSocket(socket);
+        List<String> arguments = new java.util.ArrayList<>(List.of("--listen", listen.toString(), "--lock",
+                ServerAddress.keeperLock(socket).toString(), "--server-pid", Long.toString(ProcessHandle.current().pid()), "--"));
+        arguments.addAll(restartCommand);
+        Process keeper = new ProcessBuilder(JavaCommand.of(KeeperMain.class, KEEPER_JVM_OPTIONS, arguments))
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectError(ProcessBuilder.Redirect.INHERIT)
+                .start();
+        BufferedReader output = new BufferedReader(new InputStreamReader(keeper.getInputStream(), StandardCharsets.UTF_8));
+        String ready = readyLine(output, keeper);
+        if (ready == null) {
+            keeper.destroyForcibly();
+            throw new IOException("the keeper did not start" + (keeper.isAlive() ? " within " + KEEPER_START_TIMEOUT.toSeconds() + " s"
+                    : " (exit status " + keeper.exitValue() + ")"));
+        }
+        return connect(listen);
+    }
+
+    private static String readyLine(BufferedReader output, Process keeper) throws IOException {
+        java.util.concurrent.CompletableFuture<String> line = new java.util.concurrent.CompletableFuture<>();
+        Thread.ofVirtual().name("anymap-keeper-output").start(() -> {
+            try (output) {
+                for (String next; (next = output.readLine()) != null; ) {
+                    if (next.startsWith(KeeperMain.READY)) {
+                        line.complete(next);
+                    }
+                }
+            } catch (IOException e) {
+                // The keeper is gone; the wait below tells.
+            } finally {
+                line.complete(null);
+            }
+        });
+        try {
+            return line.get(KEEPER_START_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            return null;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while the keeper started");
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new IOException(e.getCause());
+        }
+    }
+
+    private static Connection connect(Path keeperSocket) throws IOException {
+        int fd = UnixSockets.connect(keeperSocket);
+        try {
+            UnixSockets.PeerCredentials peer = UnixSockets.peerCredentials(fd);
+            if (peer.uid() != Libc.getuid()) {
+                throw new IOException("the keeper at " + keeperSocket + " runs as uid " + peer.uid() + ", not as this user");
+            }
+        } catch (IOException | RuntimeException e) {
+            Libc.close(fd);
+            throw e;
+        }
+        return new Connection(fd);
+    }
+
+    /**
+     * Leaves the keeper, which then exits if it keeps nothing: called when this server stops with
+     * no regions. A server that stops with regions (killed, or stopped by a signal) leaves them to the keeper.
+     */
+    @Override
+    public void close() {
+        Thread stopping;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            stopping = watcher;
+            if (connection != null) {
+                connection.shutdown();
+            }
+        }
+        if (stopping != null) {
+            try {
+                stopping.join(TimeUnit.SECONDS.toMillis(5));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        synchronized (this) {
+            if (connection != null) {
+                connection.close();
+            }
+        }
+    }
+}
