@@ -68,6 +68,15 @@ public final class Anymap implements AutoCloseable {
         return map(uri, options, null, false);
     }
 
+    /** Maps, starting again once if the page server dies in the middle: a server that takes over knows nothing of it. */
+    private MappedRegion map(URI uri, MapOptions options, AccessTrace trace, boolean assume) throws IOException {
+        try {
+            return mapOnce(uri, options, trace, assume);
+        } catch (PageServerLink.ConnectionLostException e) {
+            return mapOnce(uri, options, trace, assume);
+        }
+    }
+
     /**
      * Maps the object at {@code uri} and replays {@code trace} from the start: as {@link #map(URI,
      * MapOptions)} then {@link MappedRegion#prefetch(AccessTrace)}, a round trip to the storage
@@ -90,7 +99,7 @@ public final class Anymap implements AutoCloseable {
     }
 
     /** Maps, sends the trace's order before the attach, and with {@code assume}, maps the object as the trace saw it. */
-    private MappedRegion map(URI uri, MapOptions options, AccessTrace trace, boolean assume) throws IOException {
+    private MappedRegion mapOnce(URI uri, MapOptions options, AccessTrace trace, boolean assume) throws IOException {
         if (closed) {
             throw new IllegalStateException("this Anymap is closed");
         }

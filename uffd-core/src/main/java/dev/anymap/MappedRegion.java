@@ -141,6 +141,10 @@ public final class MappedRegion implements AutoCloseable {
         }
     }
 
+    boolean isClosed() {
+        return closed;
+    }
+
     /** Unmaps the region. Waits for accesses in flight on other threads. Idempotent. */
     @Override
     public void close() throws IOException {
@@ -151,14 +155,18 @@ public final class MappedRegion implements AutoCloseable {
             closed = true;
         }
         arena.close();
-        owner.forget(this);
         if (length == 0) {
+            owner.forget(this);
             return;
         }
         Libc.munmap(address, length);
         try {
+            // Still one of the owner's regions: should the server die now, the one that takes over is told it is this process's.
             owner.link().call(new Message.Unmap(owner.link().nextRequestId(), serverRegionId), -1, uri);
+        } catch (IllegalArgumentException unknown) {
+            // Asked again of a server that took over from one that had unmapped it, and so never had it.
         } finally {
+            owner.forget(this);
             Libc.close(userfaultfd);
         }
     }

@@ -82,20 +82,17 @@ final class PageServerLink implements AutoCloseable {
      * AccessDeniedException, or IOException.
      */
     Message call(Message request, int passedFd, URI about) throws IOException {
-        CompletableFuture<Connection.Incoming> reply = new CompletableFuture<>();
-        synchronized (lock) {
-            awaitConnection();
-            connection.send(request, passedFd);
-            pending.addLast(reply);
-        }
         Message answer;
-        try {
-            answer = reply.get().message();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted while waiting for the page server");
-        } catch (ExecutionException e) {
-            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+        while (true) {
+            try {
+                answer = send(request, passedFd);
+                break;
+            } catch (ConnectionLostException e) {
+                // Asked again of the server that takes over, unless it made a region: a new map starts again whole.
+                if (request instanceof Message.Map || request instanceof Message.Attach) {
+                    throw e;
+                }
+            }
         }
         if (answer instanceof Message.Failure failure) {
             if (failure.kind() == Message.ErrorKind.INVALID_ARGUMENT || failure.kind() == Message.ErrorKind.UNKNOWN_SCHEME) {
@@ -104,6 +101,32 @@ final class PageServerLink implements AutoCloseable {
             throw toException(failure, about);
         }
         return answer;
+    }
+
+    private Message send(Message request, int passedFd) throws IOException {
+        CompletableFuture<Connection.Incoming> reply = new CompletableFuture<>();
+        synchronized (lock) {
+            awaitConnection();
+            connection.send(request, passedFd);
+            pending.addLast(reply);
+        }
+        try {
+            return reply.get().message();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting for the page server");
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+        }
+    }
+
+    /** The page server went away before it answered; a server that takes over may answer it again. */
+    static final class ConnectionLostException extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        ConnectionLostException(Path socket, Throwable cause) {
+            super("the connection to the page server at " + socket + " was lost", cause);
+        }
     }
 
     /** A region's access order (or its resident chunks), fetched a packet at a time. */
@@ -270,7 +293,7 @@ final class PageServerLink implements AutoCloseable {
     private void reconnect(Connection dead, IOException cause) {
         int regions;
         synchronized (lock) {
-            IOException lost = new IOException("the page server connection was lost", cause);
+            IOException lost = new ConnectionLostException(socket, cause);
             pending.forEach(call -> call.completeExceptionally(lost));
             pending.clear();
             dead.close();
@@ -349,6 +372,9 @@ final class PageServerLink implements AutoCloseable {
             }
             for (long lost : resumed.lost()) {
                 MappedRegion region = byId.get(lost);
+                if (region.isClosed()) {
+                    continue; // the dead server had unmapped it
+                }
                 LOG.log(System.Logger.Level.ERROR, "the page server that took over does not hold " + Redaction.uri(region.uri())
                         + " (region " + lost + "); its pages not yet fetched now raise an error when touched");
                 region.poisonMissingPages();

@@ -11,9 +11,7 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -27,16 +25,26 @@ import java.util.Map;
  * that no one serves cannot run, since those threads hold every safepoint of their JVM. The keeper
  * touches no mapped memory, so none of its threads ever waits on a fault.
  *
- * <p>A server that dies again and again is given up on: after {@link #MAX_RESTARTS} restarts within
- * {@link #RESTART_WINDOW}, or when none connects within {@link #CONNECT_TIMEOUT}, every page not yet
- * fetched in every region is poisoned, so that the threads waiting on them fail instead of hanging.
+ * <p>So that a takeover need not wait for a JVM to start, the keeper keeps a standby: a server
+ * started ahead, connected and waiting for regions, from the time the first region is kept. A
+ * standby that is gone when needed is replaced by a server started then.
+ *
+ * <p>A server that dies again and again is given up on: when {@link #MAX_QUICK_DEATHS} servers in a
+ * row die within {@link #QUICK_DEATH} of taking over (or never connect, within {@link
+ * #CONNECT_TIMEOUT}), every page not yet fetched in every region is poisoned, so that the threads
+ * waiting on them fail instead of hanging.
  */
 final class Keeper {
     private static final System.Logger LOG = System.getLogger(Keeper.class.getName());
     static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(30);
-    static final int MAX_RESTARTS = 5;
-    static final Duration RESTART_WINDOW = Duration.ofMinutes(1);
+    static final int MAX_QUICK_DEATHS = 8;
+    static final Duration QUICK_DEATH = Duration.ofSeconds(1);
     private static final int POLL_SLICE_MILLIS = 100;
+    /**
+     * How long after the first region is kept the standby is started: not while the server serves its
+     * first faults. After a takeover it is started at once, since the next death may come soon.
+     */
+    static final Duration STANDBY_DELAY = Duration.ofSeconds(1);
 
     /** A region as its server described it, and this keeper's duplicate of its userfaultfd. */
     private record Kept(Message.Keep keep, int userfaultfd) {}
@@ -44,7 +52,12 @@ final class Keeper {
     private final int listener;
     private final List<String> serverCommand;
     private final Map<Long, Kept> regions = new LinkedHashMap<>();
-    private final Deque<Long> restarts = new ArrayDeque<>();
+    /** Servers in a row that died soon after they took over, and when the last one did. */
+    private int quickDeaths;
+    private long tookOver = Long.MIN_VALUE;
+    private Process standby;
+    private boolean standbyDue;
+    private boolean stopping;
 
     Keeper(int listener, List<String> serverCommand) {
         this.listener = listener;
@@ -59,14 +72,23 @@ final class Keeper {
                     + CONNECT_TIMEOUT.toSeconds() + " s");
             return;
         }
-        while (true) {
-            follow(server);
-            if (regions.isEmpty()) {
-                return;
+        try {
+            while (true) {
+                follow(server);
+                if (regions.isEmpty()) {
+                    return;
+                }
+                server = takeOver();
+                if (server == null) {
+                    return;
+                }
             }
-            server = takeOver();
-            if (server == null) {
-                return;
+        } finally {
+            synchronized (this) {
+                if (standby != null) {
+                    standby.destroy();
+                }
+                stopping = true;
             }
         }
     }
@@ -91,6 +113,7 @@ final class Keeper {
                         if (previous != null) {
                             Libc.close(previous.userfaultfd());
                         }
+                        prepareStandby(STANDBY_DELAY);
                     }
                     case Message.Forget forget -> {
                         Kept gone = regions.remove(forget.regionId());
@@ -114,19 +137,15 @@ final class Keeper {
     /** Starts a new server and hands it every region; null, after poisoning them all, when none will take over. */
     private Connection takeOver() {
         LOG.log(System.Logger.Level.WARNING, "the page server died; starting a new one to take over " + regions.size() + " regions");
+        quickDeaths = System.nanoTime() - tookOver < QUICK_DEATH.toNanos() ? quickDeaths + 1 : 0;
         while (true) {
-            long now = System.nanoTime();
-            while (!restarts.isEmpty() && now - restarts.peekFirst() > RESTART_WINDOW.toNanos()) {
-                restarts.removeFirst();
-            }
-            if (restarts.size() >= MAX_RESTARTS) {
-                giveUp("the page server died " + (restarts.size() + 1) + " times within " + RESTART_WINDOW.toSeconds() + " s");
+            if (quickDeaths >= MAX_QUICK_DEATHS) {
+                giveUp(quickDeaths + " page servers in a row died within " + QUICK_DEATH.toSeconds() + " s of starting");
                 return null;
             }
-            restarts.addLast(now);
             Process process;
             try {
-                process = start();
+                process = takeStandby();
             } catch (IOException e) {
                 giveUp("a new page server could not be started: " + e.getMessage());
                 return null;
@@ -136,6 +155,7 @@ final class Keeper {
                 LOG.log(System.Logger.Level.WARNING, "page server " + process.pid() + (process.isAlive()
                         ? " did not connect within " + CONNECT_TIMEOUT.toSeconds() + " s" : " exited with status " + process.exitValue()));
                 process.destroyForcibly();
+                quickDeaths++;
                 continue;
             }
             try {
@@ -144,13 +164,59 @@ final class Keeper {
                 }
                 server.send(new Message.KeptAll(regions.size()));
                 LOG.log(System.Logger.Level.INFO, "page server " + process.pid() + " takes over " + regions.size() + " regions");
+                tookOver = System.nanoTime();
+                prepareStandby(Duration.ZERO);
                 return server;
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.WARNING, "handing the regions to page server " + process.pid() + ": " + e.getMessage());
                 server.close();
                 process.destroyForcibly();
+                quickDeaths++;
             }
         }
+    }
+
+    /** Starts a standby after {@code delay}, unless one runs or is due. */
+    private synchronized void prepareStandby(Duration delay) {
+        if (stopping || standbyDue || (standby != null && standby.isAlive())) {
+            return;
+        }
+        standbyDue = true;
+        Thread.ofVirtual().name("anymap-standby").start(() -> {
+            try {
+                Thread.sleep(delay);
+                Process started = start();
+                synchronized (this) {
+                    if (standby == null && standbyDue && !stopping) {
+                        standby = started;
+                        standbyDue = false;
+                        return;
+                    }
+                }
+                started.destroy(); // the keeper is stopping, or took one started in the meantime
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.WARNING, "starting a standby page server: " + e.getMessage());
+                synchronized (this) {
+                    standbyDue = false;
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+    }
+
+    /** The standby, if it is alive, or a server started now. */
+    private Process takeStandby() throws IOException {
+        Process ready;
+        synchronized (this) {
+            ready = standby;
+            standby = null;
+            standbyDue = false;
+        }
+        if (ready != null && ready.isAlive()) {
+            return ready;
+        }
+        return start();
     }
 
     private Process start() throws IOException {

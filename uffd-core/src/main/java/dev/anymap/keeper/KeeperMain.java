@@ -1,6 +1,7 @@
 package dev.anymap.keeper;
 
 import dev.anymap.linux.Libc;
+import dev.anymap.server.LogFormat;
 import dev.anymap.linux.UnixSockets;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -28,6 +29,7 @@ public final class KeeperMain {
     private KeeperMain() {}
 
     public static void main(String[] args) throws Exception {
+        LogFormat.useMilliseconds();
         int separator = Arrays.asList(args).indexOf("--");
         if (separator != 6 || !"--listen".equals(args[0]) || !"--lock".equals(args[2]) || !"--server-pid".equals(args[4])
                 || separator == args.length - 1) {

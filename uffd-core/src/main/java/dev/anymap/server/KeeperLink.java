@@ -41,6 +41,15 @@ final class KeeperLink implements AutoCloseable {
 
     private record Kept(Message.Keep keep, int userfaultfd) {}
 
+    /** The keeper stopped before it handed over anything: the standby it kept is not needed. */
+    static final class NothingToTakeOverException extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        NothingToTakeOverException() {
+            super("the keeper stopped with nothing to take over");
+        }
+    }
+
     /**
      * A link, not yet connected, for the page server at {@code socket}.
      *
@@ -67,8 +76,19 @@ final class KeeperLink implements AutoCloseable {
         try {
             int received = 0;
             while (true) {
-                Connection.Incoming incoming = keeper.receive();
+                Connection.Incoming incoming;
+                try {
+                    incoming = keeper.receive();
+                } catch (IOException e) {
+                    if (received == 0 && !(e instanceof ProtocolException)) {
+                        throw new NothingToTakeOverException();
+                    }
+                    throw e;
+                }
                 if (incoming == null) {
+                    if (received == 0) {
+                        throw new NothingToTakeOverException();
+                    }
                     throw new IOException("the keeper at " + ServerAddress.keeperSocket(socket) + " closed the connection before it"
                             + " had handed over every region");
                 }

@@ -82,19 +82,16 @@ public final class PageServer implements AutoCloseable {
      */
     public synchronized void start(java.util.List<String> restartCommand, boolean takeOver) throws IOException {
         ServerAddress.prepareDirectory(socket);
-        lockChannel = FileChannel.open(socket.resolveSibling("server.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock lock = lockChannel.tryLock();
-        if (lock == null) {
-            lockChannel.close();
-            throw new AlreadyRunningException(socket);
-        }
         keeper = new KeeperLink(socket, restartCommand);
         if (takeOver) {
-            // Before the socket is bound: a client that connects must find its regions here to resume them.
+            // A standby waits here until its server dies; the lock is that server's until then. Regions
+            // are taken over before the socket is bound: a client that connects must find them here.
             keeper.takeOver(this::adopt);
+            lock();
             LOG.log(System.Logger.Level.INFO, "page server " + ProcessHandle.current().pid() + " took over the regions of "
                     + orphans.size() + " clients");
         } else {
+            lock();
             keeper.start();
         }
         Files.deleteIfExists(socket);
@@ -104,6 +101,15 @@ public final class PageServer implements AutoCloseable {
         scheduleIdleCheck();
         idleTimer.scheduleWithFixedDelay(this::dropOrphansOfExitedClients, 1, 1, TimeUnit.SECONDS);
         LOG.log(System.Logger.Level.INFO, "page server " + ProcessHandle.current().pid() + " listening at " + socket);
+    }
+
+    private void lock() throws IOException {
+        lockChannel = FileChannel.open(socket.resolveSibling("server.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+        FileLock lock = lockChannel.tryLock();
+        if (lock == null) {
+            lockChannel.close();
+            throw new AlreadyRunningException(socket);
+        }
     }
 
     /** Blocks until the server has stopped. */

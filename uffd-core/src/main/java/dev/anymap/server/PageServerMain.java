@@ -29,6 +29,7 @@ public final class PageServerMain {
     private PageServerMain() {}
 
     public static void main(String[] args) throws Exception {
+        LogFormat.useMilliseconds();
         Path socket = ServerAddress.defaultSocket();
         Duration idle = null;
         Set<Integer> allowed = new HashSet<>();
@@ -57,6 +58,8 @@ public final class PageServerMain {
         } catch (PageServer.AlreadyRunningException e) {
             System.err.println(e.getMessage());
             System.exit(EXIT_ALREADY_RUNNING);
+        } catch (KeeperLink.NothingToTakeOverException e) {
+            System.exit(0); // a standby whose keeper stopped
         }
         Runtime.getRuntime().addShutdownHook(new Thread(server::close));
         System.out.println(READY + " " + ProcessHandle.current().pid());
