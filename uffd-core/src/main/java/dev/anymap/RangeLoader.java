@@ -52,15 +52,15 @@ final class RangeLoader {
                 throw failedChunk(at, stepEnd, what, failures);
             }
             if (error != 0) {
-                throw new IOException("could not load bytes " + at + " to " + stepEnd + " of " + what + ": madvise failed: "
-                        + Errno.name(error));
+                throw new IOException("could not load " + what + ": madvise(MADV_POPULATE_READ) of its bytes " + at + " to "
+                        + stepEnd + " failed: " + Errno.name(error));
             }
             at = stepEnd;
         }
     }
 
     /** 0 once the pages of {@code [from, to)} are present, or the errno that stopped it: EINTR and EAGAIN are retried. */
-    private int populate(long from, long to) throws IOException {
+    private int populate(long from, long to) {
         while (true) {
             if (populateUnknown) {
                 touch(from, to);

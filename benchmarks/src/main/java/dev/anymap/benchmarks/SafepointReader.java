@@ -104,17 +104,17 @@ public final class SafepointReader {
     }
 
     /**
-     * Short-lived garbage, with a little kept a while, as an application's requests make: about 256 MB/s,
+     * Short-lived garbage, with a little (about 0.5 MiB) kept a while, as an application's requests make: about 256 MB/s,
      * which with the young generation that {@link SafepointPauses} gives makes several young collections a second.
      */
     private static void allocate() {
-        Object[] kept = new Object[1024];
+        Object[] kept = new Object[64];
         SplittableRandom random = new SplittableRandom(1);
         long allocated = 0;
         for (long i = 0; !Thread.currentThread().isInterrupted(); i++) {
             byte[] bytes = new byte[random.nextInt(64, 16 * 1024)];
             bytes[0] = (byte) i;
-            kept[(int) (i & 1023)] = bytes;
+            kept[(int) (i & 63)] = bytes;
             allocated += bytes.length;
             if (allocated >= 256 * 1024) {
                 allocated = 0;
