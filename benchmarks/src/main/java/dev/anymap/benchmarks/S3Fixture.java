@@ -94,12 +94,17 @@ final class S3Fixture implements AutoCloseable {
 
     /** Map options that reach the server through the proxy of {@code roundTrip} (0: the server itself). */
     MapOptions options(MapOptions options, long roundTrip) {
-        return options.withBackendOptions(Map.of(
+        return options.withBackendOptions(backendOptions(roundTrip));
+    }
+
+    /** The backend options of {@link #options}, for an application in a child process (they hold the secret key). */
+    Map<String, String> backendOptions(long roundTrip) {
+        return Map.of(
                 "endpoint", endpoint(roundTrip).toString(),
                 "region", REGION,
                 "path-style", "true",
                 "access-key-id", accessKey,
-                "secret-access-key", secretKey));
+                "secret-access-key", secretKey);
     }
 
     /** An SDK client like the backend's (Apache 5 HTTP client, no checksums beyond the required) through the proxy of {@code roundTrip}. */

@@ -29,11 +29,16 @@ final class ObjectCommands {
 
     private ObjectCommands() {}
 
-    /** Copies {@code [from, from + length)} of a mapped object to {@code out}. */
+    /**
+     * Copies {@code [from, from + length)} of a mapped object to {@code out}. Each block is loaded
+     * first: the wait on storage is then in native code, where it holds up no safepoint of this JVM,
+     * and a failed fetch is an IOException naming the object instead of an InternalError.
+     */
     static void copy(MappedRegion region, long from, long length, WritableByteChannel out, Progress progress) throws IOException {
         MemorySegment memory = region.segment();
         for (long done = 0; done < length; ) {
             long piece = Math.min(BLOCK, length - done);
+            region.load(from + done, piece);
             var buffer = memory.asSlice(from + done, piece).asByteBuffer();
             while (buffer.hasRemaining()) {
                 out.write(buffer);

@@ -16,6 +16,7 @@ public final class Errno {
     public static final int ENOSYS = 38;
     public static final int ECONNREFUSED = 111;
     public static final int EADDRINUSE = 98;
+    public static final int EHWPOISON = 133;
 
     private Errno() {}
 
@@ -35,6 +36,7 @@ public final class Errno {
             case ENOSYS -> "ENOSYS (not implemented by this kernel)";
             case EADDRINUSE -> "EADDRINUSE (address in use)";
             case ECONNREFUSED -> "ECONNREFUSED (connection refused)";
+            case EHWPOISON -> "EHWPOISON (memory page has hardware error)";
             default -> "errno " + errno;
         };
     }

@@ -31,6 +31,8 @@ public final class Libc {
     public static final int MAP_ANONYMOUS = 0x20;
     public static final int MAP_NORESERVE = 0x4000;
     public static final int MADV_DONTNEED = 4;
+    /** Linux 5.14: fault a range in as reads would, from the calling thread, in the kernel. */
+    public static final int MADV_POPULATE_READ = 22;
     public static final int MFD_CLOEXEC = 1;
 
     public static final short POLLIN = 0x1;
@@ -62,6 +64,7 @@ public final class Libc {
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle MUNMAP = downcall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
     private static final MethodHandle MADVISE = downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle MEMCPY = downcall("memcpy", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
     private static final MethodHandle MEMFD_CREATE = downcall("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle GETUID = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
@@ -230,6 +233,20 @@ public final class Libc {
         MemorySegment state = callState();
         try {
             return (int) orErrno((int) MADVISE.invokeExact(state, MemorySegment.ofAddress(address), length, advice), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /**
+     * memcpy(3) from raw memory into {@code destination} (a native segment, kept alive for the call):
+     * a page fault taken by the copy is taken in native code, where it holds no safepoint; a SIGBUS
+     * there would end the JVM, so {@code source} must be memory that cannot raise one.
+     */
+    public static void memcpy(MemorySegment destination, long source, long length) {
+        MemorySegment state = callState();
+        try {
+            MemorySegment ignored = (MemorySegment) MEMCPY.invokeExact(state, destination, MemorySegment.ofAddress(source), length);
         } catch (Throwable t) {
             throw unexpected(t);
         }

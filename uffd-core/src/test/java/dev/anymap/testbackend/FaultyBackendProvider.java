@@ -8,6 +8,9 @@ import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.util.HashMap;
 import java.util.Map;
@@ -25,7 +28,9 @@ import java.util.concurrent.TimeUnit;
  * every read longer than that (the page server's multi-chunk reads, not its single-chunk ones);
  * {@code together=N} holds every read until N are in progress at once, and fails those that wait
  * 10 seconds for it; {@code openafter=N} holds the open until N reads of that NAME have ended, and
- * fails it after 10 seconds. The version is the seed's generation, and {@link #openAt} reads as
+ * fails it after 10 seconds; {@code release=PORT} holds every read until a byte arrives on a connection
+ * that the read makes to that port on loopback (the test's latch, across processes), and fails it
+ * after {@code holdfor=MILLIS} (default 30 s) without one. The version is the seed's generation, and {@link #openAt} reads as
  * any size and generation asked for, failing every read if they are not the URI's.
  */
 public final class FaultyBackendProvider implements BackendProvider {
@@ -59,7 +64,8 @@ public final class FaultyBackendProvider implements BackendProvider {
         return new FaultyBackend(uri, size, seed, version, asIs, parameters.getOrDefault("fail", -1L), parameters.getOrDefault("slow", -1L),
                 parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("slowto", Long.MAX_VALUE),
                 parameters.getOrDefault("slowabove", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L),
-                new Gathering(parameters.getOrDefault("together", 1L)));
+                new Gathering(parameters.getOrDefault("together", 1L)), parameters.getOrDefault("release", -1L).intValue(),
+                parameters.getOrDefault("holdfor", 30_000L).intValue());
     }
 
     private static Map<String, Long> parameters(URI uri) {
@@ -136,7 +142,8 @@ public final class FaultyBackendProvider implements BackendProvider {
     }
 
     private record FaultyBackend(URI uri, long size, long seed, ObjectVersion version, boolean asIs, long failAt, long slowAt,
-                                 long slowFrom, long slowTo, long slowAbove, long delayMillis, Gathering gathering)
+                                 long slowFrom, long slowTo, long slowAbove, long delayMillis, Gathering gathering,
+                                 int releasePort, int holdMillis)
             implements StorageBackend {
         @Override
         public void read(long offset, MemorySegment target) throws IOException {
@@ -149,6 +156,9 @@ public final class FaultyBackendProvider implements BackendProvider {
                 throw new IOException("injected failure for the read at " + offset);
             }
             gathering.await();
+            if (releasePort > 0) {
+                awaitRelease(offset);
+            }
             if ((slowAt >= offset && slowAt < end) || (end > slowFrom && offset < slowTo) || target.byteSize() > slowAbove) {
                 try {
                     Thread.sleep(delayMillis);
@@ -159,6 +169,17 @@ public final class FaultyBackendProvider implements BackendProvider {
             }
             ReferenceContent.fill(size, seed, offset, target);
             ReadsDone.ended(name(uri));
+        }
+
+        private void awaitRelease(long offset) throws IOException {
+            try (Socket latch = new Socket(InetAddress.getLoopbackAddress(), releasePort)) {
+                latch.setSoTimeout(holdMillis);
+                if (latch.getInputStream().read() < 0) {
+                    throw new IOException("the read at " + offset + " was let go without a release");
+                }
+            } catch (SocketTimeoutException e) {
+                throw new IOException("the read at " + offset + " was held " + holdMillis + " ms and never released");
+            }
         }
 
         @Override

@@ -26,7 +26,9 @@ public final class MapFile {
             System.out.println("first bytes: " + HexFormat.ofDelimiter(" ").formatHex(first));
             MessageDigest sha256 = MessageDigest.getInstance("SHA-256");
             for (long offset = 0; offset < memory.byteSize(); offset += 1 << 20) {
-                sha256.update(memory.asSlice(offset, Math.min(1 << 20, memory.byteSize() - offset)).asByteBuffer());
+                long length = Math.min(1 << 20, memory.byteSize() - offset);
+                region.load(offset, length); // waits on storage in native code, where it holds up no safepoint
+                sha256.update(memory.asSlice(offset, length).asByteBuffer());
             }
             System.out.println("sha256: " + HexFormat.of().formatHex(sha256.digest()));
             System.out.printf("fetched %d chunks, %,d bytes, for %d faults%n", region.stats().chunksFetched(),

@@ -47,6 +47,8 @@ public final class MapS3Object {
             System.out.printf("mapped %s: %,d bytes, version %s%n", uri, memory.byteSize(), region.version());
             long last = memory.byteSize() - Long.BYTES;
             for (long offset : new long[] {0, memory.byteSize() / 2, last}) {
+                // Loaded first: the round trip to S3 is waited out in native code, where it holds up no safepoint.
+                region.load(offset, Long.BYTES);
                 long value = memory.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(java.nio.ByteOrder.BIG_ENDIAN), offset);
                 System.out.printf("long at %,d: %016x%n", offset, value);
             }
