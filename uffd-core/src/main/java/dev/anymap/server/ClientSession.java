@@ -5,7 +5,6 @@ import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.protocol.ProtocolException;
 import dev.anymap.spi.BackendProvider;
-import dev.anymap.spi.BackendRegistry;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.Redaction;
@@ -40,7 +39,7 @@ final class ClientSession implements Runnable {
 
     private final Connection connection;
     private final long peerPid;
-    private final BackendRegistry registry;
+    private final BackendLoaders backendLoaders;
     private final StorageSpeeds storageSpeeds;
     private final java.util.function.Consumer<ClientSession> onEnd;
     private final java.util.function.LongFunction<Message> status;
@@ -55,12 +54,12 @@ final class ClientSession implements Runnable {
     /** The size and version of an object as an open found them. */
     private record Opened(long size, ObjectVersion version) {}
 
-    ClientSession(Connection connection, long peerPid, BackendRegistry registry, StorageSpeeds storageSpeeds,
+    ClientSession(Connection connection, long peerPid, BackendLoaders backendLoaders, StorageSpeeds storageSpeeds,
                   java.util.function.Consumer<ClientSession> onEnd, java.util.function.LongFunction<Message> status,
                   java.util.function.LongFunction<RegionServer> anyRegion) {
         this.connection = connection;
         this.peerPid = peerPid;
-        this.registry = registry;
+        this.backendLoaders = backendLoaders;
         this.storageSpeeds = storageSpeeds;
         this.onEnd = onEnd;
         this.status = status;
@@ -174,21 +173,23 @@ final class ClientSession implements Runnable {
                     + prefetching.rateLimit() + " bytes per second are not a size and a positive rate");
         }
         URI uri = new URI(map.uri());
-        BackendProvider provider = registry.provider(uri);
+        // The providers of the process that mapped: its plugins, its versions of them.
+        BackendLoaders.Backends backends = backendLoaders.of(map.codePath());
+        BackendProvider provider = backends.provider(uri);
         String backendName = provider.name();
         StorageSpeeds.Speed storageSpeed = storageSpeeds.of(uri, provider.redact(map.options()));
         if (!map.assumed().equals(Message.Assumed.NONE) && map.expectedVersion().isEmpty()) {
             ObjectVersion version = ObjectVersion.parse(map.assumed().version());
-            Optional<StorageBackend> assumed = registry.openAt(uri, map.options(), map.assumed().size(), version);
+            Optional<StorageBackend> assumed = backends.openAt(uri, map.options(), map.assumed().size(), version);
             if (assumed.isPresent()) {
                 // Answered now, its reads started by the trace that follows, and checked by an open that runs meanwhile.
                 long regionId = addRegion(uri, assumed.get(), backendName, storageSpeed, chunk, map, prefetching, null);
                 assumptions.put(regionId, new Assumption(uri, map.assumed().size(), version,
-                        CompletableFuture.supplyAsync(() -> open(uri, map.options()), OPENS)));
+                        CompletableFuture.supplyAsync(() -> open(backends, uri, map.options()), OPENS)));
                 return new Message.Mapped(map.requestId(), regionId, map.assumed().size(), version.toString());
             }
         }
-        StorageBackend backend = registry.open(uri, map.options());
+        StorageBackend backend = backends.open(uri, map.options());
         String changed = null;
         if (!map.expectedVersion().isEmpty() && !map.expectedVersion().equals(backend.version().toString())) {
             changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
@@ -213,8 +214,8 @@ final class ClientSession implements Runnable {
     }
 
     /** Opens and closes the object: what it is now. */
-    private Opened open(URI uri, Map<String, String> options) {
-        try (StorageBackend backend = registry.open(uri, options)) {
+    private static Opened open(BackendLoaders.Backends backends, URI uri, Map<String, String> options) {
+        try (StorageBackend backend = backends.open(uri, options)) {
             return new Opened(backend.size(), backend.version());
         } catch (IOException e) {
             throw new UncheckedIOException(e);

@@ -7,6 +7,7 @@ import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.protocol.MessageCodec;
 import dev.anymap.protocol.ServerAddress;
+import dev.anymap.spi.BackendProvider;
 import dev.anymap.spi.BackendRegistry;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -38,7 +39,7 @@ public final class PageServer implements AutoCloseable {
     private final Path socket;
     private final Duration exitWhenIdle;
     private final Set<Integer> allowedUids;
-    private final BackendRegistry registry;
+    private final BackendLoaders backendLoaders;
     private final StorageSpeeds storageSpeeds = new StorageSpeeds();
     private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
     private final CountDownLatch stopped = new CountDownLatch(1);
@@ -67,11 +68,16 @@ public final class PageServer implements AutoCloseable {
         this.socket = socket.toAbsolutePath();
         this.exitWhenIdle = exitWhenIdle;
         this.allowedUids = Set.copyOf(allowedUids);
-        this.registry = registry;
+        this.backendLoaders = new BackendLoaders(registry);
     }
 
-    /** Binds the socket and starts accepting clients. */
+    /**
+     * Binds the socket and starts accepting clients. From here on, this JVM's backends know that
+     * they open objects for other processes ({@link BackendProvider#PAGE_SERVER_PROPERTY}), and never
+     * take what a region's options leave out from this JVM's environment.
+     */
     public synchronized void start() throws IOException {
+        System.setProperty(BackendProvider.PAGE_SERVER_PROPERTY, "true");
         ServerAddress.prepareDirectory(socket);
         lockChannel = FileChannel.open(socket.resolveSibling("server.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
         FileLock lock = lockChannel.tryLock();
@@ -118,7 +124,7 @@ public final class PageServer implements AutoCloseable {
                     Libc.close(client);
                     continue;
                 }
-                ClientSession session = new ClientSession(new Connection(client), peer.pid(), registry, storageSpeeds, this::sessionEnded,
+                ClientSession session = new ClientSession(new Connection(client), peer.pid(), backendLoaders, storageSpeeds, this::sessionEnded,
                         this::status, this::region);
                 sessions.add(session);
                 Thread.ofPlatform().name("anymap-client-" + peer.pid()).daemon().start(session);

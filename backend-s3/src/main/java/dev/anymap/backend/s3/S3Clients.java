@@ -12,6 +12,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import software.amazon.awssdk.auth.credentials.AnonymousCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
+import software.amazon.awssdk.auth.credentials.AwsCredentials;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.AwsSessionCredentials;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
@@ -69,6 +70,27 @@ final class S3Clients {
             entry.pendingClose = null;
         }
         return new Lease(entry);
+    }
+
+    /**
+     * The credentials that the SDK's default chain finds in this process for {@code settings}
+     * (environment, {@code aws.*} properties, the profile named or {@code AWS_PROFILE}, web identity,
+     * container and instance credentials), resolved now.
+     *
+     * @throws SdkClientException if the chain finds none
+     */
+    static AwsCredentials resolveCredentials(S3Settings settings) {
+        AwsCredentialsProvider chain = Built.credentials(settings);
+        try {
+            return chain.resolveCredentials();
+        } finally {
+            Built.closeQuietly(chain);
+        }
+    }
+
+    /** The signing region that a client built here for {@code settings} would use. */
+    static String resolveRegion(S3Settings settings) {
+        return Built.region(settings).id();
     }
 
     /** How many clients this cache has built so far. */
