@@ -174,7 +174,7 @@ class OwnEnvironmentTest {
 
     /** Starts a client and returns the line it prints once it has mapped and read. */
     private String start(Map<String, String> environment, List<Path> extraClassPath, String uri, Map<String, String> options)
-            throws IOException {
+            throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--enable-native-access=ALL-UNNAMED", "-Xshare:auto", "-cp", classPath(extraClassPath),
                 EnvironmentClient.class.getName(), socket.toString(), uri));
