@@ -88,10 +88,14 @@ final class S3Clients {
         }
     }
 
-    /** The signing region that a client built here for {@code settings} would use. */
+    /** The signing region that a client built here for {@code settings} would use, looked up once per profile and kind of endpoint. */
     static String resolveRegion(S3Settings settings) {
-        return Built.region(settings).id();
+        // Looking it up may ask an instance metadata service: once, not at every map.
+        return REGIONS.computeIfAbsent(java.util.Arrays.asList(settings.profile(), settings.endpoint() == null),
+                key -> Built.region(settings).id());
     }
+
+    private static final Map<List<Object>, String> REGIONS = new java.util.concurrent.ConcurrentHashMap<>();
 
     /** How many clients this cache has built so far. */
     synchronized int built() {
