@@ -27,7 +27,7 @@ import software.amazon.awssdk.core.exception.SdkClientException;
  *
  * <p>Options, each optional; what is not given comes from the SDK's standard places (the default
  * credentials chain, {@code AWS_REGION}, {@code AWS_ENDPOINT_URL_S3}, {@code ~/.aws/config},
- * {@code aws.*} system properties):
+ * {@code aws.*} system properties) of the process that maps, through {@link #resolveLocally}:
  * <ul>
  *   <li>{@code endpoint}: {@code http(s)://host[:port]} of an S3-compatible store;
  *   <li>{@code region}: the signing region ({@code us-east-1} if none is found anywhere);
