@@ -16,7 +16,7 @@ import java.util.Map;
 /**
  * Run in a JVM of its own, with an environment and a class path of its own, by
  * {@link OwnEnvironmentTest}: maps one object through the page server at a socket (starting it if
- * none runs), reads all of it, prints one line, and stays attached until its standard input ends,
+ * none runs), reads all of it, prints one line, and keeps it mapped until its standard input ends,
  * so that the page server it may have started outlives it only once the test is done with it.
  *
  * <pre>EnvironmentClient SOCKET URI [KEY=VALUE]...</pre>
@@ -32,7 +32,9 @@ public final class EnvironmentClient {
             options.put(args[i].substring(0, equals), args[i].substring(equals + 1));
         }
         try (Anymap anymap = Anymap.open(AnymapConfig.defaults().withSocket(Path.of(args[0])))) {
-            try (MappedRegion region = anymap.map(URI.create(args[1]), MapOptions.defaults().withBackendOptions(options))) {
+            MappedRegion region = null;
+            try {
+                region = anymap.map(URI.create(args[1]), MapOptions.defaults().withBackendOptions(options));
                 byte[] bytes = region.segment().toArray(ValueLayout.JAVA_BYTE);
                 System.out.println("SHA256 " + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes)));
             } catch (AccessDeniedException e) {
@@ -42,7 +44,10 @@ public final class EnvironmentClient {
             }
             System.out.flush();
             while (System.in.read() >= 0) {
-                // attached until the test ends this client
+                // attached, with the region mapped, until the test ends this client
+            }
+            if (region != null) {
+                region.close();
             }
         }
     }

@@ -1,6 +1,7 @@
 package dev.anymap.samples.environment;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.anymap.Anymap;
@@ -103,7 +104,14 @@ class OwnEnvironmentTest {
             assertEquals("SHA256 " + reference, right, "the process with the right secret, " + (rightFirst ? "first" : "second"));
             assertTrue(wrong.startsWith("DENIED "), "the process with a wrong secret, " + (rightFirst ? "second" : "first") + ": " + wrong);
             assertEquals(server, serverPid(), "one page server served both");
+            try (Anymap status = Anymap.open(AnymapConfig.defaults().withSocket(socket).withAutoStart(false))) {
+                String shown = status.serverStatus().toString();
+                assertTrue(shown.contains(BUCKET), shown);
+                assertFalse(shown.contains(s3.secretKey()), "the status shows no secret");
+            }
             endTheClients();
+            Path log = socket.resolveSibling("server.log");
+            assertFalse(Files.exists(log) && Files.readString(log).contains(s3.secretKey()), "the page server logs no secret");
             clients.clear();
         }
     }
