@@ -99,11 +99,13 @@ public final class Anymap implements AutoCloseable {
     }
 
     /** Maps, sends the trace's order before the attach, and with {@code assume}, maps the object as the trace saw it. */
-    private MappedRegion mapOnce(URI uri, MapOptions options, AccessTrace trace, boolean assume) throws IOException {
+    private MappedRegion mapOnce(URI uri, MapOptions given, AccessTrace trace, boolean assume) throws IOException {
         if (closed) {
             throw new IllegalStateException("this Anymap is closed");
         }
         long features = features();
+        // Resolved here, where this process's environment is: the page server is shared and has its own.
+        MapOptions options = given.withBackendOptions(LocalBackends.get().resolve(uri, given.backendOptions()));
         Message.Assumed assumed = assume ? new Message.Assumed(trace.objectSize(), trace.objectVersion()) : Message.Assumed.NONE;
         Message.Mapped mapped = (Message.Mapped) link.call(options.request(link.nextRequestId(), uri, "", assumed), -1, uri);
         ObjectVersion version = ObjectVersion.parse(mapped.version());

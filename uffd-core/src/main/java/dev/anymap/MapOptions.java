@@ -140,13 +140,14 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
     }
 
     /**
-     * The request that maps {@code uri} with these options; {@code expectedVersion} is empty for a first
-     * mapping, and {@code assumed} NONE unless a trace is replayed from the start.
+     * The request that maps {@code uri} with these options, as this process's backends resolved them,
+     * and with this process's code path; {@code expectedVersion} is empty for a first mapping, and
+     * {@code assumed} NONE unless a trace is replayed from the start.
      */
     dev.anymap.protocol.Message.Map request(long requestId, java.net.URI uri, String expectedVersion,
                                             dev.anymap.protocol.Message.Assumed assumed) {
         return new dev.anymap.protocol.Message.Map(requestId, uri.toString(), backendOptions, chunkSize, fetchWorkers,
                 new dev.anymap.protocol.Message.Prefetching(readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit),
-                expectedVersion, assumed);
+                expectedVersion, assumed, LocalBackends.get().codePath());
     }
 }

@@ -1,6 +1,5 @@
 package dev.anymap;
 
-import dev.anymap.spi.StorageBackend;
 import dev.anymap.testbackend.ReferenceContent;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
@@ -52,8 +51,7 @@ public final class KillProgram {
                     throw new IllegalStateException("expected NEXT");
                 }
                 long seed = 100 + run;
-                StorageBackend reference = ReferenceContent.of(size, seed);
-                try (MappedRegion region = anymap.map(URI.create("mem:kill-" + run + "?size=" + size + "&seed=" + seed))) {
+                try (MappedRegion region = anymap.map(URI.create("faulty:kill-" + run + "?size=" + size + "&seed=" + seed))) {
                     long[][] progress = new long[READERS][];
                     List<Thread> readers = new ArrayList<>();
                     List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
@@ -65,7 +63,7 @@ public final class KillProgram {
                         progress[t] = times;
                         readers.add(Thread.ofPlatform().name("reader-" + t).start(() -> {
                             try {
-                                read(region.segment(), reference, from, to, times);
+                                read(region.segment(), size, seed, from, to, times);
                             } catch (Throwable e) {
                                 failures.add(e);
                             }
@@ -100,13 +98,13 @@ public final class KillProgram {
         }
     }
 
-    private static void read(MemorySegment memory, StorageBackend reference, long from, long to, long[] times) throws Exception {
+    private static void read(MemorySegment memory, long size, long seed, long from, long to, long[] times) {
         byte[] want = new byte[BLOCK];
         byte[] got = new byte[BLOCK];
         int block = 0;
         for (long offset = from; offset < to; offset += BLOCK) {
             int length = (int) Math.min(BLOCK, to - offset);
-            reference.read(offset, MemorySegment.ofArray(want).asSlice(0, length));
+            ReferenceContent.fill(size, seed, offset, MemorySegment.ofArray(want).asSlice(0, length));
             MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, offset, got, 0, length);
             if (!Arrays.equals(want, 0, length, got, 0, length)) {
                 throw new AssertionError("wrong bytes at offset " + offset);

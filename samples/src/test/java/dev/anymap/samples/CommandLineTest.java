@@ -180,6 +180,15 @@ class CommandLineTest {
         assertEquals(2, run("demo", "--bucket", "b").exitCode(), "--bucket without --key");
     }
 
+    @Test
+    void anS3ObjectWithNoCredentialsAnywhereFailsInOneLineWithExitCode4() {
+        Run none = run("cat", "--socket", socket, "-o", "endpoint=http://127.0.0.1:9", "-o", "region=us-east-1", "s3://bucket/key");
+        assertEquals(4, none.exitCode(), none.err());
+        assertEquals(1, none.err().strip().lines().count(), none.err());
+        assertTrue(none.err().contains("s3://bucket/key") && none.err().contains("no S3 credentials")
+                && none.err().contains("AWS_ACCESS_KEY_ID") && none.err().contains("anonymous=true"), none.err());
+    }
+
     private static String sha(String printed, String label) {
         return printed.lines().filter(line -> line.startsWith(label)).findFirst().orElseThrow(() -> new AssertionError(printed))
                 .substring(label.length()).strip().split(" ")[0];

@@ -17,6 +17,15 @@ import java.util.Set;
  */
 public interface BackendProvider {
 
+    /**
+     * The system property a page server sets to {@code true} in its own JVM: it opens objects for
+     * other processes, with the options each {@linkplain #resolveLocally resolved} in its own
+     * environment. A provider whose options depend on the environment then never fills what is
+     * missing from the page server's environment (an S3 backend given no credentials fails instead of
+     * using the page server's), unless the options ask for it explicitly.
+     */
+    String PAGE_SERVER_PROPERTY = "anymap.page-server";
+
     /** A short, stable name, unique among providers ({@code "file"}, {@code "vfs"}, {@code "s3"}). */
     String name();
 
@@ -69,6 +78,28 @@ public interface BackendProvider {
     default Optional<StorageBackend> openAt(URI uri, Map<String, String> options, long size, ObjectVersion version)
             throws IOException {
         return Optional.empty();
+    }
+
+    /**
+     * The options that travel to the page server for {@code uri}, resolved here, in the process that
+     * maps: everything that a user gave, plus whatever {@link #open} would otherwise take from the
+     * environment of the process it runs in (credentials, a region, an endpoint). The page server is
+     * shared by every process of a user and has an environment of its own; it opens the object with
+     * exactly what this returns, so that each process is served as its own environment allows.
+     *
+     * <p>Values that are secrets must be {@linkplain #secretOptions() secret options}: they travel
+     * over the page server's private socket and are never printed. The result is complete: a page
+     * server given it again (after a restart, say) opens the same object the same way. Called once per
+     * map, on the mapping thread; it may take a few milliseconds (reading a profile), not round trips
+     * to storage.
+     *
+     * @return {@code options}, the default, for a backend that takes nothing from its environment
+     * @throws java.nio.file.AccessDeniedException if what the environment must give is missing (no
+     *     credentials anywhere), naming the ways to give it
+     * @throws IllegalArgumentException for an option that cannot work, as {@link #open} would
+     */
+    default Map<String, String> resolveLocally(URI uri, Map<String, String> options) throws IOException {
+        return options;
     }
 
     /** A copy of {@code options} fit to print: every {@linkplain #secretOptions() secret} value masked. */

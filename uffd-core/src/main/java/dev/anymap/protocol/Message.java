@@ -15,15 +15,58 @@ public sealed interface Message {
      * Client to server: open {@code uri} for a new region. {@code expectedVersion} is empty for a new
      * mapping, and the version mapped before for a region a new server takes over (see {@link Keep}):
      * if the object has changed since, the region's faults fail rather than mix two versions. {@code assumed} is the
-     * size and version an access trace was recorded on, or {@link Assumed#NONE}.
+     * size and version an access trace was recorded on, or {@link Assumed#NONE}. {@code options} are
+     * the backend's options as the mapping process {@linkplain dev.anymap.spi.BackendProvider#resolveLocally
+     * resolved} them, secrets included, and {@code codePath} where that process finds its backends: the
+     * request alone says how to open the object, so that a page server given it again opens the same
+     * object the same way.
      */
     record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
-               Prefetching prefetching, String expectedVersion, Assumed assumed) implements Message {
+               Prefetching prefetching, String expectedVersion, Assumed assumed, CodePath codePath) implements Message {
+
+        /** A request served with the page server's own backends. */
+        public Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
+                   Prefetching prefetching, String expectedVersion, Assumed assumed) {
+            this(requestId, uri, options, chunkSize, fetchWorkers, prefetching, expectedVersion, assumed, CodePath.SERVER);
+        }
+
         /** This request as a server that takes the region over sends it: the version it reads, nothing assumed. */
         public Map toTakeOver(String version) {
-            return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, version, Assumed.NONE);
+            return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, version, Assumed.NONE, codePath);
+        }
+
+        /** Option values are left out: some are secrets. */
+        @Override
+        public String toString() {
+            String printable;
+            try {
+                printable = dev.anymap.spi.Redaction.uri(new java.net.URI(uri));
+            } catch (java.net.URISyntaxException e) {
+                printable = "(a URI that does not parse)";
+            }
+            return "Map[requestId=" + requestId + ", uri=" + printable
+                    + ", options=" + options.keySet() + ", chunkSize=" + chunkSize + ", fetchWorkers=" + fetchWorkers
+                    + ", prefetching=" + prefetching + ", expectedVersion=" + expectedVersion + ", assumed=" + assumed
+                    + ", codePath=" + codePath + "]";
         }
     }
+
+    /**
+     * The class path and module path entries of a mapping process, each with its size and
+     * modification time when mapped, so that a jar rebuilt since is told apart. Both empty
+     * ({@link #SERVER}): the page server's own backends.
+     */
+    record CodePath(java.util.List<PathEntry> classPath, java.util.List<PathEntry> modulePath) {
+        public static final CodePath SERVER = new CodePath(java.util.List.of(), java.util.List.of());
+
+        public CodePath {
+            classPath = java.util.List.copyOf(classPath);
+            modulePath = java.util.List.copyOf(modulePath);
+        }
+    }
+
+    /** A jar or directory of a class path or module path, absolute; {@code modifiedMillis} since the epoch. */
+    record PathEntry(String path, long size, long modifiedMillis) {}
 
     /**
      * The object as a client expects to find it, so that the server may read it before it has opened

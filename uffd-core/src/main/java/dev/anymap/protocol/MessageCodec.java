@@ -21,6 +21,16 @@ public final class MessageCodec {
     static final int MAX_OPTION_KEY = 256;
     static final int MAX_OPTION_VALUE = 8 * 1024;
     static final int MAX_TEXT = 16 * 1024;
+    /** The most entries of a class path, and of a module path, in a map request. */
+    static final int MAX_PATH_ENTRIES = 1024;
+    /** The longest path of one entry, in characters. */
+    static final int MAX_PATH = 4096;
+    /**
+     * The most characters of one path list, decoded. Each entry is sent as the length of the prefix
+     * it shares with the one before and the rest, so that a Maven class path of hundreds of jars in
+     * one repository fits a packet; this bounds what a small packet may expand to.
+     */
+    static final int MAX_PATH_CHARACTERS = 512 * 1024;
     /** The most regions a status lists: with URIs, versions and failures at their limit, 64 fit a packet. */
     public static final int MAX_REGIONS = 64;
     /** The most chunk numbers in one packet of a trace or a prefetch order. */
@@ -40,8 +50,26 @@ public final class MessageCodec {
         TRACE_REQUEST, TRACE, PREFETCH_ORDER, PREFETCH_QUEUED, RESUME, RESUMED, KEEP, FORGET, KEPT_ALL
     }
 
+    /**
+     * The packet of {@code message}.
+     *
+     * @throws IllegalArgumentException if a text, a count or the whole is beyond the limits
+     */
     public static byte[] encode(Message message) {
         ByteBuffer out = ByteBuffer.allocate(MAX_PACKET).order(ByteOrder.LITTLE_ENDIAN);
+        try {
+            encode(message, out);
+        } catch (java.nio.BufferOverflowException tooLong) {
+            throw new IllegalArgumentException("a " + message.getClass().getSimpleName() + " message is longer than a packet of "
+                    + MAX_PACKET + " bytes" + (message instanceof Message.Map m ? " (its options, or the " + m.codePath().classPath().size()
+                    + " class path and " + m.codePath().modulePath().size() + " module path entries of this process)" : ""));
+        }
+        byte[] packet = new byte[out.position()];
+        out.flip().get(packet);
+        return packet;
+    }
+
+    private static void encode(Message message, ByteBuffer out) {
         out.putInt(MAGIC);
         switch (message) {
             case Message.Hello m -> type(out, Type.HELLO).putInt(m.protocolVersion()).putLong(m.pid());
@@ -63,6 +91,8 @@ public final class MessageCodec {
                 text(out, m.expectedVersion(), MAX_TEXT);
                 out.putLong(m.assumed().size());
                 text(out, m.assumed().version(), MAX_TEXT);
+                paths(out, m.codePath().classPath());
+                paths(out, m.codePath().modulePath());
             }
             case Message.Mapped m -> {
                 type(out, Type.MAPPED).putLong(m.requestId()).putLong(m.regionId()).putLong(m.size());
@@ -108,9 +138,6 @@ public final class MessageCodec {
                 text(out, m.message(), MAX_TEXT);
             }
         }
-        byte[] packet = new byte[out.position()];
-        out.flip().get(packet);
-        return packet;
     }
 
     public static Message decode(ByteBuffer packet) throws ProtocolException {
@@ -148,8 +175,9 @@ public final class MessageCodec {
                     }
                     String expectedVersion = text(in, MAX_TEXT);
                     var assumed = new Message.Assumed(in.getLong(), text(in, MAX_TEXT));
+                    var codePath = new Message.CodePath(paths(in), paths(in));
                     yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
-                            prefetching, expectedVersion, assumed);
+                            prefetching, expectedVersion, assumed, codePath);
                 }
                 case MAPPED -> new Message.Mapped(in.getLong(), in.getLong(), in.getLong(), text(in, MAX_TEXT));
                 case ATTACH -> new Message.Attach(in.getLong(), in.getLong(), in.getLong(), in.getLong());
@@ -235,6 +263,57 @@ public final class MessageCodec {
     private static Message.Stats stats(ByteBuffer in, int textLimit) throws ProtocolException {
         return new Message.Stats(in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(),
                 in.getLong(), in.getLong(), in.getLong(), text(in, textLimit));
+    }
+
+    private static void paths(ByteBuffer out, java.util.List<Message.PathEntry> entries) {
+        if (entries.size() > MAX_PATH_ENTRIES) {
+            throw new IllegalArgumentException("more than " + MAX_PATH_ENTRIES + " entries in a class path or module path");
+        }
+        out.putInt(entries.size());
+        String previous = "";
+        for (Message.PathEntry entry : entries) {
+            String path = entry.path();
+            if (path.length() > MAX_PATH) {
+                throw new IllegalArgumentException("a path of " + path.length() + " characters is longer than the limit of " + MAX_PATH);
+            }
+            int shared = 0;
+            int most = Math.min(previous.length(), path.length());
+            while (shared < most && previous.charAt(shared) == path.charAt(shared)) {
+                shared++;
+            }
+            if (shared > 0 && Character.isHighSurrogate(path.charAt(shared - 1))) {
+                shared--; // never split a character
+            }
+            out.putInt(shared);
+            text(out, path.substring(shared), MAX_PATH * 3);
+            out.putLong(entry.size()).putLong(entry.modifiedMillis());
+            previous = path;
+        }
+    }
+
+    private static java.util.List<Message.PathEntry> paths(ByteBuffer in) throws ProtocolException {
+        int count = in.getInt();
+        if (count < 0 || count > MAX_PATH_ENTRIES) {
+            throw new ProtocolException("path entry count " + count + " outside 0.." + MAX_PATH_ENTRIES);
+        }
+        var entries = new java.util.ArrayList<Message.PathEntry>(count);
+        String previous = "";
+        long characters = 0;
+        for (int i = 0; i < count; i++) {
+            int shared = in.getInt();
+            if (shared < 0 || shared > previous.length()) {
+                throw new ProtocolException("shared path prefix " + shared + " outside 0.." + previous.length());
+            }
+            String path = previous.substring(0, shared) + text(in, MAX_PATH * 3);
+            characters += path.length();
+            if (path.length() > MAX_PATH || characters > MAX_PATH_CHARACTERS) {
+                throw new ProtocolException("a path of " + path.length() + " characters, or paths of " + characters
+                        + " in all, beyond the limits of " + MAX_PATH + " and " + MAX_PATH_CHARACTERS);
+            }
+            entries.add(new Message.PathEntry(path, in.getLong(), in.getLong()));
+            previous = path;
+        }
+        return java.util.List.copyOf(entries);
     }
 
     private static void chunks(ByteBuffer out, int[] chunks) {

@@ -5,7 +5,6 @@ import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.protocol.ProtocolException;
 import dev.anymap.spi.BackendProvider;
-import dev.anymap.spi.BackendRegistry;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.Redaction;
@@ -47,7 +46,7 @@ final class ClientSession implements Runnable {
     private final long peerStart;
     private final KeeperLink keeper;
     private final Orphans orphans;
-    private final BackendRegistry registry;
+    private final BackendLoaders backendLoaders;
     private final StorageSpeeds storageSpeeds;
     private final java.util.function.Consumer<ClientSession> onEnd;
     private final java.util.function.LongFunction<Message> status;
@@ -73,7 +72,7 @@ final class ClientSession implements Runnable {
         Handed claim(long pid, long regionId);
     }
 
-    ClientSession(Connection connection, long peerPid, long peerStart, BackendRegistry registry, StorageSpeeds storageSpeeds,
+    ClientSession(Connection connection, long peerPid, long peerStart, BackendLoaders backendLoaders, StorageSpeeds storageSpeeds,
                   KeeperLink keeper, Orphans orphans, java.util.function.Consumer<ClientSession> onEnd,
                   java.util.function.LongFunction<Message> status, java.util.function.LongFunction<RegionServer> anyRegion) {
         this.connection = connection;
@@ -81,7 +80,7 @@ final class ClientSession implements Runnable {
         this.peerStart = peerStart;
         this.keeper = keeper;
         this.orphans = orphans;
-        this.registry = registry;
+        this.backendLoaders = backendLoaders;
         this.storageSpeeds = storageSpeeds;
         this.onEnd = onEnd;
         this.status = status;
@@ -301,21 +300,23 @@ final class ClientSession implements Runnable {
                     + prefetching.rateLimit() + " bytes per second are not a size and a positive rate");
         }
         URI uri = new URI(map.uri());
-        BackendProvider provider = registry.provider(uri);
+        // The providers of the process that mapped: its plugins, its versions of them.
+        BackendLoaders.Backends backends = backendLoaders.of(map.codePath());
+        BackendProvider provider = backends.provider(uri);
         String backendName = provider.name();
         StorageSpeeds.Speed storageSpeed = storageSpeeds.of(uri, provider.redact(map.options()));
         if (!map.assumed().equals(Message.Assumed.NONE) && map.expectedVersion().isEmpty()) {
             ObjectVersion version = ObjectVersion.parse(map.assumed().version());
-            Optional<StorageBackend> assumed = registry.openAt(uri, map.options(), map.assumed().size(), version);
+            Optional<StorageBackend> assumed = backends.openAt(uri, map.options(), map.assumed().size(), version);
             if (assumed.isPresent()) {
                 // Answered now, its reads started by the trace that follows, and checked by an open that runs meanwhile.
                 addRegion(regionId, uri, assumed.get(), backendName, storageSpeed, chunk, map, prefetching, null);
                 assumptions.put(regionId, new Assumption(uri, map.assumed().size(), version,
-                        CompletableFuture.supplyAsync(() -> open(uri, map.options()), OPENS)));
+                        CompletableFuture.supplyAsync(() -> open(backends, uri, map.options()), OPENS)));
                 return new Message.Mapped(map.requestId(), regionId, map.assumed().size(), version.toString());
             }
         }
-        StorageBackend backend = registry.open(uri, map.options());
+        StorageBackend backend = backends.open(uri, map.options());
         String changed = null;
         if (!map.expectedVersion().isEmpty() && !map.expectedVersion().equals(backend.version().toString())) {
             changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
@@ -340,8 +341,8 @@ final class ClientSession implements Runnable {
     }
 
     /** Opens and closes the object: what it is now. */
-    private Opened open(URI uri, Map<String, String> options) {
-        try (StorageBackend backend = registry.open(uri, options)) {
+    private static Opened open(BackendLoaders.Backends backends, URI uri, Map<String, String> options) {
+        try (StorageBackend backend = backends.open(uri, options)) {
             return new Opened(backend.size(), backend.version());
         } catch (IOException e) {
             throw new UncheckedIOException(e);

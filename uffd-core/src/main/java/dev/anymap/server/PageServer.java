@@ -7,6 +7,7 @@ import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.protocol.MessageCodec;
 import dev.anymap.protocol.ServerAddress;
+import dev.anymap.spi.BackendProvider;
 import dev.anymap.spi.BackendRegistry;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -38,7 +39,7 @@ public final class PageServer implements AutoCloseable {
     private final Path socket;
     private final Duration exitWhenIdle;
     private final Set<Integer> allowedUids;
-    private final BackendRegistry registry;
+    private final BackendLoaders backendLoaders;
     private final StorageSpeeds storageSpeeds = new StorageSpeeds();
     private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
     /** The sessions, by client pid, that hold regions taken over from a dead server until their clients resume them. */
@@ -70,17 +71,20 @@ public final class PageServer implements AutoCloseable {
         this.socket = socket.toAbsolutePath();
         this.exitWhenIdle = exitWhenIdle;
         this.allowedUids = Set.copyOf(allowedUids);
-        this.registry = registry;
+        this.backendLoaders = new BackendLoaders(registry);
     }
 
     /**
      * Starts a keeper for this server, or with {@code takeOver} connects to the keeper that started
      * it and serves the regions of the server that died; then binds the socket and starts accepting
-     * clients.
+     * clients. From here on, this JVM's backends know that they open objects for other processes
+     * ({@link BackendProvider#PAGE_SERVER_PROPERTY}), and never take what a region's options leave
+     * out from this JVM's environment.
      *
      * @param restartCommand what the keeper runs to start a server that takes over from this one
      */
     public synchronized void start(java.util.List<String> restartCommand, boolean takeOver) throws IOException {
+        System.setProperty(BackendProvider.PAGE_SERVER_PROPERTY, "true");
         ServerAddress.prepareDirectory(socket);
         keeper = new KeeperLink(socket, restartCommand);
         if (takeOver) {
@@ -144,7 +148,7 @@ public final class PageServer implements AutoCloseable {
                     continue;
                 }
                 ClientSession session = new ClientSession(new Connection(client), peer.pid(), ClientSession.startOf(peer.pid()),
-                        registry, storageSpeeds, keeper, this::claim, this::sessionEnded, this::status, this::region);
+                        backendLoaders, storageSpeeds, keeper, this::claim, this::sessionEnded, this::status, this::region);
                 sessions.add(session);
                 Thread.ofPlatform().name("anymap-client-" + peer.pid()).daemon().start(session);
             }
@@ -185,7 +189,7 @@ public final class PageServer implements AutoCloseable {
 
     /** Serves a region of a dead server, for its client to resume. */
     private void adopt(Message.Keep kept, int userfaultfd) {
-        orphans.computeIfAbsent(kept.clientPid(), pid -> new ClientSession(null, pid, kept.clientStart(), registry, storageSpeeds,
+        orphans.computeIfAbsent(kept.clientPid(), pid -> new ClientSession(null, pid, kept.clientStart(), backendLoaders, storageSpeeds,
                 keeper, this::claim, ignored -> { }, this::status, this::region)).adopt(kept, userfaultfd);
     }
 

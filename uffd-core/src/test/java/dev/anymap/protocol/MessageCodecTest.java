@@ -30,6 +30,14 @@ class MessageCodecTest {
                         new Message.Prefetching(2, true, false, 1L << 30, 50_000_000), "etag:\"abc\"", Message.Assumed.NONE),
                 new Message.Map(8, "s3://b/k", Map.of(), 32768, 16, new Message.Prefetching(0, false, true, Long.MAX_VALUE, Long.MAX_VALUE),
                         "", new Message.Assumed(1L << 30, "etag:\"def\"")),
+                new Message.Map(9, "stamp:1", Map.of("secret-access-key", "s3cr3t"), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE,
+                        new Message.CodePath(List.of(
+                                new Message.PathEntry("/home/u/.m2/repository/dev/anymap/anymap-spi/0.1/anymap-spi-0.1.jar", 12_345, 1_700_000_000_123L),
+                                new Message.PathEntry("/home/u/.m2/repository/dev/anymap/anymap-uffd-core/0.1/anymap-uffd-core-0.1.jar", 1, 2),
+                                new Message.PathEntry("/home/u/plugins/ünïcode 🙂.jar", 3, 4),
+                                new Message.PathEntry("/home/u/plugins/ünïcode 🙃.jar", 5, 6),
+                                new Message.PathEntry("/classes", 0, 0)),
+                                List.of(new Message.PathEntry("/mods/a.jar", 7, 8)))),
                 new Message.Mapped(7, 9, 1L << 40, "generation:3"),
                 new Message.Attach(8, 9, 0x7f00_0000_0000L, 1L << 30),
                 new Message.Attached(8),
@@ -122,6 +130,45 @@ class MessageCodecTest {
         String longUri = "mem:" + "x".repeat(MessageCodec.MAX_URI);
         assertThrows(IllegalArgumentException.class,
                 () -> MessageCodec.encode(new Message.Map(1, longUri, Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE)));
+    }
+
+    @Test
+    void aMapRequestCarriesAClassPathOfHundredsOfJarsInOneRepository() throws Exception {
+        List<Message.PathEntry> jars = java.util.stream.IntStream.range(0, 600)
+                .mapToObj(i -> new Message.PathEntry("/home/someone/.m2/repository/org/example/library-" + i + "/1.2." + i
+                        + "/library-" + i + "-1.2." + i + ".jar", i * 1000L, 1_700_000_000_000L + i))
+                .toList();
+        Message map = new Message.Map(1, "s3://b/k", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE,
+                new Message.CodePath(jars, List.of()));
+        int pathBytes = jars.stream().mapToInt(jar -> jar.path().length()).sum();
+        assertTrue(MessageCodec.encode(map).length < pathBytes, "each path sent as what differs from the one before");
+        assertEquals(map, roundTrip(map));
+    }
+
+    @Test
+    void refusesPathsBeyondTheLimitsAndAPrefixLongerThanThePathBefore() {
+        List<Message.PathEntry> tooMany = java.util.Collections.nCopies(MessageCodec.MAX_PATH_ENTRIES + 1, new Message.PathEntry("/a", 1, 1));
+        assertThrows(IllegalArgumentException.class, () -> MessageCodec.encode(new Message.Map(1, "mem:x", Map.of(), 4096, 1,
+                NO_PREFETCHING, "", Message.Assumed.NONE, new Message.CodePath(tooMany, List.of()))));
+        byte[] packet = MessageCodec.encode(new Message.Map(1, "mem:x", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE,
+                new Message.CodePath(List.of(new Message.PathEntry("/a", 1, 1)), List.of())));
+        // The class path's entry count, its one entry (shared prefix, text, size, time) and an empty module path end the packet.
+        ByteBuffer prefix = ByteBuffer.wrap(packet).order(ByteOrder.LITTLE_ENDIAN);
+        int entry = packet.length - 4 - (8 + 8) - (4 + 2) - 4;
+        prefix.putInt(entry, 5);
+        ProtocolException shared = assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(packet)));
+        assertTrue(shared.getMessage().contains("prefix"), shared.getMessage());
+        prefix.putInt(entry, 0);
+        prefix.putInt(entry - 4, Integer.MAX_VALUE);
+        ProtocolException count = assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(packet)));
+        assertTrue(count.getMessage().contains("path entry count"), count.getMessage());
+    }
+
+    @Test
+    void aMapRequestPrintsNoOptionValue() {
+        String printed = new Message.Map(1, "s3://b/k", Map.of("secret-access-key", "s3cr3t-value"), 4096, 1, NO_PREFETCHING, "",
+                Message.Assumed.NONE).toString();
+        assertTrue(printed.contains("secret-access-key") && !printed.contains("s3cr3t-value"), printed);
     }
 
     private static ByteBuffer header(int type) {

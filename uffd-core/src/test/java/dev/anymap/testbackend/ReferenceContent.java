@@ -1,5 +1,6 @@
 package dev.anymap.testbackend;
 
+import dev.anymap.backend.memory.MemoryObjects;
 import dev.anymap.spi.BackendRegistry;
 import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
@@ -36,7 +37,14 @@ public final class ReferenceContent {
         return bytes;
     }
 
-    static void fill(long size, long seed, long offset, MemorySegment target) throws IOException {
-        of(size, seed).read(offset, target);
+    /**
+     * Fills {@code target} with the bytes at {@code offset} of {@code mem:...?size=SIZE&seed=SEED},
+     * computed for that range alone: a process that serves a GiB this way does not build it first.
+     */
+    public static void fill(long size, long seed, long offset, MemorySegment target) {
+        if (offset < 0 || offset + target.byteSize() > size) {
+            throw new IndexOutOfBoundsException("bytes " + offset + " to " + (offset + target.byteSize()) + " of " + size);
+        }
+        MemoryObjects.generatedContent(seed).fill(offset, target);
     }
 }

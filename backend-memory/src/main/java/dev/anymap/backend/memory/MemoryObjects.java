@@ -25,6 +25,15 @@ public final class MemoryObjects {
         void fill(long offset, MemorySegment target);
     }
 
+    /**
+     * The content of the generated objects of {@code seed} ({@code mem:NAME?size=...&seed=SEED}), any
+     * range computed on its own without the object: to check what was read of one, or to serve one
+     * lazily.
+     */
+    public static Generator generatedContent(long seed) {
+        return GeneratedContent.random(seed);
+    }
+
     /** Stores a copy of {@code content} as {@code mem:NAME}, replacing any object of that name. */
     public static URI put(String name, byte[] content) {
         MemoryObject object = MemoryObject.allocate(content.length, false);

@@ -3,11 +3,17 @@ package dev.anymap.backend.s3;
 import dev.anymap.spi.BackendProvider;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.StorageBackend;
+import dev.anymap.spi.Redaction;
 import java.io.IOException;
 import java.net.URI;
+import java.nio.file.AccessDeniedException;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import software.amazon.awssdk.auth.credentials.AwsCredentials;
+import software.amazon.awssdk.auth.credentials.AwsSessionCredentials;
+import software.amazon.awssdk.core.exception.SdkClientException;
 
 /**
  * Serves {@code s3://bucket/key} URIs through the AWS SDK for Java v2: AWS S3 and S3-compatible
@@ -21,7 +27,7 @@ import java.util.Set;
  *
  * <p>Options, each optional; what is not given comes from the SDK's standard places (the default
  * credentials chain, {@code AWS_REGION}, {@code AWS_ENDPOINT_URL_S3}, {@code ~/.aws/config},
- * {@code aws.*} system properties):
+ * {@code aws.*} system properties) of the process that maps, through {@link #resolveLocally}:
  * <ul>
  *   <li>{@code endpoint}: {@code http(s)://host[:port]} of an S3-compatible store;
  *   <li>{@code region}: the signing region ({@code us-east-1} if none is found anywhere);
@@ -31,6 +37,10 @@ import java.util.Set;
  *   <li>{@code access-key-id}, {@code secret-access-key} (secret), {@code session-token} (secret):
  *       static credentials;
  *   <li>{@code anonymous}: {@code true} to send unsigned requests, for public buckets;
+ *   <li>{@code credentials}: {@code mapping-process} (the default) to take credentials not given as
+ *       options from the SDK's default chain in the process that maps (see {@link #resolveLocally}),
+ *       or {@code page-server} to take them from the page server's own (a page server run under an
+ *       instance role, say, whose credentials serve every process);
  *   <li>{@code max-connections}: the connection pool, default 256, more than the page server reads
  *       on at once (16 demand and 128 prefetch reads per region by default);
  *   <li>{@code connect-timeout-ms} (default 3000), {@code read-timeout-ms} (the longest silence of a
@@ -73,20 +83,79 @@ public final class S3BackendProvider implements BackendProvider {
         return S3Settings.SECRETS;
     }
 
+    /**
+     * Resolves, in the process that maps, what the page server would otherwise take from its own
+     * environment: credentials from the SDK's default chain (unless given, anonymous, or
+     * {@code credentials=page-server}), sent as {@code access-key-id}, {@code secret-access-key} and
+     * {@code session-token}; the signing region; the endpoint of {@code AWS_ENDPOINT_URL_S3} and its
+     * kin; and path-style addressing. Credentials that expire (a session token) are sent as they are
+     * now: the page server uses them for the region's life.
+     *
+     * @throws AccessDeniedException if the chain finds no credentials, naming the ways to give them
+     */
+    @Override
+    public Map<String, String> resolveLocally(URI uri, Map<String, String> options) throws IOException {
+        S3Settings settings = S3Settings.from(uri, options);
+        Map<String, String> resolved = new LinkedHashMap<>(options);
+        if (settings.endpoint() == null && S3Settings.StandardEndpoint.value() != null) {
+            resolved.put(S3Settings.ENDPOINT, S3Settings.StandardEndpoint.value());
+        }
+        resolved.put(S3Settings.PATH_STYLE, Boolean.toString(settings.pathStyle()));
+        if (settings.region() == null) {
+            resolved.put(S3Settings.REGION, S3Clients.resolveRegion(settings));
+        }
+        if (settings.credentialsFromEnvironment() && !settings.pageServerCredentials()) {
+            AwsCredentials credentials;
+            try {
+                credentials = S3Clients.resolveCredentials(settings);
+            } catch (SdkClientException none) {
+                // The SDK's message lists every provider of its chain and why each failed: a page of text.
+                throw noCredentials(uri, settings.profile() == null ? "" : " (none in profile " + settings.profile() + ")");
+            }
+            resolved.remove(S3Settings.PROFILE);
+            resolved.put(S3Settings.ACCESS_KEY_ID, credentials.accessKeyId());
+            resolved.put(S3Settings.SECRET_ACCESS_KEY, credentials.secretAccessKey());
+            if (credentials instanceof AwsSessionCredentials session) {
+                resolved.put(S3Settings.SESSION_TOKEN, session.sessionToken());
+            }
+        }
+        return resolved;
+    }
+
+    private static AccessDeniedException noCredentials(URI uri, String where) {
+        return new AccessDeniedException(Redaction.uri(uri), null, "no S3 credentials" + where + ": set AWS_ACCESS_KEY_ID and "
+                + "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE, or give the options access-key-id and secret-access-key, profile, "
+                + "anonymous=true (a public bucket) or credentials=page-server (the page server's own)");
+    }
+
+    /**
+     * In a page server, a region must bring its credentials: the page server's own environment
+     * serves only a region that asks for it with {@code credentials=page-server}.
+     */
+    private static void refuseAmbientCredentials(URI uri, S3Settings settings) throws AccessDeniedException {
+        if (settings.credentialsFromEnvironment() && !settings.pageServerCredentials()
+                && Boolean.getBoolean(BackendProvider.PAGE_SERVER_PROPERTY)) {
+            throw noCredentials(uri, " came with the request, and the page server does not use its own");
+        }
+    }
+
     @Override
     public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
         S3Settings settings = S3Settings.from(uri, options);
+        refuseAmbientCredentials(uri, settings);
         S3Location location = S3Location.of(uri);
         return S3Backend.open(uri, location, clients.acquire(settings));
     }
 
     /** A backend whose every GET carries {@code If-Match} with the ETag given: no request until the first read. */
     @Override
-    public Optional<StorageBackend> openAt(URI uri, Map<String, String> options, long size, ObjectVersion version) {
+    public Optional<StorageBackend> openAt(URI uri, Map<String, String> options, long size, ObjectVersion version)
+            throws AccessDeniedException {
         if (version.kind() != ObjectVersion.Kind.ETAG || size < 0) {
             return Optional.empty();
         }
         S3Settings settings = S3Settings.from(uri, options);
+        refuseAmbientCredentials(uri, settings);
         S3Location location = S3Location.of(uri);
         return Optional.of(S3Backend.at(uri, location, clients.acquire(settings), size, version.value()));
     }

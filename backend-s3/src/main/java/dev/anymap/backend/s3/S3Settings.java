@@ -29,6 +29,7 @@ record S3Settings(
         String secretAccessKey,
         String sessionToken,
         boolean anonymous,
+        boolean pageServerCredentials,
         int maxConnections,
         Duration connectTimeout,
         Duration readTimeout,
@@ -43,6 +44,10 @@ record S3Settings(
     static final String SECRET_ACCESS_KEY = "secret-access-key";
     static final String SESSION_TOKEN = "session-token";
     static final String ANONYMOUS = "anonymous";
+    /** {@code mapping-process} (the default) or {@code page-server}: whose environment gives credentials not given as options. */
+    static final String CREDENTIALS = "credentials";
+    static final String FROM_MAPPING_PROCESS = "mapping-process";
+    static final String FROM_PAGE_SERVER = "page-server";
     static final String MAX_CONNECTIONS = "max-connections";
     static final String CONNECT_TIMEOUT_MS = "connect-timeout-ms";
     static final String READ_TIMEOUT_MS = "read-timeout-ms";
@@ -50,7 +55,7 @@ record S3Settings(
     static final String MAX_ATTEMPTS = "max-attempts";
 
     static final Set<String> OPTIONS = Set.of(ENDPOINT, REGION, PATH_STYLE, PROFILE, ACCESS_KEY_ID, SECRET_ACCESS_KEY,
-            SESSION_TOKEN, ANONYMOUS, MAX_CONNECTIONS, CONNECT_TIMEOUT_MS, READ_TIMEOUT_MS, ATTEMPT_TIMEOUT_MS, MAX_ATTEMPTS);
+            SESSION_TOKEN, ANONYMOUS, CREDENTIALS, MAX_CONNECTIONS, CONNECT_TIMEOUT_MS, READ_TIMEOUT_MS, ATTEMPT_TIMEOUT_MS, MAX_ATTEMPTS);
     static final Set<String> SECRETS = Set.of(SECRET_ACCESS_KEY, SESSION_TOKEN);
 
     /** More connections than the page server reads on at once by default (its demand and prefetch workers), so no read waits for one. */
@@ -96,6 +101,12 @@ record S3Settings(
         String sessionToken = blankToNull(options.get(SESSION_TOKEN));
         boolean anonymous = bool(uri, options, ANONYMOUS, false);
         String profile = blankToNull(options.get(PROFILE));
+        boolean pageServerCredentials = pageServerCredentials(uri, options.get(CREDENTIALS));
+        if (pageServerCredentials && (anonymous || accessKeyId != null || profile != null)) {
+            throw new IllegalArgumentException("option " + CREDENTIALS + "=" + FROM_PAGE_SERVER + " takes the page server's own "
+                    + "credentials, so it cannot go with " + ANONYMOUS + ", " + ACCESS_KEY_ID + " or " + PROFILE + " (for "
+                    + Redaction.uri(uri) + ")");
+        }
         if ((accessKeyId == null) != (secretAccessKey == null)) {
             throw new IllegalArgumentException("options " + ACCESS_KEY_ID + " and " + SECRET_ACCESS_KEY
                     + " go together: give both or neither (for " + Redaction.uri(uri) + ")");
@@ -120,11 +131,29 @@ record S3Settings(
                 secretAccessKey,
                 sessionToken,
                 anonymous,
+                pageServerCredentials,
                 positive(uri, options, MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS, 10_000),
                 millis(uri, options, CONNECT_TIMEOUT_MS, DEFAULT_CONNECT_TIMEOUT),
                 millis(uri, options, READ_TIMEOUT_MS, DEFAULT_READ_TIMEOUT),
                 millis(uri, options, ATTEMPT_TIMEOUT_MS, DEFAULT_ATTEMPT_TIMEOUT),
                 positive(uri, options, MAX_ATTEMPTS, DEFAULT_MAX_ATTEMPTS, 100));
+    }
+
+    /** Whether the credentials come from some environment: none given as options, and not anonymous. */
+    boolean credentialsFromEnvironment() {
+        return accessKeyId == null && !anonymous;
+    }
+
+    private static boolean pageServerCredentials(URI uri, String value) {
+        value = blankToNull(value);
+        if (value == null || value.equals(FROM_MAPPING_PROCESS)) {
+            return false;
+        }
+        if (value.equals(FROM_PAGE_SERVER)) {
+            return true;
+        }
+        throw new IllegalArgumentException("option " + CREDENTIALS + " is " + FROM_MAPPING_PROCESS + " or " + FROM_PAGE_SERVER
+                + ", not '" + value + "' (for " + Redaction.uri(uri) + ")");
     }
 
     /** {@code text} with every secret of these settings masked. */
@@ -189,7 +218,8 @@ record S3Settings(
                 + ", region=" + (region == null ? "(SDK default)" : region)
                 + ", pathStyle=" + pathStyle
                 + ", profile=" + (profile == null ? "(SDK default)" : profile)
-                + ", credentials=" + (anonymous ? "anonymous" : accessKeyId == null ? "(SDK default chain)"
+                + ", credentials=" + (anonymous ? "anonymous" : pageServerCredentials ? "(the page server's SDK default chain)"
+                        : accessKeyId == null ? "(SDK default chain)"
                         : accessKeyId + "/" + MASK + (sessionToken == null ? "" : "/" + MASK))
                 + ", maxConnections=" + maxConnections
                 + ", connectTimeout=" + connectTimeout.toMillis() + "ms"
@@ -273,8 +303,18 @@ record S3Settings(
         private StandardEndpoint() {}
 
         static boolean configured() {
-            return present(System.getProperty("aws.endpointUrlS3")) || present(System.getProperty("aws.endpointUrl"))
-                    || present(System.getenv("AWS_ENDPOINT_URL_S3")) || present(System.getenv("AWS_ENDPOINT_URL"));
+            return value() != null;
+        }
+
+        /** The endpoint so named, in the SDK's order of precedence, or null. */
+        static String value() {
+            for (String value : new String[] {System.getProperty("aws.endpointUrlS3"), System.getenv("AWS_ENDPOINT_URL_S3"),
+                    System.getProperty("aws.endpointUrl"), System.getenv("AWS_ENDPOINT_URL")}) {
+                if (present(value)) {
+                    return value.strip();
+                }
+            }
+            return null;
         }
 
         private static boolean present(String value) {
