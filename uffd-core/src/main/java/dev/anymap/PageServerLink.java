@@ -54,6 +54,8 @@ final class PageServerLink implements AutoCloseable {
     private Thread reader;
     private volatile boolean closed;
     private long serverPid;
+    /** No server serves this link's regions, and none is coming: a request connects to a new one. */
+    private boolean serverless;
     private int restarts;
 
     private PageServerLink(AnymapConfig config, Path socket, Supplier<Collection<MappedRegion>> liveRegions) {
@@ -173,6 +175,12 @@ final class PageServerLink implements AutoCloseable {
     private void awaitConnection() throws IOException {
         long deadline = System.nanoTime() + takeOverBound();
         while (connection == null && !closed) {
+            if (serverless) {
+                connection = connectAndGreet(true);
+                serverless = false;
+                startReader(connection);
+                break;
+            }
             long left = deadline - System.nanoTime();
             if (left <= 0) {
                 throw new IOException("no page server took over at " + socket + " in time; see server.log beside it");
@@ -326,7 +334,7 @@ final class PageServerLink implements AutoCloseable {
                 if (!ServerAddress.keeperAlive(socket)) {
                     // The keeper may have just handed over, to a server still starting: give it a moment.
                     why = why == null ? "its keeper is gone too (" + e.getMessage() + ")" : why;
-                    if (System.nanoTime() - died > KEEPERLESS_GRACE.toNanos()) {
+                    if (regions == 0 || System.nanoTime() - died > KEEPERLESS_GRACE.toNanos()) {
                         break;
                     }
                 }
@@ -340,18 +348,17 @@ final class PageServerLink implements AutoCloseable {
         if (closed) {
             return;
         }
-        LOG.log(System.Logger.Level.ERROR, "the page server at " + socket + " died and " + why + "; every page not yet fetched in this"
-                + " process's regions now raises an error when touched (see server.log beside the socket)");
-        liveRegions.get().forEach(MappedRegion::poisonMissingPages);
+        Collection<MappedRegion> orphaned = liveRegions.get();
+        if (orphaned.isEmpty()) {
+            LOG.log(System.Logger.Level.INFO, "the page server at " + socket + " went away with nothing of this process's; the next"
+                    + " request connects to, or starts, a new one");
+        } else {
+            LOG.log(System.Logger.Level.ERROR, "the page server at " + socket + " died and " + why + "; every page not yet fetched in"
+                    + " this process's regions now raises an error when touched (see server.log beside the socket)");
+            orphaned.forEach(MappedRegion::poisonMissingPages);
+        }
         synchronized (lock) {
-            // Anything mapped from now on gets a new server.
-            try {
-                connection = connectAndGreet(true);
-                startReader(connection);
-            } catch (IOException e) {
-                LOG.log(System.Logger.Level.ERROR, "starting a new page server: " + e.getMessage());
-                closed = true;
-            }
+            serverless = true; // the next request connects to, or starts, a new server
             lock.notifyAll();
         }
     }

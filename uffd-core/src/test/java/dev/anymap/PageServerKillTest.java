@@ -212,8 +212,8 @@ class PageServerKillTest {
             long killed = killServer(config);
             while (!reader.isDone()) {
                 Long next = serverPidOtherThan(config, killed, TimeUnit.SECONDS.toNanos(60));
-                if (next == null) {
-                    break; // no server took over: the keeper gave up
+                if (next == null || reader.isDone()) {
+                    break; // no server took over (the keeper gave up), or one the application started after that
                 }
                 ProcessHandle.of(next).ifPresent(ProcessHandle::destroyForcibly);
                 killed = next;

@@ -1,5 +1,6 @@
 package dev.anymap;
 
+import dev.anymap.protocol.ServerAddress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,28 +23,37 @@ final class TestServers {
      * started it to take over from a dead one.
      */
     static Optional<ProcessHandle> startedServer(AnymapConfig config) {
-        return processWith(config, "dev.anymap.server.PageServerMain");
+        return processWith("dev.anymap.server.PageServerMain", config.socket().toString());
     }
 
     /** The live keeper of the page server at {@code config}'s socket. */
     static Optional<ProcessHandle> keeper(AnymapConfig config) {
-        return processWith(config, "dev.anymap.keeper.KeeperMain");
+        return processWith("dev.anymap.keeper.KeeperMain", ServerAddress.keeperSocket(config.socket()).toString());
     }
 
-    private static Optional<ProcessHandle> processWith(AnymapConfig config, String mainClass) {
-        String socket = config.socket().toString();
+    private static Optional<ProcessHandle> processWith(String mainClass, String socket) {
         return ProcessHandle.allProcesses()
                 .filter(ProcessHandle::isAlive)
-                .filter(process -> process.info().arguments().map(args -> {
-                    // A keeper's arguments hold the server's command too: the first main class is the process's own.
-                    List<String> list = List.of(args);
-                    for (int i = 0; i < list.size(); i++) {
-                        if (list.get(i).endsWith("server.PageServerMain") || list.get(i).endsWith("keeper.KeeperMain")) {
-                            return list.get(i).endsWith(mainClass) && list.subList(i, list.size()).contains(socket);
+                .filter(process -> {
+                    // From /proc: ProcessHandle.Info leaves out the arguments of some processes (seen with the keeper's).
+                    List<String> arguments = commandLine(process.pid());
+                    for (int i = 0; i < arguments.size(); i++) {
+                        // A keeper's arguments hold the server's command too: the first main class is the process's own.
+                        if (arguments.get(i).endsWith("server.PageServerMain") || arguments.get(i).endsWith("keeper.KeeperMain")) {
+                            return arguments.get(i).endsWith(mainClass) && arguments.subList(i, arguments.size()).contains(socket);
                         }
                     }
                     return false;
-                }).orElse(false))
+                })
                 .findFirst();
+    }
+
+    private static List<String> commandLine(long pid) {
+        try {
+            String all = new String(Files.readAllBytes(Path.of("/proc", Long.toString(pid), "cmdline")), java.nio.charset.StandardCharsets.UTF_8);
+            return List.of(all.split("\0"));
+        } catch (IOException e) {
+            return List.of(); // gone, or not ours to read
+        }
     }
 }
