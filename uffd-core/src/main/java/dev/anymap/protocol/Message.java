@@ -15,10 +15,11 @@ public sealed interface Message {
      * Client to server: open {@code uri} for a new region. {@code expectedVersion} is empty for a new
      * mapping, and the version mapped before for a region moved to a new server: if the object has
      * changed since, the region's faults fail rather than mix two versions. {@code assumed} is the
-     * size and version an access trace was recorded on, or {@link Assumed#NONE}.
+     * size and version an access trace was recorded on, or {@link Assumed#NONE}. {@code fetchDeadlineMillis}
+     * is the longest one fetch of the region's chunks may take, retries included.
      */
     record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
-               Prefetching prefetching, String expectedVersion, Assumed assumed) implements Message {}
+               Prefetching prefetching, String expectedVersion, Assumed assumed, long fetchDeadlineMillis) implements Message {}
 
     /**
      * The object as a client expects to find it, so that the server may read it before it has opened
@@ -125,5 +126,5 @@ public sealed interface Message {
     }
 
     /** The version of this protocol; a client and server of different versions refuse each other. */
-    int PROTOCOL_VERSION = 3;
+    int PROTOCOL_VERSION = 4;
 }

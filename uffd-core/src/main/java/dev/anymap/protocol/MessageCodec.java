@@ -61,6 +61,7 @@ public final class MessageCodec {
                 text(out, m.expectedVersion(), MAX_TEXT);
                 out.putLong(m.assumed().size());
                 text(out, m.assumed().version(), MAX_TEXT);
+                out.putLong(m.fetchDeadlineMillis());
             }
             case Message.Mapped m -> {
                 type(out, Type.MAPPED).putLong(m.requestId()).putLong(m.regionId()).putLong(m.size());
@@ -137,8 +138,9 @@ public final class MessageCodec {
                     }
                     String expectedVersion = text(in, MAX_TEXT);
                     var assumed = new Message.Assumed(in.getLong(), text(in, MAX_TEXT));
+                    long fetchDeadlineMillis = in.getLong();
                     yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
-                            prefetching, expectedVersion, assumed);
+                            prefetching, expectedVersion, assumed, fetchDeadlineMillis);
                 }
                 case MAPPED -> new Message.Mapped(in.getLong(), in.getLong(), in.getLong(), text(in, MAX_TEXT));
                 case ATTACH -> new Message.Attach(in.getLong(), in.getLong(), in.getLong(), in.getLong());

@@ -17,6 +17,7 @@ import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.NoSuchFileException;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -35,6 +36,7 @@ final class ClientSession implements Runnable {
     private static final AtomicLong NEXT_REGION = new AtomicLong(1);
     private static final int MAX_FETCH_WORKERS = 64;
     private static final int MAX_READAHEAD = 1024;
+    private static final long MAX_FETCH_DEADLINE_MILLIS = Duration.ofDays(1).toMillis();
     /** Where the opens that check an assumed object run, beside the session that answered the map. */
     private static final Executor OPENS = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("anymap-open-", 0).factory());
 
@@ -173,6 +175,9 @@ final class ClientSession implements Runnable {
             throw new IllegalArgumentException("prefetch limits of " + prefetching.memoryLimit() + " bytes and "
                     + prefetching.rateLimit() + " bytes per second are not a size and a positive rate");
         }
+        if (map.fetchDeadlineMillis() < 1 || map.fetchDeadlineMillis() > MAX_FETCH_DEADLINE_MILLIS) {
+            throw new IllegalArgumentException("fetch deadline of " + map.fetchDeadlineMillis() + " ms outside 1.." + MAX_FETCH_DEADLINE_MILLIS);
+        }
         URI uri = new URI(map.uri());
         BackendProvider provider = registry.provider(uri);
         String backendName = provider.name();
@@ -203,7 +208,7 @@ final class ClientSession implements Runnable {
         try {
             long regionId = NEXT_REGION.getAndIncrement();
             regions.put(regionId, new RegionServer(regionId, backend, backendName, storageSpeed, chunk, map.fetchWorkers(),
-                    prefetching, changed));
+                    prefetching, Duration.ofMillis(map.fetchDeadlineMillis()), changed));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);
             return regionId;
         } catch (RuntimeException e) {

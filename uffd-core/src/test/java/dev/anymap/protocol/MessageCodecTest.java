@@ -27,9 +27,10 @@ class MessageCodecTest {
                 new Message.Hello(1, 42),
                 new Message.Welcome(1, 43),
                 new Message.Map(7, "s3://bücket/a b", Map.of("region", "eu-west-1", "secret", "x"), 65536, 4,
-                        new Message.Prefetching(2, true, false, 1L << 30, 50_000_000), "etag:\"abc\"", Message.Assumed.NONE),
+                        new Message.Prefetching(2, true, false, 1L << 30, 50_000_000), "etag:\"abc\"", Message.Assumed.NONE,
+                        120_000),
                 new Message.Map(8, "s3://b/k", Map.of(), 32768, 16, new Message.Prefetching(0, false, true, Long.MAX_VALUE, Long.MAX_VALUE),
-                        "", new Message.Assumed(1L << 30, "etag:\"def\"")),
+                        "", new Message.Assumed(1L << 30, "etag:\"def\""), 1),
                 new Message.Mapped(7, 9, 1L << 40, "generation:3"),
                 new Message.Attach(8, 9, 0x7f00_0000_0000L, 1L << 30),
                 new Message.Attached(8),
@@ -91,6 +92,15 @@ class MessageCodecTest {
     }
 
     @Test
+    void aMapCarriesItsFetchDeadlineAndOneCutBeforeItIsRefused() throws Exception {
+        Message.Map map = new Message.Map(3, "faulty:x?size=1", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 90_000);
+        assertEquals(90_000, ((Message.Map) roundTrip(map)).fetchDeadlineMillis());
+        byte[] packet = MessageCodec.encode(map);
+        // A Map of the protocol before the deadline ends where the deadline begins.
+        assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(Arrays.copyOf(packet, packet.length - Long.BYTES))));
+    }
+
+    @Test
     void refusesUnknownMapFlags() {
         ByteBuffer flags = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0x80);
         ProtocolException error = assertThrows(ProtocolException.class, () -> MessageCodec.decode(flags.flip()));
@@ -121,7 +131,7 @@ class MessageCodecTest {
     void refusesToEncodeMoreThanTheLimits() {
         String longUri = "mem:" + "x".repeat(MessageCodec.MAX_URI);
         assertThrows(IllegalArgumentException.class,
-                () -> MessageCodec.encode(new Message.Map(1, longUri, Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE)));
+                () -> MessageCodec.encode(new Message.Map(1, longUri, Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 1000)));
     }
 
     private static ByteBuffer header(int type) {
