@@ -1,5 +1,6 @@
 package dev.anymap;
 
+import java.time.Duration;
 import java.util.Map;
 
 /**
@@ -33,9 +34,16 @@ import java.util.Map;
  * @param writable whether the segment may be written: writes stay in this process's memory and are
  *     never written back to storage
  * @param backendOptions options for the storage backend, as its documentation names them
+ * @param fetchDeadline the longest one fetch of a chunk may take, over every attempt the page server and the
+ *     backend make, from 1 ms to a day (default {@link #DEFAULT_FETCH_DEADLINE}). When it passes, the threads
+ *     waiting on the chunk fail as for any failed fetch ({@code InternalError} at the access, and
+ *     {@link RegionStats#lastFailure()} names the URI and says "no answer within N s"), and the read is
+ *     interrupted, or abandoned if it ignores that. A prefetch's read past it fails nothing: its chunks are
+ *     fetched again when a thread wants them
  */
 public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, boolean backgroundPull, boolean autoPull,
-                         long prefetchMemoryLimit, long prefetchRateLimit, boolean writable, Map<String, String> backendOptions) {
+                         long prefetchMemoryLimit, long prefetchRateLimit, boolean writable, Map<String, String> backendOptions,
+                         Duration fetchDeadline) {
     /**
      * The default chunk size. Measured with benchmarks/run (BENCHMARKS.md): a page-by-page scan of
      * {@code mem:} runs at 0.2 GB/s with 4 KiB chunks, 1.2 GB/s with 64 KiB, 2.4 GB/s with 256 KiB
@@ -63,7 +71,22 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
             throw new IllegalArgumentException("prefetch rate limit " + prefetchRateLimit + " is not positive");
         }
         backendOptions = Map.copyOf(backendOptions);
+        if (fetchDeadline.toMillis() < 1 || fetchDeadline.compareTo(MAX_FETCH_DEADLINE) > 0) {
+            throw new IllegalArgumentException("fetch deadline " + fetchDeadline + " outside 1 ms.." + MAX_FETCH_DEADLINE);
+        }
     }
+
+    /**
+     * The default deadline on a fetch: 2 minutes. Longer than any one attempt of the bundled network
+     * backends takes under their default timeouts (S3: 30 s to the response's headers, then at most 10 s
+     * of silence; HTTP: at most 30 s of silence) and than a 16 MiB read at 200 KB/s, so that it ends only
+     * reads that are stuck, or retried on and on; short enough that a thread stopped on a dead storage
+     * fails in about the time a user waits before looking for why.
+     */
+    public static final Duration DEFAULT_FETCH_DEADLINE = Duration.ofMinutes(2);
+
+    /** The longest fetch deadline, a day: for a storage that may take that long, and none longer. */
+    public static final Duration MAX_FETCH_DEADLINE = Duration.ofDays(1);
 
     /**
      * The default readahead: 1024 chunks, 256 MiB at the default chunk size. At 20 ms to first byte
@@ -85,30 +108,31 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
 
     /**
      * Default chunk size, 16 fetch workers, default readahead, automatic pull, no prefetch limits,
-     * read-only, no backend options.
+     * read-only, no backend options, a fetch deadline of 2 minutes.
      */
     public static MapOptions defaults() {
-        return new MapOptions(DEFAULT_CHUNK_SIZE, DEFAULT_FETCH_WORKERS, DEFAULT_READAHEAD_CHUNKS, false, true, UNLIMITED, UNLIMITED, false, Map.of());
+        return new MapOptions(DEFAULT_CHUNK_SIZE, DEFAULT_FETCH_WORKERS, DEFAULT_READAHEAD_CHUNKS, false, true, UNLIMITED, UNLIMITED, false, Map.of(),
+                DEFAULT_FETCH_DEADLINE);
     }
 
     public MapOptions withChunkSize(int chunkSize) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
     public MapOptions withFetchWorkers(int fetchWorkers) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
     public MapOptions withReadahead(int readaheadChunks) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
     public MapOptions withBackgroundPull(boolean backgroundPull) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
     public MapOptions withAutoPull(boolean autoPull) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
     /**
@@ -117,15 +141,21 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
      */
     public MapOptions withPrefetchLimits(long memoryBytes, long bytesPerSecond) {
         return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, memoryBytes, bytesPerSecond, writable,
-                backendOptions);
+                backendOptions, fetchDeadline);
     }
 
     public MapOptions withWritable(boolean writable) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
     public MapOptions withBackendOptions(Map<String, String> backendOptions) {
-        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions);
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
+    }
+
+    /** Sets the longest one fetch of a chunk may take, retries included: see {@link #fetchDeadline()}. */
+    public MapOptions withFetchDeadline(Duration fetchDeadline) {
+        return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable,
+                backendOptions, fetchDeadline);
     }
 
     /**
@@ -136,7 +166,7 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
     public String toString() {
         return "MapOptions[chunkSize=" + chunkSize + ", fetchWorkers=" + fetchWorkers + ", readaheadChunks=" + readaheadChunks
                 + ", backgroundPull=" + backgroundPull + ", autoPull=" + autoPull + ", prefetchMemoryLimit=" + prefetchMemoryLimit
-                + ", prefetchRateLimit=" + prefetchRateLimit + ", writable=" + writable + ", backendOptions=" + backendOptions.keySet() + "]";
+                + ", prefetchRateLimit=" + prefetchRateLimit + ", writable=" + writable + ", backendOptions=" + backendOptions.keySet() + ", fetchDeadline=" + fetchDeadline + "]";
     }
 
     /**
@@ -148,6 +178,6 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
                                             dev.anymap.protocol.Message.Assumed assumed) {
         return new dev.anymap.protocol.Message.Map(requestId, uri.toString(), backendOptions, chunkSize, fetchWorkers,
                 new dev.anymap.protocol.Message.Prefetching(readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit),
-                expectedVersion, assumed, LocalBackends.get().codePath());
+                expectedVersion, assumed, fetchDeadline.toMillis(), LocalBackends.get().codePath());
     }
 }

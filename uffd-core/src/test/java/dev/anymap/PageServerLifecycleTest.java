@@ -115,10 +115,15 @@ class PageServerLifecycleTest {
                 client.send(new Message.Hello(Message.PROTOCOL_VERSION, 1));
                 client.receive();
                 client.send(new Message.Map(1, "mem:x?size=100", java.util.Map.of(), 3000, 1,
-                        new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE), "", Message.Assumed.NONE));
+                        new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE), "", Message.Assumed.NONE, 1000));
                 Message badChunk = client.receive().message();
                 assertTrue(badChunk instanceof Message.Failure f && f.kind() == Message.ErrorKind.INVALID_ARGUMENT
                         && f.message().contains("power of two"), badChunk.toString());
+                client.send(new Message.Map(4, "mem:x?size=100", java.util.Map.of(), 4096, 1,
+                        new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE), "", Message.Assumed.NONE, 0));
+                Message noDeadline = client.receive().message();
+                assertTrue(noDeadline instanceof Message.Failure f && f.kind() == Message.ErrorKind.INVALID_ARGUMENT
+                        && f.message().contains("fetch deadline"), noDeadline.toString());
                 client.send(new Message.Attach(2, 12345, 4096, 4096));
                 Message noDescriptor = client.receive().message();
                 assertTrue(noDescriptor instanceof Message.Failure f && f.message().contains("userfaultfd"), noDescriptor.toString());

@@ -3,6 +3,7 @@ package dev.anymap.samples;
 import dev.anymap.AnymapConfig;
 import dev.anymap.MapOptions;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Map;
 import picocli.CommandLine.Option;
 
@@ -25,6 +26,10 @@ final class MappingOptions {
     @Option(names = "--prefetch-rate", paramLabel = "BYTES_PER_SECOND", description = "Most bytes per second that prefetching reads (default: no limit).")
     Long prefetchRate;
 
+    @Option(names = "--fetch-deadline", paramLabel = "SECONDS", description = "Longest a fetch of a chunk may take, retries included, "
+            + "before the read fails (default: 120).")
+    Double fetchDeadline;
+
     @Option(names = {"-o", "--option"}, paramLabel = "KEY=VALUE", description = "A backend option (repeatable), e.g. -o region=eu-west-1.")
     Map<String, String> backendOptions = Map.of();
 
@@ -39,7 +44,18 @@ final class MappingOptions {
             options = options.withPrefetchLimits(prefetchMemory == null ? MapOptions.UNLIMITED : prefetchMemory,
                     prefetchRate == null ? MapOptions.UNLIMITED : prefetchRate);
         }
+        if (fetchDeadline != null) {
+            options = options.withFetchDeadline(deadline(fetchDeadline));
+        }
         return options.withAutoPull(!noAutoPull);
+    }
+
+    private static Duration deadline(double seconds) {
+        if (!(seconds >= 0.001 && seconds <= MapOptions.MAX_FETCH_DEADLINE.toSeconds())) {
+            throw new IllegalArgumentException("--fetch-deadline " + seconds + " is not a number of seconds from 0.001 to "
+                    + MapOptions.MAX_FETCH_DEADLINE.toSeconds());
+        }
+        return Duration.ofNanos(Math.round(seconds * 1e9));
     }
 
     AnymapConfig config() {

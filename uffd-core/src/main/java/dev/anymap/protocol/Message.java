@@ -19,20 +19,23 @@ public sealed interface Message {
      * the backend's options as the mapping process {@linkplain dev.anymap.spi.BackendProvider#resolveLocally
      * resolved} them, secrets included, and {@code codePath} where that process finds its backends: the
      * request alone says how to open the object, so that a page server given it again opens the same
-     * object the same way.
+     * object the same way. {@code fetchDeadlineMillis} is the longest one fetch of the region's chunks
+     * may take, retries included.
      */
     record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
-               Prefetching prefetching, String expectedVersion, Assumed assumed, CodePath codePath) implements Message {
+               Prefetching prefetching, String expectedVersion, Assumed assumed, long fetchDeadlineMillis, CodePath codePath)
+            implements Message {
 
         /** A request served with the page server's own backends. */
         public Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
-                   Prefetching prefetching, String expectedVersion, Assumed assumed) {
-            this(requestId, uri, options, chunkSize, fetchWorkers, prefetching, expectedVersion, assumed, CodePath.SERVER);
+                   Prefetching prefetching, String expectedVersion, Assumed assumed, long fetchDeadlineMillis) {
+            this(requestId, uri, options, chunkSize, fetchWorkers, prefetching, expectedVersion, assumed, fetchDeadlineMillis,
+                    CodePath.SERVER);
         }
 
         /** This request as a server that takes the region over sends it: the version it reads, nothing assumed. */
         public Map toTakeOver(String version) {
-            return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, version, Assumed.NONE, codePath);
+            return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, version, Assumed.NONE, fetchDeadlineMillis, codePath);
         }
 
         /** Option values are left out: some are secrets. */
@@ -47,7 +50,7 @@ public sealed interface Message {
             return "Map[requestId=" + requestId + ", uri=" + printable
                     + ", options=" + options.keySet() + ", chunkSize=" + chunkSize + ", fetchWorkers=" + fetchWorkers
                     + ", prefetching=" + prefetching + ", expectedVersion=" + expectedVersion + ", assumed=" + assumed
-                    + ", codePath=" + codePath + "]";
+                    + ", fetchDeadlineMillis=" + fetchDeadlineMillis + ", codePath=" + codePath + "]";
         }
     }
 

@@ -91,6 +91,7 @@ public final class MessageCodec {
                 text(out, m.expectedVersion(), MAX_TEXT);
                 out.putLong(m.assumed().size());
                 text(out, m.assumed().version(), MAX_TEXT);
+                out.putLong(m.fetchDeadlineMillis());
                 paths(out, m.codePath().classPath());
                 paths(out, m.codePath().modulePath());
             }
@@ -175,9 +176,10 @@ public final class MessageCodec {
                     }
                     String expectedVersion = text(in, MAX_TEXT);
                     var assumed = new Message.Assumed(in.getLong(), text(in, MAX_TEXT));
+                    long fetchDeadlineMillis = in.getLong();
                     var codePath = new Message.CodePath(paths(in), paths(in));
                     yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
-                            prefetching, expectedVersion, assumed, codePath);
+                            prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath);
                 }
                 case MAPPED -> new Message.Mapped(in.getLong(), in.getLong(), in.getLong(), text(in, MAX_TEXT));
                 case ATTACH -> new Message.Attach(in.getLong(), in.getLong(), in.getLong(), in.getLong());

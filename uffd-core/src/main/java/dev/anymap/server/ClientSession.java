@@ -16,6 +16,7 @@ import java.net.URI;
 import java.net.URISyntaxException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.NoSuchFileException;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
@@ -38,6 +39,7 @@ final class ClientSession implements Runnable {
     private static final AtomicLong NEXT_REGION = new AtomicLong(1);
     private static final int MAX_FETCH_WORKERS = 64;
     private static final int MAX_READAHEAD = 1024;
+    private static final long MAX_FETCH_DEADLINE_MILLIS = Duration.ofDays(1).toMillis();
     /** Where the opens that check an assumed object run, beside the session that answered the map. */
     private static final Executor OPENS = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("anymap-open-", 0).factory());
 
@@ -299,6 +301,9 @@ final class ClientSession implements Runnable {
             throw new IllegalArgumentException("prefetch limits of " + prefetching.memoryLimit() + " bytes and "
                     + prefetching.rateLimit() + " bytes per second are not a size and a positive rate");
         }
+        if (map.fetchDeadlineMillis() < 1 || map.fetchDeadlineMillis() > MAX_FETCH_DEADLINE_MILLIS) {
+            throw new IllegalArgumentException("fetch deadline of " + map.fetchDeadlineMillis() + " ms outside 1.." + MAX_FETCH_DEADLINE_MILLIS);
+        }
         URI uri = new URI(map.uri());
         // The providers of the process that mapped: its plugins, its versions of them.
         BackendLoaders.Backends backends = backendLoaders.of(map.codePath());
@@ -330,7 +335,7 @@ final class ClientSession implements Runnable {
                            int chunk, Message.Map map, Message.Prefetching prefetching, String changed) throws IOException {
         try {
             regions.put(regionId, new RegionServer(regionId, backend, backendName, storageSpeed, chunk, map.fetchWorkers(),
-                    prefetching, changed));
+                    prefetching, Duration.ofMillis(map.fetchDeadlineMillis()), changed));
             // A server that takes the region over maps it as the version it reads, and with nothing assumed.
             requests.put(regionId, map.toTakeOver(changed == null ? backend.version().toString() : map.expectedVersion()));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);

@@ -133,6 +133,7 @@ final class RegionServer implements AutoCloseable {
     private final Queue<MemorySegment> spareStaging = new ConcurrentLinkedQueue<>();
     private final Arena stagingArena = Arena.ofShared();
     private final AccessOrder accessOrder;
+    private final FetchDeadlines deadlines;
 
     private volatile boolean stopping;
     /** Whether the client's memory is there to fill; set under {@link #early}. */
@@ -169,11 +170,12 @@ final class RegionServer implements AutoCloseable {
     /**
      * @param storageSpeed the speed of the storage the object is on, which this region's reads add to
      * @param prefetching readahead, background and automatic pulls, and the limits on prefetching
+     * @param fetchDeadline the longest a fetch may take, retries included, before its chunks fail or are fetched again
      * @param failEveryFault when not null, every fault fails with this reason: the object is no
      *     longer the version the client mapped
      */
     RegionServer(long id, StorageBackend backend, String backendName, StorageSpeeds.Speed storageSpeed, int chunkSize, int fetchWorkers,
-                 Message.Prefetching prefetching, String failEveryFault) {
+                 Message.Prefetching prefetching, Duration fetchDeadline, String failEveryFault) {
         this.id = id;
         this.storageSpeed = storageSpeed;
         this.printableUri = Redaction.uri(backend.uri());
@@ -210,6 +212,7 @@ final class RegionServer implements AutoCloseable {
         this.accessOrder = new AccessOrder(states.length);
         this.demandWorkers = new RegionWorkers(fetchWorkers, this::demandLoop, () -> !demand.isEmpty());
         this.prefetchWorkers = new RegionWorkers(PREFETCH_WORKERS, this::prefetchLoop, () -> !prefetch.isEmpty());
+        this.deadlines = new FetchDeadlines(fetchDeadline, printableUri, this::closeBackend);
     }
 
     /** The length a client maps for an object of {@code size} bytes: whole pages. */
@@ -569,7 +572,8 @@ final class RegionServer implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             ChunkCutter cutter = new ChunkCutter(staging, chunkSize, size);
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
-            for (Extent extent; !stopping && (extent = demand.poll()) != null; ) {
+            // A worker whose read passed its deadline gave its place up: it leaves once that read is settled.
+            for (Extent extent; !stopping && demandWorkers.isWorking() && (extent = demand.poll()) != null; ) {
                 fetchWanted(extent, cutter, fill);
             }
         } catch (RuntimeException | Error e) {
@@ -601,8 +605,8 @@ final class RegionServer implements AutoCloseable {
         if (densePull != null && densePull.demandFinished(finished, cutter.handedOnSince(extent.first()), finished - started)) {
             startDensePull();
         }
-        if (failure == null) {
-            return;
+        if (failure == null || failure instanceof FetchDeadlines.PassedException) {
+            return; // one past its deadline was settled when it passed
         }
         if (extent.count() > 1 && !(failure instanceof ObjectChangedException)) {
             for (int c = cutter.nextChunk(); c < end; c++) {
@@ -628,7 +632,9 @@ final class RegionServer implements AutoCloseable {
         long started = System.nanoTime();
         // Bytes after a read's first chunk, which came a round trip after the request: -1 until that chunk.
         long[] streamed = {-1};
-        cutter.start(extent.first(), (chunk, bytes) -> {
+        FetchDeadlines.Watch watch = deadlines.watch(extent.first(), end, prefetch ? prefetchWorkers : demandWorkers,
+                (from, to, reason) -> settlePassed(extent, from, to, reason, prefetch));
+        cutter.start(extent.first(), (chunk, bytes) -> watch.deliver(chunk, () -> {
             long chunkBytes = Math.min(chunkSize, size - (long) chunk * chunkSize);
             counters.fetched(1, chunkBytes);
             if (streamed[0] >= 0) {
@@ -646,23 +652,39 @@ final class RegionServer implements AutoCloseable {
             }
             extent.next().set(chunk + 1);
             queuedExtents.remove(chunk, extent);
-        });
+        }));
         FetchEvent event = new FetchEvent();
         event.begin();
         Exception failure = null;
-        for (int attempt = 0; attempt < attempts && !stopping && cutter.nextChunk() < end; attempt++) {
-            if (attempt > 0) {
-                Thread.sleep(FIRST_RETRY_MILLIS << (2 * (attempt - 1)));
+        boolean passed;
+        try {
+            for (int attempt = 0; attempt < attempts && !stopping && !watch.passed() && cutter.nextChunk() < end; attempt++) {
+                if (attempt > 0) {
+                    Thread.sleep(FIRST_RETRY_MILLIS << (2 * (attempt - 1)));
+                }
+                if (deadlines.gaveUp()) {
+                    failure = new IOException(deadlines.gaveUpMessage());
+                    break;
+                }
+                try {
+                    backend.stream(cutter.resumeOffset(), dataEnd - cutter.resumeOffset(), cutter);
+                    failure = null;
+                } catch (OutOfRangeException | ObjectChangedException | BackendClosedException permanent) {
+                    failure = permanent;
+                    break;
+                } catch (IOException | RuntimeException e) {
+                    failure = e;
+                }
             }
-            try {
-                backend.stream(cutter.resumeOffset(), dataEnd - cutter.resumeOffset(), cutter);
-                failure = null;
-            } catch (OutOfRangeException | ObjectChangedException | BackendClosedException permanent) {
-                failure = permanent;
-                break;
-            } catch (IOException | RuntimeException e) {
-                failure = e;
+        } catch (InterruptedException e) {
+            if (stopping || !watch.passed()) {
+                throw e;
             }
+        } finally {
+            passed = watch.end();
+        }
+        if (passed) {
+            failure = new FetchDeadlines.PassedException(deadlines.reason());
         }
         if (streamed[0] >= 0) {
             storageSpeed.streamEnded(System.nanoTime(), streamed[0]);
@@ -723,11 +745,17 @@ final class RegionServer implements AutoCloseable {
                     continue; // taken over by the demand workers
                 }
                 prefetchInFlight.acquire(extent.count());
+                boolean passed = false;
                 // Staged within the budget, not per worker: the workers are many, and a chunk may be 32 MiB.
                 try (Arena staging = Arena.ofConfined()) {
-                    prefetchExtent(extent, staging, fill);
+                    passed = prefetchExtent(extent, staging, fill);
                 } finally {
-                    prefetchInFlight.release(extent.count());
+                    if (!passed) {
+                        prefetchInFlight.release(extent.count()); // else given back when it passed
+                    }
+                }
+                if (passed) {
+                    return; // its place among the workers went to another
                 }
             }
         } catch (RuntimeException | Error e) {
@@ -735,7 +763,8 @@ final class RegionServer implements AutoCloseable {
         }
     }
 
-    private void prefetchExtent(Extent extent, Arena staging, Userfaultfd.FillRequest fill) throws InterruptedException {
+    /** @return whether the read passed its deadline, which settled its chunks */
+    private boolean prefetchExtent(Extent extent, Arena staging, Userfaultfd.FillRequest fill) throws InterruptedException {
         long offset = (long) extent.first() * chunkSize;
         long fillLength = fillLength(extent.first(), extent.count());
         long dataLength = Math.min(fillLength, size - offset);
@@ -745,7 +774,7 @@ final class RegionServer implements AutoCloseable {
             for (int c = extent.first(); c < extent.first() + extent.count(); c++) {
                 install(c, viewAddress + (long) c * chunkSize, fill);
             }
-            return;
+            return false;
         }
         if (prefetchRate != null) {
             prefetchRate.acquire(dataLength);
@@ -754,6 +783,9 @@ final class RegionServer implements AutoCloseable {
         ChunkCutter cutter = new ChunkCutter(staging.allocate(chunkSize, PAGE), chunkSize, size);
         // One attempt: a chunk that a thread comes to want is fetched again, with retries, on demand.
         Exception failure = fetch(extent, cutter, 1, true, fill);
+        if (failure instanceof FetchDeadlines.PassedException) {
+            return true;
+        }
         if (failure != null) {
             for (int c = cutter.nextChunk(); c < extent.first() + extent.count(); c++) {
                 if (STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
@@ -764,6 +796,45 @@ final class RegionServer implements AutoCloseable {
             }
         } else if (densePull != null) {
             densePull.sample(dataLength, System.nanoTime() - started);
+        }
+        return false;
+    }
+
+    /**
+     * Settles the chunks {@code [from, to)} of an extent whose read passed its deadline, on the
+     * deadlines' timer: a chunk that no thread waits for goes back to EMPTY, to be fetched again
+     * when wanted; one that a thread waits for fails if the read was its own (a fault's), and is
+     * fetched on demand if the read was a prefetch's, which never poisons a chunk.
+     */
+    private void settlePassed(Extent extent, int from, int to, String reason, boolean prefetch) {
+        if (prefetch) {
+            prefetchInFlight.release(extent.count());
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
+            for (int c = from; c < to; c++) {
+                queuedExtents.remove(c, extent);
+                if (STATE.compareAndSet(states, c, IN_FLIGHT, EMPTY)) {
+                    release(c);
+                } else if ((byte) STATE.getVolatile(states, c) == WANTED) {
+                    if (prefetch) {
+                        queueDemand(Extent.single(c));
+                    } else {
+                        long offset = (long) c * chunkSize;
+                        fail(c, offset, fillLength(c, 1), "reading " + Math.min(chunkSize, size - offset) + " bytes at offset " + offset
+                                + " of " + printableUri + " failed: " + reason, fill);
+                    }
+                }
+            }
+        }
+    }
+
+    /** Closes the backend when too many of its reads are stuck past their deadline: its contract releases them. */
+    private void closeBackend() {
+        try {
+            backend.close();
+        } catch (IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "closing " + printableUri + ": " + e.getMessage());
         }
     }
 
@@ -889,6 +960,8 @@ final class RegionServer implements AutoCloseable {
             return;
         }
         stopping = true;
+        // Before the userfaultfd closes: a settle under way ends first, and none starts after.
+        deadlines.close();
         if (stopEvent >= 0) {
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment one = arena.allocate(8);
@@ -926,12 +999,12 @@ final class RegionServer implements AutoCloseable {
         }
         held.values().forEach(bytes -> bytes.arena().close());
         held.clear();
+        deadlines.whenNoneOut(stagingArena::close);
         synchronized (early) {
             if (earlyArena != null) {
                 earlyArena.close();
             }
         }
-        stagingArena.close();
         if (uffd >= 0) {
             Libc.close(uffd);
         }

@@ -77,10 +77,11 @@ final class RegionWorkers {
             // stop() interrupts the workers.
         } finally {
             synchronized (this) {
-                working.remove(self);
                 // Cleared under the lock that stop() interrupts under: the next region this thread works for never sees it.
                 Thread.interrupted();
-                leave();
+                if (working.remove(self)) {
+                    leave(); // else release() gave its place up already
+                }
             }
         }
         if (queued.getAsBoolean()) {
@@ -91,6 +92,28 @@ final class RegionWorkers {
     private synchronized void leave() {
         started--;
         notifyAll();
+    }
+
+    /**
+     * Gives the place of {@code worker}, stuck in a read past its deadline, to a new worker: the
+     * region's other reads go on with as many workers as before, while {@code worker} finishes what
+     * it has, if it ever does, and then leaves ({@link #isWorking()} tells it so).
+     */
+    void release(Thread worker) {
+        synchronized (this) {
+            if (!working.remove(worker)) {
+                return;
+            }
+            leave();
+        }
+        if (queued.getAsBoolean()) {
+            wake();
+        }
+    }
+
+    /** Whether the calling thread still works for this region: false once {@link #release}d. */
+    synchronized boolean isWorking() {
+        return working.contains(Thread.currentThread());
     }
 
     /** Starts no more workers, and interrupts those at work: a region stops all its kinds of worker, then waits. */

@@ -27,10 +27,11 @@ class MessageCodecTest {
                 new Message.Hello(1, 42),
                 new Message.Welcome(1, 43),
                 new Message.Map(7, "s3://bücket/a b", Map.of("region", "eu-west-1", "secret", "x"), 65536, 4,
-                        new Message.Prefetching(2, true, false, 1L << 30, 50_000_000), "etag:\"abc\"", Message.Assumed.NONE),
+                        new Message.Prefetching(2, true, false, 1L << 30, 50_000_000), "etag:\"abc\"", Message.Assumed.NONE,
+                        120_000),
                 new Message.Map(8, "s3://b/k", Map.of(), 32768, 16, new Message.Prefetching(0, false, true, Long.MAX_VALUE, Long.MAX_VALUE),
-                        "", new Message.Assumed(1L << 30, "etag:\"def\"")),
-                new Message.Map(9, "stamp:1", Map.of("secret-access-key", "s3cr3t"), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE,
+                        "", new Message.Assumed(1L << 30, "etag:\"def\""), 1),
+                new Message.Map(9, "stamp:1", Map.of("secret-access-key", "s3cr3t"), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 120_000,
                         new Message.CodePath(List.of(
                                 new Message.PathEntry("/home/u/.m2/repository/dev/anymap/anymap-spi/0.1/anymap-spi-0.1.jar", 12_345, 1_700_000_000_123L),
                                 new Message.PathEntry("/home/u/.m2/repository/dev/anymap/anymap-uffd-core/0.1/anymap-uffd-core-0.1.jar", 1, 2),
@@ -99,6 +100,15 @@ class MessageCodecTest {
     }
 
     @Test
+    void aMapCarriesItsFetchDeadlineAndOneCutBeforeItIsRefused() throws Exception {
+        Message.Map map = new Message.Map(3, "faulty:x?size=1", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 90_000);
+        assertEquals(90_000, ((Message.Map) roundTrip(map)).fetchDeadlineMillis());
+        byte[] packet = MessageCodec.encode(map);
+        // A Map of the protocol before the deadline ends where the deadline begins.
+        assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(Arrays.copyOf(packet, packet.length - Long.BYTES))));
+    }
+
+    @Test
     void refusesUnknownMapFlags() {
         ByteBuffer flags = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0x80);
         ProtocolException error = assertThrows(ProtocolException.class, () -> MessageCodec.decode(flags.flip()));
@@ -129,7 +139,7 @@ class MessageCodecTest {
     void refusesToEncodeMoreThanTheLimits() {
         String longUri = "mem:" + "x".repeat(MessageCodec.MAX_URI);
         assertThrows(IllegalArgumentException.class,
-                () -> MessageCodec.encode(new Message.Map(1, longUri, Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE)));
+                () -> MessageCodec.encode(new Message.Map(1, longUri, Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 1000)));
     }
 
     @Test
@@ -138,7 +148,7 @@ class MessageCodecTest {
                 .mapToObj(i -> new Message.PathEntry("/home/someone/.m2/repository/org/example/library-" + i + "/1.2." + i
                         + "/library-" + i + "-1.2." + i + ".jar", i * 1000L, 1_700_000_000_000L + i))
                 .toList();
-        Message map = new Message.Map(1, "s3://b/k", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE,
+        Message map = new Message.Map(1, "s3://b/k", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 1000,
                 new Message.CodePath(jars, List.of()));
         int pathBytes = jars.stream().mapToInt(jar -> jar.path().length()).sum();
         assertTrue(MessageCodec.encode(map).length < pathBytes, "each path sent as what differs from the one before");
@@ -149,8 +159,8 @@ class MessageCodecTest {
     void refusesPathsBeyondTheLimitsAndAPrefixLongerThanThePathBefore() {
         List<Message.PathEntry> tooMany = java.util.Collections.nCopies(MessageCodec.MAX_PATH_ENTRIES + 1, new Message.PathEntry("/a", 1, 1));
         assertThrows(IllegalArgumentException.class, () -> MessageCodec.encode(new Message.Map(1, "mem:x", Map.of(), 4096, 1,
-                NO_PREFETCHING, "", Message.Assumed.NONE, new Message.CodePath(tooMany, List.of()))));
-        byte[] packet = MessageCodec.encode(new Message.Map(1, "mem:x", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE,
+                NO_PREFETCHING, "", Message.Assumed.NONE, 1000, new Message.CodePath(tooMany, List.of()))));
+        byte[] packet = MessageCodec.encode(new Message.Map(1, "mem:x", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 1000,
                 new Message.CodePath(List.of(new Message.PathEntry("/a", 1, 1)), List.of())));
         // The class path's entry count, its one entry (shared prefix, text, size, time) and an empty module path end the packet.
         ByteBuffer prefix = ByteBuffer.wrap(packet).order(ByteOrder.LITTLE_ENDIAN);
@@ -167,7 +177,7 @@ class MessageCodecTest {
     @Test
     void aMapRequestPrintsNoOptionValue() {
         String printed = new Message.Map(1, "s3://b/k", Map.of("secret-access-key", "s3cr3t-value"), 4096, 1, NO_PREFETCHING, "",
-                Message.Assumed.NONE).toString();
+                Message.Assumed.NONE, 1000).toString();
         assertTrue(printed.contains("secret-access-key") && !printed.contains("s3cr3t-value"), printed);
     }
 

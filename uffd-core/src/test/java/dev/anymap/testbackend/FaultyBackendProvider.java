@@ -1,5 +1,6 @@
 package dev.anymap.testbackend;
 
+import dev.anymap.spi.BackendClosedException;
 import dev.anymap.spi.BackendProvider;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
@@ -16,6 +17,7 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -30,7 +32,10 @@ import java.util.concurrent.TimeUnit;
  * 10 seconds for it; {@code openafter=N} holds the open until N reads of that NAME have ended, and
  * fails it after 10 seconds; {@code release=PORT} holds every read until a byte arrives on a connection
  * that the read makes to that port on loopback (the test's latch, across processes), and fails it
- * after {@code holdfor=MILLIS} (default 30 s) without one. The version is the seed's generation, and {@link #openAt} reads as
+ * after {@code holdfor=MILLIS} (default 30 s) without one. {@code hang=OFFSET} holds every read that covers that offset, and
+ * {@code hangfrom=OFFSET} every read that reaches past it, until the backend is closed (or the read
+ * interrupted, unless {@code deaf=1}): a storage that never answers, with no timeouts of its own.
+ * A read after close fails with a {@link BackendClosedException}. The version is the seed's generation, and {@link #openAt} reads as
  * any size and generation asked for, failing every read if they are not the URI's.
  */
 public final class FaultyBackendProvider implements BackendProvider {
@@ -65,7 +70,8 @@ public final class FaultyBackendProvider implements BackendProvider {
                 parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("slowto", Long.MAX_VALUE),
                 parameters.getOrDefault("slowabove", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L),
                 new Gathering(parameters.getOrDefault("together", 1L)), parameters.getOrDefault("release", -1L).intValue(),
-                parameters.getOrDefault("holdfor", 30_000L).intValue());
+                parameters.getOrDefault("holdfor", 30_000L).intValue(), parameters.getOrDefault("hang", -1L),
+                parameters.getOrDefault("hangfrom", Long.MAX_VALUE), parameters.getOrDefault("deaf", 0L) == 1, new CountDownLatch(1));
     }
 
     private static Map<String, Long> parameters(URI uri) {
@@ -143,11 +149,14 @@ public final class FaultyBackendProvider implements BackendProvider {
 
     private record FaultyBackend(URI uri, long size, long seed, ObjectVersion version, boolean asIs, long failAt, long slowAt,
                                  long slowFrom, long slowTo, long slowAbove, long delayMillis, Gathering gathering,
-                                 int releasePort, int holdMillis)
+                                 int releasePort, int holdMillis, long hangAt, long hangFrom, boolean deaf, CountDownLatch closed)
             implements StorageBackend {
         @Override
         public void read(long offset, MemorySegment target) throws IOException {
             OutOfRangeException.check(uri, offset, target.byteSize(), size);
+            if (closed.getCount() == 0) {
+                throw new BackendClosedException(uri);
+            }
             if (!asIs) {
                 throw new ObjectChangedException(uri, version, "it is generation " + seed);
             }
@@ -158,6 +167,9 @@ public final class FaultyBackendProvider implements BackendProvider {
             gathering.await();
             if (releasePort > 0) {
                 awaitRelease(offset);
+            }
+            if ((hangAt >= offset && hangAt < end) || end > hangFrom) {
+                hang();
             }
             if ((slowAt >= offset && slowAt < end) || (end > slowFrom && offset < slowTo) || target.byteSize() > slowAbove) {
                 try {
@@ -182,7 +194,30 @@ public final class FaultyBackendProvider implements BackendProvider {
             }
         }
 
+        /** Waits until the backend is closed, as a read whose connection has gone silent, then fails as one cut off by close. */
+        private void hang() throws IOException {
+            boolean interrupted = false;
+            while (true) {
+                try {
+                    closed.await();
+                    break;
+                } catch (InterruptedException e) {
+                    if (!deaf) {
+                        Thread.currentThread().interrupt();
+                        throw new InterruptedIOException("interrupted while hanging");
+                    }
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+            throw new BackendClosedException(uri);
+        }
+
         @Override
-        public void close() {}
+        public void close() {
+            closed.countDown();
+        }
     }
 }

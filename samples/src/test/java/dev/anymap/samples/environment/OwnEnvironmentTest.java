@@ -131,7 +131,7 @@ class OwnEnvironmentTest {
             raw.send(new Message.Hello(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
             raw.receive();
             raw.send(new Message.Map(1, URI, storeOptions(), 1 << 18, 1,
-                    new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE), "", Message.Assumed.NONE));
+                    new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE), "", Message.Assumed.NONE, 60_000));
             Message answer = raw.receive().message();
             assertTrue(answer instanceof Message.Failure f && f.kind() == Message.ErrorKind.ACCESS_DENIED
                     && f.message().contains("page server does not use its own"), answer.toString());
@@ -172,7 +172,7 @@ class OwnEnvironmentTest {
             raw.send(new Message.Hello(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
             raw.receive();
             raw.send(new Message.Map(1, "stamp:100", Map.of(), 1 << 18, 1,
-                    new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE), "", Message.Assumed.NONE,
+                    new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE), "", Message.Assumed.NONE, 60_000,
                     new Message.CodePath(List.of(entry), List.of())));
             Message answer = raw.receive().message();
             assertTrue(answer instanceof Message.Failure f && f.message().contains(copy.toString()) && f.message().contains("no longer exists"),
