@@ -9,8 +9,11 @@ import java.util.List;
  * @param clients how many client connections it has (an {@link Anymap} each)
  * @param regionCount how many regions it serves in all
  * @param regions the regions, or the first {@value dev.anymap.protocol.MessageCodec#MAX_REGIONS} of them
+ * @param takeOvers how many times, since this {@link Anymap} was opened, a page server took over its
+ *     regions from one that died (the server's keeper started it; see the README's "When the page
+ *     server dies")
  */
-public record ServerStatus(long serverPid, int clients, long regionCount, List<Region> regions) {
+public record ServerStatus(long serverPid, int clients, long regionCount, List<Region> regions, int takeOvers) {
 
     /**
      * One mapped region.

@@ -27,7 +27,9 @@ import java.util.Map;
  *
  * <p>So that a takeover need not wait for a JVM to start, the keeper keeps a standby: a server
  * started ahead, connected and waiting for regions, from the time the first region is kept. A
- * standby that is gone when needed is replaced by a server started then.
+ * standby that is gone when needed is replaced by a server started then. With
+ * {@code ANYMAP_STANDBY=0} in the environment there is no standby: a takeover starts a server, which
+ * takes a JVM's start longer and saves the standby's memory.
  *
  * <p>A server that dies again and again is given up on: when {@link #MAX_QUICK_DEATHS} servers in a
  * row die within {@link #QUICK_DEATH} of taking over (or never connect, within {@link
@@ -50,6 +52,7 @@ final class Keeper {
     private record Kept(Message.Keep keep, int userfaultfd) {}
 
     private final int listener;
+    private final boolean withStandby;
     private final List<String> serverCommand;
     private final Map<Long, Kept> regions = new LinkedHashMap<>();
     /** Servers in a row that died soon after they took over, and when the last one did. */
@@ -59,8 +62,9 @@ final class Keeper {
     private boolean standbyDue;
     private boolean stopping;
 
-    Keeper(int listener, List<String> serverCommand) {
+    Keeper(int listener, List<String> serverCommand, boolean withStandby) {
         this.listener = listener;
+        this.withStandby = withStandby;
         this.serverCommand = List.copyOf(serverCommand);
     }
 
@@ -178,7 +182,7 @@ final class Keeper {
 
     /** Starts a standby after {@code delay}, unless one runs or is due. */
     private synchronized void prepareStandby(Duration delay) {
-        if (stopping || standbyDue || (standby != null && standby.isAlive())) {
+        if (!withStandby || stopping || standbyDue || (standby != null && standby.isAlive())) {
             return;
         }
         standbyDue = true;

@@ -53,7 +53,7 @@ public final class KeeperMain {
                 Files.setPosixFilePermissions(listen, PosixFilePermissions.fromString("rw-------"));
                 System.out.println(READY + " " + ProcessHandle.current().pid());
                 System.out.flush();
-                new Keeper(listener, serverCommand).run(serverPid);
+                new Keeper(listener, serverCommand, !"0".equals(System.getenv("ANYMAP_STANDBY"))).run(serverPid);
             } finally {
                 deleteQuietly(listen);
                 Libc.close(listener);

@@ -39,6 +39,7 @@ final class ClientSession implements Runnable {
     private static final AtomicLong NEXT_REGION = new AtomicLong(1);
     private static final int MAX_FETCH_WORKERS = 64;
     private static final int MAX_READAHEAD = 1024;
+    private static final long WARM_UP_BYTES = 1 << 20;
     private static final long MAX_FETCH_DEADLINE_MILLIS = Duration.ofDays(1).toMillis();
     /** Where the opens that check an assumed object run, beside the session that answered the map. */
     private static final Executor OPENS = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("anymap-open-", 0).factory());
@@ -143,6 +144,42 @@ final class ClientSession implements Runnable {
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "region " + regionId + " of client " + peerPid + " could not be taken over: " + e.getMessage());
             closeRegion(regionId);
+        }
+    }
+
+    /**
+     * Maps, attaches and closes a small region of this server's own, without touching it: a standby
+     * that does so while it waits takes over with the classes and native calls of the fault path
+     * loaded and linked, which a new JVM otherwise loads while the application's threads wait.
+     */
+    void warmUp() {
+        long length = RegionServer.mappedLength(WARM_UP_BYTES);
+        long address = 0;
+        int userfaultfd = -1;
+        try {
+            Message reply = map(new Message.Map(0, "mem:anymap-warm-up?size=" + WARM_UP_BYTES + "&seed=1", Map.of(), RegionServer.MIN_CHUNK,
+                    1, new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE), "", Message.Assumed.NONE,
+                    java.time.Duration.ofMinutes(1).toMillis()));
+            if (!(reply instanceof Message.Mapped mapped)) {
+                return;
+            }
+            address = Libc.check(Libc.mmap(0, length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0),
+                    "mmap");
+            userfaultfd = dev.anymap.linux.Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+            dev.anymap.linux.Userfaultfd.enable(userfaultfd, 0);
+            dev.anymap.linux.Userfaultfd.register(userfaultfd, address, length, dev.anymap.linux.Userfaultfd.REGISTER_MODE_MISSING);
+            regions.get(mapped.regionId()).attach(userfaultfd, address, length);
+            userfaultfd = -1; // the region's now
+        } catch (Exception e) {
+            LOG.log(System.Logger.Level.DEBUG, "warming up: " + e);
+        } finally {
+            closeAll();
+            if (userfaultfd >= 0) {
+                Libc.close(userfaultfd);
+            }
+            if (address != 0) {
+                Libc.munmap(address, length);
+            }
         }
     }
 

@@ -88,6 +88,8 @@ public final class PageServer implements AutoCloseable {
         ServerAddress.prepareDirectory(socket);
         keeper = new KeeperLink(socket, restartCommand);
         if (takeOver) {
+            new ClientSession(null, ProcessHandle.current().pid(), 0, backendLoaders, storageSpeeds, null, this::claim, ignored -> { },
+                    this::status, this::region).warmUp();
             // A standby waits here until its server dies; the lock is that server's until then. Regions
             // are taken over before the socket is bound: a client that connects must find them here.
             keeper.takeOver(this::adopt);
