@@ -72,6 +72,11 @@ final class ClientSession implements Runnable {
         return regions.get(regionId);
     }
 
+    /** Ends the connection: the session frees its regions and ends, and the client moves them to a new server. */
+    void shutdown() {
+        connection.shutdown();
+    }
+
     /** This client's regions, for a server status. */
     java.util.List<Message.RegionStatus> regionStatuses() {
         return regions.values().stream().map(region -> region.status(peerPid)).toList();

@@ -29,8 +29,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * The page server: listens on a Unix socket, takes applications' userfaultfds, and fills their
  * pages from storage backends. One server serves many clients, each with many regions.
  *
- * <p>Only one server runs per socket: it holds a lock on {@code server.lock} beside the socket for
- * its whole life, so a second one exits at once and a socket left by a dead one is replaced.
+ * <p>Only one server runs per socket: it holds a lock on {@code <socket>.lock} beside the socket
+ * while it listens, so a second one exits at once and a socket left by a dead one is replaced.
+ *
+ * <p>A server that exits when idle retires rather than stops: it unlinks its socket and shuts its
+ * listener down in one step under the lock that admits clients, serves the clients that connected
+ * before that to their end, and only then stops. A client that connects while it retires is
+ * therefore either served in full or refused (ENOENT, ECONNREFUSED, which make it start a new
+ * server), never cut off in the middle of its handshake.
  */
 public final class PageServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(PageServer.class.getName());
@@ -42,19 +48,25 @@ public final class PageServer implements AutoCloseable {
     private final StorageSpeeds storageSpeeds = new StorageSpeeds();
     private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
     private final CountDownLatch stopped = new CountDownLatch(1);
+    /** Held while deciding to retire and while admitting a client, so that neither misses the other. */
+    private final Object admission = new Object();
     private final ScheduledExecutorService idleTimer = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("anymap-idle-timer").daemon().unstarted(r));
     private FileChannel lockChannel;
     private int listener = -1;
     private Thread acceptor;
     private volatile boolean closing;
+    private boolean retiring;
+    private boolean acceptorDone;
+    private long idleSince = System.nanoTime();
 
     /** Another page server already holds the socket. */
     public static final class AlreadyRunningException extends IOException {
         private static final long serialVersionUID = 1L;
 
         AlreadyRunningException(Path socket) {
-            super("a page server is already running at " + socket);
+            super("a page server is already running at " + socket
+                    + "; use it, stop it first, or give this one another socket (--socket)");
         }
     }
 
@@ -73,8 +85,15 @@ public final class PageServer implements AutoCloseable {
     /** Binds the socket and starts accepting clients. */
     public synchronized void start() throws IOException {
         ServerAddress.prepareDirectory(socket);
-        lockChannel = FileChannel.open(socket.resolveSibling("server.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock lock = lockChannel.tryLock();
+        // One lock per socket: servers at two sockets of one directory are two servers.
+        lockChannel = FileChannel.open(socket.resolveSibling(socket.getFileName() + ".lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE);
+        FileLock lock;
+        try {
+            lock = lockChannel.tryLock();
+        } catch (java.nio.channels.OverlappingFileLockException inThisJvm) {
+            lock = null; // a server of this JVM holds it
+        }
         if (lock == null) {
             lockChannel.close();
             throw new AlreadyRunningException(socket);
@@ -82,6 +101,9 @@ public final class PageServer implements AutoCloseable {
         Files.deleteIfExists(socket);
         listener = UnixSockets.listen(socket, 64);
         Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+        synchronized (admission) {
+            idleSince = System.nanoTime();
+        }
         acceptor = Thread.ofPlatform().name("anymap-accept").start(this::acceptLoop);
         scheduleIdleCheck();
         LOG.log(System.Logger.Level.INFO, "page server " + ProcessHandle.current().pid() + " listening at " + socket);
@@ -99,8 +121,8 @@ public final class PageServer implements AutoCloseable {
                 try {
                     client = UnixSockets.accept(listener);
                 } catch (NativeException e) {
-                    if (closing) {
-                        return;
+                    if (closing || isRetiring()) {
+                        return; // shut down, and every client that had connected before is accepted
                     }
                     LOG.log(System.Logger.Level.WARNING, "accept: " + e.getMessage());
                     continue;
@@ -120,11 +142,28 @@ public final class PageServer implements AutoCloseable {
                 }
                 ClientSession session = new ClientSession(new Connection(client), peer.pid(), registry, storageSpeeds, this::sessionEnded,
                         this::status, this::region);
-                sessions.add(session);
+                synchronized (admission) {
+                    if (closing) {
+                        Libc.close(client);
+                        return;
+                    }
+                    sessions.add(session);
+                }
                 Thread.ofPlatform().name("anymap-client-" + peer.pid()).daemon().start(session);
             }
         } finally {
-            stopped.countDown();
+            synchronized (admission) {
+                acceptorDone = true;
+                if (closing || sessions.isEmpty()) {
+                    stopped.countDown();
+                }
+            }
+        }
+    }
+
+    private boolean isRetiring() {
+        synchronized (admission) {
+            return retiring;
         }
     }
 
@@ -150,40 +189,95 @@ public final class PageServer implements AutoCloseable {
     }
 
     private void sessionEnded(ClientSession session) {
-        sessions.remove(session);
-        if (sessions.isEmpty()) {
-            scheduleIdleCheck();
+        synchronized (admission) {
+            sessions.remove(session);
+            if (!sessions.isEmpty()) {
+                return;
+            }
+            if (retiring && acceptorDone) {
+                stopped.countDown();
+                return;
+            }
+            idleSince = System.nanoTime();
         }
+        scheduleIdleCheck();
     }
 
     private void scheduleIdleCheck() {
+        scheduleIdleCheck(exitWhenIdle == null ? 0 : exitWhenIdle.toNanos());
+    }
+
+    private void scheduleIdleCheck(long delayNanos) {
         if (exitWhenIdle == null || closing) {
             return;
         }
-        idleTimer.schedule(() -> {
-            if (sessions.isEmpty()) {
-                LOG.log(System.Logger.Level.INFO, "no clients for " + exitWhenIdle + "; stopping");
-                close();
-            }
-        }, exitWhenIdle.toMillis(), TimeUnit.MILLISECONDS);
+        try {
+            idleTimer.schedule(this::retireIfIdle, delayNanos, TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException closed) {
+            // closed meanwhile: nothing left to retire
+        }
     }
 
+    /**
+     * Retires the server if it has had no client for the whole idle time: one that left a moment
+     * ago restarts the count, whatever check was scheduled before.
+     */
+    private void retireIfIdle() {
+        synchronized (admission) {
+            if (closing || retiring || !sessions.isEmpty()) {
+                return;
+            }
+            long idleFor = System.nanoTime() - idleSince;
+            if (idleFor < exitWhenIdle.toNanos()) {
+                scheduleIdleCheck(exitWhenIdle.toNanos() - idleFor);
+                return;
+            }
+            LOG.log(System.Logger.Level.INFO, "no clients for " + exitWhenIdle + "; stopping");
+            retiring = true;
+            // Under the admission lock, so that no client is admitted after the decision unseen:
+            // from here a connect fails, and the acceptor drains the clients already queued.
+            stopListening();
+        }
+    }
+
+    /** Unlinks the socket, shuts the listener down, and frees the socket for a new server. */
+    private void stopListening() {
+        // Unlink first: a client that starts now must not connect to a server on its way out.
+        try {
+            Files.deleteIfExists(socket);
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "removing " + socket + ": " + e.getMessage());
+        }
+        // Shut down to wake the acceptor; closed once it has stopped, so its number is not reused under it.
+        UnixSockets.shutdown(listener);
+        // The socket is no longer ours: a new server may take it while this one serves its last clients.
+        try {
+            lockChannel.close();
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "releasing the lock: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Stops at once: stops listening (if it still does), and ends every client's connection; their
+     * processes move their regions to a new server.
+     */
     @Override
     public synchronized void close() {
-        if (closing) {
-            return;
-        }
-        closing = true;
-        idleTimer.shutdownNow();
-        if (listener >= 0) {
-            // Unlink first: a client that starts now must not connect to a server on its way out.
-            try {
-                Files.deleteIfExists(socket);
-            } catch (IOException e) {
-                LOG.log(System.Logger.Level.DEBUG, "removing " + socket + ": " + e.getMessage());
+        boolean listening;
+        synchronized (admission) {
+            if (closing) {
+                return;
             }
-            // Shut down to wake the acceptor; closed once it has stopped, so its number is not reused under it.
-            UnixSockets.shutdown(listener);
+            closing = true;
+            listening = listener >= 0 && !retiring;
+        }
+        idleTimer.shutdownNow();
+        if (listening) {
+            stopListening();
+        }
+        sessions.forEach(ClientSession::shutdown);
+        if (listener >= 0) {
             if (acceptor != Thread.currentThread()) {
                 try {
                     acceptor.join(TimeUnit.SECONDS.toMillis(10));
@@ -192,8 +286,6 @@ public final class PageServer implements AutoCloseable {
                 }
             }
             Libc.close(listener);
-        } else {
-            stopped.countDown();
         }
         try {
             if (lockChannel != null) {
@@ -202,5 +294,6 @@ public final class PageServer implements AutoCloseable {
         } catch (IOException e) {
             LOG.log(System.Logger.Level.DEBUG, "releasing the lock: " + e.getMessage());
         }
+        stopped.countDown();
     }
 }
