@@ -237,6 +237,9 @@ public final class PageServer implements AutoCloseable {
             // Under the admission lock, so that no client is admitted after the decision unseen:
             // from here a connect fails, and the acceptor drains the clients already queued.
             stopListening();
+            if (acceptorDone) {
+                stopped.countDown(); // the acceptor had failed before: nothing is left to drain
+            }
         }
     }
 
