@@ -133,7 +133,16 @@ final class PageServerLink implements AutoCloseable {
      */
     private Connection connectAndGreet() throws IOException {
         long deadline = System.nanoTime() + config.startTimeout().toNanos();
-        while (true) {
+        for (int cuts = 0; ; cuts++) {
+            if (cuts > 1) {
+                // A server that keeps cutting handshakes is broken, not leaving: do not spin on it.
+                try {
+                    Thread.sleep(Math.min(100, 10L * cuts));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException("interrupted while connecting to the page server at " + socket);
+                }
+            }
             Connection fresh = connectOrStart(deadline);
             try {
                 greet(fresh);
