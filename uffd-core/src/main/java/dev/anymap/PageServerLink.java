@@ -197,46 +197,104 @@ final class PageServerLink implements AutoCloseable {
         }
     }
 
+    /**
+     * Connects to the server (with {@code mayStart}, starting one if none listens) and shakes hands.
+     * A server that retires when idle refuses new clients before it decides to go, but one killed or
+     * stopped in the middle of a handshake cuts it: then this connects again, to a new server if
+     * need be, until the start timeout.
+     */
     private Connection connectAndGreet(boolean mayStart) throws IOException {
-        Connection fresh = mayStart ? connectOrStart() : connectToServer();
-        try {
-            fresh.send(new Message.Hello(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
-            Connection.Incoming welcome = fresh.receive();
-            if (welcome == null) {
-                throw new IOException("the page server at " + socket + " closed the connection during the handshake");
+        long deadline = System.nanoTime() + config.startTimeout().toNanos();
+        for (int cuts = 0; ; cuts++) {
+            if (cuts > 1) {
+                // A server that keeps cutting handshakes is broken, not leaving: do not spin on it.
+                try {
+                    Thread.sleep(Math.min(100, 10L * cuts));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException("interrupted while connecting to the page server at " + socket);
+                }
             }
-            if (welcome.message() instanceof Message.Failure failure) {
-                throw new IOException(failure.message());
+            Connection fresh = mayStart ? connectOrStart(deadline) : connectToServer();
+            try {
+                greet(fresh);
+                return fresh;
+            } catch (HandshakeCut e) {
+                fresh.close();
+                if (!mayStart) {
+                    throw e;
+                }
+                if (System.nanoTime() - deadline >= 0) {
+                    throw new IOException("the page server at " + socket + " closed the connection during the handshake, "
+                            + "and so did every one after it for " + config.startTimeout() + "; see server.log beside it", e);
+                }
+                LOG.log(System.Logger.Level.DEBUG, "the page server at " + socket + " left during the handshake; connecting again");
+            } catch (IOException e) {
+                fresh.close();
+                throw e;
             }
-            if (!(welcome.message() instanceof Message.Welcome hello)) {
-                throw new IOException("the page server at " + socket + " answered the handshake with " + welcome.message());
-            }
-            serverPid = hello.serverPid();
-            return fresh;
-        } catch (IOException e) {
-            fresh.close();
-            throw e;
         }
     }
 
-    private Connection connectOrStart() throws IOException {
+    private void greet(Connection fresh) throws IOException {
+        Connection.Incoming welcome;
         try {
-            return connectToServer();
+            fresh.send(new Message.Hello(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
+            welcome = fresh.receive();
         } catch (NativeException e) {
-            if (e.errno() != Errno.ENOENT && e.errno() != Errno.ECONNREFUSED) {
-                throw e;
+            if (e.errno() == Errno.EPIPE || e.errno() == Errno.ECONNRESET) {
+                throw new HandshakeCut(e);
             }
-            if (ServerAddress.keeperAlive(socket)) {
-                // A server died and its keeper is starting the one that takes over: use that one.
-                return awaitTakeOver(e);
-            }
-            if (!config.autoStart()) {
-                throw new IOException("no page server listens at " + socket + " (" + Errno.name(e.errno())
-                        + "); start one (anymap serve) or open Anymap with auto-start on");
-            }
+            throw e;
         }
-        ServerLauncher.start(config, socket);
-        return connectToServer();
+        if (welcome == null) {
+            throw new HandshakeCut(null);
+        }
+        if (welcome.message() instanceof Message.Failure failure) {
+            throw new IOException(failure.message());
+        }
+        if (!(welcome.message() instanceof Message.Welcome hello)) {
+            throw new IOException("the page server at " + socket + " answered the handshake with " + welcome.message());
+        }
+        serverPid = hello.serverPid();
+    }
+
+    /** The server closed the connection before it answered the handshake. */
+    private static final class HandshakeCut extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        HandshakeCut(Throwable cause) {
+            super("the connection was closed during the handshake", cause);
+        }
+    }
+
+    /**
+     * A connection to the server at the socket, started if none listens. A server started while
+     * another was leaving the socket finds it still taken and exits: start one again. While a keeper
+     * lives for the socket, a server that died is being replaced: wait for that one instead.
+     */
+    private Connection connectOrStart(long deadline) throws IOException {
+        while (true) {
+            try {
+                return connectToServer();
+            } catch (NativeException e) {
+                if (e.errno() != Errno.ENOENT && e.errno() != Errno.ECONNREFUSED) {
+                    throw e;
+                }
+                if (ServerAddress.keeperAlive(socket)) {
+                    return awaitTakeOver(e);
+                }
+                if (!config.autoStart()) {
+                    throw new IOException("no page server listens at " + socket + " (" + Errno.name(e.errno())
+                            + "); start one (anymap serve) or open Anymap with auto-start on");
+                }
+                if (System.nanoTime() - deadline >= 0) {
+                    throw new IOException("no page server listens at " + socket + " (" + Errno.name(e.errno())
+                            + ") though one was started; see server.log beside it");
+                }
+            }
+            ServerLauncher.start(config, socket);
+        }
     }
 
     private Connection awaitTakeOver(NativeException refused) throws IOException {

@@ -137,6 +137,33 @@ class PageServerLifecycleTest {
     }
 
     @Test
+    void aHandshakeCutByAServerOnItsWayOutIsTriedAgainOnANewServer() throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        dev.anymap.protocol.ServerAddress.prepareDirectory(config.socket());
+        // A server that takes one client and goes without a word, as one killed at that moment would.
+        int listener = UnixSockets.listen(config.socket(), 4);
+        Thread leaving = Thread.ofPlatform().start(() -> {
+            try {
+                dev.anymap.linux.Libc.close(UnixSockets.accept(listener));
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            } finally {
+                dev.anymap.linux.Libc.close(listener);
+                config.socket().toFile().delete();
+            }
+        });
+        try (Anymap anymap = Anymap.open(config); MappedRegion region = anymap.map(URI.create("mem:after-cut?size=100000&seed=4"))) {
+            leaving.join();
+            assertTrue(TestServers.startedServer(config).isPresent(), "a new server was started");
+            byte[] expected = new byte[100_000];
+            try (dev.anymap.spi.StorageBackend direct = dev.anymap.spi.BackendRegistry.load().open(URI.create("mem:after-cut?size=100000&seed=4"))) {
+                direct.read(0, java.nio.ByteBuffer.wrap(expected));
+            }
+            assertEquals(expected[99_999], region.segment().get(ValueLayout.JAVA_BYTE, 99_999));
+        }
+    }
+
+    @Test
     void withoutAutoStartAMissingServerIsAClearError() throws IOException {
         AnymapConfig config = TestServers.privateServer().withAutoStart(false);
         IOException error = org.junit.jupiter.api.Assertions.assertThrows(IOException.class, () -> Anymap.open(config));

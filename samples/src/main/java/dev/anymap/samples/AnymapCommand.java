@@ -45,7 +45,7 @@ public final class AnymapCommand implements Runnable {
 
     @Command(name = "serve", mixinStandardHelpOptions = true,
             description = "Run a page server in the foreground until stopped (Ctrl-C).")
-    static final class Serve implements Runnable {
+    static final class Serve implements java.util.concurrent.Callable<Integer> {
         @CommandLine.Option(names = "--socket", paramLabel = "PATH",
                 description = "Socket to listen on (default: $XDG_RUNTIME_DIR/anymap/server.sock or <tmpdir>/anymap-<uid>/server.sock).")
         private String socket;
@@ -54,15 +54,14 @@ public final class AnymapCommand implements Runnable {
         private Set<Integer> allowedUids = Set.of();
 
         @Override
-        public void run() {
+        public Integer call() throws java.io.IOException {
             try {
                 System.err.println("anymap page server running; Ctrl-C stops it");
                 AnymapServer.run(socket == null ? null : Path.of(socket), allowedUids);
-            } catch (java.io.IOException e) {
-                throw new java.io.UncheckedIOException(e);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
+            return 0;
         }
     }
 }

@@ -120,10 +120,7 @@ final class ObjectCommands {
             try (Anymap anymap = Anymap.open(mapping.config());
                  MappedRegion region = anymap.map(BackendRegistry.toUri(location), mapping.mapOptions())) {
                 long length = count == null ? region.size() - skip : count;
-                if (skip < 0 || length < 0 || skip > region.size() - length) {
-                    throw new IllegalArgumentException("--skip " + skip + " --count " + length + " is outside " + location
-                            + " (" + region.size() + " bytes)");
-                }
+                checkRange(region.size());
                 try (OutputStream stream = output == null ? System.out : Files.newOutputStream(output);
                      Progress progress = new Progress("dd", length)) {
                     copy(region, skip, length, Channels.newChannel(stream), progress);
@@ -131,6 +128,26 @@ final class ObjectCommands {
                 }
             }
             return 0;
+        }
+
+        /** Says what is wrong with --skip and --count in the terms they were given, and what would do. */
+        private void checkRange(long size) {
+            if (skip < 0) {
+                throw new IllegalArgumentException("--skip " + skip + " is negative; give the offset of the first byte, from 0");
+            }
+            if (count != null && count < 0) {
+                throw new IllegalArgumentException("--count " + count + " is negative; give how many bytes to copy, "
+                        + "or leave --count out to copy to the end");
+            }
+            if (skip > size) {
+                throw new IllegalArgumentException("--skip " + skip + " is past the end of " + location + ", which has " + size
+                        + " bytes; give --skip from 0 to " + size);
+            }
+            if (count != null && count > size - skip) {
+                throw new IllegalArgumentException("--skip " + skip + " --count " + count + " reaches past the end of " + location
+                        + ", which has " + size + " bytes; from --skip " + skip + " give at most --count " + (size - skip)
+                        + ", or leave --count out to copy to the end");
+            }
         }
     }
 

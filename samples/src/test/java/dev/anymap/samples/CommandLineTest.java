@@ -133,6 +133,73 @@ class CommandLineTest {
     }
 
     @Test
+    void ddPastTheEndSaysSoInTheTermsItWasGiven() {
+        Run skipped = run("dd", "--socket", socket, "--skip", "5000000", file.toString());
+        assertEquals(2, skipped.exitCode(), skipped.err());
+        assertEquals("anymap dd: --skip 5000000 is past the end of " + file + ", which has 3000003 bytes; give --skip from 0 to 3000003",
+                skipped.err().strip());
+        Run counted = run("dd", "--socket", socket, "--skip", "2999990", "--count", "100", file.toString());
+        assertEquals(2, counted.exitCode(), counted.err());
+        assertTrue(counted.err().contains("--skip 2999990 --count 100 reaches past the end of " + file)
+                && counted.err().contains("give at most --count 13"), counted.err());
+        Run negative = run("dd", "--socket", socket, "--count", "-1", file.toString());
+        assertEquals(2, negative.exitCode(), negative.err());
+        assertTrue(negative.err().contains("--count -1 is negative"), negative.err());
+    }
+
+    @Test
+    void aLocationThatStartsAsAUriButDoesNotParseIsABadUri() {
+        for (String bad : new String[] {"s3://", "http://", "s3://bucket/a key.bin"}) {
+            Run run = run("sha256sum", "--socket", socket, bad);
+            assertEquals(2, run.exitCode(), run.err());
+            assertTrue(run.err().startsWith("anymap sha256sum: '" + bad + "' is not a valid URI") && run.err().contains("%20")
+                    && run.err().contains("at character"), run.err());
+        }
+    }
+
+    @Test
+    void plainPathsAbsoluteAndRelativeStillWork() throws Exception {
+        String expected = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(content));
+        Path relative = Path.of("").toAbsolutePath().relativize(file);
+        for (String path : new String[] {file.toString(), relative.toString(), "./" + relative}) {
+            Run run = run("sha256sum", "--socket", socket, path);
+            assertEquals(0, run.exitCode(), run.err());
+            assertEquals(expected + "  " + path, new String(run.out(), StandardCharsets.UTF_8).strip());
+        }
+    }
+
+    @Test
+    void aDirectoryIsABadArgument() {
+        Run mapped = run("sha256sum", "--socket", socket, directory.toString());
+        assertEquals(2, mapped.exitCode(), mapped.err());
+        assertTrue(mapped.err().contains("is a directory, not a file"), mapped.err());
+        Run stat = run("stat", directory.toString());
+        assertEquals(2, stat.exitCode(), stat.err());
+    }
+
+    @Test
+    void noS3CredentialsAnywhereIsOneLineAndAccessDenied() throws Exception {
+        for (String variable : new String[] {"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"}) {
+            org.junit.jupiter.api.Assumptions.assumeTrue(System.getenv(variable) == null, variable + " is set in this environment");
+        }
+        java.util.Map<String, String> properties = java.util.Map.of("aws.sharedCredentialsFile", directory.resolve("none").toString(),
+                "aws.configFile", directory.resolve("none").toString(), "aws.disableEc2Metadata", "true");
+        try (S3ServerProcess server = S3ServerProcess.start(); S3Client client = server.newClient()) {
+            client.createBucket(b -> b.bucket("nocredentials"));
+            client.putObject(b -> b.bucket("nocredentials").key("x.bin"), RequestBody.fromBytes(new byte[10]));
+            properties.forEach(System::setProperty);
+            Run stat = run("stat", "-o", "endpoint=" + server.endpoint(), "-o", "region=us-east-1", "-o", "path-style=true",
+                    "s3://nocredentials/x.bin");
+            assertEquals(4, stat.exitCode(), stat.err());
+            assertTrue(stat.err().startsWith("anymap stat: s3://nocredentials/x.bin: no S3 credentials found")
+                    && stat.err().strip().lines().count() == 1 && stat.err().length() < 400, stat.err());
+        } finally {
+            properties.keySet().forEach(System::clearProperty);
+        }
+    }
+
+    @Test
     void demoMapsAnObjectOfAnS3ServerInAChildProcessAndChecksItAgainstTheSdk() {
         Run demo = run("demo", "--size", "12", "--random-reads", "300", "--socket", socket);
         String printed = new String(demo.out(), StandardCharsets.UTF_8);

@@ -3,6 +3,7 @@ package dev.anymap.spi;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.CodeSource;
 import java.util.ArrayList;
@@ -180,6 +181,10 @@ public final class BackendRegistry {
     /**
      * The URI for a location a user typed: a URI with a scheme as it is, anything else as a local
      * path ({@code data/model.bin}, {@code /tmp/a b.bin}).
+     *
+     * @throws IllegalArgumentException for text that starts as a URI ({@code scheme:}) but does not
+     *     parse as one, such as {@code s3://} or a URI with a space, unless a file has that name:
+     *     saying where it fails and how to encode
      */
     public static URI toUri(String location) {
         try {
@@ -189,9 +194,23 @@ public final class BackendRegistry {
                 return uri;
             }
         } catch (URISyntaxException notAUri) {
-            // Spaces, brackets and the like: a path.
+            // Read as a path it would name a file in the current directory that the user hardly meant.
+            if (LOOKS_LIKE_A_URI.matcher(location).lookingAt() && !Files.exists(Path.of(location))) {
+                throw new IllegalArgumentException(badUri(location, notAUri));
+            }
         }
         return Path.of(location).toAbsolutePath().toUri();
+    }
+
+    private static final java.util.regex.Pattern LOOKS_LIKE_A_URI = java.util.regex.Pattern.compile("[A-Za-z][A-Za-z0-9+.-]+:");
+
+    private static String badUri(String location, URISyntaxException cause) {
+        int at = cause.getIndex();
+        String where = at >= 0 ? " at character " + (at + 1) + " (" + (at < location.length() ? "'" + location.charAt(at) + "'" : "the end")
+                + ")" : "";
+        return "'" + location + "' is not a valid URI: " + cause.getReason() + where
+                + "; percent-encode spaces and other special characters in a URI (a space as %20), give what an empty part "
+                + "lacks (s3://bucket/key), or give a local file as a path";
     }
 
     private String describeAvailable() {

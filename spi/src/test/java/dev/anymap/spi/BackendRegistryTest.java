@@ -87,5 +87,16 @@ class BackendRegistryTest {
         assertEquals(URI.create("s3://bucket/a%20b"), BackendRegistry.toUri("s3://bucket/a%20b"));
         assertEquals(Path.of("/tmp/a b [1].bin").toUri(), BackendRegistry.toUri("/tmp/a b [1].bin"));
         assertEquals(Path.of("rel.bin").toAbsolutePath().toUri(), BackendRegistry.toUri("rel.bin"));
+        assertEquals(Path.of("./data/x.bin").toAbsolutePath().toUri(), BackendRegistry.toUri("./data/x.bin"));
+    }
+
+    @Test
+    void textThatStartsAsAUriButDoesNotParseIsABadUriNotAPath() {
+        for (String[] bad : new String[][] {{"s3://", "character 6 (the end)"}, {"http://", "character 8 (the end)"},
+                {"s3://bucket/my key.bin", "character 15 (' ')"}, {"mem:a b", "character 6 (' ')"}}) {
+            var error = assertThrows(IllegalArgumentException.class, () -> BackendRegistry.toUri(bad[0]));
+            assertTrue(error.getMessage().startsWith("'" + bad[0] + "' is not a valid URI") && error.getMessage().contains(bad[1])
+                    && error.getMessage().contains("%20"), error.getMessage());
+        }
     }
 }

@@ -73,7 +73,7 @@ final class Keeper {
         Connection server = awaitServer(firstServerPid, null);
         if (server == null) {
             LOG.log(System.Logger.Level.ERROR, "page server " + firstServerPid + " did not connect to its keeper within "
-                    + CONNECT_TIMEOUT.toSeconds() + " s");
+                    + CONNECT_TIMEOUT.toSeconds() + " s, or died first");
             return;
         }
         try {
@@ -242,7 +242,7 @@ final class Keeper {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment pollfd = arena.allocate(Libc.POLLFD_SIZE);
             while (System.nanoTime() < deadline) {
-                if (process != null && !process.isAlive()) {
+                if (process != null ? !process.isAlive() : ProcessHandle.of(pid).filter(ProcessHandle::isAlive).isEmpty()) {
                     return null;
                 }
                 Libc.setPollFd(pollfd, 0, listener, Libc.POLLIN);

@@ -13,7 +13,9 @@ public final class Errno {
     public static final int EFAULT = 14;
     public static final int EEXIST = 17;
     public static final int EINVAL = 22;
+    public static final int EPIPE = 32;
     public static final int ENOSYS = 38;
+    public static final int ECONNRESET = 104;
     public static final int ECONNREFUSED = 111;
     public static final int EADDRINUSE = 98;
     public static final int EHWPOISON = 133;
@@ -33,8 +35,10 @@ public final class Errno {
             case EFAULT -> "EFAULT (bad address)";
             case EEXIST -> "EEXIST (already exists)";
             case EINVAL -> "EINVAL (invalid argument)";
+            case EPIPE -> "EPIPE (the other end closed the connection)";
             case ENOSYS -> "ENOSYS (not implemented by this kernel)";
             case EADDRINUSE -> "EADDRINUSE (address in use)";
+            case ECONNRESET -> "ECONNRESET (connection reset by the other end)";
             case ECONNREFUSED -> "ECONNREFUSED (connection refused)";
             case EHWPOISON -> "EHWPOISON (memory page has hardware error)";
             default -> "errno " + errno;

@@ -196,6 +196,11 @@ final class ClientSession implements Runnable {
         assumptions.clear();
     }
 
+    /** Ends the connection: the session frees its regions and ends (its client resumes them where the keeper has them served). */
+    void shutdown() {
+        connection.shutdown();
+    }
+
     /** This client's regions, for a server status. */
     java.util.List<Message.RegionStatus> regionStatuses() {
         return regions.values().stream().map(region -> region.status(peerPid)).toList();

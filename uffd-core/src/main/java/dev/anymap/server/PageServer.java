@@ -30,8 +30,14 @@ import java.util.concurrent.ConcurrentHashMap;
  * The page server: listens on a Unix socket, takes applications' userfaultfds, and fills their
  * pages from storage backends. One server serves many clients, each with many regions.
  *
- * <p>Only one server runs per socket: it holds a lock on {@code server.lock} beside the socket for
- * its whole life, so a second one exits at once and a socket left by a dead one is replaced.
+ * <p>Only one server runs per socket: it holds a lock on {@code <socket>.lock} beside the socket
+ * while it listens, so a second one exits at once and a socket left by a dead one is replaced.
+ *
+ * <p>A server that exits when idle retires rather than stops: it unlinks its socket and shuts its
+ * listener down in one step under the lock that admits clients, serves the clients that connected
+ * before that to their end, and only then stops. A client that connects while it retires is
+ * therefore either served in full or refused (ENOENT, ECONNREFUSED, which make it start a new
+ * server), never cut off in the middle of its handshake.
  */
 public final class PageServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(PageServer.class.getName());
@@ -45,6 +51,8 @@ public final class PageServer implements AutoCloseable {
     /** The sessions, by client pid, that hold regions taken over from a dead server until their clients resume them. */
     private final java.util.Map<Long, ClientSession> orphans = new ConcurrentHashMap<>();
     private final CountDownLatch stopped = new CountDownLatch(1);
+    /** Held while deciding to retire and while admitting a client, so that neither misses the other. */
+    private final Object admission = new Object();
     private final ScheduledExecutorService idleTimer = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("anymap-idle-timer").daemon().unstarted(r));
     private FileChannel lockChannel;
@@ -52,13 +60,17 @@ public final class PageServer implements AutoCloseable {
     private int listener = -1;
     private Thread acceptor;
     private volatile boolean closing;
+    private boolean retiring;
+    private boolean acceptorDone;
+    private long idleSince = System.nanoTime();
 
     /** Another page server already holds the socket. */
     public static final class AlreadyRunningException extends IOException {
         private static final long serialVersionUID = 1L;
 
         AlreadyRunningException(Path socket) {
-            super("a page server is already running at " + socket);
+            super("a page server is already running at " + socket
+                    + "; use it, stop it first, or give this one another socket (--socket)");
         }
     }
 
@@ -81,13 +93,16 @@ public final class PageServer implements AutoCloseable {
      * ({@link BackendProvider#PAGE_SERVER_PROPERTY}), and never take what a region's options leave
      * out from this JVM's environment.
      *
-     * @param restartCommand what the keeper runs to start a server that takes over from this one
+     * @param restartCommand what the keeper runs to start a server that takes over from this one;
+     *     null for a server with no keeper, whose death leaves its regions to their processes
      */
     public synchronized void start(java.util.List<String> restartCommand, boolean takeOver) throws IOException {
         System.setProperty(BackendProvider.PAGE_SERVER_PROPERTY, "true");
         ServerAddress.prepareDirectory(socket);
-        keeper = new KeeperLink(socket, restartCommand);
-        if (takeOver) {
+        keeper = restartCommand == null ? null : new KeeperLink(socket, restartCommand);
+        if (keeper == null) {
+            lock();
+        } else if (takeOver) {
             new ClientSession(null, ProcessHandle.current().pid(), 0, backendLoaders, storageSpeeds, null, this::claim, ignored -> { },
                     this::status, this::region).warmUp();
             // A standby waits here until its server dies; the lock is that server's until then. Regions
@@ -103,6 +118,9 @@ public final class PageServer implements AutoCloseable {
         Files.deleteIfExists(socket);
         listener = UnixSockets.listen(socket, 64);
         Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+        synchronized (admission) {
+            idleSince = System.nanoTime();
+        }
         acceptor = Thread.ofPlatform().name("anymap-accept").start(this::acceptLoop);
         scheduleIdleCheck();
         idleTimer.scheduleWithFixedDelay(this::dropOrphansOfExitedClients, 1, 1, TimeUnit.SECONDS);
@@ -110,8 +128,15 @@ public final class PageServer implements AutoCloseable {
     }
 
     private void lock() throws IOException {
-        lockChannel = FileChannel.open(socket.resolveSibling("server.lock"), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-        FileLock lock = lockChannel.tryLock();
+        // One lock per socket: servers at two sockets of one directory are two servers.
+        lockChannel = FileChannel.open(socket.resolveSibling(socket.getFileName() + ".lock"), StandardOpenOption.CREATE,
+                StandardOpenOption.WRITE);
+        FileLock lock;
+        try {
+            lock = lockChannel.tryLock();
+        } catch (java.nio.channels.OverlappingFileLockException inThisJvm) {
+            lock = null; // a server of this JVM holds it
+        }
         if (lock == null) {
             lockChannel.close();
             throw new AlreadyRunningException(socket);
@@ -130,8 +155,8 @@ public final class PageServer implements AutoCloseable {
                 try {
                     client = UnixSockets.accept(listener);
                 } catch (NativeException e) {
-                    if (closing) {
-                        return;
+                    if (closing || isRetiring()) {
+                        return; // shut down, and every client that had connected before is accepted
                     }
                     LOG.log(System.Logger.Level.WARNING, "accept: " + e.getMessage());
                     continue;
@@ -151,11 +176,28 @@ public final class PageServer implements AutoCloseable {
                 }
                 ClientSession session = new ClientSession(new Connection(client), peer.pid(), ClientSession.startOf(peer.pid()),
                         backendLoaders, storageSpeeds, keeper, this::claim, this::sessionEnded, this::status, this::region);
-                sessions.add(session);
+                synchronized (admission) {
+                    if (closing) {
+                        Libc.close(client);
+                        return;
+                    }
+                    sessions.add(session);
+                }
                 Thread.ofPlatform().name("anymap-client-" + peer.pid()).daemon().start(session);
             }
         } finally {
-            stopped.countDown();
+            synchronized (admission) {
+                acceptorDone = true;
+                if (closing || sessions.isEmpty()) {
+                    stopped.countDown();
+                }
+            }
+        }
+    }
+
+    private boolean isRetiring() {
+        synchronized (admission) {
+            return retiring;
         }
     }
 
@@ -216,50 +258,118 @@ public final class PageServer implements AutoCloseable {
             orphan.closeAll();
             return true;
         });
-        if (dropped && orphans.isEmpty() && sessions.isEmpty()) {
+        if (dropped) {
+            synchronized (admission) {
+                if (!orphans.isEmpty() || !sessions.isEmpty()) {
+                    return;
+                }
+                idleSince = System.nanoTime();
+            }
             scheduleIdleCheck();
         }
     }
 
     private void sessionEnded(ClientSession session) {
-        sessions.remove(session);
-        if (sessions.isEmpty()) {
-            scheduleIdleCheck();
+        synchronized (admission) {
+            sessions.remove(session);
+            if (!sessions.isEmpty() || !orphans.isEmpty()) {
+                return;
+            }
+            if (retiring && acceptorDone) {
+                stopped.countDown();
+                return;
+            }
+            idleSince = System.nanoTime();
         }
+        scheduleIdleCheck();
     }
 
     private void scheduleIdleCheck() {
+        scheduleIdleCheck(exitWhenIdle == null ? 0 : exitWhenIdle.toNanos());
+    }
+
+    private void scheduleIdleCheck(long delayNanos) {
         if (exitWhenIdle == null || closing) {
             return;
         }
-        idleTimer.schedule(() -> {
-            if (sessions.isEmpty() && orphans.isEmpty()) {
-                LOG.log(System.Logger.Level.INFO, "no clients for " + exitWhenIdle + "; stopping");
-                close();
-            }
-        }, exitWhenIdle.toMillis(), TimeUnit.MILLISECONDS);
+        try {
+            idleTimer.schedule(this::retireIfIdle, delayNanos, TimeUnit.NANOSECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException closed) {
+            // closed meanwhile: nothing left to retire
+        }
     }
 
+    /**
+     * Retires the server if it has had no client for the whole idle time: one that left a moment
+     * ago restarts the count, whatever check was scheduled before.
+     */
+    private void retireIfIdle() {
+        synchronized (admission) {
+            if (closing || retiring || !sessions.isEmpty() || !orphans.isEmpty()) {
+                return;
+            }
+            long idleFor = System.nanoTime() - idleSince;
+            if (idleFor < exitWhenIdle.toNanos()) {
+                scheduleIdleCheck(exitWhenIdle.toNanos() - idleFor);
+                return;
+            }
+            LOG.log(System.Logger.Level.INFO, "no clients for " + exitWhenIdle + "; stopping");
+            retiring = true;
+            // Under the admission lock, so that no client is admitted after the decision unseen:
+            // from here a connect fails, and the acceptor drains the clients already queued.
+            stopListening();
+            if (keeper != null) {
+                // It keeps nothing now, and exits: a new server at the socket starts a keeper of its own.
+                keeper.close();
+            }
+            if (acceptorDone) {
+                stopped.countDown(); // the acceptor had failed before: nothing is left to drain
+            }
+        }
+    }
+
+    /** Unlinks the socket, shuts the listener down, and frees the socket for a new server. */
+    private void stopListening() {
+        // Unlink first: a client that starts now must not connect to a server on its way out.
+        try {
+            Files.deleteIfExists(socket);
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "removing " + socket + ": " + e.getMessage());
+        }
+        // Shut down to wake the acceptor; closed once it has stopped, so its number is not reused under it.
+        UnixSockets.shutdown(listener);
+        // The socket is no longer ours: a new server may take it while this one serves its last clients.
+        try {
+            lockChannel.close();
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.DEBUG, "releasing the lock: " + e.getMessage());
+        }
+    }
+
+    /**
+     * Stops at once: stops listening (if it still does), and ends every client's connection; their
+     * processes move their regions to a new server.
+     */
     @Override
     public synchronized void close() {
-        if (closing) {
-            return;
+        boolean listening;
+        synchronized (admission) {
+            if (closing) {
+                return;
+            }
+            closing = true;
+            listening = listener >= 0 && !retiring;
         }
-        closing = true;
         idleTimer.shutdownNow();
         if (keeper != null) {
-            // With regions left (a signal, not idleness, stopped it), the keeper starts a server that takes them over.
+            // First: with regions left (a signal, not idleness, stopped it), the keeper starts a server that takes them over.
             keeper.close();
         }
+        if (listening) {
+            stopListening();
+        }
+        sessions.forEach(ClientSession::shutdown);
         if (listener >= 0) {
-            // Unlink first: a client that starts now must not connect to a server on its way out.
-            try {
-                Files.deleteIfExists(socket);
-            } catch (IOException e) {
-                LOG.log(System.Logger.Level.DEBUG, "removing " + socket + ": " + e.getMessage());
-            }
-            // Shut down to wake the acceptor; closed once it has stopped, so its number is not reused under it.
-            UnixSockets.shutdown(listener);
             if (acceptor != Thread.currentThread()) {
                 try {
                     acceptor.join(TimeUnit.SECONDS.toMillis(10));
@@ -268,8 +378,6 @@ public final class PageServer implements AutoCloseable {
                 }
             }
             Libc.close(listener);
-        } else {
-            stopped.countDown();
         }
         try {
             if (lockChannel != null) {
@@ -278,5 +386,6 @@ public final class PageServer implements AutoCloseable {
         } catch (IOException e) {
             LOG.log(System.Logger.Level.DEBUG, "releasing the lock: " + e.getMessage());
         }
+        stopped.countDown();
     }
 }

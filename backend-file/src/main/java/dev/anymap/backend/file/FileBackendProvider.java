@@ -19,9 +19,9 @@ import java.util.Set;
  *
  * <p>Opening fails with {@link java.nio.file.NoSuchFileException}, {@link
  * java.nio.file.AccessDeniedException} or another {@link java.nio.file.FileSystemException} naming the
- * URI for a file that is missing, unreadable, a directory or not a regular file, and with {@link
- * IllegalArgumentException} for a URI that is no local file URI ({@code file://host/x},
- * {@code file:relative}, a query). An empty file opens, with size 0.
+ * URI for a file that is missing or unreadable, and with {@link IllegalArgumentException} for a
+ * directory, something that is not a regular file, or a URI that is no local file URI
+ * ({@code file://host/x}, {@code file:relative}, a query). An empty file opens, with size 0.
  *
  * <p>The version is the file's modification time and size; a read that finds the file shorter than
  * it was fails with {@link dev.anymap.spi.ObjectChangedException}.

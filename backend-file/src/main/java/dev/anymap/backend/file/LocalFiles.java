@@ -67,12 +67,13 @@ final class LocalFiles {
         } catch (IOException e) {
             throw translate(uri, e);
         }
+        // Wrong arguments rather than failures of storage: the user named something that is no file.
         if (attributes.isDirectory()) {
-            throw new FileSystemException(Redaction.uri(uri), null, "is a directory, not a file");
+            throw new IllegalArgumentException(Redaction.uri(uri) + " is a directory, not a file; name a file in it");
         }
         if (!attributes.isRegularFile()) {
-            throw new FileSystemException(Redaction.uri(uri), null,
-                    "is not a regular file (a device, FIFO or socket has no fixed size to map)");
+            throw new IllegalArgumentException(Redaction.uri(uri)
+                    + " is not a regular file (a device, FIFO or socket has no fixed size to map)");
         }
         return attributes;
     }

@@ -2,7 +2,6 @@ package dev.anymap.backend.file;
 
 import java.io.IOException;
 import java.net.URI;
-import java.nio.file.FileSystemException;
 import java.nio.file.NoSuchFileException;
 import org.apache.commons.vfs2.FileObject;
 import org.apache.commons.vfs2.FileSystemManager;
@@ -45,7 +44,7 @@ final class VfsObjects {
      * that is a folder to VFS, whose one child is the uncompressed content.
      *
      * @throws NoSuchFileException if there is no such file
-     * @throws FileSystemException if it is a folder or has no content
+     * @throws IllegalArgumentException if it is a folder or has no content
      * @throws IOException from VFS, translated by {@code failures}
      */
     static FileObject regularFile(FileSystemManager manager, URI uri, FileSystemOptions options, String scheme,
@@ -73,7 +72,7 @@ final class VfsObjects {
                     VfsSchemes.LAYERED.contains(scheme) ? "no such entry in the archive" : "no such file");
         }
         if (!type.hasContent()) {
-            throw new FileSystemException(failures.name(), null, "is a directory, not a file"
+            throw new IllegalArgumentException(failures.name() + " is a directory, not a file"
                     + (VfsSchemes.LAYERED.contains(scheme) ? " (name an entry: " + scheme + ":ARCHIVE-URI!/path/in/archive)" : ""));
         }
         return file;

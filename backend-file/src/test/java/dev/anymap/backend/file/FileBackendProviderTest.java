@@ -21,7 +21,6 @@ import java.lang.foreign.ValueLayout;
 import java.net.URI;
 import java.nio.channels.FileChannel;
 import java.nio.file.AccessDeniedException;
-import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -75,8 +74,8 @@ class FileBackendProviderTest {
     }
 
     @Test
-    void aDirectoryIsRefusedAtOpen() {
-        FileSystemException error = assertThrows(FileSystemException.class, () -> registry.open(dir.toUri()));
+    void aDirectoryIsRefusedAtOpenAsABadArgument() {
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class, () -> registry.open(dir.toUri()));
         assertTrue(error.getMessage().contains(dir.toUri().toString()) && error.getMessage().contains("is a directory"), error.getMessage());
     }
 

@@ -22,7 +22,6 @@ import java.net.URI;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
-import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -174,9 +173,9 @@ class SftpBackendTest {
     }
 
     @Test
-    void aDirectoryIsRefusedAtOpen() throws Exception {
+    void aDirectoryIsRefusedAtOpenAsABadArgument() throws Exception {
         Files.createDirectories(root.resolve("a-directory"));
-        FileSystemException error = assertThrows(FileSystemException.class,
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
                 () -> registry.open(server.uri("a-directory"), withPassword()));
         assertTrue(error.getMessage().contains("is a directory"), error.getMessage());
     }

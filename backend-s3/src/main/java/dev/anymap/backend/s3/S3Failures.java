@@ -11,6 +11,7 @@ import java.nio.file.NoSuchFileException;
 import software.amazon.awssdk.awscore.exception.AwsErrorDetails;
 import software.amazon.awssdk.core.exception.AbortedException;
 import software.amazon.awssdk.core.exception.ApiCallAttemptTimeoutException;
+import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.core.exception.SdkException;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.model.S3Exception;
@@ -81,9 +82,33 @@ final class S3Failures {
                     + " within " + settings.attemptTimeout().toMillis() + " ms, " + settings.maxAttempts()
                     + " times: " + describe(failure)), failure);
         }
-        // Connection refused, unknown host, TLS, no credentials found: the cause says which.
+        if (noCredentials(failure)) {
+            return noCredentials(uriText);
+        }
+        // Connection refused, unknown host, TLS: the cause says which.
         return withCause(new IOException(uriText + ": " + what + " failed before " + settings.describeEndpoint()
                 + " answered: " + describe(failure)), failure);
+    }
+
+    /**
+     * No credentials anywhere: one line naming the ways to give them, in place of the SDK's account
+     * of every provider it tried. Access denied, since that is what it comes to.
+     */
+    static AccessDeniedException noCredentials(String uriText) {
+        return new AccessDeniedException(uriText, null, "no S3 credentials found; give them with AWS_ACCESS_KEY_ID and "
+                + "AWS_SECRET_ACCESS_KEY, a profile (AWS_PROFILE, or the option profile), the options access-key-id and "
+                + "secret-access-key, or an instance role; or read a public bucket with the option anonymous=true");
+    }
+
+    /** The SDK says so only in words: every provider of its chain failed to load credentials. */
+    private static boolean noCredentials(SdkException failure) {
+        for (Throwable cause = failure; cause != null; cause = cause.getCause()) {
+            if (cause instanceof SdkClientException && cause.getMessage() != null
+                    && cause.getMessage().startsWith("Unable to load credentials")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private IOException missing(S3Client client) {

@@ -86,6 +86,31 @@ class S3OpenFailureTest {
     }
 
     @Test
+    void noCredentialsAnywhereIsAccessDeniedInOneLineNamingTheWaysToGiveThem() throws IOException {
+        for (String variable : new String[] {"AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE",
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"}) {
+            org.junit.jupiter.api.Assumptions.assumeTrue(System.getenv(variable) == null, variable + " is set in this environment");
+        }
+        java.nio.file.Path nowhere = java.nio.file.Files.createTempDirectory("no-aws-").resolve("none");
+        Map<String, String> properties = Map.of("aws.sharedCredentialsFile", nowhere.toString(), "aws.configFile", nowhere.toString(),
+                "aws.disableEc2Metadata", "true");
+        properties.forEach(System::setProperty);
+        try {
+            URI uri = server.put("no-credentials.bin", new byte[100]);
+            Map<String, String> options = new HashMap<>(server.options());
+            options.remove(S3Settings.ACCESS_KEY_ID);
+            options.remove(S3Settings.SECRET_ACCESS_KEY);
+            AccessDeniedException denied = assertThrows(AccessDeniedException.class, () -> BackendRegistry.load().open(uri, options));
+            String message = denied.getMessage();
+            assertTrue(message.startsWith(uri + ": no S3 credentials found") && message.contains("AWS_ACCESS_KEY_ID")
+                    && message.contains("profile") && message.contains("access-key-id") && message.contains("anonymous=true"), message);
+            assertTrue(message.length() < 400 && message.lines().count() == 1, message);
+        } finally {
+            properties.keySet().forEach(System::clearProperty);
+        }
+    }
+
+    @Test
     void anEndpointWhereNothingListensIsAnIOExceptionNamingUriAndEndpoint() throws IOException {
         int port;
         try (ServerSocket probe = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
