@@ -3,16 +3,13 @@ package dev.anymap;
 import dev.anymap.protocol.ServerAddress;
 import dev.anymap.server.JavaCommand;
 import dev.anymap.server.PageServerMain;
-import java.io.BufferedReader;
+import dev.anymap.server.ReadyLine;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -36,37 +33,17 @@ final class ServerLauncher {
         // allocations an arena of its own and the server's resident memory creeps up.
         builder.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
         Process server = builder.start();
-        BufferedReader output = new BufferedReader(new InputStreamReader(server.getInputStream(), StandardCharsets.UTF_8));
-        // JVM options may print first (a flight recording announces itself): wait for the line that
-        // says ready, and keep draining after it, so that the server never blocks on a full pipe.
-        CompletableFuture<String> readyLine = new CompletableFuture<>();
-        Thread.ofVirtual().name("anymap-server-output").start(() -> {
-            try (output) {
-                for (String line; (line = output.readLine()) != null; ) {
-                    if (line.startsWith(PageServerMain.READY)) {
-                        readyLine.complete(line);
-                    }
-                }
-            } catch (IOException e) {
-                // The server is gone; the wait below tells how.
-            } finally {
-                readyLine.complete(null);
-            }
-        });
         String line;
         try {
-            line = readyLine.get(config.startTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            line = ReadyLine.await(server, PageServerMain.READY, config.startTimeout());
         } catch (TimeoutException e) {
             server.destroyForcibly();
             throw new IOException("the page server did not start within " + config.startTimeout() + tail(log));
-        } catch (ExecutionException e) {
-            throw new IOException("reading the page server's output", e.getCause());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
+        } catch (IOException e) {
             server.destroyForcibly();
-            throw new java.io.InterruptedIOException("interrupted while the page server started");
+            throw e;
         }
-        if (line != null && line.startsWith(PageServerMain.READY)) {
+        if (line != null) {
             return;
         }
         try {

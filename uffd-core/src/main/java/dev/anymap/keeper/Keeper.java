@@ -55,9 +55,9 @@ final class Keeper {
     private final boolean withStandby;
     private final List<String> serverCommand;
     private final Map<Long, Kept> regions = new LinkedHashMap<>();
-    /** Servers in a row that died soon after they took over, and when the last one did. */
+    /** Servers in a row that died soon after they started to serve, and when the one serving now started. */
     private int quickDeaths;
-    private long tookOver = Long.MIN_VALUE;
+    private long tookOver;
     private Process standby;
     private boolean standbyDue;
     private boolean stopping;
@@ -76,6 +76,7 @@ final class Keeper {
                     + CONNECT_TIMEOUT.toSeconds() + " s, or died first");
             return;
         }
+        tookOver = System.nanoTime();
         try {
             while (true) {
                 follow(server);

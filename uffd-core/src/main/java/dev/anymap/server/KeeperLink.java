@@ -7,10 +7,7 @@ import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.protocol.ProtocolException;
 import dev.anymap.protocol.ServerAddress;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -198,41 +195,18 @@ final class KeeperLink implements AutoCloseable {
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .start();
-        BufferedReader output = new BufferedReader(new InputStreamReader(keeper.getInputStream(), StandardCharsets.UTF_8));
-        String ready = readyLine(output, keeper);
+        String ready;
+        try {
+            ready = ReadyLine.await(keeper, KeeperMain.READY, KEEPER_START_TIMEOUT);
+        } catch (java.util.concurrent.TimeoutException e) {
+            ready = null;
+        }
         if (ready == null) {
+            String why = keeper.isAlive() ? " within " + KEEPER_START_TIMEOUT.toSeconds() + " s" : " (exit status " + keeper.exitValue() + ")";
             keeper.destroyForcibly();
-            throw new IOException("the keeper did not start" + (keeper.isAlive() ? " within " + KEEPER_START_TIMEOUT.toSeconds() + " s"
-                    : " (exit status " + keeper.exitValue() + ")"));
+            throw new IOException("the keeper did not start" + why);
         }
         return connect(listen);
-    }
-
-    private static String readyLine(BufferedReader output, Process keeper) throws IOException {
-        java.util.concurrent.CompletableFuture<String> line = new java.util.concurrent.CompletableFuture<>();
-        Thread.ofVirtual().name("anymap-keeper-output").start(() -> {
-            try (output) {
-                for (String next; (next = output.readLine()) != null; ) {
-                    if (next.startsWith(KeeperMain.READY)) {
-                        line.complete(next);
-                    }
-                }
-            } catch (IOException e) {
-                // The keeper is gone; the wait below tells.
-            } finally {
-                line.complete(null);
-            }
-        });
-        try {
-            return line.get(KEEPER_START_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (java.util.concurrent.TimeoutException e) {
-            return null;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new java.io.InterruptedIOException("interrupted while the keeper started");
-        } catch (java.util.concurrent.ExecutionException e) {
-            throw new IOException(e.getCause());
-        }
     }
 
     private static Connection connect(Path keeperSocket) throws IOException {
