@@ -282,7 +282,11 @@ final class PageServerLink implements AutoCloseable {
                     throw e;
                 }
                 if (ServerAddress.keeperAlive(socket)) {
-                    return awaitTakeOver(e);
+                    Connection takenOver = awaitTakeOver(e);
+                    if (takenOver != null) {
+                        return takenOver;
+                    }
+                    continue; // the keeper went without starting a server (its server had retired): start one
                 }
                 if (!config.autoStart()) {
                     throw new IOException("no page server listens at " + socket + " (" + Errno.name(e.errno())
@@ -297,9 +301,15 @@ final class PageServerLink implements AutoCloseable {
         }
     }
 
+    /** The server that a live keeper starts; null if the keeper goes without one. */
     private Connection awaitTakeOver(NativeException refused) throws IOException {
         long deadline = System.nanoTime() + takeOverBound();
-        while (System.nanoTime() < deadline && ServerAddress.keeperAlive(socket)) {
+        while (ServerAddress.keeperAlive(socket)) {
+            if (System.nanoTime() - deadline >= 0) {
+                throw new IOException("no page server listens at " + socket + " (" + Errno.name(refused.errno()) + "), and the"
+                        + " keeper there started none within " + TimeUnit.NANOSECONDS.toSeconds(takeOverBound()) + " s; see server.log"
+                        + " beside it");
+            }
             LockSupport.parkNanos(RECONNECT_PAUSE.toNanos());
             try {
                 return connectToServer();
@@ -309,8 +319,7 @@ final class PageServerLink implements AutoCloseable {
                 }
             }
         }
-        throw new IOException("no page server listens at " + socket + " (" + Errno.name(refused.errno()) + "), and the keeper"
-                + " that was starting one did not; see server.log beside it");
+        return null;
     }
 
     private Connection connectToServer() throws IOException {

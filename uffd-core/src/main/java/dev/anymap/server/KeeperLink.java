@@ -33,6 +33,8 @@ final class KeeperLink implements AutoCloseable {
     private final List<String> restartCommand;
     private final Map<Long, Kept> kept = new LinkedHashMap<>();
     private Connection connection;
+    /** A keeper is being started: regions kept meanwhile go to it when it connects. */
+    private boolean connecting;
     private Thread watcher;
     private boolean closed;
 
@@ -57,10 +59,13 @@ final class KeeperLink implements AutoCloseable {
         this.restartCommand = List.copyOf(restartCommand);
     }
 
-    /** Starts a keeper for this server and connects to it. */
-    synchronized void start() throws IOException {
-        connection = startKeeper();
-        watch(connection);
+    /**
+     * Starts a keeper for this server, and connects to it, in the background: the keeper's JVM starts
+     * while this server does, and {@link #keep} waits for it.
+     */
+    synchronized void start() {
+        connecting = true;
+        Thread.ofPlatform().name("anymap-keeper-start").daemon().start(this::connectKeeper);
     }
 
     /**
@@ -114,9 +119,30 @@ final class KeeperLink implements AutoCloseable {
         }
     }
 
-    /** Sends a region to the keeper; the server keeps its own {@code userfaultfd} open until {@link #forget}. */
+    /**
+     * Sends a region to the keeper, waiting for one that is starting; the server keeps its own
+     * {@code userfaultfd} open until {@link #forget}.
+     */
     synchronized void keep(Message.Keep keep, int userfaultfd) throws IOException {
         kept.put(keep.regionId(), new Kept(keep, userfaultfd));
+        if (connecting) {
+            long deadline = System.nanoTime() + KEEPER_START_TIMEOUT.toNanos();
+            while (connecting && !closed) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    LOG.log(System.Logger.Level.ERROR, "no keeper holds region " + keep.regionId() + " yet: should this server die"
+                            + " before one starts, its faults go unserved");
+                    return;
+                }
+                try {
+                    wait(TimeUnit.NANOSECONDS.toMillis(left) + 1);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted while waiting for the keeper");
+                }
+            }
+            return; // the keeper that connected was sent every region kept by then, this one too
+        }
         if (connection != null) {
             connection.send(keep, userfaultfd);
         }
@@ -149,7 +175,7 @@ final class KeeperLink implements AutoCloseable {
         });
     }
 
-    /** The keeper died: start another and send it every region, retrying until it works or the server closes. */
+    /** The keeper died: start another. */
     private void replaceKeeper(Connection dead) {
         synchronized (this) {
             if (closed || connection != dead) {
@@ -157,25 +183,39 @@ final class KeeperLink implements AutoCloseable {
             }
             dead.close();
             connection = null;
+            connecting = true;
         }
         LOG.log(System.Logger.Level.WARNING, "the keeper of the page server at " + socket + " died; starting another");
+        connectKeeper();
+    }
+
+    /** Starts a keeper and sends it every region, trying again until it works or the server closes. */
+    private void connectKeeper() {
         while (true) {
-            synchronized (this) {
-                if (closed) {
-                    return;
-                }
-                try {
-                    Connection fresh = startKeeper();
+            try {
+                Connection fresh = startKeeper();
+                synchronized (this) {
+                    if (closed) {
+                        fresh.close();
+                        return;
+                    }
                     for (Kept region : kept.values()) {
                         fresh.send(region.keep(), region.userfaultfd());
                     }
                     connection = fresh;
+                    connecting = false;
+                    notifyAll();
                     watch(fresh);
-                    LOG.log(System.Logger.Level.INFO, "a new keeper holds the " + kept.size() + " regions of the page server at " + socket);
+                }
+                LOG.log(System.Logger.Level.INFO, "a new keeper holds the " + kept.size() + " regions of the page server at " + socket);
+                return;
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.ERROR, "starting a keeper for the page server at " + socket + ": " + e.getMessage()
+                        + "; until one runs, this server's death would leave its regions unserved");
+            }
+            synchronized (this) {
+                if (closed) {
                     return;
-                } catch (IOException e) {
-                    LOG.log(System.Logger.Level.ERROR, "starting a keeper for the page server at " + socket + ": " + e.getMessage()
-                            + "; until one runs, this server's death would leave its regions unserved");
                 }
             }
             try {
@@ -235,6 +275,8 @@ final class KeeperLink implements AutoCloseable {
                 return;
             }
             closed = true;
+            connecting = false;
+            notifyAll();
             stopping = watcher;
             if (connection != null) {
                 connection.shutdown();
