@@ -25,7 +25,8 @@ import java.util.function.BiConsumer;
 final class KeeperLink implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(KeeperLink.class.getName());
     private static final Duration KEEPER_START_TIMEOUT = Duration.ofSeconds(30);
-    private static final Duration RETRY_PAUSE = Duration.ofSeconds(1);
+    private static final Duration RETRY_PAUSE = Duration.ofMillis(200);
+    private static final Duration MAX_RETRY_PAUSE = Duration.ofSeconds(10);
     private static final List<String> KEEPER_JVM_OPTIONS = List.of("-XX:+UseSerialGC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
             "-Xmx32m", "-XX:-UsePerfData");
 
@@ -39,6 +40,15 @@ final class KeeperLink implements AutoCloseable {
     private boolean closed;
 
     private record Kept(Message.Keep keep, int userfaultfd) {}
+
+    /** The keeper of a server that retired from this socket holds its lock still, on its way out. */
+    private static final class PreviousKeeperLeaving extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        PreviousKeeperLeaving() {
+            super("the keeper of the server before is still leaving");
+        }
+    }
 
     /** The keeper stopped before it handed over anything: the standby it kept is not needed. */
     static final class NothingToTakeOverException extends IOException {
@@ -191,6 +201,7 @@ final class KeeperLink implements AutoCloseable {
 
     /** Starts a keeper and sends it every region, trying again until it works or the server closes. */
     private void connectKeeper() {
+        Duration pause = RETRY_PAUSE;
         while (true) {
             try {
                 Connection fresh = startKeeper();
@@ -209,9 +220,12 @@ final class KeeperLink implements AutoCloseable {
                 }
                 LOG.log(System.Logger.Level.INFO, "a new keeper holds the " + kept.size() + " regions of the page server at " + socket);
                 return;
+            } catch (PreviousKeeperLeaving e) {
+                LOG.log(System.Logger.Level.DEBUG, "the keeper of the server that retired from " + socket + " is still leaving");
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.ERROR, "starting a keeper for the page server at " + socket + ": " + e.getMessage()
                         + "; until one runs, this server's death would leave its regions unserved");
+                pause = pause.multipliedBy(2).compareTo(MAX_RETRY_PAUSE) < 0 ? pause.multipliedBy(2) : MAX_RETRY_PAUSE;
             }
             synchronized (this) {
                 if (closed) {
@@ -219,7 +233,7 @@ final class KeeperLink implements AutoCloseable {
                 }
             }
             try {
-                Thread.sleep(RETRY_PAUSE);
+                Thread.sleep(pause);
             } catch (InterruptedException e) {
                 return;
             }
@@ -242,6 +256,9 @@ final class KeeperLink implements AutoCloseable {
             ready = null;
         }
         if (ready == null) {
+            if (!keeper.isAlive() && keeper.exitValue() == KeeperMain.EXIT_ALREADY_RUNNING) {
+                throw new PreviousKeeperLeaving();
+            }
             String why = keeper.isAlive() ? " within " + KEEPER_START_TIMEOUT.toSeconds() + " s" : " (exit status " + keeper.exitValue() + ")";
             keeper.destroyForcibly();
             throw new IOException("the keeper did not start" + why);
