@@ -38,12 +38,12 @@ class HostilePeerTest {
      */
     private static final int SLACK = 2;
     /**
-     * Resident memory: the fuzz sends thousands of packets of up to 64 KiB, maps hundreds of 8 MiB
-     * regions and has the server read some of them; a leak of any of those per round is tens of
-     * MiB to GiBs. Less than that moves with the heap's and malloc's own ups and downs, which a
-     * full collection before each sample (jcmd GC.run) mostly takes out.
+     * Resident memory: the fuzz runs about 8,000 rounds in 25 s, sends packets of up to 64 KiB and
+     * maps hundreds of 8 MiB regions; a leak of 8 KiB a round (a receive buffer, a region's
+     * staging) passes this. Less moves with the heap's and malloc's own ups and downs, which a full
+     * collection before each sample (jcmd GC.run) does not all take out: 18 MiB was seen.
      */
-    private static final long RSS_SLACK = 32L << 20;
+    private static final long RSS_SLACK = 64L << 20;
 
     @Test
     @Timeout(value = 3, unit = TimeUnit.MINUTES)

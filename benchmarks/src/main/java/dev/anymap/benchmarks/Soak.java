@@ -158,7 +158,7 @@ public final class Soak {
                 MappedRegion region;
                 try {
                     region = anymap.map(uri, MapOptions.defaults().withChunkSize(64 << 10 << random.nextInt(4)));
-                } catch (IOException e) {
+                } catch (IOException | RuntimeException e) {
                     mapFailures.incrementAndGet();
                     failures.add("map " + uri + ": " + e.getMessage());
                     continue;
