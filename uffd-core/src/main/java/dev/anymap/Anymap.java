@@ -107,6 +107,7 @@ public final class Anymap implements AutoCloseable {
         // Resolved here, where this process's environment is: the page server is shared and has its own.
         MapOptions options = given.withBackendOptions(LocalBackends.get().resolve(uri, given.backendOptions()));
         Message.Assumed assumed = assume ? new Message.Assumed(trace.objectSize(), trace.objectVersion()) : Message.Assumed.NONE;
+        int restarts = link.restarts();
         Message.Mapped mapped = (Message.Mapped) link.call(options.request(link.nextRequestId(), uri, "", assumed), -1, uri);
         ObjectVersion version = ObjectVersion.parse(mapped.version());
         if (mapped.size() == 0) {
@@ -133,6 +134,11 @@ public final class Anymap implements AutoCloseable {
             }
             if (uffd >= 0) {
                 Libc.close(uffd);
+            }
+            if (link.restarts() != restarts) {
+                // The server that answered the map died, and the one that took over (on another thread's request)
+                // never heard of the region: "no region N". Start again whole, as when this thread saw the death.
+                throw new PageServerLink.ConnectionLostException(link.socket(), e);
             }
             try {
                 link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri);

@@ -156,6 +156,10 @@ final class PageServerLink implements AutoCloseable {
         }
     }
 
+    Path socket() {
+        return socket;
+    }
+
     /** How many times a new page server has taken over from a dead one since this link was opened. */
     int restarts() {
         synchronized (lock) {

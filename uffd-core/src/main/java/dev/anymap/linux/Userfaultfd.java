@@ -99,6 +99,28 @@ public final class Userfaultfd {
         }
     }
 
+    /**
+     * What descriptor {@code fd} of this process is, as {@code /proc/self/fd} names it: {@code
+     * anon_inode:[userfaultfd]} for a userfaultfd, a path, {@code pipe:[...]}, {@code
+     * anon_inode:[eventfd]}; "unknown" if it cannot be read.
+     */
+    public static String describe(int fd) {
+        try {
+            return java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/self/fd", Integer.toString(fd))).toString();
+        } catch (java.io.IOException | UnsupportedOperationException e) {
+            return "unknown";
+        }
+    }
+
+    /**
+     * Whether descriptor {@code fd} of this process is a userfaultfd. A descriptor from another
+     * process must be checked before its fault loop starts: a read(2) of {@code /dev/zero} or a
+     * memfd never blocks, and a loop on one burns a core.
+     */
+    public static boolean isUserfaultfd(int fd) {
+        return describe(fd).equals("anon_inode:[userfaultfd]");
+    }
+
     /** The features this kernel offers, from a throwaway userfaultfd. */
     public static long availableFeatures() throws NativeException, UserfaultfdUnavailableException {
         int fd = create(Libc.O_CLOEXEC);

@@ -1,6 +1,7 @@
 package dev.anymap.server;
 
 import dev.anymap.linux.Libc;
+import dev.anymap.linux.Userfaultfd;
 import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.protocol.ProtocolException;
@@ -247,6 +248,12 @@ final class ClientSession implements Runnable {
                 case Message.Attach attach -> {
                     if (incoming.fd() < 0) {
                         throw new ProtocolException("an Attach message came without its userfaultfd");
+                    }
+                    if (!Userfaultfd.isUserfaultfd(incoming.fd())) {
+                        String what = Userfaultfd.describe(incoming.fd());
+                        closeDescriptor(incoming);
+                        throw new ProtocolException("the descriptor sent with the Attach of region " + attach.regionId()
+                                + " is not a userfaultfd but " + what);
                     }
                     RegionServer region = region(attach.regionId(), incoming);
                     confirmAssumption(attach.regionId(), region, incoming);

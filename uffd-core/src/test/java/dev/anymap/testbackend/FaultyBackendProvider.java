@@ -49,6 +49,17 @@ public final class FaultyBackendProvider implements BackendProvider {
         return Set.of("faulty");
     }
 
+    /** {@code token}: a secret that changes nothing, for the tests that look for secrets where none may be. */
+    @Override
+    public Set<String> supportedOptions() {
+        return Set.of("token");
+    }
+
+    @Override
+    public Set<String> secretOptions() {
+        return Set.of("token");
+    }
+
     @Override
     public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
         Map<String, Long> parameters = parameters(uri);
