@@ -107,11 +107,12 @@ public final class Anymap implements AutoCloseable {
         // Resolved here, where this process's environment is: the page server is shared and has its own.
         MapOptions options = given.withBackendOptions(LocalBackends.get().resolve(uri, given.backendOptions()));
         Message.Assumed assumed = assume ? new Message.Assumed(trace.objectSize(), trace.objectVersion()) : Message.Assumed.NONE;
-        int restarts = link.restarts();
-        Message.Mapped mapped = (Message.Mapped) link.call(options.request(link.nextRequestId(), uri, "", assumed), -1, uri);
+        // Every request about the new region goes to the server that made it; another that took over never heard of it.
+        int server = link.server();
+        Message.Mapped mapped = (Message.Mapped) link.call(options.request(link.nextRequestId(), uri, "", assumed), -1, uri, server);
         ObjectVersion version = ObjectVersion.parse(mapped.version());
         if (mapped.size() == 0) {
-            link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri);
+            link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri, server);
             return register(new MappedRegion(this, uri, options, 0, version, 0, 0, -1, 0));
         }
         long length = (mapped.size() + Userfaultfd.PAGE - 1) & -Userfaultfd.PAGE;
@@ -120,13 +121,13 @@ public final class Anymap implements AutoCloseable {
         try {
             if (trace != null && trace.objectSize() == mapped.size()) {
                 // Before the attach, which waits for the open when the object was assumed: the reads start now.
-                link.prefetch(mapped.regionId(), trace.chunksFor(options.chunkSize()), uri);
+                link.prefetch(mapped.regionId(), trace.chunksFor(options.chunkSize()), uri, server);
             }
             address = MappedRegion.mapMemory(length);
             uffd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
             Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON);
             Userfaultfd.register(uffd, address, length, Userfaultfd.REGISTER_MODE_MISSING);
-            link.call(new Message.Attach(link.nextRequestId(), mapped.regionId(), address, length), uffd, uri);
+            link.call(new Message.Attach(link.nextRequestId(), mapped.regionId(), address, length), uffd, uri, server);
             return register(new MappedRegion(this, uri, options, mapped.size(), version, address, length, uffd, mapped.regionId()));
         } catch (IOException | RuntimeException e) {
             if (address != 0) {
@@ -135,13 +136,11 @@ public final class Anymap implements AutoCloseable {
             if (uffd >= 0) {
                 Libc.close(uffd);
             }
-            if (link.restarts() != restarts) {
-                // The server that answered the map died, and the one that took over (on another thread's request)
-                // never heard of the region: "no region N". Start again whole, as when this thread saw the death.
-                throw new PageServerLink.ConnectionLostException(link.socket(), e);
+            if (e instanceof PageServerLink.ConnectionLostException) {
+                throw e; // map() starts again whole, on the server that took over
             }
             try {
-                link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri);
+                link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri, server);
             } catch (IOException | RuntimeException cleanup) {
                 e.addSuppressed(cleanup);
             }
@@ -158,7 +157,7 @@ public final class Anymap implements AutoCloseable {
         return new ServerStatus(status.serverPid(), status.clients(), status.regionCount(), status.regions().stream()
                 .map(r -> new ServerStatus.Region(r.clientPid(), r.regionId(), r.uri(), r.version(), r.size(), r.chunkSize(),
                         r.residentBytes(), RegionStats.of(r.stats())))
-                .toList(), link.restarts());
+                .toList(), link.server());
     }
 
     /**

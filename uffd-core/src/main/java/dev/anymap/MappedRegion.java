@@ -46,6 +46,7 @@ public final class MappedRegion implements AutoCloseable {
     private final RangeLoader loader;
     /** Held by loads and copies, which reach the memory by address: close takes it to wait for them. */
     private final ReentrantReadWriteLock nativeAccess = new ReentrantReadWriteLock();
+    private static final long LOST = -1;
     private volatile long serverRegionId;
     private volatile boolean closed;
 
@@ -96,7 +97,7 @@ public final class MappedRegion implements AutoCloseable {
         if (length == 0) {
             return RegionStats.NONE;
         }
-        Message reply = owner.link().call(new Message.StatsRequest(owner.link().nextRequestId(), serverRegionId), -1, uri);
+        Message reply = owner.link().call(new Message.StatsRequest(owner.link().nextRequestId(), onServer()), -1, uri);
         if (!(reply instanceof Message.Stats stats)) {
             throw new IOException("the page server answered a stats request with " + reply);
         }
@@ -113,7 +114,7 @@ public final class MappedRegion implements AutoCloseable {
      */
     public AccessTrace trace() throws IOException {
         checkOpen();
-        int[] chunks = length == 0 ? new int[0] : owner.link().chunks(serverRegionId, false, uri);
+        int[] chunks = length == 0 ? new int[0] : owner.link().chunks(onServer(), false, uri);
         return new AccessTrace(size, version.toString(), options.chunkSize(), chunks);
     }
 
@@ -133,7 +134,7 @@ public final class MappedRegion implements AutoCloseable {
                     + Redaction.uri(uri) + " has " + size);
         }
         if (length > 0) {
-            owner.link().prefetch(serverRegionId, trace.chunksFor(options.chunkSize()), uri);
+            owner.link().prefetch(onServer(), trace.chunksFor(options.chunkSize()), uri, PageServerLink.ANY_SERVER);
         }
     }
 
@@ -216,13 +217,28 @@ public final class MappedRegion implements AutoCloseable {
         }
     }
 
-    /** Fails every page not yet fetched, from this process, when no page server is left to serve them. */
-    void poisonMissingPages() {
+    /**
+     * No page server serves this region any more (it died, and none took the region over): every page
+     * not yet fetched fails, from this process, and the region asks no server anything again, since
+     * its number may be another region's on the server that serves the link now.
+     */
+    void lose() {
+        serverRegionId = LOST;
         if (length > 0 && !closed) {
             try (Arena call = Arena.ofConfined()) {
                 new Userfaultfd.FillRequest(call).fillRange(userfaultfd, address, 0, length);
             }
         }
+    }
+
+    /** The region's number on the server that serves it; throws if no server does. */
+    private long onServer() throws IOException {
+        long id = serverRegionId;
+        if (id == LOST) {
+            throw new IOException("the page server that served " + Redaction.uri(uri) + " died and none took it over; its pages not"
+                    + " fetched before fail (see the application's log); map it again");
+        }
+        return id;
     }
 
     private void checkOpen() {
@@ -255,7 +271,9 @@ public final class MappedRegion implements AutoCloseable {
         Libc.munmap(address, length);
         try {
             // Still one of the owner's regions: should the server die now, the one that takes over is told it is this process's.
-            owner.link().call(new Message.Unmap(owner.link().nextRequestId(), serverRegionId), -1, uri);
+            if (serverRegionId != LOST) {
+                owner.link().call(new Message.Unmap(owner.link().nextRequestId(), serverRegionId), -1, uri);
+            }
         } catch (IllegalArgumentException unknown) {
             // Asked again of a server that took over from one that had unmapped it, and so never had it.
         } finally {

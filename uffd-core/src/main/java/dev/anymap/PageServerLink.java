@@ -40,6 +40,8 @@ import java.util.function.Supplier;
 final class PageServerLink implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(PageServerLink.class.getName());
     private static final int TAKE_OVER_STARTS = 6;
+    /** For {@link #call(Message, int, URI, int)}: whichever server serves the link. */
+    static final int ANY_SERVER = -1;
     private static final java.time.Duration RECONNECT_PAUSE = java.time.Duration.ofMillis(20);
     /** How long a link with no keeper left waits for a server that may have been handed the regions just before. */
     private static final java.time.Duration KEEPERLESS_GRACE = java.time.Duration.ofSeconds(2);
@@ -84,14 +86,25 @@ final class PageServerLink implements AutoCloseable {
      * AccessDeniedException, or IOException.
      */
     Message call(Message request, int passedFd, URI about) throws IOException {
+        return call(request, passedFd, about, ANY_SERVER);
+    }
+
+    /**
+     * As {@link #call(Message, int, URI)}, but only of the server numbered {@code server} ({@link
+     * #server()} when the caller began): a region that one server answered a map for is unknown to
+     * the server that takes over from it, which may even have given its number to another region.
+     *
+     * @throws ConnectionLostException if another server serves the link by now
+     */
+    Message call(Message request, int passedFd, URI about, int server) throws IOException {
         Message answer;
         while (true) {
             try {
-                answer = send(request, passedFd);
+                answer = send(request, passedFd, server);
                 break;
             } catch (ConnectionLostException e) {
-                // Asked again of the server that takes over, unless it made a region: a new map starts again whole.
-                if (request instanceof Message.Map || request instanceof Message.Attach) {
+                // Asked again of the server that takes over, unless it made a region or is about one only the lost server had.
+                if (server != ANY_SERVER || request instanceof Message.Map || request instanceof Message.Attach) {
                     throw e;
                 }
             }
@@ -105,10 +118,13 @@ final class PageServerLink implements AutoCloseable {
         return answer;
     }
 
-    private Message send(Message request, int passedFd) throws IOException {
+    private Message send(Message request, int passedFd, int server) throws IOException {
         CompletableFuture<Connection.Incoming> reply = new CompletableFuture<>();
         synchronized (lock) {
             awaitConnection();
+            if (server != ANY_SERVER && server != restarts) {
+                throw new ConnectionLostException(socket, null);
+            }
             connection.send(request, passedFd);
             pending.addLast(reply);
         }
@@ -148,20 +164,16 @@ final class PageServerLink implements AutoCloseable {
         }
     }
 
-    /** Has the page server prefetch a region's chunks in this order, sent a packet at a time. */
-    void prefetch(long regionId, int[] chunks, URI about) throws IOException {
+    /** Has the page server ({@code server}, or any) prefetch a region's chunks in this order, sent a packet at a time. */
+    void prefetch(long regionId, int[] chunks, URI about, int server) throws IOException {
         for (int from = 0; from < chunks.length; from += MessageCodec.MAX_TRACE_CHUNKS) {
             int[] piece = java.util.Arrays.copyOfRange(chunks, from, Math.min(chunks.length, from + MessageCodec.MAX_TRACE_CHUNKS));
-            call(new Message.PrefetchOrder(nextRequestId(), regionId, piece), -1, about);
+            call(new Message.PrefetchOrder(nextRequestId(), regionId, piece), -1, about, server);
         }
     }
 
-    Path socket() {
-        return socket;
-    }
-
-    /** How many times a new page server has taken over from a dead one since this link was opened. */
-    int restarts() {
+    /** The number of the server this link talks to: how many times one took over from a dead one since the link opened. */
+    int server() {
         synchronized (lock) {
             return restarts;
         }
@@ -426,7 +438,7 @@ final class PageServerLink implements AutoCloseable {
         } else {
             LOG.log(System.Logger.Level.ERROR, "the page server at " + socket + " died and " + why + "; every page not yet fetched in"
                     + " this process's regions now raises an error when touched (see server.log beside the socket)");
-            orphaned.forEach(MappedRegion::poisonMissingPages);
+            orphaned.forEach(MappedRegion::lose);
         }
         synchronized (lock) {
             serverless = true; // the next request connects to, or starts, a new server
@@ -438,7 +450,7 @@ final class PageServerLink implements AutoCloseable {
     private void resume(Connection fresh) throws IOException {
         Collection<MappedRegion> regions = liveRegions.get();
         java.util.Map<Long, MappedRegion> byId = new java.util.HashMap<>();
-        regions.forEach(region -> byId.put(region.serverRegionId(), region));
+        regions.stream().filter(region -> region.serverRegionId() >= 0).forEach(region -> byId.put(region.serverRegionId(), region));
         long[] ids = byId.keySet().stream().mapToLong(Long::longValue).toArray();
         for (int from = 0; from < ids.length || from == 0; from += MessageCodec.MAX_REGION_IDS) {
             long[] part = java.util.Arrays.copyOfRange(ids, from, Math.min(ids.length, from + MessageCodec.MAX_REGION_IDS));
@@ -455,7 +467,7 @@ final class PageServerLink implements AutoCloseable {
                 }
                 LOG.log(System.Logger.Level.ERROR, "the page server that took over does not hold " + Redaction.uri(region.uri())
                         + " (region " + lost + "); its pages not yet fetched now raise an error when touched");
-                region.poisonMissingPages();
+                region.lose();
             }
         }
     }
