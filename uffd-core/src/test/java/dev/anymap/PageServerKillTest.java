@@ -154,7 +154,7 @@ class PageServerKillTest {
             keeper.destroyForcibly();
             keeper.onExit().get(30, TimeUnit.SECONDS);
             ProcessHandle replaced = awaitKeeperOtherThan(config, keeper.pid());
-            awaitLogLine(config, "a new keeper holds the 1 regions");
+            awaitLogLine(config, "died; starting another", "a new keeper holds the 1 regions");
             long killed = killServer(config);
             assertScansRight(region, size, seed);
             assertNotEquals(killed, serverPid(config));
@@ -283,13 +283,18 @@ class PageServerKillTest {
         throw new AssertionError("no keeper replaced keeper " + pid);
     }
 
-    /** Waits for the page server to say that something happened; its log is the only one to say so. */
-    private static void awaitLogLine(AnymapConfig config, String text) throws IOException {
+    /** Waits for the page server to say {@code text} after {@code after}; its log is the only one to say so. */
+    private static void awaitLogLine(AnymapConfig config, String after, String text) throws IOException {
         Path log = config.socket().resolveSibling("server.log");
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!(Files.exists(log) && Files.readString(log).contains(text))) {
+        while (true) {
+            String said = Files.exists(log) ? Files.readString(log) : "";
+            int from = said.indexOf(after);
+            if (from >= 0 && said.indexOf(text, from) >= 0) {
+                return;
+            }
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("the page server never logged '" + text + "'");
+                throw new AssertionError("the page server never logged '" + text + "' after '" + after + "'");
             }
             Thread.onSpinWait();
         }
