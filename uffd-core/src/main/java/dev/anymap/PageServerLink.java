@@ -125,7 +125,23 @@ final class PageServerLink implements AutoCloseable {
             if (server != ANY_SERVER && server != restarts) {
                 throw new ConnectionLostException(socket, null);
             }
-            connection.send(request, passedFd);
+            Connection current = connection;
+            try {
+                current.send(request, passedFd);
+            } catch (IOException e) {
+                // The server is gone (EPIPE, ECONNRESET) and its replies with it: the reader finds so too and reconnects.
+                current.shutdown();
+                long deadline = System.nanoTime() + takeOverBound();
+                while (connection == current && !closed && System.nanoTime() - deadline < 0) {
+                    try {
+                        lock.wait(RECONNECT_PAUSE.toMillis());
+                    } catch (InterruptedException interrupted) {
+                        Thread.currentThread().interrupt();
+                        throw new InterruptedIOException("interrupted while the page server was being replaced");
+                    }
+                }
+                throw new ConnectionLostException(socket, e);
+            }
             pending.addLast(reply);
         }
         try {
@@ -392,8 +408,10 @@ final class PageServerLink implements AutoCloseable {
             regions = liveRegions.get().size();
         }
         long died = System.nanoTime();
-        LOG.log(System.Logger.Level.WARNING, "page server " + serverPid + " at " + socket + " went away; waiting for its keeper to start"
-                + " a new one, which takes over this process's " + regions + " regions");
+        if (regions > 0) {
+            LOG.log(System.Logger.Level.WARNING, "page server " + serverPid + " at " + socket + " went away; waiting for the server"
+                    + " its keeper hands this process's " + regions + " regions to");
+        }
         long deadline = died + takeOverBound();
         String why = null;
         while (!closed) {
@@ -410,8 +428,9 @@ final class PageServerLink implements AutoCloseable {
                     startReader(fresh);
                     lock.notifyAll();
                 }
-                LOG.log(System.Logger.Level.WARNING, "page server " + serverPid + " took over this process's regions, "
-                        + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - died) + " ms after the last one went away");
+                LOG.log(regions > 0 ? System.Logger.Level.WARNING : System.Logger.Level.INFO, "page server " + serverPid
+                        + " took over this process's " + regions + " regions, " + TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - died)
+                        + " ms after the last one went away");
                 return;
             } catch (IOException e) {
                 if (!ServerAddress.keeperAlive(socket)) {

@@ -32,13 +32,14 @@ final class ServerLauncher {
         // Regions come and go with their threads; without a cap, glibc gives each new thread's
         // allocations an arena of its own and the server's resident memory creeps up.
         builder.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
+        long logBefore = Files.exists(log) ? Files.size(log) : 0;
         Process server = builder.start();
         String line;
         try {
             line = ReadyLine.await(server, PageServerMain.READY, config.startTimeout());
         } catch (TimeoutException e) {
             server.destroyForcibly();
-            throw new IOException("the page server did not start within " + config.startTimeout() + tail(log));
+            throw new IOException("the page server did not start within " + config.startTimeout() + tail(log, logBefore));
         } catch (IOException e) {
             server.destroyForcibly();
             throw e;
@@ -46,16 +47,21 @@ final class ServerLauncher {
         if (line != null) {
             return;
         }
+        String how = "";
         try {
-            if (server.waitFor(config.startTimeout().toMillis(), TimeUnit.MILLISECONDS)
-                    && server.exitValue() == PageServerMain.EXIT_ALREADY_RUNNING) {
-                return; // another client started one first: use it
+            if (server.waitFor(config.startTimeout().toMillis(), TimeUnit.MILLISECONDS)) {
+                if (server.exitValue() == PageServerMain.EXIT_ALREADY_RUNNING) {
+                    return; // another client started one first: use it
+                }
+                // 128 + N is how a JVM reports a death by signal N (9: killed).
+                how = server.exitValue() > 128 ? " (killed by signal " + (server.exitValue() - 128) + ")"
+                        : " (exit status " + server.exitValue() + ")";
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         server.destroyForcibly();
-        throw new IOException("the page server failed to start" + tail(log));
+        throw new IOException("the page server (process " + server.pid() + ") failed to start" + how + tail(log, logBefore));
     }
 
     private static List<String> command(AnymapConfig config, Path socket) {
@@ -68,13 +74,17 @@ final class ServerLauncher {
                 List.of("--socket", socket.toString(), "--exit-when-idle", Long.toString(config.serverIdleExit().toMillis())));
     }
 
-    private static String tail(Path log) {
-        try {
-            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+    /** What the server wrote to its log since {@code from}, its last lines. */
+    private static String tail(Path log, long from) {
+        try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(log.toFile(), "r")) {
+            file.seek(Math.min(from, file.length()));
+            byte[] written = new byte[(int) Math.min(file.length() - file.getFilePointer(), 1 << 20)];
+            file.readFully(written);
+            List<String> lines = new String(written, StandardCharsets.UTF_8).lines().toList();
             if (lines.isEmpty()) {
-                return "";
+                return "; it wrote nothing to " + log;
             }
-            return "; the end of " + log + ":\n  "
+            return "; the end of what it wrote to " + log + ":\n  "
                     + String.join("\n  ", lines.subList(Math.max(0, lines.size() - LOG_TAIL_LINES), lines.size()));
         } catch (IOException e) {
             return "; see " + log;

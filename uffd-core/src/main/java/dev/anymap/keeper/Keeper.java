@@ -59,6 +59,8 @@ final class Keeper {
     private int quickDeaths;
     private long tookOver;
     private Process standby;
+    /** The standby that the takeover under way was handed, if it was. */
+    private Process lastStandby;
     private boolean standbyDue;
     private boolean stopping;
 
@@ -141,7 +143,7 @@ final class Keeper {
 
     /** Starts a new server and hands it every region; null, after poisoning them all, when none will take over. */
     private Connection takeOver() {
-        LOG.log(System.Logger.Level.WARNING, "the page server died; starting a new one to take over " + regions.size() + " regions");
+        LOG.log(System.Logger.Level.WARNING, "the page server died; handing its " + regions.size() + " regions to a server that takes over");
         quickDeaths = System.nanoTime() - tookOver < QUICK_DEATH.toNanos() ? quickDeaths + 1 : 0;
         while (true) {
             if (quickDeaths >= MAX_QUICK_DEATHS) {
@@ -168,7 +170,8 @@ final class Keeper {
                     server.send(kept.keep(), kept.userfaultfd());
                 }
                 server.send(new Message.KeptAll(regions.size()));
-                LOG.log(System.Logger.Level.INFO, "page server " + process.pid() + " takes over " + regions.size() + " regions");
+                LOG.log(System.Logger.Level.INFO, "page server " + process.pid() + (process == lastStandby ? " (the standby)" : " (started now)")
+                        + " takes over " + regions.size() + " regions");
                 tookOver = System.nanoTime();
                 prepareStandby(Duration.ZERO);
                 return server;
@@ -218,10 +221,8 @@ final class Keeper {
             standby = null;
             standbyDue = false;
         }
-        if (ready != null && ready.isAlive()) {
-            return ready;
-        }
-        return start();
+        lastStandby = ready != null && ready.isAlive() ? ready : null;
+        return lastStandby != null ? lastStandby : start();
     }
 
     private Process start() throws IOException {

@@ -75,7 +75,7 @@ final class KeeperLink implements AutoCloseable {
      */
     synchronized void start() {
         connecting = true;
-        Thread.ofPlatform().name("anymap-keeper-start").daemon().start(this::connectKeeper);
+        Thread.ofPlatform().name("anymap-keeper-start").daemon().start(() -> connectKeeper(false));
     }
 
     /**
@@ -196,15 +196,16 @@ final class KeeperLink implements AutoCloseable {
             connecting = true;
         }
         LOG.log(System.Logger.Level.WARNING, "the keeper of the page server at " + socket + " died; starting another");
-        connectKeeper();
+        connectKeeper(true);
     }
 
     /** Starts a keeper and sends it every region, trying again until it works or the server closes. */
-    private void connectKeeper() {
+    private void connectKeeper(boolean replacing) {
         Duration pause = RETRY_PAUSE;
         while (true) {
             try {
                 Connection fresh = startKeeper();
+                int regions;
                 synchronized (this) {
                     if (closed) {
                         fresh.close();
@@ -213,12 +214,14 @@ final class KeeperLink implements AutoCloseable {
                     for (Kept region : kept.values()) {
                         fresh.send(region.keep(), region.userfaultfd());
                     }
+                    regions = kept.size();
                     connection = fresh;
                     connecting = false;
                     notifyAll();
                     watch(fresh);
                 }
-                LOG.log(System.Logger.Level.INFO, "a new keeper holds the " + kept.size() + " regions of the page server at " + socket);
+                LOG.log(replacing ? System.Logger.Level.INFO : System.Logger.Level.DEBUG, "a new keeper holds the " + regions
+                        + " regions of the page server at " + socket);
                 return;
             } catch (PreviousKeeperLeaving e) {
                 LOG.log(System.Logger.Level.DEBUG, "the keeper of the server that retired from " + socket + " is still leaving");
