@@ -157,7 +157,7 @@ public final class Anymap implements AutoCloseable {
         return new ServerStatus(status.serverPid(), status.clients(), status.regionCount(), status.regions().stream()
                 .map(r -> new ServerStatus.Region(r.clientPid(), r.regionId(), r.uri(), r.version(), r.size(), r.chunkSize(),
                         r.residentBytes(), RegionStats.of(r.stats())))
-                .toList(), link.server());
+                .toList(), link.takeOvers());
     }
 
     /**

@@ -58,7 +58,10 @@ final class PageServerLink implements AutoCloseable {
     private long serverPid;
     /** No server serves this link's regions, and none is coming: a request connects to a new one. */
     private boolean serverless;
-    private int restarts;
+    /** How many servers took this link's regions over from a dead one. */
+    private int takeOvers;
+    /** How many times the link was connected to another server, for whatever reason: the number of the one now. */
+    private int server;
 
     private PageServerLink(AnymapConfig config, Path socket, Supplier<Collection<MappedRegion>> liveRegions) {
         this.config = config;
@@ -122,7 +125,7 @@ final class PageServerLink implements AutoCloseable {
         CompletableFuture<Connection.Incoming> reply = new CompletableFuture<>();
         synchronized (lock) {
             awaitConnection();
-            if (server != ANY_SERVER && server != restarts) {
+            if (server != ANY_SERVER && server != this.server) {
                 throw new ConnectionLostException(socket, null);
             }
             Connection current = connection;
@@ -188,10 +191,21 @@ final class PageServerLink implements AutoCloseable {
         }
     }
 
-    /** The number of the server this link talks to: how many times one took over from a dead one since the link opened. */
-    int server() {
+    /** How many times a server took this link's regions over from a dead one since the link opened. */
+    int takeOvers() {
         synchronized (lock) {
-            return restarts;
+            return takeOvers;
+        }
+    }
+
+    /**
+     * The number of the server that serves the link, once one does: it changes with every new
+     * server, so that requests about a region being made go only to the server that makes it.
+     */
+    int server() throws IOException {
+        synchronized (lock) {
+            awaitConnection();
+            return server;
         }
     }
 
@@ -210,6 +224,7 @@ final class PageServerLink implements AutoCloseable {
             if (serverless) {
                 connection = connectAndGreet(true);
                 serverless = false;
+                server++;
                 startReader(connection);
                 break;
             }
@@ -424,7 +439,8 @@ final class PageServerLink implements AutoCloseable {
                         return;
                     }
                     connection = fresh;
-                    restarts++;
+                    takeOvers++;
+                    server++;
                     startReader(fresh);
                     lock.notifyAll();
                 }
