@@ -173,14 +173,7 @@ class PageServerKillTest {
             region.segment().get(ValueLayout.JAVA_BYTE, 0);
             ProcessHandle keeper = TestServers.keeper(config).orElseThrow();
             ProcessHandle server = ProcessHandle.of(serverPid(config)).orElseThrow();
-            CompletableFuture<Throwable> reader = CompletableFuture.supplyAsync(() -> {
-                try {
-                    region.segment().get(ValueLayout.JAVA_BYTE, size - 1); // a slow chunk: waits while both are killed
-                    return null;
-                } catch (Throwable e) {
-                    return e;
-                }
-            }, runnable -> Thread.ofPlatform().start(runnable));
+            CompletableFuture<Throwable> reader = touchInBackground(region, size - 1); // a slow chunk: waits while both are killed
             keeper.destroyForcibly();
             server.destroyForcibly();
             Throwable failure = reader.get(2, TimeUnit.MINUTES);
@@ -202,14 +195,7 @@ class PageServerKillTest {
         URI uri = URI.create("faulty:crashing?size=" + size + "&seed=6&slowfrom=" + (size / 2) + "&delay=60000");
         try (Anymap anymap = Anymap.open(config);
              MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(1 << 20).withReadahead(0).withAutoPull(false))) {
-            CompletableFuture<Throwable> reader = CompletableFuture.supplyAsync(() -> {
-                try {
-                    region.segment().get(ValueLayout.JAVA_BYTE, size - 1); // never served: each server is killed first
-                    return null;
-                } catch (Throwable e) {
-                    return e;
-                }
-            }, runnable -> Thread.ofPlatform().start(runnable));
+            CompletableFuture<Throwable> reader = touchInBackground(region, size - 1); // never served: each server is killed first
             long killed = killServer(config);
             while (!reader.isDone()) {
                 Long next = serverPidOtherThan(config, killed, TimeUnit.SECONDS.toNanos(60));
@@ -223,6 +209,18 @@ class PageServerKillTest {
             assertNotNull(failure, "the read returned although no server served it");
             assertTrue(failure instanceof InternalError, failure.toString());
         }
+    }
+
+    /** Touches one byte on a thread of its own; what it threw, or null. */
+    private static CompletableFuture<Throwable> touchInBackground(MappedRegion region, long offset) {
+        return CompletableFuture.supplyAsync(() -> {
+            try {
+                region.segment().get(ValueLayout.JAVA_BYTE, offset);
+                return null;
+            } catch (Throwable e) {
+                return e;
+            }
+        }, runnable -> Thread.ofPlatform().start(runnable));
     }
 
     private static void assertScansRight(MappedRegion region, long size, long seed) throws IOException {

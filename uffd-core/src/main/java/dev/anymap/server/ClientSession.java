@@ -96,10 +96,6 @@ final class ClientSession implements Runnable {
         return regions.get(regionId);
     }
 
-    long peerPid() {
-        return peerPid;
-    }
-
     /** When the client process started, in milliseconds since the epoch, or 0 if unknown. */
     static long startOf(long pid) {
         return ProcessHandle.of(pid).flatMap(handle -> handle.info().startInstant()).map(java.time.Instant::toEpochMilli).orElse(0L);
