@@ -347,8 +347,9 @@ public final class PageServer implements AutoCloseable {
     }
 
     /**
-     * Stops at once: stops listening (if it still does), and ends every client's connection; their
-     * processes move their regions to a new server.
+     * Stops at once: lets the keeper go first (one that still keeps regions then hands them to a
+     * server that takes over), stops listening if it still does, and ends every client's connection;
+     * their processes resume their regions on the server that takes over.
      */
     @Override
     public synchronized void close() {
