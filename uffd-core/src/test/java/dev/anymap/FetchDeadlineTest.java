@@ -7,46 +7,26 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.anymap.testbackend.ReferenceContent;
-import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.URI;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** A backend that never answers: the fetch deadline fails the touch, and nothing else waits on it. */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
-class FetchDeadlineTest {
+class FetchDeadlineTest extends WithPageServer {
     private static final int CHUNK = 64 * 1024;
     private static final long SIZE = 4 << 20;
     private static final long HUNG = 1 << 20;
     /** Less than the page server's wait for its workers at close (10 s): a close that had to wait for a stuck read takes longer. */
     private static final Duration CLOSE_BOUND = Duration.ofSeconds(8);
-    private static Anymap anymap;
-
-    @BeforeAll
-    static void openPageServer() throws IOException {
-        anymap = Anymap.open(TestServers.privateServer());
-    }
-
-    @AfterAll
-    static void closePageServer() throws IOException {
-        anymap.close();
-    }
 
     /** Faults served one chunk at a time, on demand: no readahead, no pull. */
     private static MapOptions onDemand() {
         return MapOptions.defaults().withChunkSize(CHUNK).withReadahead(0).withAutoPull(false).withFetchDeadline(Duration.ofSeconds(1));
-    }
-
-    private static byte[] actual(MemorySegment memory, long offset, int length) {
-        byte[] bytes = new byte[length];
-        MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, offset, bytes, 0, length);
-        return bytes;
     }
 
     @Test

@@ -21,32 +21,13 @@ import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** {@link MappedRegion#load} and {@link MappedRegion#copyTo}: reads whose faults are taken in native code. */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
-class MappedRegionLoadTest {
+class MappedRegionLoadTest extends WithPageServer {
     private static final int CHUNK = 64 * 1024;
-    private static Anymap anymap;
-
-    @BeforeAll
-    static void openPageServer() throws IOException {
-        anymap = Anymap.open(TestServers.privateServer());
-    }
-
-    @AfterAll
-    static void closePageServer() throws IOException {
-        anymap.close();
-    }
-
-    private static byte[] actual(MemorySegment memory, long offset, int length) {
-        byte[] bytes = new byte[length];
-        MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, offset, bytes, 0, length);
-        return bytes;
-    }
 
     @Test
     void aLoadedRangeIsResidentAndReadsAsTheObject() throws Exception {

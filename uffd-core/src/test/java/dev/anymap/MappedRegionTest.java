@@ -27,8 +27,6 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.LongStream;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -36,27 +34,8 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 @Timeout(value = 5, unit = TimeUnit.MINUTES)
-class MappedRegionTest {
+class MappedRegionTest extends WithPageServer {
     private static final long GIB = 1L << 30;
-    private static AnymapConfig config;
-    private static Anymap anymap;
-
-    @BeforeAll
-    static void openPageServer() throws IOException {
-        config = TestServers.privateServer();
-        anymap = Anymap.open(config);
-    }
-
-    @AfterAll
-    static void closePageServer() throws IOException {
-        anymap.close();
-    }
-
-    private static byte[] actual(MemorySegment memory, long offset, int length) {
-        byte[] bytes = new byte[length];
-        MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, offset, bytes, 0, length);
-        return bytes;
-    }
 
     @ParameterizedTest
     @ValueSource(strings = {"mem", "file"})

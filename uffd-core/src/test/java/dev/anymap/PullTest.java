@@ -13,28 +13,15 @@ import java.net.URI;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongPredicate;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /** Background and automatic pulls, and the limits on what prefetching may hold and read. */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
-class PullTest {
+class PullTest extends WithPageServer {
     private static final int CHUNK = 64 * 1024;
     /** Every read of the test backend takes this long, like a round trip to remote storage. */
     private static final String ROUND_TRIP = "&slowabove=0&delay=5";
-    private static Anymap anymap;
-
-    @BeforeAll
-    static void openPageServer() throws IOException {
-        anymap = Anymap.open(TestServers.privateServer());
-    }
-
-    @AfterAll
-    static void closePageServer() throws IOException {
-        anymap.close();
-    }
 
     @Test
     void denseRandomFaultsStartAPullOfTheWholeObject() throws Exception {

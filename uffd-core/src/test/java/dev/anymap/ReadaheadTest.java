@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.anymap.testbackend.ReferenceContent;
-import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.URI;
@@ -15,25 +14,12 @@ import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
-class ReadaheadTest {
+class ReadaheadTest extends WithPageServer {
     private static final int CHUNK = 64 * 1024;
-    private static Anymap anymap;
-
-    @BeforeAll
-    static void openPageServer() throws IOException {
-        anymap = Anymap.open(TestServers.privateServer());
-    }
-
-    @AfterAll
-    static void closePageServer() throws IOException {
-        anymap.close();
-    }
 
     @Test
     void aSequentialScanFaultsOnAFewChunksAndReadsEveryByteRight() throws Exception {
@@ -77,12 +63,6 @@ class ReadaheadTest {
             assertThrows(InternalError.class, () -> memory.get(ValueLayout.JAVA_BYTE, bad));
             assertEquals(1, region.stats().failures(), "only the bad chunk failed");
         }
-    }
-
-    private static byte[] actual(MemorySegment memory, long offset, int length) {
-        byte[] bytes = new byte[length];
-        MemorySegment.copy(memory, ValueLayout.JAVA_BYTE, offset, bytes, 0, length);
-        return bytes;
     }
 
     @Test
