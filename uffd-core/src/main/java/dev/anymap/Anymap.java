@@ -4,9 +4,11 @@ import dev.anymap.linux.Libc;
 import dev.anymap.linux.NativeException;
 import dev.anymap.linux.Userfaultfd;
 import dev.anymap.linux.UserfaultfdUnavailableException;
+import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
+import dev.anymap.spi.Redaction;
 import java.io.IOException;
 import java.net.URI;
 import java.util.List;
@@ -109,9 +111,12 @@ public final class Anymap implements AutoCloseable {
         Message.Assumed assumed = assume ? new Message.Assumed(trace.objectSize(), trace.objectVersion()) : Message.Assumed.NONE;
         // Every request about the new region goes to the server that made it; another that took over never heard of it.
         int server = link.server();
-        Message.Mapped mapped = (Message.Mapped) link.call(options.request(link.nextRequestId(), uri, "", assumed), -1, uri, server);
+        Connection.Incoming answer = link.exchange(options.request(link.nextRequestId(), uri, "", assumed), -1, uri, server);
+        Message.Mapped mapped = (Message.Mapped) answer.message();
+        int memory = answer.fd();
         ObjectVersion version = ObjectVersion.parse(mapped.version());
         if (mapped.size() == 0) {
+            answer.closeDescriptors();
             link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri, server);
             return register(new MappedRegion(this, uri, options, 0, version, 0, 0, -1, 0));
         }
@@ -123,7 +128,10 @@ public final class Anymap implements AutoCloseable {
                 // Before the attach, which waits for the open when the object was assumed: the reads start now.
                 link.prefetch(mapped.regionId(), trace.chunksFor(options.chunkSize()), uri, server);
             }
-            address = MappedRegion.mapMemory(length);
+            if (memory < 0) {
+                throw new IOException("the page server mapped " + Redaction.uri(uri) + " but sent no memory for it");
+            }
+            address = MappedRegion.mapMemory(memory, length, options.writable());
             uffd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
             Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON);
             Userfaultfd.register(uffd, address, length, Userfaultfd.REGISTER_MODE_MISSING);
@@ -145,6 +153,8 @@ public final class Anymap implements AutoCloseable {
                 e.addSuppressed(cleanup);
             }
             throw e;
+        } finally {
+            answer.closeDescriptors(); // the mapping holds the memory now
         }
     }
 
@@ -157,7 +167,7 @@ public final class Anymap implements AutoCloseable {
         return new ServerStatus(status.serverPid(), status.clients(), status.regionCount(), status.regions().stream()
                 .map(r -> new ServerStatus.Region(r.clientPid(), r.regionId(), r.uri(), r.version(), r.size(), r.chunkSize(),
                         r.residentBytes(), RegionStats.of(r.stats())))
-                .toList(), link.takeOvers());
+                .toList(), link.takeOvers(), status.cache().limitBytes(), status.cache().residentBytes(), status.cache().evictions());
     }
 
     /**

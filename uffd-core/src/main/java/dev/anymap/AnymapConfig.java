@@ -15,38 +15,50 @@ import java.util.Objects;
  * @param serverIdleExit how long an auto-started server lingers with no clients before it exits
  * @param startTimeout how long to wait for an auto-started server to accept clients
  * @param serverJvmOptions extra options for an auto-started server's JVM (heap size, logging, ...)
+ * @param cacheLimit the memory budget, in bytes, of an auto-started server's shared page cache, which holds the chunks of
+ *     every region it serves; 0 for the default, half of the machine's memory or of the memory cgroup's limit,
+ *     whichever is lower. Past it, chunks are dropped and fetched again when next touched, so that regions can be
+ *     larger than memory. A server already running keeps the budget it was started with.
  */
 public record AnymapConfig(Path socket, boolean autoStart, Duration serverIdleExit, Duration startTimeout,
-                           List<String> serverJvmOptions) {
+                           List<String> serverJvmOptions, long cacheLimit) {
 
     public AnymapConfig {
         Objects.requireNonNull(serverIdleExit, "serverIdleExit");
         Objects.requireNonNull(startTimeout, "startTimeout");
         serverJvmOptions = List.copyOf(serverJvmOptions);
+        if (cacheLimit < 0) {
+            throw new IllegalArgumentException("a cache limit of " + cacheLimit + " bytes is negative; use 0 for the default");
+        }
     }
 
     /** The default socket, auto-start on, a server that lingers 2 s with no clients, 30 s to start. */
     public static AnymapConfig defaults() {
-        return new AnymapConfig(null, true, Duration.ofSeconds(2), Duration.ofSeconds(30), List.of());
+        return new AnymapConfig(null, true, Duration.ofSeconds(2), Duration.ofSeconds(30), List.of(), 0);
     }
 
     public AnymapConfig withSocket(Path socket) {
-        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions);
+        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
     }
 
     public AnymapConfig withAutoStart(boolean autoStart) {
-        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions);
+        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
     }
 
     public AnymapConfig withServerIdleExit(Duration serverIdleExit) {
-        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions);
+        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
     }
 
     public AnymapConfig withStartTimeout(Duration startTimeout) {
-        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions);
+        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
     }
 
     public AnymapConfig withServerJvmOptions(List<String> serverJvmOptions) {
-        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions);
+        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
+    }
+
+    /** An auto-started server's page cache budget in bytes; 0 for the default. */
+    public AnymapConfig withCacheLimit(long cacheLimit) {
+        return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
     }
 }

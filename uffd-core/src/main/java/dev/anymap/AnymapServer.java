@@ -27,7 +27,7 @@ public final class AnymapServer {
      */
     public static void run(Path socket, Set<Integer> allowedUids) throws IOException, InterruptedException {
         Path at = socket != null ? socket : ServerAddress.defaultSocket();
-        PageServer server = new PageServer(at, null, allowedUids, BackendRegistry.load());
+        PageServer server = new PageServer(at, null, allowedUids, BackendRegistry.load(), 0);
         // Should this process die, its keeper starts a page server of its own to take over, with the same socket and users.
         List<String> arguments = new ArrayList<>(List.of("--socket", at.toAbsolutePath().toString()));
         allowedUids.forEach(uid -> arguments.addAll(List.of("--allow-uid", uid.toString())));

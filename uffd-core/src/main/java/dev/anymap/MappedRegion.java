@@ -283,15 +283,14 @@ public final class MappedRegion implements AutoCloseable {
     }
 
     /**
-     * Private anonymous memory, not a memfd shared with the page server: measured with
-     * benchmarks/run, UFFDIO_COPY into shmem made 1-2 MiB chunks about 30% slower (0.68-0.72 of the
-     * C floor, against 1.0 for anonymous memory). What a memfd would give later work stays
-     * possible: pages are dropped to bound memory by this process zapping them (MADV_DONTNEED
-     * faults nothing, so any thread may do it on the server's word), and write-back reads dirty
-     * pages here, where they are present.
+     * Maps the object's memory in the page server's shared cache, {@code memfd}, which the server
+     * sent opened for reading only: what it holds is mapped by the kernel, shared with every other
+     * process that maps the object, and what it lacks faults to the page server. Private, so that a
+     * writable region's writes stay in this process and never reach the cache; the kernel also
+     * refuses a shared mapping of a read-only descriptor to userfaultfd.
      */
-    static long mapMemory(long length) throws NativeException {
-        return Libc.check(Libc.mmap(0, length, Libc.PROT_READ | Libc.PROT_WRITE,
-                Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0), "mmap");
+    static long mapMemory(int memfd, long length, boolean writable) throws NativeException {
+        int protection = writable ? Libc.PROT_READ | Libc.PROT_WRITE : Libc.PROT_READ;
+        return Libc.check(Libc.mmap(0, length, protection, Libc.MAP_PRIVATE | Libc.MAP_NORESERVE, memfd, 0), "mmap(page cache memory)");
     }
 }

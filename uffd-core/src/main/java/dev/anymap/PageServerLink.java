@@ -100,7 +100,14 @@ final class PageServerLink implements AutoCloseable {
      * @throws ConnectionLostException if another server serves the link by now
      */
     Message call(Message request, int passedFd, URI about, int server) throws IOException {
-        Message answer;
+        Connection.Incoming answer = exchange(request, passedFd, about, server);
+        answer.closeDescriptors();
+        return answer.message();
+    }
+
+    /** As {@link #call(Message, int, URI, int)}, with the descriptors that came with the answer, which the caller closes. */
+    Connection.Incoming exchange(Message request, int passedFd, URI about, int server) throws IOException {
+        Connection.Incoming answer;
         while (true) {
             try {
                 answer = send(request, passedFd, server);
@@ -112,7 +119,8 @@ final class PageServerLink implements AutoCloseable {
                 }
             }
         }
-        if (answer instanceof Message.Failure failure) {
+        if (answer.message() instanceof Message.Failure failure) {
+            answer.closeDescriptors();
             if (failure.kind() == Message.ErrorKind.INVALID_ARGUMENT || failure.kind() == Message.ErrorKind.UNKNOWN_SCHEME) {
                 throw new IllegalArgumentException(failure.message());
             }
@@ -121,7 +129,7 @@ final class PageServerLink implements AutoCloseable {
         return answer;
     }
 
-    private Message send(Message request, int passedFd, int server) throws IOException {
+    private Connection.Incoming send(Message request, int passedFd, int server) throws IOException {
         CompletableFuture<Connection.Incoming> reply = new CompletableFuture<>();
         synchronized (lock) {
             awaitConnection();
@@ -148,7 +156,7 @@ final class PageServerLink implements AutoCloseable {
             pending.addLast(reply);
         }
         try {
-            return reply.get().message();
+            return reply.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted while waiting for the page server");

@@ -70,8 +70,12 @@ final class ServerLauncher {
         jvmOptions.add("-XX:+UseSerialGC");
         jvmOptions.add("-Xshare:auto");
         jvmOptions.addAll(config.serverJvmOptions());
-        return JavaCommand.of(PageServerMain.class, jvmOptions,
-                List.of("--socket", socket.toString(), "--exit-when-idle", Long.toString(config.serverIdleExit().toMillis())));
+        List<String> arguments = new ArrayList<>(List.of("--socket", socket.toString(), "--exit-when-idle",
+                Long.toString(config.serverIdleExit().toMillis())));
+        if (config.cacheLimit() > 0) {
+            arguments.addAll(List.of("--cache-limit", Long.toString(config.cacheLimit())));
+        }
+        return JavaCommand.of(PageServerMain.class, jvmOptions, arguments);
     }
 
     /** What the server wrote to its log since {@code from}, its last lines. */

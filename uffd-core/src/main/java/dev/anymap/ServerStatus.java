@@ -12,8 +12,12 @@ import java.util.List;
  * @param takeOvers how many times, since this {@link Anymap} was opened, a page server took over its
  *     regions from one that died (the server's keeper started it; see the README's "When the page
  *     server dies")
+ * @param cacheLimit the memory budget of the server's shared page cache, in bytes
+ * @param cachedBytes what the cache holds now, of every object it serves
+ * @param evictions chunks the cache dropped so far to keep its budget
  */
-public record ServerStatus(long serverPid, int clients, long regionCount, List<Region> regions, int takeOvers) {
+public record ServerStatus(long serverPid, int clients, long regionCount, List<Region> regions, int takeOvers, long cacheLimit,
+                           long cachedBytes, long evictions) {
 
     /**
      * One mapped region.
@@ -22,7 +26,7 @@ public record ServerStatus(long serverPid, int clients, long regionCount, List<R
      * @param regionId the region's number on this page server, for {@link Anymap#trace(long)}
      * @param uri the object, without secrets
      * @param version the object's version, as {@link dev.anymap.spi.ObjectVersion#toString()} prints it
-     * @param residentBytes how much of it the page server has installed
+     * @param residentBytes how much of it the page server's cache holds
      */
     public record Region(long clientPid, long regionId, String uri, String version, long size, int chunkSize, long residentBytes,
                          RegionStats stats) {}

@@ -48,8 +48,13 @@ final class Keeper {
      */
     static final Duration STANDBY_DELAY = Duration.ofSeconds(1);
 
-    /** A region as its server described it, and this keeper's duplicate of its userfaultfd. */
-    private record Kept(Message.Keep keep, int userfaultfd) {}
+    /** A region as its server described it, and this keeper's duplicates of its userfaultfd and of the cache's memory file it maps. */
+    private record Kept(Message.Keep keep, int userfaultfd, int memfd) {
+        void close() {
+            Libc.close(userfaultfd);
+            Libc.close(memfd);
+        }
+    }
 
     private final int listener;
     private final boolean withStandby;
@@ -115,24 +120,22 @@ final class Keeper {
                     return;
                 }
                 switch (incoming.message()) {
-                    case Message.Keep keep when incoming.fd() >= 0 -> {
-                        Kept previous = regions.put(keep.regionId(), new Kept(keep, incoming.fd()));
+                    case Message.Keep keep when incoming.fds().length == 2 -> {
+                        Kept previous = regions.put(keep.regionId(), new Kept(keep, incoming.fd(), incoming.secondFd()));
                         if (previous != null) {
-                            Libc.close(previous.userfaultfd());
+                            previous.close();
                         }
                         prepareStandby(STANDBY_DELAY);
                     }
                     case Message.Forget forget -> {
                         Kept gone = regions.remove(forget.regionId());
                         if (gone != null) {
-                            Libc.close(gone.userfaultfd());
+                            gone.close();
                         }
                     }
                     default -> {
                         LOG.log(System.Logger.Level.WARNING, "the page server sent its keeper " + incoming.message() + "; ignored");
-                        if (incoming.fd() >= 0) {
-                            Libc.close(incoming.fd());
-                        }
+                        incoming.closeDescriptors();
                     }
                 }
             }
@@ -167,7 +170,7 @@ final class Keeper {
             }
             try {
                 for (Kept kept : regions.values()) {
-                    server.send(kept.keep(), kept.userfaultfd());
+                    server.send(kept.keep(), kept.userfaultfd(), kept.memfd());
                 }
                 server.send(new Message.KeptAll(regions.size()));
                 LOG.log(System.Logger.Level.INFO, "page server " + process.pid() + (process == lastStandby ? " (the standby)" : " (started now)")
@@ -286,7 +289,7 @@ final class Keeper {
                 if (result != 0) {
                     LOG.log(System.Logger.Level.DEBUG, "poisoning region " + kept.keep().regionId() + ": errno " + -result);
                 }
-                Libc.close(kept.userfaultfd());
+                kept.close();
             }
         }
         regions.clear();

@@ -34,6 +34,9 @@ public final class Libc {
     /** Linux 5.14: fault a range in as reads would, from the calling thread, in the kernel. */
     public static final int MADV_POPULATE_READ = 22;
     public static final int MFD_CLOEXEC = 1;
+    public static final int O_RDONLY = 0;
+    public static final int FALLOC_FL_KEEP_SIZE = 1;
+    public static final int FALLOC_FL_PUNCH_HOLE = 2;
 
     public static final short POLLIN = 0x1;
     public static final short POLLERR = 0x8;
@@ -67,6 +70,8 @@ public final class Libc {
     private static final MethodHandle MEMCPY = downcall("memcpy", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
     private static final MethodHandle MEMFD_CREATE = downcall("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
     private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+    private static final MethodHandle FALLOCATE = downcall("fallocate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
+    private static final MethodHandle MINCORE = downcall("mincore", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
     private static final MethodHandle GETUID = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle SETSID = downcall("setsid", FunctionDescriptor.of(JAVA_INT));
 
@@ -265,6 +270,26 @@ public final class Libc {
         MemorySegment state = callState();
         try {
             return (int) orErrno((int) FTRUNCATE.invokeExact(state, fd, length), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** fallocate(2); 0 or {@code -errno}. With FALLOC_FL_PUNCH_HOLE on a memfd, frees the range's pages and zaps every mapping of them. */
+    public static int fallocate(int fd, int mode, long offset, long length) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) FALLOCATE.invokeExact(state, fd, mode, offset, length), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** mincore(2): one byte per page of the range into {@code residency}, bit 0 set where the page is resident; 0 or {@code -errno}. */
+    public static int mincore(long address, long length, MemorySegment residency) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) MINCORE.invokeExact(state, MemorySegment.ofAddress(address), length, residency), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }

@@ -37,8 +37,10 @@ public final class UnixSockets {
     private static final int MSGHDR_SIZE = 56;
     private static final int IOVEC_SIZE = 16;
     // CMSG_SPACE(sizeof(int)) and CMSG_LEN(sizeof(int)) on LP64
-    private static final int CMSG_SPACE_FD = 24;
-    private static final int CMSG_LEN_FD = 20;
+    /** The most descriptors one packet carries. */
+    public static final int MAX_FDS = 2;
+    private static final int CMSG_HEADER = 16;
+    private static final int CMSG_SPACE_FDS = 24;
 
     private static final MethodHandle SOCKET = Libc.downcall("socket", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle BIND = Libc.downcall("bind", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT));
@@ -58,7 +60,12 @@ public final class UnixSockets {
     public record PeerCredentials(int pid, int uid, int gid) {}
 
     /** A packet received: its length in the buffer, and the descriptor it carried, or -1. */
-    public record Received(int length, int fd) {}
+    public record Received(int length, int[] fds) {
+        /** The first descriptor received, or -1. */
+        public int fd() {
+            return fds.length > 0 ? fds[0] : -1;
+        }
+    }
 
     /** A listening socket bound at {@code path}. */
     public static int listen(Path path, int backlog) throws NativeException {
@@ -104,18 +111,24 @@ public final class UnixSockets {
         }
     }
 
-    /** Sends one packet, with {@code passedFd} attached when it is not negative. */
-    public static void send(int fd, MemorySegment packet, int passedFd) throws NativeException {
+    /** Sends one packet, with the descriptors of {@code passedFds} that are not negative attached (at most {@link #MAX_FDS}). */
+    public static void send(int fd, MemorySegment packet, int... passedFds) throws NativeException {
+        int[] passed = java.util.Arrays.stream(passedFds).filter(passedFd -> passedFd >= 0).toArray();
+        if (passed.length > MAX_FDS) {
+            throw new IllegalArgumentException(passed.length + " descriptors in one packet; at most " + MAX_FDS);
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment message = messageHeader(arena, packet);
-            if (passedFd >= 0) {
-                MemorySegment control = arena.allocate(CMSG_SPACE_FD, 8);
-                control.set(JAVA_LONG, 0, CMSG_LEN_FD);
+            if (passed.length > 0) {
+                MemorySegment control = arena.allocate(CMSG_SPACE_FDS, 8);
+                control.set(JAVA_LONG, 0, CMSG_HEADER + 4L * passed.length);
                 control.set(JAVA_INT, 8, SOL_SOCKET);
                 control.set(JAVA_INT, 12, SCM_RIGHTS);
-                control.set(JAVA_INT, 16, passedFd);
+                for (int i = 0; i < passed.length; i++) {
+                    control.set(JAVA_INT, CMSG_HEADER + 4L * i, passed[i]);
+                }
                 message.set(ADDRESS, 32, control);
-                message.set(JAVA_LONG, 40, CMSG_SPACE_FD);
+                message.set(JAVA_LONG, 40, CMSG_SPACE_FDS);
             }
             long sent;
             do {
@@ -134,22 +147,26 @@ public final class UnixSockets {
     public static Received receive(int fd, MemorySegment buffer) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment message = messageHeader(arena, buffer);
-            MemorySegment control = arena.allocate(CMSG_SPACE_FD, 8);
+            MemorySegment control = arena.allocate(CMSG_SPACE_FDS, 8);
             message.set(ADDRESS, 32, control);
-            message.set(JAVA_LONG, 40, CMSG_SPACE_FD);
+            message.set(JAVA_LONG, 40, CMSG_SPACE_FDS);
             long received;
             do {
                 received = call(state -> (long) RECVMSG.invokeExact(state, fd, message, MSG_CMSG_CLOEXEC));
             } while (received == -Errno.EINTR);
             Libc.check(received, "recvmsg");
-            int passed = -1;
+            int[] passed = new int[0];
             long controlLength = message.get(JAVA_LONG, 40);
-            if (controlLength >= CMSG_LEN_FD && control.get(JAVA_INT, 8) == SOL_SOCKET && control.get(JAVA_INT, 12) == SCM_RIGHTS) {
-                passed = control.get(JAVA_INT, 16);
+            if (controlLength > CMSG_HEADER && control.get(JAVA_INT, 8) == SOL_SOCKET && control.get(JAVA_INT, 12) == SCM_RIGHTS) {
+                long count = (control.get(JAVA_LONG, 0) - CMSG_HEADER) / 4;
+                passed = new int[(int) Math.min(count, MAX_FDS)];
+                for (int i = 0; i < passed.length; i++) {
+                    passed[i] = control.get(JAVA_INT, CMSG_HEADER + 4L * i);
+                }
             }
             if ((message.get(JAVA_INT, 48) & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
-                if (passed >= 0) {
-                    Libc.close(passed);
+                for (int passedFd : passed) {
+                    Libc.close(passedFd);
                 }
                 throw new NativeException("recvmsg (packet or descriptors truncated)", Errno.EINVAL);
             }

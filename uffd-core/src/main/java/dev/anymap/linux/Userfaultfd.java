@@ -243,12 +243,17 @@ public final class Userfaultfd {
          *     mapping or its process is gone, anything else unexpected
          */
         public int fillRange(int fd, long destination, long source, long length) {
+            return fillRange(fd, destination, source, length, 0);
+        }
+
+        /** {@link #fillRange(int, long, long, long)}, waking nobody when {@code mode} is {@link #COPY_MODE_DONTWAKE}. */
+        public int fillRange(int fd, long destination, long source, long length, long mode) {
             long done = 0;
             boolean steppedOver = false;
             while (done < length) {
                 int result = source == 0
-                        ? poison(fd, destination + done, length - done, 0)
-                        : copy(fd, destination + done, source + done, length - done, 0);
+                        ? poison(fd, destination + done, length - done, mode)
+                        : copy(fd, destination + done, source + done, length - done, mode);
                 if (result == 0) {
                     break;
                 }
@@ -262,7 +267,7 @@ public final class Userfaultfd {
                     return result;
                 }
             }
-            if (steppedOver) {
+            if (steppedOver && mode == 0) {
                 // A thread may wait on a page beside one that was there; a wake costs little.
                 try (Arena arena = Arena.ofConfined()) {
                     MemorySegment range = arena.allocate(16);

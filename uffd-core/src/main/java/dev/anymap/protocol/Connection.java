@@ -9,7 +9,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
 /**
- * One end of a client-server connection: whole messages, each optionally with one file descriptor.
+ * One end of a client-server connection: whole messages, each with up to two file descriptors.
  * Sends are serialised; receiving is for one thread at a time.
  */
 public final class Connection implements AutoCloseable {
@@ -24,24 +24,37 @@ public final class Connection implements AutoCloseable {
         this.fd = fd;
     }
 
-    /** A message received, and the descriptor that came with it, or -1. */
-    public record Incoming(Message message, int fd) {}
+    /** A message received, and the descriptors that came with it. */
+    public record Incoming(Message message, int[] fds) {
+        /** The first descriptor that came with the message, or -1. */
+        public int fd() {
+            return fds.length > 0 ? fds[0] : -1;
+        }
+
+        /** The second descriptor that came with the message, or -1. */
+        public int secondFd() {
+            return fds.length > 1 ? fds[1] : -1;
+        }
+
+        /** Closes every descriptor that came with the message: it was refused. */
+        public void closeDescriptors() {
+            for (int fd : fds) {
+                Libc.close(fd);
+            }
+        }
+    }
 
     public int fd() {
         return fd;
     }
 
-    public void send(Message message) throws IOException {
-        send(message, -1);
-    }
-
-    public void send(Message message, int passedFd) throws IOException {
+    public void send(Message message, int... passedFds) throws IOException {
         byte[] packet = MessageCodec.encode(message);
         synchronized (sendLock) {
             try (Arena call = Arena.ofConfined()) {
                 MemorySegment native_ = call.allocate(packet.length);
                 MemorySegment.copy(packet, 0, native_, ValueLayout.JAVA_BYTE, 0, packet.length);
-                UnixSockets.send(fd, native_, passedFd);
+                UnixSockets.send(fd, native_, passedFds);
             }
         }
     }
@@ -63,17 +76,13 @@ public final class Connection implements AutoCloseable {
             throw e;
         }
         if (received.length() == 0) {
-            if (received.fd() >= 0) {
-                Libc.close(received.fd());
-            }
+            new Incoming(null, received.fds()).closeDescriptors();
             return null;
         }
         try {
-            return new Incoming(MessageCodec.decode(receiveBuffer.asSlice(0, received.length()).asByteBuffer()), received.fd());
+            return new Incoming(MessageCodec.decode(receiveBuffer.asSlice(0, received.length()).asByteBuffer()), received.fds());
         } catch (ProtocolException e) {
-            if (received.fd() >= 0) {
-                Libc.close(received.fd());
-            }
+            new Incoming(null, received.fds()).closeDescriptors();
             throw e;
         }
     }

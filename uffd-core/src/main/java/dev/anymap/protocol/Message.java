@@ -107,14 +107,22 @@ public sealed interface Message {
     /** Server to client: the counters of a region. */
     record Stats(long requestId, long faults, long chunksFetched, long bytesFetched, long fetchNanosTotal,
                  long fetchNanosMax, long fetchNanosP50, long fetchNanosP90, long fetchNanosP99, long failures,
-                 String lastFailure) implements Message {}
+                 String lastFailure, long cacheHits, long cachedBytes, long evictions) implements Message {
+        public Stats withLastFailure(String failure) {
+            return new Stats(requestId, faults, chunksFetched, bytesFetched, fetchNanosTotal, fetchNanosMax, fetchNanosP50, fetchNanosP90,
+                    fetchNanosP99, failures, failure, cacheHits, cachedBytes, evictions);
+        }
+    }
 
     /** Client to server: what the server holds, for every client. */
     record StatusRequest(long requestId) implements Message {}
 
     /** Server to client: what the server holds; at most {@code MessageCodec.MAX_REGIONS} regions are listed. */
-    record Status(long requestId, long serverPid, int clients, long regionCount, java.util.List<RegionStatus> regions)
-            implements Message {}
+    record Status(long requestId, long serverPid, int clients, long regionCount, java.util.List<RegionStatus> regions,
+                  Cache cache) implements Message {}
+
+    /** The page server's shared page cache in a {@link Status}: its budget, what it holds, and the chunks it dropped to keep it. */
+    record Cache(long limitBytes, long residentBytes, long evictions) {}
 
     /** One region in a {@link Status}. */
     record RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
@@ -229,5 +237,5 @@ public sealed interface Message {
     }
 
     /** The version of this protocol; a client and server of different versions refuse each other. */
-    int PROTOCOL_VERSION = 4;
+    int PROTOCOL_VERSION = 5;
 }

@@ -116,6 +116,7 @@ public final class MessageCodec {
                     throw new IllegalArgumentException("more than " + MAX_REGIONS + " regions in a status");
                 }
                 type(out, Type.STATUS).putLong(m.requestId()).putLong(m.serverPid()).putInt(m.clients()).putLong(m.regionCount())
+                        .putLong(m.cache().limitBytes()).putLong(m.cache().residentBytes()).putLong(m.cache().evictions())
                         .putInt(m.regions().size());
                 for (Message.RegionStatus region : m.regions()) {
                     out.putLong(region.clientPid()).putLong(region.regionId()).putLong(region.size()).putInt(region.chunkSize())
@@ -198,6 +199,7 @@ public final class MessageCodec {
                     long serverPid = in.getLong();
                     int clients = in.getInt();
                     long regionCount = in.getLong();
+                    Message.Cache cache = new Message.Cache(in.getLong(), in.getLong(), in.getLong());
                     int count = in.getInt();
                     if (count < 0 || count > MAX_REGIONS) {
                         throw new ProtocolException("region count " + count + " outside 0.." + MAX_REGIONS);
@@ -214,7 +216,7 @@ public final class MessageCodec {
                         regions.add(new Message.RegionStatus(clientPid, regionId, uri, version, size, chunkSize, resident,
                                 stats(in, MAX_STATUS_URI)));
                     }
-                    yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions));
+                    yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions), cache);
                 }
                 case RESUME -> new Message.Resume(in.getLong(), ids(in));
                 case RESUMED -> new Message.Resumed(in.getLong(), ids(in));
@@ -258,13 +260,26 @@ public final class MessageCodec {
     private static void stats(ByteBuffer out, Message.Stats m, int textLimit) {
         out.putLong(m.requestId()).putLong(m.faults()).putLong(m.chunksFetched()).putLong(m.bytesFetched())
                 .putLong(m.fetchNanosTotal()).putLong(m.fetchNanosMax()).putLong(m.fetchNanosP50()).putLong(m.fetchNanosP90())
-                .putLong(m.fetchNanosP99()).putLong(m.failures());
+                .putLong(m.fetchNanosP99()).putLong(m.failures()).putLong(m.cacheHits()).putLong(m.cachedBytes()).putLong(m.evictions());
         text(out, m.lastFailure(), textLimit);
     }
 
     private static Message.Stats stats(ByteBuffer in, int textLimit) throws ProtocolException {
-        return new Message.Stats(in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(), in.getLong(),
-                in.getLong(), in.getLong(), in.getLong(), text(in, textLimit));
+        long requestId = in.getLong();
+        long faults = in.getLong();
+        long chunksFetched = in.getLong();
+        long bytesFetched = in.getLong();
+        long fetchNanosTotal = in.getLong();
+        long fetchNanosMax = in.getLong();
+        long p50 = in.getLong();
+        long p90 = in.getLong();
+        long p99 = in.getLong();
+        long failures = in.getLong();
+        long cacheHits = in.getLong();
+        long cachedBytes = in.getLong();
+        long evictions = in.getLong();
+        return new Message.Stats(requestId, faults, chunksFetched, bytesFetched, fetchNanosTotal, fetchNanosMax, p50, p90, p99, failures,
+                text(in, textLimit), cacheHits, cachedBytes, evictions);
     }
 
     private static void paths(ByteBuffer out, java.util.List<Message.PathEntry> entries) {

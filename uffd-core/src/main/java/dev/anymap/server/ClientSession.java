@@ -52,6 +52,7 @@ final class ClientSession implements Runnable {
     private final Orphans orphans;
     private final BackendLoaders backendLoaders;
     private final StorageSpeeds storageSpeeds;
+    private final PageCache cache;
     private final java.util.function.Consumer<ClientSession> onEnd;
     private final java.util.function.LongFunction<Message> status;
     private final java.util.function.LongFunction<RegionServer> anyRegion;
@@ -77,7 +78,7 @@ final class ClientSession implements Runnable {
     }
 
     ClientSession(Connection connection, long peerPid, long peerStart, BackendLoaders backendLoaders, StorageSpeeds storageSpeeds,
-                  KeeperLink keeper, Orphans orphans, java.util.function.Consumer<ClientSession> onEnd,
+                  PageCache cache, KeeperLink keeper, Orphans orphans, java.util.function.Consumer<ClientSession> onEnd,
                   java.util.function.LongFunction<Message> status, java.util.function.LongFunction<RegionServer> anyRegion) {
         this.connection = connection;
         this.peerPid = peerPid;
@@ -86,6 +87,7 @@ final class ClientSession implements Runnable {
         this.orphans = orphans;
         this.backendLoaders = backendLoaders;
         this.storageSpeeds = storageSpeeds;
+        this.cache = cache;
         this.onEnd = onEnd;
         this.status = status;
         this.anyRegion = anyRegion;
@@ -112,32 +114,38 @@ final class ClientSession implements Runnable {
 
     /**
      * Serves a region that a dead server served, as it was: the same id, object version, options and
-     * memory. If it cannot be mapped again, its untouched pages are poisoned, so that its threads fail
-     * rather than wait.
+     * memory, whose chunks already there it keeps. If it cannot be mapped again, its untouched pages
+     * are poisoned, so that its threads fail rather than wait.
      */
-    void adopt(Message.Keep kept, int userfaultfd) {
+    void adopt(Message.Keep kept, int userfaultfd, int memfd) {
         long regionId = kept.regionId();
         NEXT_REGION.accumulateAndGet(regionId + 1, Math::max);
         String failure;
+        ObjectMemory memory = null;
         try {
-            Message reply = map(kept.map(), regionId);
+            memory = ObjectMemory.adopt(memfd, kept.length());
+            Message reply = map(kept.map(), regionId, memory);
             failure = reply instanceof Message.Failure f ? f.message() : null;
         } catch (Exception e) {
             failure = e.getMessage();
         }
         if (failure != null) {
+            if (memory != null && !regions.containsKey(regionId)) {
+                memory.close();
+            }
             LOG.log(System.Logger.Level.ERROR, "region " + regionId + " of client " + peerPid + " could not be taken over: " + failure
                     + "; its pages not yet fetched now raise an error when touched");
             closeRegion(regionId);
             try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-                new dev.anymap.linux.Userfaultfd.FillRequest(arena).fillRange(userfaultfd, kept.address(), 0, kept.length());
+                new Userfaultfd.FillRequest(arena).fillRange(userfaultfd, kept.address(), 0, kept.length());
             }
             Libc.close(userfaultfd);
             return;
         }
         try {
-            regions.get(regionId).attach(userfaultfd, kept.address(), kept.length());
-            keepAttached(regionId, kept.address(), kept.length(), userfaultfd);
+            RegionServer region = regions.get(regionId);
+            region.attach(userfaultfd, kept.address(), kept.length());
+            keepAttached(regionId, kept.address(), kept.length(), userfaultfd, region);
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "region " + regionId + " of client " + peerPid + " could not be taken over: " + e.getMessage());
             closeRegion(regionId);
@@ -160,8 +168,12 @@ final class ClientSession implements Runnable {
             if (!(reply instanceof Message.Mapped mapped)) {
                 return;
             }
-            address = Libc.check(Libc.mmap(0, length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS, -1, 0),
-                    "mmap");
+            int memfd = regions.get(mapped.regionId()).object().memory().readOnlyFd();
+            try {
+                address = Libc.check(Libc.mmap(0, length, Libc.PROT_READ, Libc.MAP_PRIVATE, memfd, 0), "mmap");
+            } finally {
+                Libc.close(memfd);
+            }
             userfaultfd = dev.anymap.linux.Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
             dev.anymap.linux.Userfaultfd.enable(userfaultfd, 0);
             dev.anymap.linux.Userfaultfd.register(userfaultfd, address, length, dev.anymap.linux.Userfaultfd.REGISTER_MODE_MISSING);
@@ -178,6 +190,17 @@ final class ClientSession implements Runnable {
                 Libc.munmap(address, length);
             }
         }
+    }
+
+    /**
+     * The descriptor that goes with a reply: for a region mapped, its object's memory in the cache,
+     * opened for reading only, which the client maps. The caller closes it once sent.
+     */
+    private int descriptorFor(Message reply) throws IOException {
+        if (reply instanceof Message.Mapped mapped && regions.get(mapped.regionId()) instanceof RegionServer region) {
+            return region.object().memory().readOnlyFd();
+        }
+        return -1;
     }
 
     /** Lets go of a region, unclosed, for the session that claims it; null if this session has no such region. */
@@ -218,7 +241,15 @@ final class ClientSession implements Runnable {
             }
             connection.send(new Message.Welcome(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
             for (Connection.Incoming incoming; (incoming = connection.receive()) != null; ) {
-                connection.send(answer(incoming));
+                Message reply = answer(incoming);
+                int fd = descriptorFor(reply);
+                try {
+                    connection.send(reply, fd);
+                } finally {
+                    if (fd >= 0) {
+                        Libc.close(fd);
+                    }
+                }
             }
         } catch (ProtocolException e) {
             LOG.log(System.Logger.Level.WARNING, "client " + peerPid + " sent an invalid message (" + e.getMessage() + "); dropping it");
@@ -254,7 +285,7 @@ final class ClientSession implements Runnable {
                     RegionServer region = region(attach.regionId(), incoming);
                     confirmAssumption(attach.regionId(), region, incoming);
                     region.attach(incoming.fd(), attach.address(), attach.length());
-                    keepAttached(attach.regionId(), attach.address(), attach.length(), incoming.fd());
+                    keepAttached(attach.regionId(), attach.address(), attach.length(), incoming.fd(), region);
                     yield new Message.Attached(requestId);
                 }
                 case Message.Unmap unmap -> {
@@ -303,10 +334,11 @@ final class ClientSession implements Runnable {
     }
 
     /** Hands an attached region to the keeper, so that it outlives this server. */
-    private void keepAttached(long regionId, long address, long length, int userfaultfd) throws IOException {
+    private void keepAttached(long regionId, long address, long length, int userfaultfd, RegionServer region) throws IOException {
         Message.Map request = requests.get(regionId);
         if (keeper != null && request != null) {
-            keeper.keep(new Message.Keep(regionId, peerPid, peerStart, address, length, request), userfaultfd);
+            keeper.keep(new Message.Keep(regionId, peerPid, peerStart, address, length, request), userfaultfd,
+                    region.object().memory().fd());
         }
     }
 
@@ -326,10 +358,14 @@ final class ClientSession implements Runnable {
     }
 
     private Message map(Message.Map map) throws IOException, URISyntaxException {
-        return map(map, NEXT_REGION.getAndIncrement());
+        return map(map, NEXT_REGION.getAndIncrement(), null);
     }
 
-    private Message map(Message.Map map, long regionId) throws IOException, URISyntaxException {
+    /**
+     * @param takenOverMemory the memory of a region taken over from a dead server, which holds its
+     *     object's chunks fetched so far and which its client maps; null for a new region
+     */
+    private Message map(Message.Map map, long regionId, ObjectMemory takenOverMemory) throws IOException, URISyntaxException {
         int chunk = map.chunkSize();
         if (chunk < RegionServer.MIN_CHUNK || chunk > RegionServer.MAX_CHUNK || Integer.bitCount(chunk) != 1) {
             throw new IllegalArgumentException("chunk size " + chunk + " is not a power of two from "
@@ -354,13 +390,14 @@ final class ClientSession implements Runnable {
         BackendLoaders.Backends backends = backendLoaders.of(map.codePath());
         BackendProvider provider = backends.provider(uri);
         String backendName = provider.name();
+        cache.checkChunkSize(chunk, Redaction.uri(uri));
         StorageSpeeds.Speed storageSpeed = storageSpeeds.of(uri, provider.redact(map.options()));
         if (!map.assumed().equals(Message.Assumed.NONE) && map.expectedVersion().isEmpty()) {
             ObjectVersion version = ObjectVersion.parse(map.assumed().version());
             Optional<StorageBackend> assumed = backends.openAt(uri, map.options(), map.assumed().size(), version);
             if (assumed.isPresent()) {
                 // Answered now, its reads started by the trace that follows, and checked by an open that runs meanwhile.
-                addRegion(regionId, uri, assumed.get(), backendName, storageSpeed, chunk, map, prefetching, null);
+                addRegion(regionId, uri, assumed.get(), backendName, storageSpeed, chunk, map, prefetching, null, null);
                 assumptions.put(regionId, new Assumption(uri, map.assumed().size(), version,
                         CompletableFuture.supplyAsync(() -> open(backends, uri, map.options()), OPENS)));
                 return new Message.Mapped(map.requestId(), regionId, map.assumed().size(), version.toString());
@@ -372,20 +409,50 @@ final class ClientSession implements Runnable {
             changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
                     + ", now at " + backend.version() + "); map it again to read the new version";
         }
-        addRegion(regionId, uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed);
-        return new Message.Mapped(map.requestId(), regionId, backend.size(), backend.version().toString());
+        long size = backend.size();
+        addRegion(regionId, uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed, takenOverMemory);
+        return new Message.Mapped(map.requestId(), regionId, size, changed == null ? backend.version().toString() : map.expectedVersion());
     }
 
+    /**
+     * Adds a region on the served object of its object version: the one the cache holds, or a new
+     * one. A region whose object changed while its server was dead reads what its memory holds, and
+     * fails every fetch; it shares nothing.
+     */
     private void addRegion(long regionId, URI uri, StorageBackend backend, String backendName, StorageSpeeds.Speed storageSpeed,
-                           int chunk, Message.Map map, Message.Prefetching prefetching, String changed) throws IOException {
+                           int chunk, Message.Map map, Message.Prefetching prefetching, String changed, ObjectMemory takenOverMemory)
+            throws IOException {
+        ServedObject object = null;
         try {
-            regions.put(regionId, new RegionServer(regionId, backend, backendName, storageSpeed, chunk, map.fetchWorkers(),
-                    prefetching, Duration.ofMillis(map.fetchDeadlineMillis()), changed));
+            String version = changed == null ? backend.version().toString() : map.expectedVersion();
+            PageCache.Key key = changed == null ? new PageCache.Key(map.uri(), Map.copyOf(map.options()), version, chunk) : null;
+            object = cache.acquire(key, takenOverMemory, () -> {
+                try {
+                    ObjectMemory memory = takenOverMemory != null ? takenOverMemory : ObjectMemory.create(RegionServer.mappedLength(backend.size()));
+                    ServedObject created = new ServedObject(cache, key, backend, backendName, memory, chunk, map.fetchWorkers(),
+                            storageSpeed, Duration.ofMillis(map.fetchDeadlineMillis()), changed);
+                    if (takenOverMemory != null) {
+                        created.adoptResidentChunks();
+                    }
+                    return created;
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            if (object.backend() != backend) {
+                object.offerBackend(backend); // the cache's object, which reads through a backend of its own or now this one
+            }
+            regions.put(regionId, new RegionServer(regionId, object, storageSpeed, prefetching, cache.limit()));
             // A server that takes the region over maps it as the version it reads, and with nothing assumed.
             requests.put(regionId, map.toTakeOver(changed == null ? backend.version().toString() : map.expectedVersion()));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);
-        } catch (RuntimeException e) {
+        } catch (UncheckedIOException e) {
             backend.close();
+            throw e.getCause();
+        } catch (RuntimeException e) {
+            if (object == null) {
+                backend.close();
+            }
             throw e;
         }
     }

@@ -14,7 +14,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BiConsumer;
 
 /**
  * A page server's link to its keeper (see {@code dev.anymap.keeper.Keeper}): every region the
@@ -39,7 +38,13 @@ final class KeeperLink implements AutoCloseable {
     private Thread watcher;
     private boolean closed;
 
-    private record Kept(Message.Keep keep, int userfaultfd) {}
+    private record Kept(Message.Keep keep, int userfaultfd, int memfd) {}
+
+    /** Takes over one region that the keeper hands over, with its userfaultfd and its cache's memory file. */
+    @FunctionalInterface
+    interface Adopter {
+        void adopt(Message.Keep keep, int userfaultfd, int memfd);
+    }
 
     /** The keeper of a server that retired from this socket holds its lock still, on its way out. */
     private static final class PreviousKeeperLeaving extends IOException {
@@ -83,7 +88,7 @@ final class KeeperLink implements AutoCloseable {
      * region it keeps to {@code adopt}, with its userfaultfd, before it returns. What {@code adopt}
      * {@linkplain #keep keeps} is only noted: the keeper has it.
      */
-    void takeOver(BiConsumer<Message.Keep, Integer> adopt) throws IOException {
+    void takeOver(Adopter adopt) throws IOException {
         Connection keeper = connect(ServerAddress.keeperSocket(socket));
         try {
             int received = 0;
@@ -110,14 +115,12 @@ final class KeeperLink implements AutoCloseable {
                     }
                     break;
                 }
-                if (!(incoming.message() instanceof Message.Keep keep) || incoming.fd() < 0) {
-                    if (incoming.fd() >= 0) {
-                        Libc.close(incoming.fd());
-                    }
+                if (!(incoming.message() instanceof Message.Keep keep) || incoming.fds().length != 2) {
+                    incoming.closeDescriptors();
                     throw new ProtocolException("the keeper sent " + incoming.message() + " while handing over regions");
                 }
                 received++;
-                adopt.accept(keep, incoming.fd());
+                adopt.adopt(keep, incoming.fd(), incoming.secondFd());
             }
         } catch (IOException | RuntimeException e) {
             keeper.close();
@@ -131,10 +134,10 @@ final class KeeperLink implements AutoCloseable {
 
     /**
      * Sends a region to the keeper, waiting for one that is starting; the server keeps its own
-     * {@code userfaultfd} open until {@link #forget}.
+     * {@code userfaultfd} and {@code memfd} open until {@link #forget}.
      */
-    synchronized void keep(Message.Keep keep, int userfaultfd) throws IOException {
-        kept.put(keep.regionId(), new Kept(keep, userfaultfd));
+    synchronized void keep(Message.Keep keep, int userfaultfd, int memfd) throws IOException {
+        kept.put(keep.regionId(), new Kept(keep, userfaultfd, memfd));
         if (connecting) {
             long deadline = System.nanoTime() + KEEPER_START_TIMEOUT.toNanos();
             while (connecting && !closed) {
@@ -154,7 +157,7 @@ final class KeeperLink implements AutoCloseable {
             return; // the keeper that connected was sent every region kept by then, this one too
         }
         if (connection != null) {
-            connection.send(keep, userfaultfd);
+            connection.send(keep, userfaultfd, memfd);
         }
     }
 
@@ -174,9 +177,7 @@ final class KeeperLink implements AutoCloseable {
         watcher = Thread.ofPlatform().name("anymap-keeper-link").daemon().start(() -> {
             try {
                 while (keeper.receive() instanceof Connection.Incoming stray) {
-                    if (stray.fd() >= 0) {
-                        Libc.close(stray.fd());
-                    }
+                    stray.closeDescriptors();
                 }
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.DEBUG, "the keeper link: " + e.getMessage());
@@ -212,7 +213,7 @@ final class KeeperLink implements AutoCloseable {
                         return;
                     }
                     for (Kept region : kept.values()) {
-                        fresh.send(region.keep(), region.userfaultfd());
+                        fresh.send(region.keep(), region.userfaultfd(), region.memfd());
                     }
                     regions = kept.size();
                     connection = fresh;

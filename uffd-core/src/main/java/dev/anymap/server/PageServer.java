@@ -47,6 +47,7 @@ public final class PageServer implements AutoCloseable {
     private final Set<Integer> allowedUids;
     private final BackendLoaders backendLoaders;
     private final StorageSpeeds storageSpeeds = new StorageSpeeds();
+    private final PageCache cache;
     private final Set<ClientSession> sessions = ConcurrentHashMap.newKeySet();
     /** The sessions, by client pid, that hold regions taken over from a dead server until their clients resume them. */
     private final java.util.Map<Long, ClientSession> orphans = new ConcurrentHashMap<>();
@@ -78,9 +79,11 @@ public final class PageServer implements AutoCloseable {
      * @param exitWhenIdle stop this long after the last client leaves (or after start, if none
      *     comes); null to run until closed
      * @param allowedUids users besides the server's own that may connect
+     * @param cacheLimit the shared page cache's memory budget in bytes, or 0 for {@linkplain PageCache#defaultLimit() the default}
      */
-    public PageServer(Path socket, Duration exitWhenIdle, Set<Integer> allowedUids, BackendRegistry registry) {
+    public PageServer(Path socket, Duration exitWhenIdle, Set<Integer> allowedUids, BackendRegistry registry, long cacheLimit) {
         this.socket = socket.toAbsolutePath();
+        this.cache = new PageCache(cacheLimit > 0 ? cacheLimit : PageCache.defaultLimit());
         this.exitWhenIdle = exitWhenIdle;
         this.allowedUids = Set.copyOf(allowedUids);
         this.backendLoaders = new BackendLoaders(registry);
@@ -103,7 +106,7 @@ public final class PageServer implements AutoCloseable {
         if (keeper == null) {
             lock();
         } else if (takeOver) {
-            new ClientSession(null, ProcessHandle.current().pid(), 0, backendLoaders, storageSpeeds, null, this::claim, ignored -> { },
+            new ClientSession(null, ProcessHandle.current().pid(), 0, backendLoaders, storageSpeeds, cache, null, this::claim, ignored -> { },
                     this::status, this::region).warmUp();
             // A standby waits here until its server dies; the lock is that server's until then. Regions
             // are taken over before the socket is bound: a client that connects must find them here.
@@ -175,7 +178,7 @@ public final class PageServer implements AutoCloseable {
                     continue;
                 }
                 ClientSession session = new ClientSession(new Connection(client), peer.pid(), ClientSession.startOf(peer.pid()),
-                        backendLoaders, storageSpeeds, keeper, this::claim, this::sessionEnded, this::status, this::region);
+                        backendLoaders, storageSpeeds, cache, keeper, this::claim, this::sessionEnded, this::status, this::region);
                 synchronized (admission) {
                     if (closing) {
                         Libc.close(client);
@@ -212,7 +215,8 @@ public final class PageServer implements AutoCloseable {
         }
         int count = regions.size();
         return new Message.Status(requestId, ProcessHandle.current().pid(), sessions.size(), count,
-                List.copyOf(regions.subList(0, Math.min(count, MessageCodec.MAX_REGIONS))));
+                List.copyOf(regions.subList(0, Math.min(count, MessageCodec.MAX_REGIONS))),
+                new Message.Cache(cache.limit(), cache.residentBytes(), cache.evictions()));
     }
 
     private RegionServer region(long regionId) {
@@ -232,9 +236,9 @@ public final class PageServer implements AutoCloseable {
     }
 
     /** Serves a region of a dead server, for its client to resume. */
-    private void adopt(Message.Keep kept, int userfaultfd) {
-        orphans.computeIfAbsent(kept.clientPid(), pid -> new ClientSession(null, pid, kept.clientStart(), backendLoaders, storageSpeeds,
-                keeper, this::claim, ignored -> { }, this::status, this::region)).adopt(kept, userfaultfd);
+    private void adopt(Message.Keep kept, int userfaultfd, int memfd) {
+        orphans.computeIfAbsent(kept.clientPid(), pid -> new ClientSession(null, pid, kept.clientStart(), backendLoaders, storageSpeeds, cache,
+                keeper, this::claim, ignored -> { }, this::status, this::region)).adopt(kept, userfaultfd, memfd);
     }
 
     private ClientSession.Handed claim(long pid, long regionId) {

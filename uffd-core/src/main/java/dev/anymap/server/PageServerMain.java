@@ -18,7 +18,7 @@ import java.util.Set;
  * <p>It starts a keeper ({@code dev.anymap.keeper.KeeperMain}) that holds its regions; when the
  * server dies, the keeper starts another with {@code --adopt}, which takes the regions over.
  *
- * <pre>PageServerMain [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--adopt]</pre>
+ * <pre>PageServerMain [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--cache-limit BYTES] [--adopt]</pre>
  */
 public final class PageServerMain {
     /** What the server prints once it accepts clients. */
@@ -34,6 +34,7 @@ public final class PageServerMain {
         Duration idle = null;
         Set<Integer> allowed = new HashSet<>();
         boolean takeOver = false;
+        long cacheLimit = 0;
         for (int i = 0; i < args.length; i++) {
             String value = i + 1 < args.length ? args[i + 1] : null;
             switch (args[i]) {
@@ -44,15 +45,23 @@ public final class PageServerMain {
                 case "--socket" -> socket = Path.of(required(args[i], value));
                 case "--exit-when-idle" -> idle = Duration.ofMillis(Long.parseLong(required(args[i], value)));
                 case "--allow-uid" -> allowed.add(Integer.parseInt(required(args[i], value)));
+                case "--cache-limit" -> cacheLimit = Long.parseLong(required(args[i], value));
                 default -> {
                     System.err.println("unknown argument " + args[i]
-                            + "; usage: [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--adopt]");
+                            + "; usage: [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--cache-limit BYTES] [--adopt]");
                     System.exit(2);
                 }
             }
             i++;
         }
-        PageServer server = new PageServer(socket, idle, allowed, BackendRegistry.load());
+        PageServer server;
+        try {
+            server = new PageServer(socket, idle, allowed, BackendRegistry.load(), cacheLimit);
+        } catch (IllegalArgumentException e) {
+            System.err.println(e.getMessage());
+            System.exit(2);
+            return;
+        }
         try {
             server.start(restartCommand(args), takeOver);
         } catch (PageServer.AlreadyRunningException e) {

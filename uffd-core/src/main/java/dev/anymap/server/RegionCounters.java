@@ -13,6 +13,7 @@ final class RegionCounters {
     private final LongAdder fetchNanosTotal = new LongAdder();
     private final LongAccumulator fetchNanosMax = new LongAccumulator(Math::max, 0);
     private final AtomicLong failures = new AtomicLong();
+    private final LongAdder cacheHits = new LongAdder();
     private final LatencyHistogram latencies = new LatencyHistogram();
     private volatile String lastFailure = "";
 
@@ -33,14 +34,28 @@ final class RegionCounters {
         latencies.record(nanos);
     }
 
+    /** A fault found its chunk in the cache, or on its way there for another region: no fetch of its own. */
+    void cacheHit() {
+        cacheHits.increment();
+    }
+
+    /** The region was attached with {@code chunks} of its object in the cache already, which it reads with no fetch. */
+    void cachedAtAttach(long chunks) {
+        cacheHits.add(chunks);
+    }
+
     void failed(String description) {
         failures.incrementAndGet();
         lastFailure = description;
     }
 
-    Message.Stats snapshot(long requestId) {
+    /**
+     * @param cachedBytes the bytes of the region's object in the cache now
+     * @param evictions the chunks of its object dropped from the cache so far
+     */
+    Message.Stats snapshot(long requestId, long cachedBytes, long evictions) {
         return new Message.Stats(requestId, faults.sum(), chunksFetched.sum(), bytesFetched.sum(), fetchNanosTotal.sum(),
                 fetchNanosMax.get(), latencies.percentile(0.5), latencies.percentile(0.9), latencies.percentile(0.99),
-                failures.get(), lastFailure);
+                failures.get(), lastFailure, cacheHits.sum(), cachedBytes, evictions);
     }
 }

@@ -45,15 +45,15 @@ class MessageCodecTest {
                 new Message.Unmap(10, 9),
                 new Message.Unmapped(10),
                 new Message.StatsRequest(11, 9),
-                new Message.Stats(11, 1, 2, 3, 4, 5, 6, 7, 8, 9, "last"),
+                new Message.Stats(11, 1, 2, 3, 4, 5, 6, 7, 8, 9, "last", 10, 4096, 2),
                 new Message.StatusRequest(13),
                 new Message.TraceRequest(14, 9, 15_000, true),
                 new Message.Trace(14, 20_000, new int[] {3, 1, 2}),
                 new Message.PrefetchOrder(15, 9, new int[] {0, 1, 2, 7}),
                 new Message.PrefetchQueued(15),
                 new Message.Status(13, 77, 2, 3, List.of(
-                        new Message.RegionStatus(100, 1, "mem:a", "generation:0", 4096, 4096, 4096, new Message.Stats(0, 1, 1, 4096, 9, 9, 9, 9, 9, 0, "")),
-                        new Message.RegionStatus(101, 2, "file:///b", "modified:x/1", 1 << 20, 65536, 0, new Message.Stats(0, 0, 0, 0, 0, 0, 0, 0, 0, 1, "x")))),
+                        new Message.RegionStatus(100, 1, "mem:a", "generation:0", 4096, 4096, 4096, new Message.Stats(0, 1, 1, 4096, 9, 9, 9, 9, 9, 0, "", 0, 4096, 0)),
+                        new Message.RegionStatus(101, 2, "file:///b", "modified:x/1", 1 << 20, 65536, 0, new Message.Stats(0, 0, 0, 0, 0, 0, 0, 0, 0, 1, "x", 1, 0, 3))), new Message.Cache(1 << 30, 1 << 20, 5)),
                 new Message.Failure(12, Message.ErrorKind.NO_SUCH_OBJECT, "missing"));
         for (Message message : messages) {
             assertEquals(message, roundTrip(message));
@@ -125,12 +125,12 @@ class MessageCodecTest {
     @Test
     void aStatusOfTheMostRegionsWithTheLongestTextsFitsAPacket() throws Exception {
         String longest = "s3://bucket/" + "k".repeat(1000);
-        Message.Stats stats = new Message.Stats(0, 1, 1, 1, 1, 1, 1, 1, 1, 1, MessageCodec.truncate("é".repeat(500), MessageCodec.MAX_STATUS_URI));
+        Message.Stats stats = new Message.Stats(0, 1, 1, 1, 1, 1, 1, 1, 1, 1, MessageCodec.truncate("é".repeat(500), MessageCodec.MAX_STATUS_URI), 1, 1, 1);
         List<Message.RegionStatus> regions = java.util.stream.IntStream.range(0, MessageCodec.MAX_REGIONS)
                 .mapToObj(i -> new Message.RegionStatus(i, i, MessageCodec.truncate(longest, MessageCodec.MAX_STATUS_URI),
                         MessageCodec.truncate(longest, MessageCodec.MAX_STATUS_URI), 1, 4096, 0, stats))
                 .toList();
-        Message status = new Message.Status(1, 2, 3, 1000, regions);
+        Message status = new Message.Status(1, 2, 3, 1000, regions, new Message.Cache(1, 2, 3));
         assertEquals(status, roundTrip(status));
         assertTrue(MessageCodec.truncate(longest, 256).endsWith("..."));
     }

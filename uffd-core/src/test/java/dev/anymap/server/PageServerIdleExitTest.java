@@ -50,7 +50,7 @@ class PageServerIdleExitTest {
         Thread supervisor = Thread.ofPlatform().name("supervisor").start(() -> {
             try {
                 while (!Thread.currentThread().isInterrupted()) {
-                    PageServer server = new PageServer(socket, Duration.ofNanos(IDLE_EXIT_NANOS), Set.of(), registry);
+                    PageServer server = new PageServer(socket, Duration.ofNanos(IDLE_EXIT_NANOS), Set.of(), registry, 0);
                     server.start(null, false);
                     synchronized (generations) {
                         generation[0]++;
@@ -129,8 +129,8 @@ class PageServerIdleExitTest {
         BackendRegistry registry = BackendRegistry.load();
         Path first = directory.resolve("anymap").resolve("first.sock");
         Path second = directory.resolve("anymap").resolve("second.sock");
-        try (PageServer one = new PageServer(first, null, Set.of(), registry);
-             PageServer two = new PageServer(second, null, Set.of(), registry)) {
+        try (PageServer one = new PageServer(first, null, Set.of(), registry, 0);
+             PageServer two = new PageServer(second, null, Set.of(), registry, 0)) {
             one.start(null, false);
             two.start(null, false);
             for (Path socket : new Path[] {first, second}) {
@@ -146,8 +146,8 @@ class PageServerIdleExitTest {
     void aSecondServerAtOneSocketSaysOneIsRunningThere() throws Exception {
         BackendRegistry registry = BackendRegistry.load();
         Path socket = directory.resolve("anymap").resolve("server.sock");
-        try (PageServer one = new PageServer(socket, null, Set.of(), registry);
-             PageServer two = new PageServer(socket, null, Set.of(), registry)) {
+        try (PageServer one = new PageServer(socket, null, Set.of(), registry, 0);
+             PageServer two = new PageServer(socket, null, Set.of(), registry, 0)) {
             one.start(null, false);
             PageServer.AlreadyRunningException error = assertThrows(PageServer.AlreadyRunningException.class, () -> two.start(null, false));
             assertTrue(error.getMessage().contains("already running at " + socket) && error.getMessage().contains("--socket"),

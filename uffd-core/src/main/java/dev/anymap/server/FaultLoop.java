@@ -1,0 +1,106 @@
+package dev.anymap.server;
+
+import dev.anymap.linux.Errno;
+import dev.anymap.linux.Libc;
+import dev.anymap.linux.NativeException;
+import dev.anymap.linux.Userfaultfd;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.time.Duration;
+
+/**
+ * The thread that reads one userfaultfd's messages, in batches, and hands each page fault on. It
+ * polls briefly after a fault, when the next is likely close behind, and otherwise sleeps in
+ * poll(2) until a fault or {@link #stop()}.
+ */
+final class FaultLoop {
+    private static final System.Logger LOG = System.getLogger(FaultLoop.class.getName());
+    private static final int MESSAGES_PER_READ = 64;
+    /** How long the loop keeps polling the userfaultfd after a fault before it sleeps in poll(2). */
+    private static final long SPIN_NANOS = 50_000;
+
+    /** What the loop hands each page fault to, on its own thread. */
+    interface PageFaults {
+        void onPageFault(long address, Userfaultfd.FillRequest fill);
+    }
+
+    private final int uffd;
+    private final int stopEvent;
+    private final PageFaults faults;
+    private final String name;
+    private final Thread thread;
+    private volatile boolean stopping;
+
+    /** Starts the loop; {@code userfaultfd} stays the caller's to close, after {@link #stop}. */
+    FaultLoop(int userfaultfd, PageFaults faults, String name) throws NativeException {
+        this.uffd = userfaultfd;
+        this.faults = faults;
+        this.name = name;
+        this.stopEvent = (int) Libc.check(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
+        this.thread = Thread.ofPlatform().name("anymap-faults-" + name).daemon().unstarted(this::run);
+        thread.start();
+    }
+
+    private void run() {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment messages = arena.allocate((long) Userfaultfd.MESSAGE_SIZE * MESSAGES_PER_READ, 8);
+            MemorySegment pollfds = arena.allocate(2 * Libc.POLLFD_SIZE, 4);
+            Libc.setPollFd(pollfds, 0, uffd, Libc.POLLIN);
+            Libc.setPollFd(pollfds, 1, stopEvent, Libc.POLLIN);
+            Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
+            long lastFault = System.nanoTime();
+            while (!stopping) {
+                long read = Libc.read(uffd, messages, messages.byteSize());
+                if (read > 0) {
+                    int count = (int) (read / Userfaultfd.MESSAGE_SIZE);
+                    for (int i = 0; i < count; i++) {
+                        if (Userfaultfd.event(messages, i) == Userfaultfd.EVENT_PAGEFAULT) { // no other event is enabled
+                            faults.onPageFault(Userfaultfd.pagefaultAddress(messages, i), fill);
+                        }
+                    }
+                    lastFault = System.nanoTime();
+                } else if (read == -Errno.EAGAIN) {
+                    if (System.nanoTime() - lastFault < SPIN_NANOS) {
+                        Thread.onSpinWait();
+                        continue;
+                    }
+                    int ready = Libc.poll(pollfds, 2, -1);
+                    if (ready < 0 && ready != -Errno.EINTR) {
+                        throw new NativeException("poll", -ready);
+                    }
+                    short uffdEvents = Libc.pollRevents(pollfds, 0);
+                    if (Libc.pollRevents(pollfds, 1) != 0 || (uffdEvents & (Libc.POLLERR | Libc.POLLHUP | Libc.POLLNVAL)) != 0) {
+                        return;
+                    }
+                } else if (read != -Errno.EINTR) {
+                    throw new NativeException("read(userfaultfd)", (int) -read);
+                }
+            }
+        } catch (Exception | Error e) {
+            if (!stopping) {
+                LOG.log(System.Logger.Level.ERROR, "fault loop of " + name + " stopped", e);
+            }
+        }
+    }
+
+    /** Tells the loop to stop; {@link #join} waits for it. */
+    void stop() {
+        stopping = true;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment one = arena.allocate(8);
+            one.set(ValueLayout.JAVA_LONG, 0, 1L);
+            Libc.write(stopEvent, one, 8);
+        }
+        thread.interrupt();
+    }
+
+    /** Waits for the loop to end; once it has, its eventfd is closed. */
+    boolean join(long timeoutNanos) throws InterruptedException {
+        boolean ended = thread.join(Duration.ofNanos(Math.max(1, timeoutNanos)));
+        if (ended) {
+            Libc.close(stopEvent);
+        }
+        return ended;
+    }
+}

@@ -1,0 +1,160 @@
+package dev.anymap.server;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Supplier;
+
+/**
+ * The page server's shared page cache: one {@link ServedObject} per object version, whose memory
+ * every process that maps the object shares, all held within one memory budget. Past the budget,
+ * clean chunks are dropped ({@link EvictionQueues} chooses which) and fetched again when next
+ * touched; objects no region maps any more stay cached until their chunks are dropped.
+ */
+final class PageCache {
+    private static final System.Logger LOG = System.getLogger(PageCache.class.getName());
+    /** The least budget a page server takes: a few chunks of the largest size in flight at once. */
+    static final long MIN_LIMIT = 4L * RegionServer.MAX_CHUNK;
+    /** The most of its budget one chunk may be, so that the chunks being read never have to evict one another. */
+    static final int CHUNKS_PER_LIMIT = 8;
+
+    /** What makes two maps the same object: the same URI, options, version and chunk size. */
+    record Key(String uri, Map<String, String> options, String version, int chunkSize) {}
+
+    private final long limit;
+    private final AtomicLong resident = new AtomicLong();
+    private final LongAdder evictions = new LongAdder();
+    /** Guarded by this, as is {@link #queues}. */
+    private final Map<Key, ServedObject> objects = new HashMap<>();
+    private final EvictionQueues queues;
+
+    PageCache(long limit) {
+        if (limit < MIN_LIMIT) {
+            throw new IllegalArgumentException("a page cache limit of " + limit + " bytes is below the least a page server needs, "
+                    + MIN_LIMIT + " bytes (" + CHUNKS_PER_LIMIT / 2 + " chunks of the largest size, " + RegionServer.MAX_CHUNK
+                    + " bytes); set --cache-limit to at least " + (MIN_LIMIT >> 20) + " MiB");
+        }
+        this.limit = limit;
+        this.queues = new EvictionQueues(limit);
+    }
+
+    /** The least memory a page server runs in: its own JVM, about 100 MiB, and the least cache. */
+    static final long MIN_MEMORY = 256L << 20;
+
+    /**
+     * The default budget: half of the machine's memory or of the memory cgroup's limit, whichever is
+     * lower; the other half is for the page server's JVM, its keeper and standby, and the applications.
+     *
+     * @throws IllegalArgumentException if that memory is too small for a page server at all
+     */
+    static long defaultLimit() {
+        long memory = PhysicalMemory.total();
+        if (memory < MIN_MEMORY) {
+            throw new IllegalArgumentException("the memory cgroup (or the machine) allows " + (memory >> 20) + " MiB, and a page server"
+                    + " needs at least " + (MIN_MEMORY >> 20) + " MiB: about 100 MiB for its JVM and " + (MIN_LIMIT >> 20)
+                    + " MiB for its cache; raise the cgroup's memory limit");
+        }
+        return Math.max(MIN_LIMIT, memory / 2);
+    }
+
+    long limit() {
+        return limit;
+    }
+
+    long residentBytes() {
+        return resident.get();
+    }
+
+    long evictions() {
+        return evictions.sum();
+    }
+
+    /** Throws unless chunks of {@code chunkSize} fit this cache's budget many times over. */
+    void checkChunkSize(int chunkSize, String printableUri) {
+        if ((long) chunkSize * CHUNKS_PER_LIMIT > limit) {
+            throw new IllegalArgumentException("chunks of " + chunkSize + " bytes for " + printableUri + " do not fit the page cache's limit of "
+                    + limit + " bytes " + CHUNKS_PER_LIMIT + " times; use smaller chunks, or give the page server a larger --cache-limit");
+        }
+    }
+
+    /**
+     * The served object for {@code key} with a region more on it: the cached one, or a new one from
+     * {@code create}. A key of null is never shared.
+     *
+     * @param takenOver the memory of a region taken over from a dead server, or null: the cached
+     *     object serves the region only if it is the same memory, which is then closed here
+     */
+    ServedObject acquire(Key key, ObjectMemory takenOver, Supplier<ServedObject> create) {
+        synchronized (this) {
+            ServedObject cached = key == null ? null : objects.get(key);
+            if (cached != null && (takenOver == null || cached.memory().sameFile(takenOver)) && cached.acquire()) {
+                if (takenOver != null) {
+                    takenOver.close();
+                }
+                return cached;
+            }
+        }
+        ServedObject created = create.get();
+        created.acquire();
+        synchronized (this) {
+            if (key != null && (!(objects.get(key) instanceof ServedObject other) || other.isClosed())) {
+                objects.put(key, created);
+            }
+        }
+        return created;
+    }
+
+    /** The object lost its last region and holds nothing: it is no longer cached. */
+    synchronized void remove(Key key, ServedObject object) {
+        if (key != null) {
+            objects.remove(key, object);
+        }
+    }
+
+    /** A chunk of {@code bytes} entered the cache. */
+    void admitted(ServedObject object, int chunk, long bytes) {
+        resident.addAndGet(bytes);
+        synchronized (this) {
+            queues.admit(new EvictionQueues.Slot(object, chunk), bytes);
+        }
+    }
+
+    /** A chunk left the cache, dropped by its object (closed, or failed after being there). */
+    void left(ServedObject object, int chunk, long bytes) {
+        resident.addAndGet(-bytes);
+        synchronized (this) {
+            queues.forget(new EvictionQueues.Slot(object, chunk));
+        }
+    }
+
+    /** A dropped object's chunks left the cache with it. */
+    void freed(long bytes) {
+        resident.addAndGet(-bytes);
+    }
+
+    /**
+     * Drops chunks until {@code bytes} more fit the budget. Chunks being read do not count until
+     * they are installed, so the cache may briefly hold what is in flight beyond its budget.
+     */
+    void makeRoom(long bytes) {
+        int tries = 0;
+        while (resident.get() + bytes > limit) {
+            EvictionQueues.Slot victim;
+            synchronized (this) {
+                victim = queues.victim();
+            }
+            if (victim == null) {
+                if (tries++ == 0) {
+                    LOG.log(System.Logger.Level.DEBUG, "the page cache is over its limit with nothing to drop");
+                }
+                return;
+            }
+            long dropped = victim.object().evict(victim.chunk());
+            if (dropped > 0) {
+                resident.addAndGet(-dropped);
+                evictions.increment();
+            }
+        }
+    }
+}

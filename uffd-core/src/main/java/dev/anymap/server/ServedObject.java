@@ -1,0 +1,270 @@
+package dev.anymap.server;
+
+import dev.anymap.linux.Userfaultfd;
+import dev.anymap.spi.Redaction;
+import dev.anymap.spi.StorageBackend;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.net.URI;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One version of one stored object, as the page cache holds it: its memory, which every region of
+ * it maps, in any process; the state of each chunk; and the fetches that fill it. A chunk fetched
+ * for one region is there for all, and a region mapped while the cache holds chunks reads them
+ * without asking storage.
+ *
+ * <p>It reads storage through the backend of a region that maps it. When no region does, the
+ * backend is closed and the memory stays cached, within the cache's budget, until the next map of
+ * the same version brings a backend again, or its chunks are all dropped.
+ */
+final class ServedObject {
+    private static final System.Logger LOG = System.getLogger(ServedObject.class.getName());
+    /** How long close waits for the fetches under way to stop. */
+    private static final long CLOSE_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+    /** Where fetches read: the backend, and its bytes in memory where it has them (0 if not). */
+    private record Source(StorageBackend backend, long viewAddress) {
+        static Source of(StorageBackend backend) {
+            return new Source(backend, backend.view().map(MemorySegment::address).orElse(0L));
+        }
+    }
+
+    private final PageCache cache;
+    private final PageCache.Key key;
+    private final URI uri;
+    private final String printableUri;
+    private final String backendName;
+    private final long size;
+    private final String version;
+    private final ChunkTable table;
+    private final ObjectMemory memory;
+    private final ChunkInstaller installer;
+    private final FetchScheduler fetches;
+    private final String failEveryFetch;
+    private final List<RegionServer> regions = new CopyOnWriteArrayList<>();
+    private volatile Source source;
+    /** Guarded by this. */
+    private int users;
+    private volatile boolean closed;
+
+    /**
+     * @param memory the object's memory, new or taken over; the object owns it from now on
+     * @param failEveryFetch when not null, every fetch fails with this reason: the object is no longer
+     *     the version this memory holds
+     */
+    ServedObject(PageCache cache, PageCache.Key key, StorageBackend backend, String backendName, ObjectMemory memory, int chunkSize,
+                 int fetchWorkers, StorageSpeeds.Speed storageSpeed, Duration fetchDeadline, String failEveryFetch) {
+        this.cache = cache;
+        this.key = key;
+        this.uri = backend.uri();
+        this.printableUri = Redaction.uri(uri);
+        this.backendName = backendName;
+        this.size = backend.size();
+        this.version = backend.version().toString();
+        this.table = new ChunkTable(RegionServer.mappedLength(size), chunkSize, printableUri);
+        this.memory = memory;
+        this.failEveryFetch = failEveryFetch;
+        this.source = Source.of(backend);
+        this.installer = new ChunkInstaller(this, memory, cache);
+        this.fetches = new FetchScheduler(this, installer, storageSpeed, fetchWorkers, fetchDeadline);
+    }
+
+    /** Marks the chunks that a memory taken over already holds whole as present. */
+    void adoptResidentChunks() {
+        for (int chunk = 0; chunk < table.chunks(); chunk++) {
+            long length = table.fillLength(chunk, 1);
+            if (memory.holds(table.offset(chunk), length)) {
+                table.present(chunk);
+                cache.admitted(this, chunk, length);
+            }
+        }
+    }
+
+    ChunkTable table() {
+        return table;
+    }
+
+    FetchScheduler fetches() {
+        return fetches;
+    }
+
+    ChunkInstaller installer() {
+        return installer;
+    }
+
+    ObjectMemory memory() {
+        return memory;
+    }
+
+    long size() {
+        return size;
+    }
+
+    /** The version this object's memory holds. */
+    String version() {
+        return version;
+    }
+
+    URI uri() {
+        return uri;
+    }
+
+    String printableUri() {
+        return printableUri;
+    }
+
+    String backendName() {
+        return backendName;
+    }
+
+    String failEveryFetch() {
+        return failEveryFetch;
+    }
+
+    /** The backend fetches read through now, or null while no region maps the object. */
+    StorageBackend backend() {
+        Source current = source;
+        return current == null ? null : current.backend();
+    }
+
+    long viewAddress() {
+        Source current = source;
+        return current == null ? 0 : current.viewAddress();
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    /** One more region will map this object; false if it is closed. */
+    synchronized boolean acquire() {
+        if (closed) {
+            return false;
+        }
+        users++;
+        return true;
+    }
+
+    /**
+     * Reads through {@code backend} from now on if no region's backend is there to read through;
+     * otherwise closes it: the object is the same version either way.
+     */
+    void offerBackend(StorageBackend backend) throws IOException {
+        synchronized (this) {
+            if (source == null) {
+                source = Source.of(backend);
+                return;
+            }
+        }
+        backend.close();
+    }
+
+    void attach(RegionServer region) {
+        regions.add(region);
+    }
+
+    /** A region of this object closed. The last one closes the backend; an object then left with nothing cached closes. */
+    void release(RegionServer region) {
+        regions.remove(region);
+        StorageBackend idle = null;
+        boolean empty;
+        synchronized (this) {
+            if (--users > 0) {
+                return;
+            }
+            if (source != null) {
+                idle = source.backend();
+                source = null;
+            }
+            empty = table.presentBytes() == 0;
+        }
+        closeQuietly(idle);
+        if (empty || key == null) {
+            close();
+        }
+    }
+
+    /** Wakes the regions whose threads wait on the chunk, which is present now (or to be fetched again). */
+    void arrived(int chunk) {
+        for (RegionServer region : regions) {
+            region.arrived(chunk);
+        }
+    }
+
+    /** Poisons the chunk in the regions whose threads wait on it. */
+    void failed(int chunk, Userfaultfd.FillRequest fill) {
+        for (RegionServer region : regions) {
+            region.failed(chunk, fill);
+        }
+    }
+
+    /** Drops a chunk to keep the cache's budget; returns the bytes freed. An idle object left with nothing closes. */
+    long evict(int chunk) {
+        if (closed) {
+            return 0;
+        }
+        long freed = installer.evict(chunk);
+        boolean idleAndEmpty;
+        synchronized (this) {
+            idleAndEmpty = users == 0 && freed > 0 && table.presentBytes() == 0;
+        }
+        if (idleAndEmpty) {
+            close();
+        }
+        return freed;
+    }
+
+    /** Closes the backend while fetches are stuck on it past their deadline: its contract releases them. */
+    void closeBackend() {
+        closeQuietly(backend());
+    }
+
+    private void closeQuietly(StorageBackend backend) {
+        if (backend == null) {
+            return;
+        }
+        try {
+            backend.close();
+        } catch (IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "closing " + printableUri + ": " + e.getMessage());
+        }
+    }
+
+    /** Stops the fetches, and frees the memory and the backend: the object leaves the cache. */
+    void close() {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        cache.remove(key, this);
+        fetches.stop();
+        Source last = source;
+        source = null;
+        // Closed before the wait: a worker blocked in a slow read is released by it.
+        closeQuietly(last == null ? null : last.backend());
+        boolean stopped;
+        try {
+            stopped = fetches.awaitStopped(CLOSE_TIMEOUT_NANOS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            stopped = false;
+        }
+        long cached = table.presentBytes();
+        if (!stopped) {
+            // A thread that may still copy into the memory must not find its mapping reused.
+            LOG.log(System.Logger.Level.WARNING, printableUri + ": a fetch is still running as it leaves the cache; its memory is left mapped");
+            return;
+        }
+        installer.close();
+        fetches.free();
+        memory.close();
+        cache.freed(cached);
+    }
+
+}
