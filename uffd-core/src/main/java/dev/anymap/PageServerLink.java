@@ -100,7 +100,19 @@ final class PageServerLink implements AutoCloseable {
      * @throws ConnectionLostException if another server serves the link by now
      */
     Message call(Message request, int passedFd, URI about, int server) throws IOException {
-        Message answer;
+        Connection.Incoming answer = exchange(request, passedFd, about, server);
+        if (answer.fd() >= 0) {
+            Libc.close(answer.fd()); // a descriptor no one asked for
+        }
+        return answer.message();
+    }
+
+    /**
+     * As {@link #call(Message, int, URI, int)}, with the descriptor that came with the reply (a
+     * kernel-mapped region's file), or -1: the caller closes it.
+     */
+    Connection.Incoming exchange(Message request, int passedFd, URI about, int server) throws IOException {
+        Connection.Incoming answer;
         while (true) {
             try {
                 answer = send(request, passedFd, server);
@@ -112,7 +124,10 @@ final class PageServerLink implements AutoCloseable {
                 }
             }
         }
-        if (answer instanceof Message.Failure failure) {
+        if (answer.message() instanceof Message.Failure failure) {
+            if (answer.fd() >= 0) {
+                Libc.close(answer.fd());
+            }
             if (failure.kind() == Message.ErrorKind.INVALID_ARGUMENT || failure.kind() == Message.ErrorKind.UNKNOWN_SCHEME) {
                 throw new IllegalArgumentException(failure.message());
             }
@@ -121,7 +136,7 @@ final class PageServerLink implements AutoCloseable {
         return answer;
     }
 
-    private Message send(Message request, int passedFd, int server) throws IOException {
+    private Connection.Incoming send(Message request, int passedFd, int server) throws IOException {
         CompletableFuture<Connection.Incoming> reply = new CompletableFuture<>();
         synchronized (lock) {
             awaitConnection();
@@ -148,7 +163,7 @@ final class PageServerLink implements AutoCloseable {
             pending.addLast(reply);
         }
         try {
-            return reply.get().message();
+            return reply.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted while waiting for the page server");
@@ -206,6 +221,13 @@ final class PageServerLink implements AutoCloseable {
         synchronized (lock) {
             awaitConnection();
             return server;
+        }
+    }
+
+    /** Whether the server numbered {@code server} serves the link now; never waits, nor starts one. */
+    boolean serves(int server) {
+        synchronized (lock) {
+            return connection != null && this.server == server;
         }
     }
 

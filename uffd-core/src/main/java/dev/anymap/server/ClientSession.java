@@ -56,6 +56,10 @@ final class ClientSession implements Runnable {
     private final java.util.function.LongFunction<Message> status;
     private final java.util.function.LongFunction<RegionServer> anyRegion;
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
+    /** Regions the kernel maps from a local file: no faults to serve, a record for status. */
+    private final Map<Long, KernelMappedRegion> kernelMapped = new ConcurrentHashMap<>();
+    /** The descriptor of a local file that goes with the reply being made, or -1; only the session's thread touches it. */
+    private int handedFile = -1;
     /** How each region was mapped, as a server that takes it over must map it again. */
     private final Map<Long, Message.Map> requests = new ConcurrentHashMap<>();
     /** Regions mapped as an object was assumed to be, and the open that checks it, until their attach. */
@@ -120,7 +124,7 @@ final class ClientSession implements Runnable {
         NEXT_REGION.accumulateAndGet(regionId + 1, Math::max);
         String failure;
         try {
-            Message reply = map(kept.map(), regionId);
+            Message reply = map(kept.map(), regionId, false);
             failure = reply instanceof Message.Failure f ? f.message() : null;
         } catch (Exception e) {
             failure = e.getMessage();
@@ -190,6 +194,7 @@ final class ClientSession implements Runnable {
     /** Closes every region: the client is gone. */
     void closeAll() {
         regions.keySet().forEach(this::closeRegion);
+        kernelMapped.clear();
         assumptions.clear();
     }
 
@@ -200,7 +205,8 @@ final class ClientSession implements Runnable {
 
     /** This client's regions, for a server status. */
     java.util.List<Message.RegionStatus> regionStatuses() {
-        return regions.values().stream().map(region -> region.status(peerPid)).toList();
+        return java.util.stream.Stream.concat(regions.values().stream().map(region -> region.status(peerPid)),
+                kernelMapped.values().stream().map(region -> region.status(peerPid))).toList();
     }
 
     @Override
@@ -218,7 +224,16 @@ final class ClientSession implements Runnable {
             }
             connection.send(new Message.Welcome(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
             for (Connection.Incoming incoming; (incoming = connection.receive()) != null; ) {
-                connection.send(answer(incoming));
+                Message reply = answer(incoming);
+                int file = handedFile;
+                handedFile = -1;
+                try {
+                    connection.send(reply, file);
+                } finally {
+                    if (file >= 0) {
+                        Libc.close(file); // the client has its own now, or never will
+                    }
+                }
             }
         } catch (ProtocolException e) {
             LOG.log(System.Logger.Level.WARNING, "client " + peerPid + " sent an invalid message (" + e.getMessage() + "); dropping it");
@@ -258,13 +273,15 @@ final class ClientSession implements Runnable {
                     yield new Message.Attached(requestId);
                 }
                 case Message.Unmap unmap -> {
-                    if (!closeRegion(unmap.regionId())) {
+                    if (kernelMapped.remove(unmap.regionId()) == null && !closeRegion(unmap.regionId())) {
                         throw new IllegalArgumentException("no region " + unmap.regionId() + " for this client");
                     }
                     yield new Message.Unmapped(requestId);
                 }
                 case Message.Resume resume -> resume(resume);
-                case Message.StatsRequest stats -> region(stats.regionId(), null).stats(requestId);
+                case Message.StatsRequest stats -> kernelMapped.containsKey(stats.regionId())
+                        ? kernelMapped.get(stats.regionId()).stats(requestId)
+                        : region(stats.regionId(), null).stats(requestId);
                 case Message.StatusRequest request -> status.apply(request.requestId());
                 case Message.TraceRequest trace -> {
                     // Any client's region: tools look at what an application's page server holds.
@@ -326,10 +343,11 @@ final class ClientSession implements Runnable {
     }
 
     private Message map(Message.Map map) throws IOException, URISyntaxException {
-        return map(map, NEXT_REGION.getAndIncrement());
+        return map(map, NEXT_REGION.getAndIncrement(), true);
     }
 
-    private Message map(Message.Map map, long regionId) throws IOException, URISyntaxException {
+    /** With {@code mayKernelMap}, a backend's local file is handed to the client to map (never to a region taken over, whose memory is set). */
+    private Message map(Message.Map map, long regionId, boolean mayKernelMap) throws IOException, URISyntaxException {
         int chunk = map.chunkSize();
         if (chunk < RegionServer.MIN_CHUNK || chunk > RegionServer.MAX_CHUNK || Integer.bitCount(chunk) != 1) {
             throw new IllegalArgumentException("chunk size " + chunk + " is not a power of two from "
@@ -372,8 +390,38 @@ final class ClientSession implements Runnable {
             changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
                     + ", now at " + backend.version() + "); map it again to read the new version";
         }
+        if (changed == null && mayKernelMap) {
+            Message kernel = kernelMap(regionId, uri, backend, chunk, map);
+            if (kernel != null) {
+                return kernel;
+            }
+        }
         addRegion(regionId, uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed);
         return new Message.Mapped(map.requestId(), regionId, backend.size(), backend.version().toString());
+    }
+
+    /**
+     * Answers the map with the backend's local file for the client to map, if it has one: the
+     * descriptor holds the bytes, so the backend closes now (deleting a spooled copy, whose bytes
+     * stay for the descriptor); null if it has none.
+     */
+    private Message kernelMap(long regionId, URI uri, StorageBackend backend, int chunk, Message.Map map) throws IOException {
+        int file = KernelMappedRegion.open(backend);
+        if (file < 0) {
+            return null;
+        }
+        String version = backend.version().toString();
+        long size = backend.size();
+        try {
+            backend.close();
+        } catch (IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.DEBUG, "closing the backend of kernel-mapped " + Redaction.uri(uri) + ": " + e);
+        }
+        kernelMapped.put(regionId, new KernelMappedRegion(regionId, uri, version, size, chunk));
+        handedFile = file;
+        LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId
+                + ", mapped by the kernel from a local file");
+        return new Message.Mapped(map.requestId(), regionId, size, version, true);
     }
 
     private void addRegion(long regionId, URI uri, StorageBackend backend, String backendName, StorageSpeeds.Speed storageSpeed,
