@@ -405,7 +405,7 @@ final class ClientSession implements Runnable {
      * descriptor holds the bytes, so the backend closes now (deleting a spooled copy, whose bytes
      * stay for the descriptor); null if it has none.
      */
-    private Message kernelMap(long regionId, URI uri, StorageBackend backend, int chunk, Message.Map map) throws IOException {
+    private Message kernelMap(long regionId, URI uri, StorageBackend backend, int chunk, Message.Map map) {
         int file = KernelMappedRegion.open(backend);
         if (file < 0) {
             return null;
