@@ -39,7 +39,8 @@ public final class Anymap implements AutoCloseable {
     private volatile boolean closed;
 
     private Anymap(AnymapConfig config) throws IOException {
-        this.link = PageServerLink.open(config, () -> List.copyOf(regions));
+        // Kernel-mapped regions need no server: a takeover has nothing of theirs to resume, nor its failure to fail.
+        this.link = PageServerLink.open(config, () -> regions.stream().filter(region -> !region.kernelMapped()).toList());
     }
 
     /** Attaches to the user's page server, starting one if none runs. */
@@ -115,6 +116,13 @@ public final class Anymap implements AutoCloseable {
         Message.Mapped mapped = (Message.Mapped) answer.message();
         int memory = answer.fd();
         ObjectVersion version = ObjectVersion.parse(mapped.version());
+        if (mapped.kernelMapped()) {
+            MappedRegion region = mapFile(uri, options, mapped, version, answer.fd(), server);
+            if (trace != null && trace.objectSize() == mapped.size()) {
+                region.prefetch(trace);
+            }
+            return region;
+        }
         if (mapped.size() == 0) {
             answer.closeDescriptors();
             link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri, server);
@@ -158,6 +166,37 @@ public final class Anymap implements AutoCloseable {
         }
     }
 
+    /**
+     * Maps the local file whose descriptor came with {@code mapped}: the kernel serves its faults, and
+     * the page server only lists it. The descriptor stays with the region, which closes it.
+     */
+    private MappedRegion mapFile(URI uri, MapOptions options, Message.Mapped mapped, ObjectVersion version, int file, int server)
+            throws IOException {
+        long length = (mapped.size() + Userfaultfd.PAGE - 1) & -Userfaultfd.PAGE;
+        long address = 0;
+        try {
+            if (!mapped.kernelMapped() || file < 0 || mapped.size() == 0) {
+                throw new IOException("the page server answered the map of " + Redaction.uri(uri) + " with " + mapped
+                        + (file < 0 ? " but no file" : " and a descriptor"));
+            }
+            address = MappedRegion.mapFile(file, length, options.writable());
+            return register(new MappedRegion(this, uri, options, mapped.size(), version, address, length, file, mapped.regionId(), server));
+        } catch (IOException | RuntimeException e) {
+            if (address != 0) {
+                Libc.munmap(address, length);
+            }
+            if (file >= 0) {
+                Libc.close(file);
+            }
+            try {
+                link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri, server);
+            } catch (IOException | RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
+            throw e;
+        }
+    }
+
     /** What the page server holds now, for this and every other client. */
     public ServerStatus serverStatus() throws IOException {
         Message reply = link.call(new Message.StatusRequest(link.nextRequestId()), -1, null);
@@ -166,7 +205,7 @@ public final class Anymap implements AutoCloseable {
         }
         return new ServerStatus(status.serverPid(), status.clients(), status.regionCount(), status.regions().stream()
                 .map(r -> new ServerStatus.Region(r.clientPid(), r.regionId(), r.uri(), r.version(), r.size(), r.chunkSize(),
-                        r.residentBytes(), RegionStats.of(r.stats())))
+                        r.residentBytes(), RegionStats.of(r.stats()), r.kernelMapped()))
                 .toList(), link.takeOvers(), status.cache().limitBytes(), status.cache().residentBytes(), status.cache().evictions());
     }
 
@@ -176,12 +215,19 @@ public final class Anymap implements AutoCloseable {
      */
     public AccessTrace trace(long regionId) throws IOException {
         ServerStatus.Region region = describe(regionId);
+        if (region.kernelMapped()) {
+            // The kernel serves its faults: no page server sees an access to record.
+            return new AccessTrace(region.size(), region.version(), region.chunkSize(), new int[0]);
+        }
         return new AccessTrace(region.size(), region.version(), region.chunkSize(), link.chunks(regionId, false, null));
     }
 
     /** The chunks of any region the page server holds that are resident now, in order of number. */
     public int[] residentChunks(long regionId) throws IOException {
-        describe(regionId);
+        if (describe(regionId).kernelMapped()) {
+            throw new IllegalArgumentException("region " + regionId + " is mapped by the kernel from a local file: what of it is resident"
+                    + " is the page cache's, which the page server does not track");
+        }
         return link.chunks(regionId, true, null);
     }
 

@@ -1,5 +1,6 @@
 package dev.anymap;
 
+import dev.anymap.linux.Errno;
 import dev.anymap.linux.Libc;
 import dev.anymap.linux.NativeException;
 import dev.anymap.linux.Userfaultfd;
@@ -29,6 +30,14 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * {@link #load} a range before reading it, or {@link #copyTo copy} it out: their faults are taken
  * in native code, where a thread holds up no safepoint, and a failed fetch is an IOException there.
  *
+ * <p><b>Kernel-mapped regions.</b> Where the object's backend has a local file of it ({@code file:},
+ * a spooled archive entry, an HTTP resource downloaded whole), the region maps that file itself, as
+ * {@link java.nio.channels.FileChannel#map} would, and the kernel serves its faults from the page
+ * cache: no page server is in the path, so none's death touches it, and {@link #stats()} counts
+ * nothing fetched. A {@code file:} mapping shows later changes of the file, as FileChannel.map does;
+ * a file truncated under it fails the access past its new end with the same InternalError as a
+ * failed fetch. See {@link #kernelMapped()}.
+ *
  * <p>Closing waits for accesses in flight on other threads, then unmaps the memory; the segment
  * then refuses every access with IllegalStateException.
  */
@@ -41,6 +50,10 @@ public final class MappedRegion implements AutoCloseable {
     private final long address;
     private final long length;
     private final int userfaultfd;
+    /** The local file a kernel-mapped region maps, or -1: kept to say, after a failed load, how the file changed. */
+    private final int file;
+    /** The server that answered a kernel-mapped region's map: only it knows the region's number. */
+    private final int mappedOn;
     private final Arena arena;
     private final MemorySegment segment;
     private final RangeLoader loader;
@@ -52,7 +65,20 @@ public final class MappedRegion implements AutoCloseable {
 
     MappedRegion(Anymap owner, URI uri, MapOptions options, long size, ObjectVersion version, long address, long length,
                  int userfaultfd, long serverRegionId) {
+        this(owner, uri, options, size, version, address, length, userfaultfd, -1, serverRegionId, PageServerLink.ANY_SERVER);
+    }
+
+    /** A region that the kernel maps from {@code file}, as the page server numbered {@code mappedOn} answered. */
+    MappedRegion(Anymap owner, URI uri, MapOptions options, long size, ObjectVersion version, long address, long length,
+                 int file, long serverRegionId, int mappedOn) {
+        this(owner, uri, options, size, version, address, length, -1, file, serverRegionId, mappedOn);
+    }
+
+    private MappedRegion(Anymap owner, URI uri, MapOptions options, long size, ObjectVersion version, long address, long length,
+                         int userfaultfd, int file, long serverRegionId, int mappedOn) {
         this.owner = owner;
+        this.file = file;
+        this.mappedOn = mappedOn;
         this.uri = uri;
         this.options = options;
         this.size = size;
@@ -65,6 +91,15 @@ public final class MappedRegion implements AutoCloseable {
         MemorySegment memory = size == 0 ? MemorySegment.NULL : MemorySegment.ofAddress(address).reinterpret(size, arena, null);
         this.segment = options.writable() ? memory : memory.asReadOnly();
         this.loader = new RangeLoader(address, options.chunkSize());
+    }
+
+    /**
+     * Whether the kernel maps this region from a local file of the object, with no page server in the
+     * path (see the class description): then nothing is fetched, {@link #stats()} counts nothing, and
+     * {@link #trace()} is empty.
+     */
+    public boolean kernelMapped() {
+        return file >= 0;
     }
 
     /** This region's number in its page server, as {@code anymap status} lists it. */
@@ -94,7 +129,7 @@ public final class MappedRegion implements AutoCloseable {
     /** What the page server has done for this region so far. */
     public RegionStats stats() throws IOException {
         checkOpen();
-        if (length == 0) {
+        if (length == 0 || kernelMapped()) {
             return RegionStats.NONE;
         }
         Message reply = owner.link().call(new Message.StatsRequest(owner.link().nextRequestId(), onServer()), -1, uri);
@@ -114,7 +149,7 @@ public final class MappedRegion implements AutoCloseable {
      */
     public AccessTrace trace() throws IOException {
         checkOpen();
-        int[] chunks = length == 0 ? new int[0] : owner.link().chunks(onServer(), false, uri);
+        int[] chunks = length == 0 || kernelMapped() ? new int[0] : owner.link().chunks(onServer(), false, uri);
         return new AccessTrace(size, version.toString(), options.chunkSize(), chunks);
     }
 
@@ -133,7 +168,9 @@ public final class MappedRegion implements AutoCloseable {
             throw new IllegalArgumentException("the trace is of an object of " + trace.objectSize() + " bytes; "
                     + Redaction.uri(uri) + " has " + size);
         }
-        if (length > 0) {
+        if (kernelMapped()) {
+            withNativeAccess(() -> adviseWillNeed(trace.chunksFor(options.chunkSize())));
+        } else if (length > 0) {
             owner.link().prefetch(onServer(), trace.chunksFor(options.chunkSize()), uri, PageServerLink.ANY_SERVER);
         }
     }
@@ -188,6 +225,17 @@ public final class MappedRegion implements AutoCloseable {
         });
     }
 
+    /** Has the kernel read the chunks of a kernel-mapped region ahead, in the background, into the page cache. */
+    private void adviseWillNeed(int[] chunks) {
+        long chunk = options.chunkSize();
+        for (int index : chunks) {
+            long from = index * chunk;
+            if (from < length) {
+                Libc.madvise(address + from, Math.min(chunk, length - from), Libc.MADV_WILLNEED);
+            }
+        }
+    }
+
     private interface NativeAccess {
         void run() throws IOException;
     }
@@ -209,6 +257,13 @@ public final class MappedRegion implements AutoCloseable {
     }
 
     private String lastFailure() {
+        if (kernelMapped()) {
+            long now = Libc.lseek(file, 0, Libc.SEEK_END);
+            return now >= 0 && now < size
+                    ? "the local file mapped is now " + now + " bytes long, shorter than the " + size + " mapped: it was truncated"
+                    + " under the mapping; map it again"
+                    : "the kernel could not read the local file mapped (" + (now < 0 ? Errno.name((int) -now) : now + " bytes") + ")";
+        }
         try {
             String failure = stats().lastFailure();
             return failure.isEmpty() ? "the page server recorded no cause" : failure;
@@ -223,6 +278,9 @@ public final class MappedRegion implements AutoCloseable {
      * its number may be another region's on the server that serves the link now.
      */
     void lose() {
+        if (kernelMapped()) {
+            return; // the kernel serves it, whatever happened to servers
+        }
         serverRegionId = LOST;
         if (length > 0 && !closed) {
             try (Arena call = Arena.ofConfined()) {
@@ -269,6 +327,10 @@ public final class MappedRegion implements AutoCloseable {
             return;
         }
         Libc.munmap(address, length);
+        if (kernelMapped()) {
+            closeKernelMapped();
+            return;
+        }
         try {
             // Still one of the owner's regions: should the server die now, the one that takes over is told it is this process's.
             if (serverRegionId != LOST) {
@@ -280,6 +342,35 @@ public final class MappedRegion implements AutoCloseable {
             owner.forget(this);
             Libc.close(userfaultfd);
         }
+    }
+
+    /**
+     * Tells the server that mapped it, if it still runs: one that took over never had its number,
+     * and may have given it to a region of its own.
+     */
+    private void closeKernelMapped() throws IOException {
+        try {
+            if (owner.link().serves(mappedOn)) {
+                owner.link().call(new Message.Unmap(owner.link().nextRequestId(), serverRegionId), -1, uri, mappedOn);
+            }
+        } catch (PageServerLink.ConnectionLostException | IllegalArgumentException serverGone) {
+            // The server that listed it is gone, and its list with it.
+        } finally {
+            owner.forget(this);
+            Libc.close(file);
+        }
+    }
+
+    /**
+     * Maps a local file of the object for the kernel to serve. Read-only regions share the page
+     * cache (MAP_SHARED), as FileChannel.map does. A writable region gets MAP_PRIVATE: its writes stay
+     * in this process, copied on write, and never reach the file; write-back (the next issue) is to
+     * change that here, mapping MAP_SHARED on a descriptor opened for writing.
+     */
+    static long mapFile(int file, long length, boolean writable) throws NativeException {
+        return Libc.check(writable
+                ? Libc.mmap(0, length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE, file, 0)
+                : Libc.mmap(0, length, Libc.PROT_READ, Libc.MAP_SHARED, file, 0), "mmap");
     }
 
     /**

@@ -105,7 +105,10 @@ final class PageServerLink implements AutoCloseable {
         return answer.message();
     }
 
-    /** As {@link #call(Message, int, URI, int)}, with the descriptors that came with the answer, which the caller closes. */
+    /**
+     * As {@link #call(Message, int, URI, int)}, with the descriptors that came with the answer (a
+     * region's memory, or a kernel-mapped region's file): the caller closes them.
+     */
     Connection.Incoming exchange(Message request, int passedFd, URI about, int server) throws IOException {
         Connection.Incoming answer;
         while (true) {
@@ -214,6 +217,13 @@ final class PageServerLink implements AutoCloseable {
         synchronized (lock) {
             awaitConnection();
             return server;
+        }
+    }
+
+    /** Whether the server numbered {@code server} serves the link now; never waits, nor starts one. */
+    boolean serves(int server) {
+        synchronized (lock) {
+            return connection != null && this.server == server;
         }
     }
 

@@ -31,7 +31,8 @@ final class StatusCommand implements Callable<Integer> {
                         region.clientPid(),
                         bytes(region.size()), bytes(region.chunkSize()), 100.0 * region.residentBytes() / Math.max(1, region.size()),
                         stats.faults(), bytes(stats.bytesFetched()), stats.fetchTimeP50().toNanos() / 1e6,
-                        stats.fetchTimeP99().toNanos() / 1e6, stats.failures(), region.uri());
+                        stats.fetchTimeP99().toNanos() / 1e6, stats.failures(),
+                        region.kernelMapped() ? region.uri() + " (mapped by the kernel from a local file: no faults to serve)" : region.uri());
             }
             if (status.regionCount() > status.regions().size()) {
                 System.out.printf("... and %d more regions%n", status.regionCount() - status.regions().size());

@@ -101,7 +101,9 @@ class CommandLineTest {
     @Test
     void traceAndResidencyDescribeARegionOfARunningServer() throws Exception {
         try (dev.anymap.Anymap anymap = dev.anymap.Anymap.open(dev.anymap.AnymapConfig.defaults().withSocket(Path.of(socket)));
-             dev.anymap.MappedRegion region = anymap.map(file.toUri(), dev.anymap.MapOptions.defaults().withChunkSize(65536).withReadahead(0).withAutoPull(false))) {
+             // Not a file: the kernel maps those, and its faults reach no trace.
+             dev.anymap.MappedRegion region = anymap.map(java.net.URI.create("mem:an%20object?size=3000003&seed=9"),
+                     dev.anymap.MapOptions.defaults().withChunkSize(65536).withReadahead(0).withAutoPull(false))) {
             for (long offset : new long[] {2_000_000, 70_000, 1_300_000}) {
                 region.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, offset);
             }

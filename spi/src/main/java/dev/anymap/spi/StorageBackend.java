@@ -5,6 +5,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 import java.util.Optional;
 import java.util.Set;
 
@@ -97,6 +98,29 @@ public interface StorageBackend extends AutoCloseable {
      * exactly {@link #size()} bytes long, and valid until {@link #close()}.
      */
     default Optional<MemorySegment> view() {
+        return Optional.empty();
+    }
+
+    /**
+     * A local regular file that holds exactly this object's bytes, for the kernel to map in place of
+     * reads: the page server then hands the region that file, opened read-only, and serves none of its
+     * faults. Empty, the default, for backends that have no such file.
+     *
+     * <p>The file is exactly {@link #size()} bytes long and its bytes are those that {@link #read}
+     * returns, from the moment this is called until {@link #close()}; a caller that needs them
+     * for longer opens the file before then (an open descriptor keeps the bytes of a file that
+     * {@code close()} deletes). Offer a file only where that holds:
+     * <ul>
+     *   <li>a copy the backend made and alone writes (a spooled archive entry, a whole download)
+     *       never changes while the backend is open, and may be deleted by close;</li>
+     *   <li>a file that <em>is</em> the object ({@code file:}) changes when the object changes: a
+     *       kernel mapping of it then shows the change, as {@link java.nio.channels.FileChannel#map}
+     *       does, rather than failing as reads do with {@link ObjectChangedException}, and a file
+     *       truncated under a mapping fails the access past its end with SIGBUS. Only a backend
+     *       whose object is a local file may offer one so.</li>
+     * </ul>
+     */
+    default Optional<Path> localFile() {
         return Optional.empty();
     }
 

@@ -20,6 +20,7 @@ import java.lang.invoke.VarHandle;
  * without building exceptions; {@link #check} turns a result into a {@link NativeException}.
  */
 public final class Libc {
+    public static final int O_RDONLY = 0;
     public static final int O_RDWR = 2;
     public static final int O_NONBLOCK = 0x800;
     public static final int O_CLOEXEC = 0x80000;
@@ -31,12 +32,13 @@ public final class Libc {
     public static final int MAP_ANONYMOUS = 0x20;
     public static final int MAP_NORESERVE = 0x4000;
     public static final int MADV_DONTNEED = 4;
+    public static final int MADV_WILLNEED = 3;
     /** Linux 5.14: fault a range in as reads would, from the calling thread, in the kernel. */
     public static final int MADV_POPULATE_READ = 22;
     public static final int MFD_CLOEXEC = 1;
-    public static final int O_RDONLY = 0;
     public static final int FALLOC_FL_KEEP_SIZE = 1;
     public static final int FALLOC_FL_PUNCH_HOLE = 2;
+    public static final int SEEK_END = 2;
 
     public static final short POLLIN = 0x1;
     public static final short POLLERR = 0x8;
@@ -69,6 +71,7 @@ public final class Libc {
     private static final MethodHandle MADVISE = downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle MEMCPY = downcall("memcpy", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
     private static final MethodHandle MEMFD_CREATE = downcall("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    private static final MethodHandle LSEEK = downcall("lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
     private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle FALLOCATE = downcall("fallocate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
     private static final MethodHandle MINCORE = downcall("mincore", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
@@ -261,6 +264,16 @@ public final class Libc {
         MemorySegment state = callState();
         try (Arena arena = Arena.ofConfined()) {
             return (int) orErrno((int) MEMFD_CREATE.invokeExact(state, arena.allocateFrom(name), flags), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** The new offset, or -errno; with {@link #SEEK_END} and 0, the file's size now. */
+    public static long lseek(int fd, long offset, int whence) {
+        MemorySegment state = callState();
+        try {
+            return orErrno((long) LSEEK.invokeExact(state, fd, offset, whence), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }

@@ -83,8 +83,18 @@ public sealed interface Message {
     /** How a region is prefetched; {@code dev.anymap.MapOptions} says what each part means. */
     record Prefetching(int readaheadChunks, boolean backgroundPull, boolean autoPull, long memoryLimit, long rateLimit) {}
 
-    /** Server to client: the region is open on the server; the object's size and version. */
-    record Mapped(long requestId, long regionId, long size, String version) implements Message {}
+    /**
+     * Server to client: the region is open on the server; the object's size and version. With
+     * {@code kernelMapped}, the backend had a local file of the object, and its descriptor, opened
+     * read-only, comes with this message: the client maps it, and no {@link Attach} follows, since
+     * the kernel serves the region's faults.
+     */
+    record Mapped(long requestId, long regionId, long size, String version, boolean kernelMapped) implements Message {
+        /** A region whose faults the server serves. */
+        public Mapped(long requestId, long regionId, long size, String version) {
+            this(requestId, regionId, size, version, false);
+        }
+    }
 
     /**
      * Client to server, with the region's userfaultfd attached: serve the faults of
@@ -124,9 +134,15 @@ public sealed interface Message {
     /** The page server's shared page cache in a {@link Status}: its budget, what it holds, and the chunks it dropped to keep it. */
     record Cache(long limitBytes, long residentBytes, long evictions) {}
 
-    /** One region in a {@link Status}. */
+    /** One region in a {@link Status}; {@code kernelMapped} if the kernel maps it from a local file (see {@link Mapped}). */
     record RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
-                        long residentBytes, Stats stats) {}
+                        long residentBytes, Stats stats, boolean kernelMapped) {
+        /** A region whose faults the server serves. */
+        public RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
+                            long residentBytes, Stats stats) {
+            this(clientPid, regionId, uri, version, size, chunkSize, residentBytes, stats, false);
+        }
+    }
 
     /**
      * Client to server: the chunks of a region (of any client of this server) in the order of their

@@ -42,6 +42,7 @@ public final class MessageCodec {
     private static final int MAGIC = 0x414E594D; // "ANYM"
     private static final int MAP_FLAG_PULL = 1;
     private static final int MAP_FLAG_AUTO_PULL = 2;
+    private static final int REGION_FLAG_KERNEL_MAPPED = 1;
 
     private MessageCodec() {}
 
@@ -96,7 +97,8 @@ public final class MessageCodec {
                 paths(out, m.codePath().modulePath());
             }
             case Message.Mapped m -> {
-                type(out, Type.MAPPED).putLong(m.requestId()).putLong(m.regionId()).putLong(m.size());
+                type(out, Type.MAPPED).putLong(m.requestId()).putLong(m.regionId()).putLong(m.size())
+                        .putInt(m.kernelMapped() ? REGION_FLAG_KERNEL_MAPPED : 0);
                 text(out, m.version(), MAX_TEXT);
             }
             case Message.Attach m -> type(out, Type.ATTACH).putLong(m.requestId()).putLong(m.regionId()).putLong(m.address()).putLong(m.length());
@@ -120,7 +122,7 @@ public final class MessageCodec {
                         .putInt(m.regions().size());
                 for (Message.RegionStatus region : m.regions()) {
                     out.putLong(region.clientPid()).putLong(region.regionId()).putLong(region.size()).putInt(region.chunkSize())
-                            .putLong(region.residentBytes());
+                            .putLong(region.residentBytes()).putInt(region.kernelMapped() ? REGION_FLAG_KERNEL_MAPPED : 0);
                     text(out, region.uri(), MAX_STATUS_URI);
                     text(out, region.version(), MAX_STATUS_URI);
                     stats(out, region.stats(), MAX_STATUS_URI);
@@ -182,7 +184,13 @@ public final class MessageCodec {
                     yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
                             prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath);
                 }
-                case MAPPED -> new Message.Mapped(in.getLong(), in.getLong(), in.getLong(), text(in, MAX_TEXT));
+                case MAPPED -> {
+                    long requestId = in.getLong();
+                    long regionId = in.getLong();
+                    long size = in.getLong();
+                    boolean kernelMapped = regionFlags(in.getInt());
+                    yield new Message.Mapped(requestId, regionId, size, text(in, MAX_TEXT), kernelMapped);
+                }
                 case ATTACH -> new Message.Attach(in.getLong(), in.getLong(), in.getLong(), in.getLong());
                 case ATTACHED -> new Message.Attached(in.getLong());
                 case UNMAP -> new Message.Unmap(in.getLong(), in.getLong());
@@ -211,10 +219,11 @@ public final class MessageCodec {
                         long size = in.getLong();
                         int chunkSize = in.getInt();
                         long resident = in.getLong();
+                        boolean kernelMapped = regionFlags(in.getInt());
                         String uri = text(in, MAX_STATUS_URI);
                         String version = text(in, MAX_STATUS_URI);
                         regions.add(new Message.RegionStatus(clientPid, regionId, uri, version, size, chunkSize, resident,
-                                stats(in, MAX_STATUS_URI)));
+                                stats(in, MAX_STATUS_URI), kernelMapped));
                     }
                     yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions), cache);
                 }
@@ -255,6 +264,14 @@ public final class MessageCodec {
         } catch (BufferUnderflowException truncated) {
             throw new ProtocolException("truncated packet");
         }
+    }
+
+    /** Whether the flags of a region say it is kernel-mapped; unknown flags are refused. */
+    private static boolean regionFlags(int flags) throws ProtocolException {
+        if ((flags & ~REGION_FLAG_KERNEL_MAPPED) != 0) {
+            throw new ProtocolException("unknown region flags " + Integer.toHexString(flags));
+        }
+        return flags == REGION_FLAG_KERNEL_MAPPED;
     }
 
     private static void stats(ByteBuffer out, Message.Stats m, int textLimit) {

@@ -57,6 +57,10 @@ final class ClientSession implements Runnable {
     private final java.util.function.LongFunction<Message> status;
     private final java.util.function.LongFunction<RegionServer> anyRegion;
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
+    /** Regions the kernel maps from a local file: no faults to serve, a record for status. */
+    private final Map<Long, KernelMappedRegion> kernelMapped = new ConcurrentHashMap<>();
+    /** The descriptor of a local file that goes with the reply being made, or -1; only the session's thread touches it. */
+    private int handedFile = -1;
     /** How each region was mapped, as a server that takes it over must map it again. */
     private final Map<Long, Message.Map> requests = new ConcurrentHashMap<>();
     /** Regions mapped as an object was assumed to be, and the open that checks it, until their attach. */
@@ -213,6 +217,7 @@ final class ClientSession implements Runnable {
     /** Closes every region: the client is gone. */
     void closeAll() {
         regions.keySet().forEach(this::closeRegion);
+        kernelMapped.clear();
         assumptions.clear();
     }
 
@@ -223,7 +228,8 @@ final class ClientSession implements Runnable {
 
     /** This client's regions, for a server status. */
     java.util.List<Message.RegionStatus> regionStatuses() {
-        return regions.values().stream().map(region -> region.status(peerPid)).toList();
+        return java.util.stream.Stream.concat(regions.values().stream().map(region -> region.status(peerPid)),
+                kernelMapped.values().stream().map(region -> region.status(peerPid))).toList();
     }
 
     @Override
@@ -242,12 +248,16 @@ final class ClientSession implements Runnable {
             connection.send(new Message.Welcome(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
             for (Connection.Incoming incoming; (incoming = connection.receive()) != null; ) {
                 Message reply = answer(incoming);
-                int fd = descriptorFor(reply);
+                int fd = handedFile;
+                handedFile = -1;
+                if (fd < 0) {
+                    fd = descriptorFor(reply);
+                }
                 try {
                     connection.send(reply, fd);
                 } finally {
                     if (fd >= 0) {
-                        Libc.close(fd);
+                        Libc.close(fd); // the client has its own now, or never will
                     }
                 }
             }
@@ -289,13 +299,15 @@ final class ClientSession implements Runnable {
                     yield new Message.Attached(requestId);
                 }
                 case Message.Unmap unmap -> {
-                    if (!closeRegion(unmap.regionId())) {
+                    if (kernelMapped.remove(unmap.regionId()) == null && !closeRegion(unmap.regionId())) {
                         throw new IllegalArgumentException("no region " + unmap.regionId() + " for this client");
                     }
                     yield new Message.Unmapped(requestId);
                 }
                 case Message.Resume resume -> resume(resume);
-                case Message.StatsRequest stats -> region(stats.regionId(), null).stats(requestId);
+                case Message.StatsRequest stats -> kernelMapped.containsKey(stats.regionId())
+                        ? kernelMapped.get(stats.regionId()).stats(requestId)
+                        : region(stats.regionId(), null).stats(requestId);
                 case Message.StatusRequest request -> status.apply(request.requestId());
                 case Message.TraceRequest trace -> {
                     // Any client's region: tools look at what an application's page server holds.
@@ -409,9 +421,39 @@ final class ClientSession implements Runnable {
             changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
                     + ", now at " + backend.version() + "); map it again to read the new version";
         }
+        if (changed == null && takenOverMemory == null) {
+            Message kernel = kernelMap(regionId, uri, backend, chunk, map);
+            if (kernel != null) {
+                return kernel;
+            }
+        }
         long size = backend.size();
         addRegion(regionId, uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed, takenOverMemory);
         return new Message.Mapped(map.requestId(), regionId, size, changed == null ? backend.version().toString() : map.expectedVersion());
+    }
+
+    /**
+     * Answers the map with the backend's local file for the client to map, if it has one: the
+     * descriptor holds the bytes, so the backend closes now (deleting a spooled copy, whose bytes
+     * stay for the descriptor); null if it has none.
+     */
+    private Message kernelMap(long regionId, URI uri, StorageBackend backend, int chunk, Message.Map map) {
+        int file = KernelMappedRegion.open(backend);
+        if (file < 0) {
+            return null;
+        }
+        String version = backend.version().toString();
+        long size = backend.size();
+        try {
+            backend.close();
+        } catch (IOException | RuntimeException e) {
+            LOG.log(System.Logger.Level.DEBUG, "closing the backend of kernel-mapped " + Redaction.uri(uri) + ": " + e);
+        }
+        kernelMapped.put(regionId, new KernelMappedRegion(regionId, uri, version, size, chunk));
+        handedFile = file;
+        LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId
+                + ", mapped by the kernel from a local file");
+        return new Message.Mapped(map.requestId(), regionId, size, version, true);
     }
 
     /**

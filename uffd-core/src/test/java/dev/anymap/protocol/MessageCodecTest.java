@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
 class MessageCodecTest {
     // The ordinals of the codec's message types, as they stand on the wire.
     private static final int MAP = 2;
+    private static final int MAPPED = 3;
     private static final int FAILURE = 10;
     private static final Message.Prefetching NO_PREFETCHING = new Message.Prefetching(0, false, false, Long.MAX_VALUE, Long.MAX_VALUE);
 
@@ -40,6 +41,7 @@ class MessageCodecTest {
                                 new Message.PathEntry("/classes", 0, 0)),
                                 List.of(new Message.PathEntry("/mods/a.jar", 7, 8)))),
                 new Message.Mapped(7, 9, 1L << 40, "generation:3"),
+                new Message.Mapped(7, 10, 12_345, "modified:x/12345", true),
                 new Message.Attach(8, 9, 0x7f00_0000_0000L, 1L << 30),
                 new Message.Attached(8),
                 new Message.Unmap(10, 9),
@@ -53,7 +55,9 @@ class MessageCodecTest {
                 new Message.PrefetchQueued(15),
                 new Message.Status(13, 77, 2, 3, List.of(
                         new Message.RegionStatus(100, 1, "mem:a", "generation:0", 4096, 4096, 4096, new Message.Stats(0, 1, 1, 4096, 9, 9, 9, 9, 9, 0, "", 0, 4096, 0)),
-                        new Message.RegionStatus(101, 2, "file:///b", "modified:x/1", 1 << 20, 65536, 0, new Message.Stats(0, 0, 0, 0, 0, 0, 0, 0, 0, 1, "x", 1, 0, 3))), new Message.Cache(1 << 30, 1 << 20, 5)),
+                        new Message.RegionStatus(101, 2, "file:///b", "modified:x/1", 1 << 20, 65536, 0, new Message.Stats(0, 0, 0, 0, 0, 0, 0, 0, 0, 1, "x", 1, 0, 3)),
+                        new Message.RegionStatus(102, 3, "file:///c", "modified:x/2", 1 << 20, 65536, 0, new Message.Stats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", 0, 0, 0), true)),
+                        new Message.Cache(1 << 30, 1 << 20, 5)),
                 new Message.Failure(12, Message.ErrorKind.NO_SUCH_OBJECT, "missing"));
         for (Message message : messages) {
             assertEquals(message, roundTrip(message));
@@ -116,6 +120,13 @@ class MessageCodecTest {
     }
 
     @Test
+    void refusesUnknownRegionFlagsInAMappedReply() {
+        ByteBuffer flags = header(MAPPED).putLong(1).putLong(2).putLong(3).putInt(0x2).putInt(0);
+        ProtocolException error = assertThrows(ProtocolException.class, () -> MessageCodec.decode(flags.flip()));
+        assertTrue(error.getMessage().contains("region flags"), error.getMessage());
+    }
+
+    @Test
     void refusesTextThatIsNotUtf8() {
         ByteBuffer invalid = header(MAP).putLong(1).putInt(4096).putInt(1).putInt(0).putInt(0).putLong(0).putLong(1).putInt(2).put((byte) 0xC3).put((byte) 0x28);
         ProtocolException error = assertThrows(ProtocolException.class, () -> MessageCodec.decode(invalid.flip()));
@@ -128,7 +139,7 @@ class MessageCodecTest {
         Message.Stats stats = new Message.Stats(0, 1, 1, 1, 1, 1, 1, 1, 1, 1, MessageCodec.truncate("é".repeat(500), MessageCodec.MAX_STATUS_URI), 1, 1, 1);
         List<Message.RegionStatus> regions = java.util.stream.IntStream.range(0, MessageCodec.MAX_REGIONS)
                 .mapToObj(i -> new Message.RegionStatus(i, i, MessageCodec.truncate(longest, MessageCodec.MAX_STATUS_URI),
-                        MessageCodec.truncate(longest, MessageCodec.MAX_STATUS_URI), 1, 4096, 0, stats))
+                        MessageCodec.truncate(longest, MessageCodec.MAX_STATUS_URI), 1, 4096, 0, stats, i % 2 == 0))
                 .toList();
         Message status = new Message.Status(1, 2, 3, 1000, regions, new Message.Cache(1, 2, 3));
         assertEquals(status, roundTrip(status));

@@ -17,6 +17,7 @@ import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -39,6 +40,7 @@ final class FileBackend implements StorageBackend {
     private static final int MAX_REPLACEMENTS_WITHOUT_PROGRESS = 1000;
 
     private final URI uri;
+    private final Path path;
     private final ReopeningChannel channel;
     private final long size;
     private final ObjectVersion version;
@@ -46,8 +48,9 @@ final class FileBackend implements StorageBackend {
     private final Closeable afterClose;
     private final AtomicBoolean closing = new AtomicBoolean();
 
-    private FileBackend(URI uri, ReopeningChannel channel, boolean writable, Closeable afterClose) {
+    private FileBackend(URI uri, Path path, ReopeningChannel channel, boolean writable, Closeable afterClose) {
         this.uri = uri;
+        this.path = path;
         this.channel = channel;
         this.size = channel.identity().size();
         this.version = channel.version();
@@ -57,7 +60,7 @@ final class FileBackend implements StorageBackend {
 
     /** Opens the file at {@code path}, named {@code uri} in messages. */
     static FileBackend open(URI uri, Path path, boolean writable) throws IOException {
-        return new FileBackend(uri, ReopeningChannel.open(uri, path, writable, null), writable, () -> {});
+        return new FileBackend(uri, path, ReopeningChannel.open(uri, path, writable, null), writable, () -> {});
     }
 
     /**
@@ -65,7 +68,7 @@ final class FileBackend implements StorageBackend {
      * {@code version}, and runs {@code afterClose} (which removes the copy) once it is closed.
      */
     static FileBackend copyOf(URI uri, Path copy, ObjectVersion version, Closeable afterClose) throws IOException {
-        return new FileBackend(uri, ReopeningChannel.open(uri, copy, false, version), false, afterClose);
+        return new FileBackend(uri, copy, ReopeningChannel.open(uri, copy, false, version), false, afterClose);
     }
 
     /** The shared channel, for tests that close it the way an interrupt of another reader would. */
@@ -91,6 +94,16 @@ final class FileBackend implements StorageBackend {
     @Override
     public Set<Capability> capabilities() {
         return writable ? Set.of(Capability.WRITE) : Set.of();
+    }
+
+    /**
+     * The file itself: for {@code file:} the object is the file, so a kernel mapping of it sees its
+     * later changes (as FileChannel.map does); a copy (a spooled archive entry) is this backend's
+     * alone and never changes until close deletes it.
+     */
+    @Override
+    public Optional<Path> localFile() {
+        return Optional.of(path);
     }
 
     @Override

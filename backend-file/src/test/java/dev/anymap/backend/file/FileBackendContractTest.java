@@ -12,6 +12,11 @@ class FileBackendContractTest extends StorageBackendContract {
     Path dir;
 
     @Override
+    protected boolean offersLocalFile() {
+        return true;
+    }
+
+    @Override
     protected StorageBackend store(String name, byte[] content) throws Exception {
         Path file = Files.write(dir.resolve(name + ".bin"), content);
         return BackendRegistry.load().open(file.toUri());

@@ -13,6 +13,11 @@ class GzBackendContractTest extends StorageBackendContract {
     Path dir;
 
     @Override
+    protected boolean offersLocalFile() {
+        return true;
+    }
+
+    @Override
     protected StorageBackend store(String name, byte[] content) throws Exception {
         Path gz = Archives.gzip(dir.resolve(name + ".bin.gz"), content);
         return BackendRegistry.load().open(URI.create("gz:" + gz.toUri()));

@@ -12,6 +12,11 @@ class TarBackendContractTest extends StorageBackendContract {
     Path dir;
 
     @Override
+    protected boolean offersLocalFile() {
+        return true;
+    }
+
+    @Override
     protected StorageBackend store(String name, byte[] content) throws Exception {
         String entry = "data/" + name + ".bin";
         Path tar = Archives.tar(dir.resolve(name + ".tar"), Archives.withNeighbours(Map.of(entry, content)));

@@ -12,6 +12,11 @@ class ZipBackendContractTest extends StorageBackendContract {
     Path dir;
 
     @Override
+    protected boolean offersLocalFile() {
+        return true;
+    }
+
+    @Override
     protected StorageBackend store(String name, byte[] content) throws Exception {
         String entry = "data/" + name + ".bin";
         Path zip = Archives.zip(dir.resolve(name + ".zip"), Archives.withNeighbours(Map.of(entry, content)));

@@ -27,9 +27,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * A resource from a server that ignores byte ranges, downloaded whole once at open (with option
  * {@code allow-full-download=true}) and then read from a private memory-mapped copy.
  *
- * <p>The copy is a temporary file readable by its owner alone, since the resource may be private.
- * On POSIX systems it is unlinked as soon as it is mapped, so nothing is left behind even if the
- * JVM dies; the page cache holds the bytes, not the heap.
+ * <p>The copy is a temporary file readable by its owner alone, since the resource may be private,
+ * and it is offered as the backend's {@linkplain #localFile() local file}, for the kernel to map. It
+ * is removed when the backend closes (a JVM that dies first leaves it behind, named
+ * {@code anymap-http-*.download}); the page cache holds the bytes, not the heap.
  */
 final class DownloadedBackend implements StorageBackend {
     private final URI uri;
@@ -37,16 +38,16 @@ final class DownloadedBackend implements StorageBackend {
     private final ObjectVersion version;
     private final Arena arena;
     private final MemorySegment bytes;
-    private final Path leftover;
+    private final Path file;
     private final AtomicBoolean closed = new AtomicBoolean();
 
-    private DownloadedBackend(URI uri, ObjectVersion version, Arena arena, MemorySegment bytes, Path leftover) {
+    private DownloadedBackend(URI uri, ObjectVersion version, Arena arena, MemorySegment bytes, Path file) {
         this.uri = uri;
         this.size = bytes.byteSize();
         this.version = version;
         this.arena = arena;
         this.bytes = bytes;
-        this.leftover = leftover;
+        this.file = file;
     }
 
     /**
@@ -81,14 +82,9 @@ final class DownloadedBackend implements StorageBackend {
                 arena.close();
                 throw e;
             }
-            Path leftover = null;
-            try {
-                Files.delete(file);
-            } catch (IOException mappedFilesCannotBeDeletedHere) {
-                leftover = file;
-            }
+            // Kept until close, not unlinked now: the page server hands it to the kernel to map.
             return new DownloadedBackend(transport.uri(), declaredSize == size ? opened : validator.version(size), arena, bytes,
-                    leftover);
+                    file);
         } catch (IOException | RuntimeException e) {
             Files.deleteIfExists(file);
             throw e;
@@ -182,6 +178,12 @@ final class DownloadedBackend implements StorageBackend {
         return Optional.of(bytes.asReadOnly());
     }
 
+    /** The download, which nothing writes once it is complete, until close deletes it. */
+    @Override
+    public Optional<Path> localFile() {
+        return Optional.of(file);
+    }
+
     @Override
     public void read(long offset, MemorySegment target) throws IOException {
         OutOfRangeException.check(uri, offset, target.byteSize(), size);
@@ -203,9 +205,7 @@ final class DownloadedBackend implements StorageBackend {
     public void close() throws IOException {
         if (closed.compareAndSet(false, true)) {
             arena.close();
-            if (leftover != null) {
-                Files.deleteIfExists(leftover);
-            }
+            Files.deleteIfExists(file);
         }
     }
 

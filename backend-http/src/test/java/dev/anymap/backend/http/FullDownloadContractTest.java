@@ -34,6 +34,11 @@ class FullDownloadContractTest extends StorageBackendContract {
     }
 
     @Override
+    protected boolean offersLocalFile() {
+        return true;
+    }
+
+    @Override
     protected StorageBackend store(String name, byte[] content) throws Exception {
         String path = "/" + names.incrementAndGet() + "-" + name;
         files.put(path, Served.strong(content, "e" + names.get()));

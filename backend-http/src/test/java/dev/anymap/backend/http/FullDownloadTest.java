@@ -46,7 +46,7 @@ class FullDownloadTest {
     }
 
     @Test
-    void theProbesOwnAnswerIsTheDownloadAndNothingIsLeftOnDisk() throws Exception {
+    void theProbesOwnAnswerIsTheDownloadKeptAsTheLocalFileUntilClose() throws Exception {
         Served served = Served.strong(CONTENT, "whole");
         TestServer server = TestServer.start(TestServer.Mode.HTTP_1_1, (request, response, callback) -> {
             response.getHeaders().put(HttpHeader.ETAG, served.etag());
@@ -58,12 +58,17 @@ class FullDownloadTest {
             assertInstanceOf(DownloadedBackend.class, backend);
             assertEquals(CONTENT.length, backend.size());
             assertEquals(ObjectVersion.etag("\"whole\""), backend.version());
-            assertEquals(before, downloads(), "the private copy is unlinked once mapped");
+            Path copy = backend.localFile().orElseThrow();
+            List<Path> during = new java.util.ArrayList<>(downloads());
+            during.removeAll(before);
+            assertEquals(List.of(copy), during, "the private copy is the local file the kernel may map, while open");
+            assertArrayEquals(CONTENT, Files.readAllBytes(copy));
             MemorySegment view = backend.view().orElseThrow();
             assertTrue(view.isReadOnly());
             assertArrayEquals(CONTENT, view.toArray(ValueLayout.JAVA_BYTE));
             assertArrayEquals(Arrays.copyOfRange(CONTENT, 77_777, 177_777), Tests.read(backend, 77_777, 100_000));
         }
+        assertEquals(before, downloads(), "the private copy is removed at close");
         assertEquals(List.of("HEAD", "GET"), server.requests.stream().map(TestServer.Seen::method).toList());
     }
 

@@ -15,10 +15,13 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Optional;
 import java.util.SplittableRandom;
 import java.util.TreeSet;
 import java.util.concurrent.CountDownLatch;
@@ -52,9 +55,35 @@ public abstract class StorageBackendContract {
         return 64 * 1024;
     }
 
+    /**
+     * Whether the backend hands over a {@linkplain StorageBackend#localFile() local file}; a backend
+     * that does overrides this to say so, and the kit checks the file.
+     */
+    protected boolean offersLocalFile() {
+        return false;
+    }
+
     /** The deadline for any single test that runs threads, so a hung read fails instead of hanging CI. */
     protected Duration concurrentTestDeadline() {
         return Duration.ofSeconds(60);
+    }
+
+    @Test
+    void aLocalFileIsOfferedAsDeclaredAndHoldsExactlyTheBytesReadsReturn() throws Exception {
+        byte[] content = TestContent.random(11, 3 * PAGE + 77);
+        try (StorageBackend backend = store("local-file", content)) {
+            Optional<Path> file = backend.localFile();
+            assertEquals(offersLocalFile(), file.isPresent(), "whether " + backend + " offers a local file");
+            if (file.isEmpty()) {
+                return;
+            }
+            assertTrue(Files.isRegularFile(file.get()), file.get() + " is a regular file");
+            assertEquals(backend.size(), Files.size(file.get()), "the local file's size");
+            byte[] read = new byte[content.length];
+            backend.read(0, MemorySegment.ofArray(read));
+            assertArrayEquals(content, read, "the backend's reads");
+            assertArrayEquals(read, Files.readAllBytes(file.get()), "the local file's bytes against the backend's reads");
+        }
     }
 
     @Test

@@ -1,0 +1,248 @@
+package dev.anymap;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.InetAddress;
+import java.net.URI;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Objects whose backend has a local file ({@code file:}, an archive entry spooled by VFS, an HTTP
+ * resource downloaded whole) are mapped by the kernel: the page server hands over the file and
+ * serves no fault, so nothing is fetched, and the bytes are the file's.
+ */
+class KernelMappingTest extends WithPageServer {
+    private static final int SIZE = 3 * (1 << 20) + 12_345;
+
+    @TempDir
+    Path dir;
+
+    private static byte[] content(long seed, int size) {
+        byte[] bytes = new byte[size];
+        new SplittableRandom(seed).nextBytes(bytes);
+        return bytes;
+    }
+
+    private Path file(String name, byte[] content) throws IOException {
+        Path file = dir.resolve(name);
+        Files.write(file, content);
+        return file;
+    }
+
+    /** Every byte of the region, read through Java accesses of the segment. */
+    private static byte[] all(MappedRegion region) {
+        return actual(region.segment(), 0, (int) region.size());
+    }
+
+    private static void assertNothingFetched(MappedRegion region) throws IOException {
+        RegionStats stats = region.stats();
+        assertEquals(0, stats.faults(), "faults the page server served");
+        assertEquals(0, stats.bytesFetched(), "bytes the page server fetched");
+    }
+
+    @Test
+    void aLocalFileIsMappedByTheKernelWithNoFaultServedAndReadsAsTheFile() throws Exception {
+        Path file = file("local.bin", content(1, SIZE));
+        try (MappedRegion region = anymap.map(file.toUri())) {
+            assertTrue(region.kernelMapped(), "a file: region is mapped by the kernel");
+            assertTrue(region.segment().isReadOnly());
+            assertArrayEquals(Files.readAllBytes(file), all(region));
+            assertNothingFetched(region);
+            assertEquals(0, region.trace().chunks().length, "no page server sees an access to record");
+        }
+    }
+
+    @Test
+    void anArchiveEntryIsMappedByTheKernelFromItsSpooledCopy() throws Exception {
+        byte[] entry = content(2, SIZE);
+        Path zip = dir.resolve("archive.zip");
+        try (ZipOutputStream out = new ZipOutputStream(Files.newOutputStream(zip))) {
+            out.putNextEntry(new ZipEntry("dir/entry.bin"));
+            out.write(entry);
+            out.closeEntry();
+        }
+        try (MappedRegion region = anymap.map(URI.create("zip:" + zip.toUri() + "!/dir/entry.bin"))) {
+            assertTrue(region.kernelMapped(), "an archive entry is mapped by the kernel");
+            assertArrayEquals(entry, all(region));
+            assertNothingFetched(region);
+        }
+    }
+
+    @Test
+    void anHttpResourceDownloadedWholeIsMappedByTheKernel() throws Exception {
+        byte[] body = content(3, SIZE);
+        AtomicInteger gets = new AtomicInteger();
+        // A server that ignores Range (it answers every GET with the whole body): the backend downloads it whole when allowed to.
+        ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        Thread.ofPlatform().daemon().start(() -> {
+            while (!server.isClosed()) {
+                try (Socket client = server.accept()) {
+                    BufferedReader in = new BufferedReader(new InputStreamReader(client.getInputStream(), StandardCharsets.ISO_8859_1));
+                    String method = in.readLine().split(" ")[0];
+                    while (!in.readLine().isEmpty()) {
+                        // the headers, Range among them, are ignored
+                    }
+                    OutputStream out = client.getOutputStream();
+                    out.write(("HTTP/1.1 200 OK\r\nContent-Length: " + body.length + "\r\nETag: \"v1\"\r\n"
+                            + "Content-Type: application/octet-stream\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+                    if (method.equals("GET")) {
+                        gets.incrementAndGet();
+                        out.write(body);
+                    }
+                    out.flush();
+                } catch (IOException | RuntimeException closed) {
+                    // the test has ended, or a client went away
+                }
+            }
+        });
+        try {
+            URI uri = URI.create("http://127.0.0.1:" + server.getLocalPort() + "/whole.bin");
+            MapOptions options = MapOptions.defaults().withBackendOptions(Map.of("allow-full-download", "true"));
+            try (MappedRegion region = anymap.map(uri, options)) {
+                assertTrue(region.kernelMapped(), "a whole download is mapped by the kernel");
+                assertArrayEquals(body, all(region));
+                assertNothingFetched(region);
+                assertEquals(1, gets.get(), "one download, at map; no read after it");
+            }
+        } finally {
+            server.close();
+        }
+    }
+
+    @Test
+    void aWritableRegionKeepsItsWritesInThisProcessAndNeverChangesTheFile() throws Exception {
+        byte[] original = content(4, SIZE);
+        Path file = file("writable.bin", original);
+        try (MappedRegion writable = anymap.map(file.toUri(), MapOptions.defaults().withWritable(true));
+                MappedRegion readOnly = anymap.map(file.toUri())) {
+            assertTrue(writable.kernelMapped());
+            assertFalse(writable.segment().isReadOnly());
+            byte[] written = new byte[100_000];
+            Arrays.fill(written, (byte) 0x5A);
+            MemorySegment.copy(written, 0, writable.segment(), ValueLayout.JAVA_BYTE, 1_000_000, written.length);
+            writable.segment().set(ValueLayout.JAVA_BYTE, SIZE - 1, (byte) ~original[SIZE - 1]);
+
+            assertArrayEquals(written, actual(writable.segment(), 1_000_000, written.length), "the region reads its own writes");
+            assertEquals((byte) ~original[SIZE - 1], writable.segment().get(ValueLayout.JAVA_BYTE, SIZE - 1));
+            assertArrayEquals(original, all(readOnly), "another region of the file never sees them");
+            assertArrayEquals(original, Files.readAllBytes(file), "the file never sees them");
+        }
+        assertArrayEquals(original, Files.readAllBytes(file), "nor after close");
+    }
+
+    @Test
+    void aFileTruncatedUnderTheMappingFailsTheAccessPastItsEndAndTheLoadSaysWhy() throws Exception {
+        Path file = file("truncated.bin", content(5, SIZE));
+        try (MappedRegion region = anymap.map(file.toUri())) {
+            assertTrue(region.kernelMapped());
+            try (FileChannel channel = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                channel.truncate(1 << 20);
+            }
+            assertEquals(Files.readAllBytes(file)[1000], region.segment().get(ValueLayout.JAVA_BYTE, 1000), "before the new end");
+            assertThrows(InternalError.class, () -> region.segment().get(ValueLayout.JAVA_BYTE, 2L << 20));
+            IOException failed = assertThrows(IOException.class, () -> region.load(0, region.size()));
+            assertTrue(failed.getMessage().contains("truncated"), failed.getMessage());
+        }
+    }
+
+    @Test
+    void loadCopyToAndPrefetchWorkOnAKernelMappedRegion() throws Exception {
+        byte[] original = content(6, SIZE);
+        Path file = file("load.bin", original);
+        try (MappedRegion region = anymap.map(file.toUri()); Arena arena = Arena.ofConfined()) {
+            assertTrue(region.kernelMapped());
+            region.prefetch(new AccessTrace(region.size(), region.version().toString(), 1 << 16, new int[] {3, 1, 40}));
+            region.load(0, region.size());
+            MemorySegment copy = arena.allocate(SIZE - 7);
+            region.copyTo(7, copy);
+            assertArrayEquals(Arrays.copyOfRange(original, 7, SIZE), copy.toArray(ValueLayout.JAVA_BYTE));
+            assertNothingFetched(region);
+        }
+    }
+
+    @Test
+    void theServerListsAKernelMappedRegionAsSuchUntilItIsClosed() throws Exception {
+        Path file = file("status.bin", content(7, SIZE));
+        long regionId;
+        try (MappedRegion region = anymap.map(file.toUri())) {
+            regionId = region.serverRegionId();
+            ServerStatus.Region listed = anymap.serverStatus().regions().stream().filter(r -> r.regionId() == regionId)
+                    .findFirst().orElseThrow();
+            assertTrue(listed.kernelMapped(), "listed as mapped by the kernel");
+            assertEquals(ProcessHandle.current().pid(), listed.clientPid());
+            assertEquals(SIZE, listed.size());
+            assertEquals(region.version().toString(), listed.version());
+            assertEquals(0, listed.stats().bytesFetched());
+            assertEquals(0, anymap.trace(regionId).chunks().length);
+            assertThrows(IllegalArgumentException.class, () -> anymap.residentChunks(regionId));
+        }
+        assertTrue(anymap.serverStatus().regions().stream().noneMatch(r -> r.regionId() == regionId), "gone once closed");
+    }
+
+    @Test
+    void aKernelMappedRegionReadsOnThroughTheDeathOfItsPageServer() throws Exception {
+        byte[] original = content(8, SIZE);
+        Path file = file("kill.bin", original);
+        AnymapConfig own = TestServers.privateServer();
+        try (Anymap mine = Anymap.open(own)) {
+            for (int i = 0; i < 4; i++) {
+                mine.map(file.toUri()).close(); // so that the region's number is one a server that takes over gives again
+            }
+            MappedRegion region = mine.map(file.toUri());
+            assertTrue(region.kernelMapped());
+            ProcessHandle server = ProcessHandle.of(mine.serverStatus().serverPid()).orElseThrow();
+            assertTrue(server.destroyForcibly());
+            server.onExit().get(30, TimeUnit.SECONDS);
+
+            assertArrayEquals(original, all(region), "read after the server's death");
+            assertNothingFetched(region);
+            // The server that takes over serves the link; it never knew the region, and may give its number to another.
+            long newServer = mine.serverStatus().serverPid();
+            assertTrue(newServer != server.pid());
+            java.util.List<MappedRegion> others = new java.util.ArrayList<>();
+            try {
+                MappedRegion sameNumber = null;
+                for (int i = 0; i < 16 && sameNumber == null; i++) {
+                    MappedRegion other = mine.map(URI.create("mem:after-kill-" + i + "?size=1048576&seed=9"));
+                    others.add(other);
+                    sameNumber = other.serverRegionId() == region.serverRegionId() ? other : null;
+                }
+                assertTrue(sameNumber != null, "the server that took over gave the kernel-mapped region's number to a region of its own");
+                region.close(); // must not unmap the new server's region of the same number
+                assertEquals(0, sameNumber.stats().failures(), "the new server still serves the region mapped on it");
+                sameNumber.segment().get(ValueLayout.JAVA_BYTE, 123);
+            } finally {
+                for (MappedRegion other : others) {
+                    other.close();
+                }
+            }
+            assertThrows(IllegalStateException.class, () -> region.segment().get(ValueLayout.JAVA_BYTE, 0));
+        }
+    }
+}
