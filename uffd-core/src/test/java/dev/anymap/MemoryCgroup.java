@@ -176,8 +176,13 @@ final class MemoryCgroup implements AutoCloseable {
                     .toList();
         }
         for (Path leftover : leftovers) {
-            killAll(leftover);
-            remove(leftover);
+            try {
+                killAll(leftover);
+                remove(leftover);
+            } catch (IOException e) {
+                // Another test JVM clearing it at the same moment, or a process that will not die: not this test's concern.
+                System.err.println("could not remove the leftover cgroup " + leftover + ": " + e);
+            }
         }
     }
 
