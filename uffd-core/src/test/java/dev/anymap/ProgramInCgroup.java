@@ -38,7 +38,7 @@ final class ProgramInCgroup {
             boolean ended = program.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS);
             // Read before close kills the rest: the page server may still be there.
             MemoryCgroup.Usage usage = cgroup.usage();
-            List<Long> left = cgroup.processes();
+            List<String> left = cgroup.processes().stream().map(ProgramInCgroup::named).toList();
             if (!ended) {
                 program.destroyForcibly();
             }
@@ -46,6 +46,21 @@ final class ProgramInCgroup {
                     timeout, usage, left, Files.readString(output, StandardCharsets.UTF_8), serverLog(socket));
         } finally {
             Files.deleteIfExists(output);
+        }
+    }
+
+    /** A pid with the main class it runs, if a JVM's: which of page server, keeper and standby was left. */
+    private static String named(long pid) {
+        try {
+            String commandLine = Files.readString(Path.of("/proc", Long.toString(pid), "cmdline"), StandardCharsets.UTF_8);
+            if (commandLine.isEmpty()) {
+                return pid + " (ended, not yet reaped)";
+            }
+            List<String> arguments = List.of(commandLine.split("\0"));
+            return arguments.stream().filter(argument -> argument.matches("([a-z]\\w*\\.)+[A-Z]\\w*Main")).findFirst()
+                    .map(main -> pid + " (" + main.substring(main.lastIndexOf('.') + 1) + ")").orElse(Long.toString(pid));
+        } catch (IOException e) {
+            return Long.toString(pid); // gone since
         }
     }
 
@@ -64,7 +79,7 @@ final class ProgramInCgroup {
      *     keeper, standby: killed since)
      */
     record Outcome(String cgroup, long limitBytes, int exitStatus, boolean hung, Duration timeout, MemoryCgroup.Usage usage,
-                   List<Long> leftInCgroup, String printed, String serverLog) {
+                   List<String> leftInCgroup, String printed, String serverLog) {
 
         /** The program's last line that starts with {@code word}, if any. */
         Optional<String> line(String word) {
