@@ -22,14 +22,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * <p>It prints {@code OPENED server=PID server-cgroup=PATH}, then {@code OK size=... scanned=...
  * pages=... faults=... bytes-fetched=... scan-ms=... random-ms=...} and exits 0; at a wrong
- * byte {@code WRONG ...} and exits 1; when a step fails, {@code FAILED step: exception} (step is
+ * byte {@code WRONG ...} and exits 3; when a step fails, {@code FAILED step: exception} (step is
  * config, open, map, scan or random) and exits 2.
  *
  * <pre>LargerThanMemoryProgram SOCKET SIZE_BYTES SEED [--cache-limit BYTES] [--random-pages N] [--gc-storm]</pre>
  */
 public final class LargerThanMemoryProgram {
-    static final int WRONG = 1;
     static final int FAILED = 2;
+    static final int WRONG = 3; // not 1, an uncaught exception's
     private static final int BLOCK = 1 << 20;
     private static final int PAGE = 4096;
     private static final int RANDOM_READERS = 4;
@@ -54,8 +54,9 @@ public final class LargerThanMemoryProgram {
             config = step("config", config, cacheLimit, LargerThanMemoryProgram::withCacheLimit);
         }
         try (Anymap anymap = step("open", config, 0, (c, unused) -> Anymap.open(c))) {
-            long server = anymap.serverStatus().serverPid();
+            long server = step("open", anymap, 0, (a, unused) -> a.serverStatus().serverPid());
             System.out.println("OPENED server=" + server + " server-cgroup=" + memoryCgroup(server));
+            System.out.flush(); // before an OOM kill can take it
             URI uri = URI.create("faulty:larger-than-memory?size=" + size + "&seed=" + seed);
             try (MappedRegion region = step("map", anymap, 0, (a, unused) -> a.map(uri))) {
                 // From here, not from the start: on two cores a storm slows the page server's start by seconds, which tells nothing.
