@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * generator computed here. With {@code --gc-storm}, another thread allocates garbage and calls
  * System.gc() without pause all along.
  *
- * <p>It prints {@code OPENED server=PID server-cgroup=PATH}, then {@code OK size=... scanned=...
+ * <p>It prints {@code OPENED server=PID server-cgroup=PATH}, {@code MAPPED URI}, then {@code OK size=... scanned=...
  * pages=... faults=... bytes-fetched=... scan-ms=... random-ms=...} and exits 0; at a wrong
  * byte {@code WRONG ...} and exits 3; when a step fails, {@code FAILED step: exception} (step is
  * config, open, map, scan or random) and exits 2.
@@ -59,6 +59,7 @@ public final class LargerThanMemoryProgram {
             System.out.flush(); // before an OOM kill can take it
             URI uri = URI.create("faulty:larger-than-memory?size=" + size + "&seed=" + seed);
             try (MappedRegion region = step("map", anymap, 0, (a, unused) -> a.map(uri))) {
+                System.out.println("MAPPED " + uri);
                 // From here, not from the start: on two cores a storm slows the page server's start by seconds, which tells nothing.
                 AtomicBoolean storming = new AtomicBoolean(gcStorm);
                 Thread storm = Thread.ofPlatform().daemon().name("gc-storm").start(() -> storm(storming));
