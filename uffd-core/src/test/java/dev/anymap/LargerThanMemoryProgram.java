@@ -2,7 +2,6 @@ package dev.anymap;
 
 import dev.anymap.testbackend.ReferenceContent;
 import java.lang.foreign.MemorySegment;
-import java.lang.reflect.InvocationTargetException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -51,7 +50,7 @@ public final class LargerThanMemoryProgram {
         }
         AnymapConfig config = AnymapConfig.defaults().withSocket(socket).withServerIdleExit(java.time.Duration.ofSeconds(1));
         if (cacheLimit >= 0) {
-            config = step("config", config, cacheLimit, LargerThanMemoryProgram::withCacheLimit);
+            config = step("config", config, cacheLimit, AnymapConfig::withCacheLimit);
         }
         try (Anymap anymap = step("open", config, 0, (c, unused) -> Anymap.open(c))) {
             long server = step("open", anymap, 0, (a, unused) -> a.serverStatus().serverPid());
@@ -76,20 +75,6 @@ public final class LargerThanMemoryProgram {
                         + " bytes-fetched=" + stats.bytesFetched() + " scan-ms=" + scanNanos / 1_000_000
                         + " random-ms=" + randomNanos / 1_000_000);
             }
-        }
-    }
-
-    /**
-     * TODO(issue 17): {@code config.withCacheLimit(bytes)} once the page cache lands; until then the
-     * method is looked up by name, so that this compiles without it and runs with it.
-     */
-    private static AnymapConfig withCacheLimit(AnymapConfig config, long bytes) throws Exception {
-        try {
-            return (AnymapConfig) AnymapConfig.class.getMethod("withCacheLimit", long.class).invoke(config, bytes);
-        } catch (NoSuchMethodException e) {
-            throw new UnsupportedOperationException("AnymapConfig.withCacheLimit(long) does not exist yet (issue 17's page cache)");
-        } catch (InvocationTargetException e) {
-            throw e.getCause() instanceof Exception cause ? cause : e;
         }
     }
 
