@@ -24,13 +24,19 @@ public final class AnymapServer {
      * the backends that this thread's class loader sees.
      *
      * @param allowedUids users besides this one that may connect
+     * @param cacheLimit the shared page cache's memory budget in bytes, or 0 for the default: half of the
+     *     machine's memory or of the memory cgroup's limit, whichever is lower
+     * @throws IllegalArgumentException if the budget, or the memory there is, is too small for a page server
      */
-    public static void run(Path socket, Set<Integer> allowedUids) throws IOException, InterruptedException {
+    public static void run(Path socket, Set<Integer> allowedUids, long cacheLimit) throws IOException, InterruptedException {
         Path at = socket != null ? socket : ServerAddress.defaultSocket();
-        PageServer server = new PageServer(at, null, allowedUids, BackendRegistry.load(), 0);
+        PageServer server = new PageServer(at, null, allowedUids, BackendRegistry.load(), cacheLimit);
         // Should this process die, its keeper starts a page server of its own to take over, with the same socket and users.
         List<String> arguments = new ArrayList<>(List.of("--socket", at.toAbsolutePath().toString()));
         allowedUids.forEach(uid -> arguments.addAll(List.of("--allow-uid", uid.toString())));
+        if (cacheLimit > 0) {
+            arguments.addAll(List.of("--cache-limit", Long.toString(cacheLimit)));
+        }
         server.start(JavaCommand.of(PageServerMain.class, List.of("-XX:+UseSerialGC"), arguments), false);
         Runtime.getRuntime().addShutdownHook(new Thread(server::close));
         server.awaitStop();

@@ -53,11 +53,16 @@ public final class AnymapCommand implements Runnable {
         @CommandLine.Option(names = "--allow-uid", paramLabel = "UID", description = "Also serve this user (repeatable).")
         private Set<Integer> allowedUids = Set.of();
 
+        @CommandLine.Option(names = "--cache-limit", paramLabel = "BYTES",
+                description = "Memory budget of the shared page cache, in bytes (default: half of the machine's memory or of its "
+                        + "memory cgroup's limit, whichever is lower). Past it, chunks are dropped and fetched again when touched.")
+        private long cacheLimit;
+
         @Override
         public Integer call() throws java.io.IOException {
             try {
                 System.err.println("anymap page server running; Ctrl-C stops it");
-                AnymapServer.run(socket == null ? null : Path.of(socket), allowedUids);
+                AnymapServer.run(socket == null ? null : Path.of(socket), allowedUids, cacheLimit);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

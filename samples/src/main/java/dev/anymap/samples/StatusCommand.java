@@ -19,18 +19,19 @@ final class StatusCommand implements Callable<Integer> {
         try (Anymap anymap = server.attach()) {
             ServerStatus status = anymap.serverStatus();
             // This command is a client too; it holds no regions.
-            System.out.printf(Locale.ROOT, "page server %d: %d other clients, %d regions%n", status.serverPid(), status.clients() - 1,
-                    status.regionCount());
+            System.out.printf(Locale.ROOT, "page server %d: %d other clients, %d regions; page cache %s of %s, %d chunks evicted%n",
+                    status.serverPid(), status.clients() - 1, status.regionCount(), bytes(status.cachedBytes()), bytes(status.cacheLimit()),
+                    status.evictions());
             if (!status.regions().isEmpty()) {
-                System.out.printf(Locale.ROOT, "%7s %8s %11s %9s %9s %10s %10s %9s %9s %8s  %s%n", "region", "client", "size", "chunk",
-                        "resident", "faults", "fetched", "p50 ms", "p99 ms", "failures", "object");
+                System.out.printf(Locale.ROOT, "%7s %8s %11s %9s %9s %10s %10s %10s %9s %9s %9s %8s  %s%n", "region", "client", "size",
+                        "chunk", "resident", "faults", "fetched", "cache hits", "evicted", "p50 ms", "p99 ms", "failures", "object");
             }
             for (ServerStatus.Region region : status.regions()) {
                 var stats = region.stats();
-                System.out.printf(Locale.ROOT, "%7d %8d %11s %9s %8.1f%% %10d %10s %9.3f %9.3f %8d  %s%n", region.regionId(),
+                System.out.printf(Locale.ROOT, "%7d %8d %11s %9s %8.1f%% %10d %10s %10d %9d %9.3f %9.3f %8d  %s%n", region.regionId(),
                         region.clientPid(),
                         bytes(region.size()), bytes(region.chunkSize()), 100.0 * region.residentBytes() / Math.max(1, region.size()),
-                        stats.faults(), bytes(stats.bytesFetched()), stats.fetchTimeP50().toNanos() / 1e6,
+                        stats.faults(), bytes(stats.bytesFetched()), stats.cacheHits(), stats.evictions(), stats.fetchTimeP50().toNanos() / 1e6,
                         stats.fetchTimeP99().toNanos() / 1e6, stats.failures(),
                         region.kernelMapped() ? region.uri() + " (mapped by the kernel from a local file: no faults to serve)" : region.uri());
             }

@@ -529,6 +529,11 @@ final class FetchScheduler {
                 + failure.getClass().getSimpleName() + ": " + failure.getMessage();
     }
 
+    /** Whether too many reads were stuck past their deadline, and every later fetch fails. */
+    boolean gaveUp() {
+        return deadlines.gaveUp();
+    }
+
     /** Stops the workers; {@link #awaitStopped} waits for them. */
     void stop() {
         stopping = true;

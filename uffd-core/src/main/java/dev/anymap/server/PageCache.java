@@ -88,7 +88,7 @@ final class PageCache {
     ServedObject acquire(Key key, ObjectMemory takenOver, Supplier<ServedObject> create) {
         synchronized (this) {
             ServedObject cached = key == null ? null : objects.get(key);
-            if (cached != null && (takenOver == null || cached.memory().sameFile(takenOver)) && cached.acquire()) {
+            if (cached != null && cached.isReusable() && (takenOver == null || cached.memory().sameFile(takenOver)) && cached.acquire()) {
                 if (takenOver != null) {
                     takenOver.close();
                 }
@@ -98,7 +98,7 @@ final class PageCache {
         ServedObject created = create.get();
         created.acquire();
         synchronized (this) {
-            if (key != null && (!(objects.get(key) instanceof ServedObject other) || other.isClosed())) {
+            if (key != null && (!(objects.get(key) instanceof ServedObject other) || !other.isReusable())) {
                 objects.put(key, created);
             }
         }

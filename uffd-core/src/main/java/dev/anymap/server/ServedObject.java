@@ -140,6 +140,11 @@ final class ServedObject {
         return closed;
     }
 
+    /** Whether a new region may share this object: not closed, and not given up on reads stuck past their deadline. */
+    boolean isReusable() {
+        return !closed && !fetches.gaveUp();
+    }
+
     /** One more region will map this object; false if it is closed. */
     synchronized boolean acquire() {
         if (closed) {
@@ -213,7 +218,8 @@ final class ServedObject {
             idleAndEmpty = users == 0 && freed > 0 && table.presentBytes() == 0;
         }
         if (idleAndEmpty) {
-            close();
+            // Not on this thread: it may be a fetch worker of another object, whose close this one could wait for.
+            Thread.ofVirtual().name("anymap-drop-object").start(this::close);
         }
         return freed;
     }
