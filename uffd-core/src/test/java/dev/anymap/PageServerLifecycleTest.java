@@ -36,7 +36,9 @@ class PageServerLifecycleTest {
 
             Process client = new ProcessBuilder(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                     "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                    ClientProgram.class.getName(), config.socket().toString()))
+                    // The object that a and b map, which the cache holds before the client and after it: what the
+                    // server holds then is what it held before.
+                    ClientProgram.class.getName(), config.socket().toString(), "mem:a?size=1000000&seed=1"))
                     .redirectError(ProcessBuilder.Redirect.INHERIT).start();
             try (BufferedReader output = new BufferedReader(new InputStreamReader(client.getInputStream()))) {
                 assertEquals("MAPPED", output.readLine());

@@ -19,6 +19,7 @@ import org.junit.jupiter.api.Timeout;
 /** Background and automatic pulls, and the limits on what prefetching may hold and read. */
 @Timeout(value = 2, unit = TimeUnit.MINUTES)
 class PullTest extends WithPageServer {
+    private static final java.util.concurrent.atomic.AtomicInteger TEACHERS = new java.util.concurrent.atomic.AtomicInteger();
     private static final int CHUNK = 64 * 1024;
     /** Every read of the test backend takes this long, like a round trip to remote storage. */
     private static final String ROUND_TRIP = "&slowabove=0&delay=5";
@@ -145,10 +146,13 @@ class PullTest extends WithPageServer {
         }
     }
 
-    /** Pulls an object in bulk, so that the page server learns how fast the test backend streams. */
+    /**
+     * Pulls an object in bulk, so that the page server learns how fast the test backend streams: a new
+     * one each time, since one already in the page server's cache would be pulled from nowhere.
+     */
     private static void streamInBulk() throws IOException, InterruptedException {
         long size = 16L << 20;
-        URI uri = URI.create("faulty:teacher?size=" + size + "&seed=57");
+        URI uri = URI.create("faulty:teacher-" + TEACHERS.incrementAndGet() + "?size=" + size + "&seed=57");
         warmUp(uri, MapOptions.defaults());
         try (MappedRegion region = anymap.map(uri, MapOptions.defaults().withChunkSize(CHUNK).withBackgroundPull(true))) {
             awaitStats(region, bytes -> bytes == size);

@@ -85,22 +85,19 @@ final class PageCache {
      * @param takenOver the memory of a region taken over from a dead server, or null: the cached
      *     object serves the region only if it is the same memory, which is then closed here
      */
-    ServedObject acquire(Key key, ObjectMemory takenOver, Supplier<ServedObject> create) {
-        synchronized (this) {
-            ServedObject cached = key == null ? null : objects.get(key);
-            if (cached != null && cached.isReusable() && (takenOver == null || cached.memory().sameFile(takenOver)) && cached.acquire()) {
-                if (takenOver != null) {
-                    takenOver.close();
-                }
-                return cached;
+    synchronized ServedObject acquire(Key key, ObjectMemory takenOver, Supplier<ServedObject> create) {
+        // Created under the lock, which costs a memfd and a mapping: two maps of one object at once must find the same.
+        ServedObject cached = key == null ? null : objects.get(key);
+        if (cached != null && cached.isReusable() && (takenOver == null || cached.memory().sameFile(takenOver)) && cached.acquire()) {
+            if (takenOver != null) {
+                takenOver.close();
             }
+            return cached;
         }
         ServedObject created = create.get();
         created.acquire();
-        synchronized (this) {
-            if (key != null && (!(objects.get(key) instanceof ServedObject other) || !other.isReusable())) {
-                objects.put(key, created);
-            }
+        if (key != null && (cached == null || !cached.isReusable())) {
+            objects.put(key, created);
         }
         return created;
     }
