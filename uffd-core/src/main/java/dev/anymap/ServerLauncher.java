@@ -2,6 +2,7 @@ package dev.anymap;
 
 import dev.anymap.protocol.ServerAddress;
 import dev.anymap.server.JavaCommand;
+import dev.anymap.server.PageServer;
 import dev.anymap.server.PageServerMain;
 import dev.anymap.server.ReadyLine;
 import java.io.IOException;
@@ -24,6 +25,11 @@ final class ServerLauncher {
     private ServerLauncher() {}
 
     static void start(AnymapConfig config, Path socket) throws IOException {
+        try {
+            PageServer.requireMemoryForAServer();
+        } catch (IllegalArgumentException e) {
+            throw new IOException("no page server was started at " + socket + ": " + e.getMessage(), e);
+        }
         ServerAddress.prepareDirectory(socket);
         Path log = socket.resolveSibling("server.log");
         ProcessBuilder builder = new ProcessBuilder(command(config, socket))

@@ -76,6 +76,17 @@ public final class PageServer implements AutoCloseable {
     }
 
     /**
+     * Refuses to start a page server where the memory there is (the machine's, or the memory cgroup's
+     * limit, which a server started from here would share) cannot hold one: checked by a process
+     * before it starts a server, so that the server's JVM never pushes the cgroup into the OOM killer.
+     *
+     * @throws IllegalArgumentException naming the limit and what a server needs
+     */
+    public static void requireMemoryForAServer() {
+        PageCache.defaultLimit();
+    }
+
+    /**
      * @param exitWhenIdle stop this long after the last client leaves (or after start, if none
      *     comes); null to run until closed
      * @param allowedUids users besides the server's own that may connect
