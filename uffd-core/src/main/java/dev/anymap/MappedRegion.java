@@ -180,7 +180,8 @@ public final class MappedRegion implements AutoCloseable {
      * {@link java.nio.MappedByteBuffer#load()}: the faults are taken in native code
      * ({@code madvise(MADV_POPULATE_READ)}), so while this thread waits on storage the JVM's
      * safepoints, and with them its garbage collections, go on. Reads of the range from Java then
-     * find their pages present and wait on nothing. Pages once loaded stay resident until close.
+     * find their pages present and wait on nothing. Pages once loaded stay resident until close, or
+     * until the page server's cache drops them to keep its memory budget.
      * Reading a range loaded beforehand costs one system call per 2 MiB on top of the fetches.
      *
      * @throws IOException if a chunk of the range failed to be fetched, naming the URI and the cause
@@ -197,7 +198,7 @@ public final class MappedRegion implements AutoCloseable {
      * Copies {@code destination.byteSize()} bytes from {@code offset} into {@code destination} (native
      * or heap memory), 2 MiB at a time: each step is {@linkplain #load loaded} first, in native code,
      * and then copied from pages that are present, so that the copying thread never waits on storage
-     * in Java code. The pages copied stay resident.
+     * in Java code. The pages copied stay resident, within the page server's cache budget.
      *
      * @throws IOException if a chunk of the range failed to be fetched, naming the URI and the cause;
      *     what the destination then holds is unspecified

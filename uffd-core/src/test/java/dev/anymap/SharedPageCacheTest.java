@@ -118,6 +118,32 @@ class SharedPageCacheTest {
     }
 
     @Test
+    void twoProcessesSharingAnObjectReadOnWithRightBytesWhenThePageServerIsKilled() throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        long size = 128L << 20;
+        String uri = "faulty:server-killed?size=" + size + "&seed=37&slowfrom=0&delay=2";
+        try (Anymap anymap = Anymap.open(config); MappedRegion region = anymap.map(URI.create(uri), MapOptions.defaults().withReadahead(0));
+             Reader peer = Reader.start(config.socket(), uri, size, 37, "--wait", "--no-prefetch")) {
+            peer.await("MAPPED");
+            peer.go();
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment expected = arena.allocate(1 << 20);
+                for (long offset = 0; offset < size; offset += expected.byteSize()) {
+                    if (offset == size / 4) {
+                        ProcessHandle server = TestServers.startedServer(config).orElseThrow();
+                        server.destroyForcibly(); // SIGKILL, while both read; the keeper's standby takes over
+                        server.onExit().get(30, TimeUnit.SECONDS);
+                    }
+                    ReferenceContent.fill(size, 37, offset, expected);
+                    assertEquals(-1, region.segment().asSlice(offset, expected.byteSize()).mismatch(expected), "bytes at " + offset);
+                }
+            }
+            peer.await("STATS"); // the peer checked every byte too
+            assertTrue(anymap.serverStatus().takeOvers() >= 1, "no page server took over");
+        }
+    }
+
+    @Test
     void twoProcessesFaultingOnTheSameChunksAtOnceFetchEachChunkOnce() throws Exception {
         AnymapConfig config = TestServers.privateServer();
         long size = 16L << 20;
@@ -167,6 +193,38 @@ class SharedPageCacheTest {
             assertTrue(stats.evictions() > 0, "nothing was evicted: " + stats);
             ServerStatus status = anymap.serverStatus();
             assertTrue(status.cachedBytes() <= status.cacheLimit(), "the cache holds " + status.cachedBytes() + " of " + status.cacheLimit());
+        }
+    }
+
+    @Test
+    void aWritableRegionsWritesStayInItThroughEvictionAndNeverReachTheCache() throws Exception {
+        AnymapConfig config = TestServers.privateServer().withCacheLimit(128L << 20);
+        long seed = 35;
+        URI uri = URI.create("mem:written?size=" + SIZE + "&seed=" + seed);
+        MapOptions options = MapOptions.defaults().withChunkSize(64 << 10);
+        byte[] written = "written by the writable region".getBytes(StandardCharsets.UTF_8);
+        try (Anymap anymap = Anymap.open(config);
+             MappedRegion writable = anymap.map(uri, options.withWritable(true));
+             MappedRegion readOnly = anymap.map(uri, options)) {
+            for (long offset = 0; offset < SIZE; offset += 1 << 20) {
+                MemorySegment.copy(MemorySegment.ofArray(written), 0, writable.segment(), offset, written.length);
+            }
+            for (long offset = 0; offset < SIZE; offset += 1 << 20) {
+                assertArrayEquals(ReferenceContent.bytes(SIZE, seed, offset, written.length),
+                        WithPageServer.actual(readOnly.segment(), offset, written.length), "the cache's bytes at " + offset);
+            }
+            try (MappedRegion other = anymap.map(URI.create("mem:pushes-out?size=" + (512L << 20) + "&seed=36"), options)) {
+                other.load(0, other.size()); // four times the budget: every chunk of the first object is dropped
+            }
+            assertTrue(readOnly.stats().evictions() > 0, "nothing of the first object was dropped");
+            for (long offset = 0; offset < SIZE; offset += 1 << 20) {
+                assertArrayEquals(written, WithPageServer.actual(writable.segment(), offset, written.length), "written bytes at " + offset);
+                long after = offset + written.length;
+                assertArrayEquals(ReferenceContent.bytes(SIZE, seed, after, 4096), WithPageServer.actual(writable.segment(), after, 4096),
+                        "unwritten bytes of the writable region at " + after);
+                assertArrayEquals(ReferenceContent.bytes(SIZE, seed, offset, written.length),
+                        WithPageServer.actual(readOnly.segment(), offset, written.length), "the cache's bytes at " + offset);
+            }
         }
     }
 

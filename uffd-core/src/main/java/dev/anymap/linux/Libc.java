@@ -75,6 +75,7 @@ public final class Libc {
     private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
     private static final MethodHandle FALLOCATE = downcall("fallocate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
     private static final MethodHandle MINCORE = downcall("mincore", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
+    private static final MethodHandle FCHMOD = downcall("fchmod", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle GETUID = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle SETSID = downcall("setsid", FunctionDescriptor.of(JAVA_INT));
 
@@ -303,6 +304,15 @@ public final class Libc {
         MemorySegment state = callState();
         try {
             return (int) orErrno((int) MINCORE.invokeExact(state, MemorySegment.ofAddress(address), length, residency), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    public static int fchmod(int fd, int mode) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) FCHMOD.invokeExact(state, fd, mode), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }

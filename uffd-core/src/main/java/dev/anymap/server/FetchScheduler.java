@@ -525,8 +525,12 @@ final class FetchScheduler {
     }
 
     private String describe(long offset, long length, Exception failure) {
-        return "reading " + length + " bytes at offset " + offset + " of " + printableUri + " failed: "
+        String described = "reading " + length + " bytes at offset " + offset + " of " + printableUri + " failed: "
                 + failure.getClass().getSimpleName() + ": " + failure.getMessage();
+        return failure instanceof ObjectChangedException
+                ? described + " (the object changed in storage after it was mapped, and a chunk not fetched yet, or dropped from the"
+                        + " page cache to keep its memory budget, cannot be read at the mapped version any more; map it again)"
+                : described;
     }
 
     /** Whether too many reads were stuck past their deadline, and every later fetch fails. */

@@ -46,6 +46,8 @@ final class ObjectMemory implements AutoCloseable {
         int memfd = (int) Libc.check(Libc.memfdCreate(name, Libc.MFD_CLOEXEC), "memfd_create");
         try {
             Libc.check(Libc.ftruncate(memfd, length), "ftruncate(memfd, " + length + ")");
+            // Readable by its owner only: a client holds a read-only descriptor, which it then cannot reopen for writing.
+            Libc.check(Libc.fchmod(memfd, 0400), "fchmod(memfd)");
             return map(memfd, length, Userfaultfd.describe(memfd));
         } catch (NativeException | RuntimeException e) {
             Libc.close(memfd);
