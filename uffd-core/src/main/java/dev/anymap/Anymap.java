@@ -29,7 +29,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>A JVM cannot serve the page faults of its own memory (a thread stopped in a fault blocks
  * every safepoint, and with it the thread that would serve the fault), so the faults are served
  * by a page server: a separate process that receives each region's userfaultfd over a Unix socket.
- * {@link #open()} attaches to the user's page server, or starts one. Safe for concurrent use.
+ * The first request that needs one attaches to the user's page server, or starts one. A local file
+ * ({@code file:}) needs none: this process opens it and the kernel maps it, as
+ * {@link java.nio.channels.FileChannel#map} would. Safe for concurrent use.
  */
 public final class Anymap implements AutoCloseable {
     private static volatile Long availableFeatures;
@@ -43,11 +45,17 @@ public final class Anymap implements AutoCloseable {
         this.link = PageServerLink.open(config, () -> regions.stream().filter(region -> !region.kernelMapped()).toList());
     }
 
-    /** Attaches to the user's page server, starting one if none runs. */
+    /**
+     * The user's page server, attached to (or started, if none runs) by the first request that needs
+     * one: a map of anything but a local file, {@link #serverStatus()}, a trace. A process that maps
+     * only local files starts none, and an error in reaching one (none runs and auto-start is off)
+     * comes from that first request.
+     */
     public static Anymap open() throws IOException {
         return open(AnymapConfig.defaults());
     }
 
+    /** As {@link #open()}, with the page server that {@code config} names. */
     public static Anymap open(AnymapConfig config) throws IOException {
         return new Anymap(config);
     }
@@ -60,6 +68,10 @@ public final class Anymap implements AutoCloseable {
     /**
      * Maps the object at {@code uri}. The object is opened now: a missing object, a denied request or
      * a bad URI fails here, not at the first touch.
+     *
+     * <p>A {@code file:} URI that a backend of this process opens as a local file is opened here,
+     * with this process's rights, and mapped by the kernel with no page server: none is asked, or
+     * started (see {@link MappedRegion#kernelMapped()}). Other objects are opened by the page server.
      *
      * @throws java.nio.file.NoSuchFileException if there is no such object
      * @throws java.nio.file.AccessDeniedException if the backend may not read it
@@ -106,9 +118,17 @@ public final class Anymap implements AutoCloseable {
         if (closed) {
             throw new IllegalStateException("this Anymap is closed");
         }
-        long features = features();
         // Resolved here, where this process's environment is: the page server is shared and has its own.
         MapOptions options = given.withBackendOptions(LocalBackends.get().resolve(uri, given.backendOptions()));
+        java.util.Optional<LocalBackends.LocalFile> local = LocalBackends.get().openLocalFile(uri, options.backendOptions());
+        if (local.isPresent()) {
+            MappedRegion region = mapLocalFile(uri, options, local.get());
+            if (trace != null && trace.objectSize() == region.size()) {
+                region.prefetch(trace);
+            }
+            return region;
+        }
+        long features = features();
         Message.Assumed assumed = assume ? new Message.Assumed(trace.objectSize(), trace.objectVersion()) : Message.Assumed.NONE;
         // Every request about the new region goes to the server that made it; another that took over never heard of it.
         int server = link.server();
@@ -163,6 +183,28 @@ public final class Anymap implements AutoCloseable {
             throw e;
         } finally {
             answer.closeDescriptors(); // the mapping holds the memory now
+        }
+    }
+
+    /**
+     * Maps a local file that this process opened itself: the kernel serves its faults, no page server
+     * lists it or knows of it. The descriptor stays with the region, which closes it.
+     */
+    private MappedRegion mapLocalFile(URI uri, MapOptions options, LocalBackends.LocalFile file) throws IOException {
+        long length = (file.size() + Userfaultfd.PAGE - 1) & -Userfaultfd.PAGE;
+        long address = 0;
+        try {
+            if (length > 0) {
+                address = MappedRegion.mapFile(file.descriptor(), length, options.writable());
+            }
+            return register(new MappedRegion(this, uri, options, file.size(), file.version(), address, length, file.descriptor(),
+                    -1, PageServerLink.NO_SERVER));
+        } catch (IOException | RuntimeException e) {
+            if (address != 0) {
+                Libc.munmap(address, length);
+            }
+            Libc.close(file.descriptor());
+            throw e;
         }
     }
 

@@ -1,25 +1,35 @@
 package dev.anymap;
 
+import dev.anymap.linux.Libc;
 import dev.anymap.protocol.Message;
 import dev.anymap.spi.BackendProvider;
 import dev.anymap.spi.BackendRegistry;
+import dev.anymap.spi.ObjectVersion;
+import dev.anymap.spi.Redaction;
+import dev.anymap.spi.StorageBackend;
 import java.io.File;
 import java.io.IOException;
 import java.net.URI;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * What this process gives each of its map requests, so that the shared page server serves it as
  * its own environment and class path allow: backend options resolved here, and the class path and
- * module path where this process finds its backends.
+ * module path where this process finds its backends. And the local files that this process opens
+ * itself, with its own rights, for the kernel to map with no page server at all.
  */
 final class LocalBackends {
+    private static final System.Logger LOG = System.getLogger(LocalBackends.class.getName());
     private static volatile LocalBackends instance;
 
     private final BackendRegistry registry;
@@ -60,6 +70,74 @@ final class LocalBackends {
             return options;
         }
         return provider.resolveLocally(uri, options);
+    }
+
+    /** A local file that this process opened to map: a read-only descriptor, which the caller closes. */
+    record LocalFile(int descriptor, long size, ObjectVersion version) {}
+
+    /**
+     * Opens the object at {@code uri} in this process, if it is a {@code file:} URI that a backend of
+     * this process opens and offers as a local file ({@link StorageBackend#localFile()}): the file is
+     * opened with this process's own rights, and nothing asks a page server. Other schemes go to the
+     * page server, even where a backend would offer a file: an archive entry or an HTTP resource
+     * becomes one only by a spool or a download, which the page server makes once for every process.
+     *
+     * @return empty where the page server is to map the object: another scheme, no provider of it
+     *     here (the page server says what is missing), or no local file offered, or none that
+     *     holds the object's bytes now
+     * @throws java.nio.file.NoSuchFileException, AccessDeniedException, IllegalArgumentException or
+     *     IOException for an object that cannot be opened, as the page server's answer would have them
+     */
+    Optional<LocalFile> openLocalFile(URI uri, Map<String, String> options) throws IOException {
+        if (uri.getScheme() == null || !uri.getScheme().toLowerCase(Locale.ROOT).equals("file")) {
+            return Optional.empty();
+        }
+        try {
+            registry.provider(uri);
+        } catch (IllegalArgumentException none) {
+            return Optional.empty();
+        }
+        StorageBackend backend;
+        try {
+            backend = registry.open(uri, options);
+        } catch (IOException e) {
+            throw asAnswered(uri, e);
+        }
+        try {
+            Optional<Path> file = backend.localFile();
+            if (file.isEmpty()) {
+                return Optional.empty();
+            }
+            int descriptor = Libc.open(file.get().toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+            if (descriptor < 0) {
+                return Optional.empty(); // opened by the backend a moment ago: the page server serves it and says what changed
+            }
+            if (Libc.lseek(descriptor, 0, Libc.SEEK_END) != backend.size()) {
+                Libc.close(descriptor); // changed since the backend opened it: served by faults, whose reads say so
+                return Optional.empty();
+            }
+            return Optional.of(new LocalFile(descriptor, backend.size(), backend.version()));
+        } finally {
+            try {
+                backend.close();
+            } catch (IOException | RuntimeException e) {
+                // The descriptor holds the file now; a backend that fails to let go of its own handle costs nothing here.
+                LOG.log(System.Logger.Level.DEBUG, "closing the backend of " + Redaction.uri(uri) + ": " + e);
+            }
+        }
+    }
+
+    /** {@code e} as the client gets it from a page server's failure, so that a map fails alike on either path. */
+    private static IOException asAnswered(URI uri, IOException e) {
+        IOException answered = switch (e) {
+            case NoSuchFileException missing -> new NoSuchFileException(Redaction.uri(uri), null, missing.getMessage());
+            case AccessDeniedException denied -> new AccessDeniedException(Redaction.uri(uri), null, denied.getMessage());
+            default -> e;
+        };
+        if (answered != e) {
+            answered.initCause(e);
+        }
+        return answered;
     }
 
     Message.CodePath codePath() {

@@ -34,9 +34,11 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * a spooled archive entry, an HTTP resource downloaded whole), the region maps that file itself, as
  * {@link java.nio.channels.FileChannel#map} would, and the kernel serves its faults from the page
  * cache: no page server is in the path, so none's death touches it, and {@link #stats()} counts
- * nothing fetched. A {@code file:} mapping shows later changes of the file, as FileChannel.map does;
- * a file truncated under it fails the access past its new end with the same InternalError as a
- * failed fetch. See {@link #kernelMapped()}.
+ * nothing fetched. A {@code file:} object is opened by this process, with its own rights, and no
+ * page server is asked, started, or lists the region; a spooled entry or a download is the page
+ * server's, which opens it and hands its file over. A {@code file:} mapping shows later changes of
+ * the file, as FileChannel.map does; a file truncated under it fails the access past its new end
+ * with the same InternalError as a failed fetch. See {@link #kernelMapped()}.
  *
  * <p>Closing waits for accesses in flight on other threads, then unmaps the memory; the segment
  * then refuses every access with IllegalStateException.
@@ -52,7 +54,10 @@ public final class MappedRegion implements AutoCloseable {
     private final int userfaultfd;
     /** The local file a kernel-mapped region maps, or -1: kept to say, after a failed load, how the file changed. */
     private final int file;
-    /** The server that answered a kernel-mapped region's map: only it knows the region's number. */
+    /**
+     * The server that answered a kernel-mapped region's map: only it knows the region's number; or
+     * {@link PageServerLink#NO_SERVER} for a local file this process opened and mapped itself.
+     */
     private final int mappedOn;
     private final Arena arena;
     private final MemorySegment segment;
@@ -95,8 +100,10 @@ public final class MappedRegion implements AutoCloseable {
 
     /**
      * Whether the kernel maps this region from a local file of the object, with no page server in the
-     * path (see the class description): then nothing is fetched, {@link #stats()} counts nothing, and
-     * {@link #trace()} is empty.
+     * path (see the class description): then nothing is fetched, {@link #stats()} counts nothing,
+     * {@link #trace()} is empty, {@link #prefetch} asks the kernel to read the trace's chunks ahead,
+     * and {@link #load} and {@link #copyTo} read through the page cache. A {@code file:} region,
+     * which this process mapped with no page server, is in no server's status.
      */
     public boolean kernelMapped() {
         return file >= 0;
@@ -324,6 +331,9 @@ public final class MappedRegion implements AutoCloseable {
         nativeAccess.writeLock().unlock();
         arena.close();
         if (length == 0) {
+            if (file >= 0) {
+                Libc.close(file); // an empty local file: nothing mapped, no server told
+            }
             owner.forget(this);
             return;
         }
@@ -347,11 +357,11 @@ public final class MappedRegion implements AutoCloseable {
 
     /**
      * Tells the server that mapped it, if it still runs: one that took over never had its number,
-     * and may have given it to a region of its own.
+     * and may have given it to a region of its own. A file this process mapped itself tells no one.
      */
     private void closeKernelMapped() throws IOException {
         try {
-            if (owner.link().serves(mappedOn)) {
+            if (mappedOn != PageServerLink.NO_SERVER && owner.link().serves(mappedOn)) {
                 owner.link().call(new Message.Unmap(owner.link().nextRequestId(), serverRegionId), -1, uri, mappedOn);
             }
         } catch (PageServerLink.ConnectionLostException | IllegalArgumentException serverGone) {
@@ -366,7 +376,8 @@ public final class MappedRegion implements AutoCloseable {
      * Maps a local file of the object for the kernel to serve. Read-only regions share the page
      * cache (MAP_SHARED), as FileChannel.map does. A writable region gets MAP_PRIVATE: its writes stay
      * in this process, copied on write, and never reach the file; write-back (the next issue) is to
-     * change that here, mapping MAP_SHARED on a descriptor opened for writing.
+     * change that here, mapping MAP_SHARED on a descriptor opened for writing (for a {@code file:}
+     * object, opened by this process in {@code LocalBackends.openLocalFile}, with its own rights).
      */
     static long mapFile(int file, long length, boolean writable) throws NativeException {
         return Libc.check(writable

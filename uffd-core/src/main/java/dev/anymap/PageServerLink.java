@@ -42,6 +42,8 @@ final class PageServerLink implements AutoCloseable {
     private static final int TAKE_OVER_STARTS = 6;
     /** For {@link #call(Message, int, URI, int)}: whichever server serves the link. */
     static final int ANY_SERVER = -1;
+    /** The server of a region that no server mapped: a local file this process mapped itself. */
+    static final int NO_SERVER = -2;
     private static final java.time.Duration RECONNECT_PAUSE = java.time.Duration.ofMillis(20);
     /** How long a link with no keeper left waits for a server that may have been handed the regions just before. */
     private static final java.time.Duration KEEPERLESS_GRACE = java.time.Duration.ofSeconds(2);
@@ -56,7 +58,7 @@ final class PageServerLink implements AutoCloseable {
     private Thread reader;
     private volatile boolean closed;
     private long serverPid;
-    /** No server serves this link's regions, and none is coming: a request connects to a new one. */
+    /** No server serves this link's regions (none yet, or one died and none is coming): a request connects to a new one. */
     private boolean serverless;
     /** How many servers took this link's regions over from a dead one. */
     private int takeOvers;
@@ -73,8 +75,8 @@ final class PageServerLink implements AutoCloseable {
         Path socket = config.socket() != null ? config.socket().toAbsolutePath() : ServerAddress.defaultSocket();
         PageServerLink link = new PageServerLink(config, socket, liveRegions);
         synchronized (link.lock) {
-            link.connection = link.connectAndGreet(true);
-            link.startReader(link.connection);
+            // Connected by the first request that needs a server: a process that maps only local files starts none.
+            link.serverless = true;
         }
         return link;
     }

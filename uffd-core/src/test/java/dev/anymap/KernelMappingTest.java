@@ -20,6 +20,7 @@ import java.net.InetAddress;
 import java.net.URI;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
@@ -34,8 +35,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Objects whose backend has a local file ({@code file:}, an archive entry spooled by VFS, an HTTP
- * resource downloaded whole) are mapped by the kernel: the page server hands over the file and
- * serves no fault, so nothing is fetched, and the bytes are the file's.
+ * resource downloaded whole) are mapped by the kernel: nothing is fetched, and the bytes are the
+ * file's. A {@code file:} object is opened by the mapping process itself, with no page server; a
+ * spool or a download is the page server's, which hands over its file and serves no fault.
  */
 class KernelMappingTest extends WithPageServer {
     private static final int SIZE = 3 * (1 << 20) + 12_345;
@@ -79,15 +81,94 @@ class KernelMappingTest extends WithPageServer {
     }
 
     @Test
-    void anArchiveEntryIsMappedByTheKernelFromItsSpooledCopy() throws Exception {
-        byte[] entry = content(2, SIZE);
-        Path zip = dir.resolve("archive.zip");
+    void aFileIsMappedByThisProcessWithNoPageServerStartedNorAsked() throws Exception {
+        byte[] original = content(11, SIZE);
+        Path file = file("serverless.bin", original);
+        AnymapConfig own = TestServers.privateServer();
+        try (Anymap mine = Anymap.open(own); MappedRegion region = mine.map(file.toUri())) {
+            assertTrue(region.kernelMapped());
+            assertArrayEquals(original, all(region));
+            assertNothingFetched(region);
+            assertTrue(TestServers.startedServer(own).isEmpty(), "no page server was started for a file");
+            assertFalse(Files.exists(own.socket()), "nothing listens, nor was asked to, at " + own.socket());
+        }
+        // With no server to reach at all, a file still maps; what needs a server says it is missing.
+        AnymapConfig nobody = TestServers.privateServer().withAutoStart(false);
+        try (Anymap mine = Anymap.open(nobody); MappedRegion region = mine.map(file.toUri())) {
+            assertArrayEquals(original, all(region));
+            IOException needsServer = assertThrows(IOException.class, () -> mine.map(URI.create("mem:needs-a-server?size=4096")));
+            assertTrue(needsServer.getMessage().contains("no page server listens at " + nobody.socket()), needsServer.getMessage());
+        }
+    }
+
+    @Test
+    void aFileThisProcessMappedIsInNoServersStatus() throws Exception {
+        Path file = file("unlisted.bin", content(12, SIZE));
+        try (MappedRegion region = anymap.map(file.toUri())) {
+            assertTrue(region.kernelMapped());
+            assertTrue(anymap.serverStatus().regions().stream().noneMatch(r -> r.uri().contains("unlisted.bin")),
+                    "the page server never heard of it");
+            region.segment().get(ValueLayout.JAVA_BYTE, SIZE - 1);
+        }
+    }
+
+    @Test
+    void anEmptyFileMapsToAnEmptySegmentWithNoPageServer() throws Exception {
+        Path file = file("empty.bin", new byte[0]);
+        AnymapConfig nobody = TestServers.privateServer().withAutoStart(false);
+        try (Anymap mine = Anymap.open(nobody); MappedRegion region = mine.map(file.toUri())) {
+            assertEquals(0, region.size());
+            assertTrue(region.kernelMapped());
+            region.load(0, 0);
+            assertNothingFetched(region);
+        }
+    }
+
+    @Test
+    void aMissingFileOrADirectoryFailsTheMapAsThePageServerWouldHaveAnswered() throws Exception {
+        AnymapConfig own = TestServers.privateServer();
+        try (Anymap mine = Anymap.open(own)) {
+            URI missing = dir.resolve("missing.bin").toUri();
+            NoSuchFileException direct = assertThrows(NoSuchFileException.class, () -> dev.anymap.spi.BackendRegistry.load().open(missing));
+            NoSuchFileException mapped = assertThrows(NoSuchFileException.class, () -> mine.map(missing));
+            // A page server's failure reaches the client as a NoSuchFileException on the URI, with the backend's message.
+            assertEquals(dev.anymap.spi.Redaction.uri(missing) + ": " + direct.getMessage(), mapped.getMessage());
+            Files.createDirectory(dir.resolve("a directory"));
+            IllegalArgumentException directory = assertThrows(IllegalArgumentException.class,
+                    () -> mine.map(dir.resolve("a directory").toUri()));
+            assertTrue(directory.getMessage().contains("is a directory, not a file"), directory.getMessage());
+            IllegalArgumentException option = assertThrows(IllegalArgumentException.class,
+                    () -> mine.map(file("option.bin", new byte[10]).toUri(), MapOptions.defaults().withBackendOptions(Map.of("colour", "red"))));
+            assertTrue(option.getMessage().contains("option 'colour' is not one the 'file' backend understands"), option.getMessage());
+            assertTrue(TestServers.startedServer(own).isEmpty(), "no page server was started to find that out");
+        }
+    }
+
+    @Test
+    void aFileThisProcessMayNotReadIsAccessDenied() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeFalse(dev.anymap.linux.Libc.getuid() == 0, "root reads every file");
+        Path file = file("unreadable.bin", content(13, 1000));
+        Files.setPosixFilePermissions(file, java.util.Set.of());
+        java.nio.file.AccessDeniedException denied = assertThrows(java.nio.file.AccessDeniedException.class, () -> anymap.map(file.toUri()));
+        assertTrue(denied.getMessage().contains(file.toUri().toString()) && denied.getMessage().contains("permission denied"),
+                denied.getMessage());
+    }
+
+    /** A zip archive in the test's directory holding {@code entry} at dir/entry.bin, and the URI of that entry. */
+    private URI zipEntry(String name, byte[] entry) throws IOException {
+        Path zip = dir.resolve(name);
         try (ZipOutputStream out = new ZipOutputStream(Files.newOutputStream(zip))) {
             out.putNextEntry(new ZipEntry("dir/entry.bin"));
             out.write(entry);
             out.closeEntry();
         }
-        try (MappedRegion region = anymap.map(URI.create("zip:" + zip.toUri() + "!/dir/entry.bin"))) {
+        return URI.create("zip:" + zip.toUri() + "!/dir/entry.bin");
+    }
+
+    @Test
+    void anArchiveEntryIsMappedByTheKernelFromItsSpooledCopy() throws Exception {
+        byte[] entry = content(2, SIZE);
+        try (MappedRegion region = anymap.map(zipEntry("archive.zip", entry))) {
             assertTrue(region.kernelMapped(), "an archive entry is mapped by the kernel");
             assertArrayEquals(entry, all(region));
             assertNothingFetched(region);
@@ -187,10 +268,10 @@ class KernelMappingTest extends WithPageServer {
     }
 
     @Test
-    void theServerListsAKernelMappedRegionAsSuchUntilItIsClosed() throws Exception {
-        Path file = file("status.bin", content(7, SIZE));
+    void theServerListsAKernelMappedRegionOfItsOwnSpoolAsSuchUntilItIsClosed() throws Exception {
+        URI entry = zipEntry("status.zip", content(7, SIZE));
         long regionId;
-        try (MappedRegion region = anymap.map(file.toUri())) {
+        try (MappedRegion region = anymap.map(entry)) {
             regionId = region.serverRegionId();
             ServerStatus.Region listed = anymap.serverStatus().regions().stream().filter(r -> r.regionId() == regionId)
                     .findFirst().orElseThrow();
@@ -208,13 +289,14 @@ class KernelMappingTest extends WithPageServer {
     @Test
     void aKernelMappedRegionReadsOnThroughTheDeathOfItsPageServer() throws Exception {
         byte[] original = content(8, SIZE);
-        Path file = file("kill.bin", original);
+        // An archive entry: the page server spools it and hands the spool over (a file: object never reaches a server).
+        URI entry = zipEntry("kill.zip", original);
         AnymapConfig own = TestServers.privateServer();
         try (Anymap mine = Anymap.open(own)) {
             for (int i = 0; i < 4; i++) {
-                mine.map(file.toUri()).close(); // so that the region's number is one a server that takes over gives again
+                mine.map(entry).close(); // so that the region's number is one a server that takes over gives again
             }
-            MappedRegion region = mine.map(file.toUri());
+            MappedRegion region = mine.map(entry);
             assertTrue(region.kernelMapped());
             ProcessHandle server = ProcessHandle.of(mine.serverStatus().serverPid()).orElseThrow();
             assertTrue(server.destroyForcibly());

@@ -85,6 +85,7 @@ class PageServerLifecycleTest {
         AnymapConfig config = TestServers.privateServer();
         ProcessHandle server;
         try (Anymap anymap = Anymap.open(config)) {
+            anymap.serverStatus(); // the first request that needs a server starts it
             server = TestServers.startedServer(config).orElseThrow();
         }
         server.onExit().get(30, TimeUnit.SECONDS);
@@ -95,6 +96,7 @@ class PageServerLifecycleTest {
     void theSocketIsPrivateToItsUser() throws Exception {
         AnymapConfig config = TestServers.privateServer();
         try (Anymap anymap = Anymap.open(config)) {
+            anymap.serverStatus();
             assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(config.socket().getParent())));
             assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(config.socket())));
         }
@@ -104,6 +106,7 @@ class PageServerLifecycleTest {
     void anInvalidPacketCostsOnlyTheConnectionThatSentIt() throws Exception {
         AnymapConfig config = TestServers.privateServer();
         try (Anymap anymap = Anymap.open(config)) {
+            anymap.serverStatus();
             try (Connection hostile = new Connection(UnixSockets.connect(config.socket())); Arena arena = Arena.ofConfined()) {
                 UnixSockets.send(hostile.fd(), arena.allocateFrom("not a message at all"), -1);
                 assertEquals(null, hostile.receive(), "the server drops a connection that sends garbage");
@@ -166,10 +169,15 @@ class PageServerLifecycleTest {
     }
 
     @Test
-    void withoutAutoStartAMissingServerIsAClearError() throws IOException {
+    void withoutAutoStartAMissingServerIsAClearErrorAtTheFirstRequestThatNeedsOne() throws IOException {
         AnymapConfig config = TestServers.privateServer().withAutoStart(false);
-        IOException error = org.junit.jupiter.api.Assertions.assertThrows(IOException.class, () -> Anymap.open(config));
-        assertTrue(error.getMessage().contains("no page server listens at " + config.socket()), error.getMessage());
+        try (Anymap anymap = Anymap.open(config)) {
+            IOException error = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                    () -> anymap.map(URI.create("mem:no-server?size=4096")));
+            assertTrue(error.getMessage().contains("no page server listens at " + config.socket()), error.getMessage());
+            IOException status = org.junit.jupiter.api.Assertions.assertThrows(IOException.class, anymap::serverStatus);
+            assertTrue(status.getMessage().contains("no page server listens at " + config.socket()), status.getMessage());
+        }
     }
 
     private static long descriptors(long pid) throws IOException {

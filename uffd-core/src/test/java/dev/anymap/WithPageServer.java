@@ -15,6 +15,7 @@ abstract class WithPageServer {
     static void openPageServer() throws IOException {
         config = TestServers.privateServer();
         anymap = Anymap.open(config);
+        anymap.serverStatus(); // started now: a page server starts at the first request that needs one
     }
 
     @AfterAll

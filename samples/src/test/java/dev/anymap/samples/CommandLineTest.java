@@ -86,12 +86,16 @@ class CommandLineTest {
     @Test
     void statusShowsTheRegionsOfARunningServerAndNeverStartsOne() throws Exception {
         try (dev.anymap.Anymap anymap = dev.anymap.Anymap.open(dev.anymap.AnymapConfig.defaults().withSocket(Path.of(socket)));
-             dev.anymap.MappedRegion region = anymap.map(file.toUri())) {
+             // A file: object is mapped by this process itself, with no page server: the status lists only the other.
+             dev.anymap.MappedRegion local = anymap.map(file.toUri());
+             dev.anymap.MappedRegion region = anymap.map(java.net.URI.create("mem:listed%20object?size=3000003&seed=9"))) {
             region.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0);
+            local.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, 0);
             Run status = run("status", "--socket", socket);
             String printed = new String(status.out(), StandardCharsets.UTF_8);
             assertEquals(0, status.exitCode(), status.err());
-            assertTrue(printed.contains("1 other clients, 1 regions") && printed.contains("an%20object%20%5B1%5D.bin"), printed);
+            assertTrue(printed.contains("1 other clients, 1 regions") && printed.contains("mem:listed%20object")
+                    && !printed.contains("an%20object%20%5B1%5D.bin") && printed.contains("none lists them"), printed);
         }
         Run none = run("status", "--socket", directory.resolve("nobody-here").resolve("server.sock").toString());
         assertEquals(5, none.exitCode());
