@@ -231,7 +231,11 @@ class SharedPageCacheTest {
     @Test
     void aBudgetBelowThePageServersLeastIsRefusedAtStart() throws Exception {
         AnymapConfig config = TestServers.privateServer().withCacheLimit(1 << 20);
-        IOException refused = assertThrows(IOException.class, () -> Anymap.open(config).close());
+        IOException refused = assertThrows(IOException.class, () -> {
+            try (Anymap anymap = Anymap.open(config)) {
+                anymap.map(URI.create("mem:never?size=4096&seed=1")); // the first request starts the page server
+            }
+        });
         assertTrue(refused.getMessage().contains("cache limit of 1048576 bytes") && refused.getMessage().contains("--cache-limit"),
                 refused.getMessage());
     }
