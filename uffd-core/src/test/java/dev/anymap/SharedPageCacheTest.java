@@ -103,17 +103,10 @@ class SharedPageCacheTest {
              Reader peer = Reader.start(config.socket(), uri, size, 32, "--wait", "--no-prefetch")) {
             peer.await("MAPPED");
             peer.go();
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment expected = arena.allocate(1 << 20);
-                for (long offset = 0; offset < size; offset += expected.byteSize()) {
-                    if (offset == size / 4) {
-                        peer.process().destroyForcibly(); // SIGKILL, while both read
-                        assertTrue(peer.process().waitFor(30, TimeUnit.SECONDS), "the peer did not die");
-                    }
-                    ReferenceContent.fill(size, 32, offset, expected);
-                    assertEquals(-1, region.segment().asSlice(offset, expected.byteSize()).mismatch(expected), "bytes at " + offset);
-                }
-            }
+            readCheckingEveryByte(region, size, 32, () -> {
+                peer.process().destroyForcibly(); // SIGKILL, while both read
+                assertTrue(peer.process().waitFor(30, TimeUnit.SECONDS), "the peer did not die");
+            });
         }
     }
 
@@ -126,18 +119,11 @@ class SharedPageCacheTest {
              Reader peer = Reader.start(config.socket(), uri, size, 37, "--wait", "--no-prefetch")) {
             peer.await("MAPPED");
             peer.go();
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment expected = arena.allocate(1 << 20);
-                for (long offset = 0; offset < size; offset += expected.byteSize()) {
-                    if (offset == size / 4) {
-                        ProcessHandle server = TestServers.startedServer(config).orElseThrow();
-                        server.destroyForcibly(); // SIGKILL, while both read; the keeper's standby takes over
-                        server.onExit().get(30, TimeUnit.SECONDS);
-                    }
-                    ReferenceContent.fill(size, 37, offset, expected);
-                    assertEquals(-1, region.segment().asSlice(offset, expected.byteSize()).mismatch(expected), "bytes at " + offset);
-                }
-            }
+            readCheckingEveryByte(region, size, 37, () -> {
+                ProcessHandle server = TestServers.startedServer(config).orElseThrow();
+                server.destroyForcibly(); // SIGKILL, while both read; the keeper's standby takes over
+                server.onExit().get(30, TimeUnit.SECONDS);
+            });
             peer.await("STATS"); // the peer checked every byte too
             assertTrue(anymap.serverStatus().takeOvers() >= 1, "no page server took over");
         }
@@ -224,6 +210,25 @@ class SharedPageCacheTest {
                         "unwritten bytes of the writable region at " + after);
                 assertArrayEquals(ReferenceContent.bytes(SIZE, seed, offset, written.length),
                         WithPageServer.actual(readOnly.segment(), offset, written.length), "the cache's bytes at " + offset);
+            }
+        }
+    }
+
+    /** What happens a quarter of the way through a read. */
+    private interface Interruption {
+        void happen() throws Exception;
+    }
+
+    /** Reads the whole region in order from Java, checking every byte against the generator; {@code atAQuarter} happens on the way. */
+    private static void readCheckingEveryByte(MappedRegion region, long size, long seed, Interruption atAQuarter) throws Exception {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment expected = arena.allocate(1 << 20);
+            for (long offset = 0; offset < size; offset += expected.byteSize()) {
+                if (offset == size / 4) {
+                    atAQuarter.happen();
+                }
+                ReferenceContent.fill(size, seed, offset, expected);
+                assertEquals(-1, region.segment().asSlice(offset, expected.byteSize()).mismatch(expected), "bytes at " + offset);
             }
         }
     }
