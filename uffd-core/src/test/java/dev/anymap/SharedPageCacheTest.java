@@ -83,9 +83,11 @@ class SharedPageCacheTest {
     void aProcessThatMapsAnObjectTheCacheHoldsReadsItWithoutFetching() throws Exception {
         AnymapConfig config = TestServers.privateServer();
         String uri = "mem:shared-after?size=" + SIZE + "&seed=31";
-        try (Anymap first = Anymap.open(config); MappedRegion region = first.map(URI.create(uri))) {
-            region.load(0, SIZE);
-            assertEquals(SIZE, region.stats().bytesFetched(), "the first process fetched the object");
+        try (Anymap first = Anymap.open(config)) {
+            try (MappedRegion region = first.map(URI.create(uri))) {
+                region.load(0, SIZE);
+                assertEquals(SIZE, region.stats().bytesFetched(), "the first process fetched the object");
+            } // closed: the object stays cached for the next map of it
             try (Reader second = Reader.start(config.socket(), uri, SIZE, 31)) {
                 long[] stats = second.stats();
                 assertTrue(stats[1] < SIZE / 100, "the second process fetched " + stats[1] + " bytes of " + SIZE);

@@ -107,12 +107,6 @@ final class ChunkTable {
         return state(chunk) == PRESENT;
     }
 
-    /** Whether the chunk has bytes that no later fetch needs to bring: present, held, or settled as failed. */
-    boolean isSettled(int chunk) {
-        byte state = state(chunk);
-        return state == PRESENT || state == FAILED;
-    }
-
     long offset(int chunk) {
         return (long) chunk * chunkSize;
     }

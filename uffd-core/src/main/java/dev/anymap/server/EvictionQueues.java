@@ -63,13 +63,23 @@ final class EvictionQueues {
         return entry.getKey();
     }
 
-    /** A chunk left the cache other than as a victim (its object was dropped, or it was fetched again after failing). */
-    void forget(Slot slot) {
-        Long bytes = probation.remove(slot);
-        if (bytes != null) {
-            probationBytes -= bytes;
+    /** An object left the cache: its chunks, and their ghosts, are forgotten. */
+    void forget(ServedObject object) {
+        for (Iterator<java.util.Map.Entry<Slot, Long>> i = probation.entrySet().iterator(); i.hasNext(); ) {
+            java.util.Map.Entry<Slot, Long> entry = i.next();
+            if (entry.getKey().object() == object) {
+                probationBytes -= entry.getValue();
+                i.remove();
+            }
         }
-        protectedChunks.remove(slot);
+        protectedChunks.keySet().removeIf(slot -> slot.object() == object);
+        for (Iterator<java.util.Map.Entry<Slot, Long>> i = ghosts.entrySet().iterator(); i.hasNext(); ) {
+            java.util.Map.Entry<Slot, Long> entry = i.next();
+            if (entry.getKey().object() == object) {
+                ghostBytes -= entry.getValue();
+                i.remove();
+            }
+        }
     }
 
     private void remember(Slot slot, long bytes) {

@@ -117,17 +117,12 @@ final class PageCache {
         }
     }
 
-    /** A chunk left the cache, dropped by its object (closed, or failed after being there). */
-    void left(ServedObject object, int chunk, long bytes) {
+    /** An object left the cache, and its chunks, {@code bytes} in all, with it. */
+    void freed(ServedObject object, long bytes) {
         resident.addAndGet(-bytes);
         synchronized (this) {
-            queues.forget(new EvictionQueues.Slot(object, chunk));
+            queues.forget(object);
         }
-    }
-
-    /** A dropped object's chunks left the cache with it. */
-    void freed(long bytes) {
-        resident.addAndGet(-bytes);
     }
 
     /**

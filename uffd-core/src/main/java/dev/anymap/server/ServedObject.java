@@ -270,7 +270,7 @@ final class ServedObject {
         installer.close();
         fetches.free();
         memory.close();
-        cache.freed(cached);
+        cache.freed(this, cached);
     }
 
 }
