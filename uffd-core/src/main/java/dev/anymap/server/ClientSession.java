@@ -276,9 +276,10 @@ final class ClientSession implements Runnable {
         Message message = incoming.message();
         long requestId = requestId(message);
         try {
-            if (incoming.fd() >= 0 && !(message instanceof Message.Attach)) {
+            if (incoming.fds().length > (message instanceof Message.Attach ? 1 : 0)) {
                 closeDescriptor(incoming);
-                throw new ProtocolException("a descriptor came with a " + message.getClass().getSimpleName() + " message");
+                throw new ProtocolException(incoming.fds().length + " descriptors came with a " + message.getClass().getSimpleName()
+                        + " message");
             }
             return switch (message) {
                 case Message.Map map -> map(map);
@@ -547,8 +548,8 @@ final class ClientSession implements Runnable {
     }
 
     private static void closeDescriptor(Connection.Incoming incoming) {
-        if (incoming != null && incoming.fd() >= 0) {
-            Libc.close(incoming.fd());
+        if (incoming != null) {
+            incoming.closeDescriptors();
         }
     }
 

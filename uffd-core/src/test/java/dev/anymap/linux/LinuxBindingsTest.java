@@ -186,6 +186,17 @@ class LinuxBindingsTest {
             assertEquals(9, value.get(ValueLayout.JAVA_LONG, 0));
             Libc.close(received.fd());
 
+            int second = Libc.eventfd(0, Libc.EFD_CLOEXEC);
+            UnixSockets.send(client, arena.allocateFrom("two"), event, second);
+            UnixSockets.Received two = UnixSockets.receive(server, buffer);
+            assertEquals(2, two.fds().length, "both descriptors arrive, in order");
+            assertTrue(two.fds()[0] != event && two.fds()[1] != second && two.fds()[0] != two.fds()[1]);
+            assertEquals(Userfaultfd.describe(event), Userfaultfd.describe(two.fds()[0]));
+            for (int fd : two.fds()) {
+                Libc.close(fd);
+            }
+            Libc.close(second);
+
             UnixSockets.send(client, arena.allocate(100), -1);
             NativeException truncated = assertThrows(NativeException.class, () -> UnixSockets.receive(server, arena.allocate(10)));
             assertEquals(Errno.EINVAL, truncated.errno());
