@@ -134,7 +134,8 @@ public final class BudgetScan {
     /** What a process of the cgroup is, by its main class. */
     private static String role(long pid) throws IOException {
         String commandLine = java.nio.file.Files.readString(java.nio.file.Path.of("/proc", Long.toString(pid), "cmdline"));
-        return commandLine.contains("PageServerMain") ? "page server" : commandLine.contains("KeeperMain") ? "keeper"
+        // The keeper's command line holds the page server's, which it runs again if the server dies.
+        return commandLine.contains("KeeperMain") ? "keeper" : commandLine.contains("PageServerMain") ? "page server"
                 : commandLine.contains(BudgetScanProgram.class.getSimpleName()) ? "application" : "other";
     }
 

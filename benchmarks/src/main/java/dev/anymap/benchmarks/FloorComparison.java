@@ -58,6 +58,7 @@ public final class FloorComparison {
                 + "into a MAP_SHARED mapping of a memfd); `anon` (private anonymous memory, what the page server filled before) is "
                 + "given for reference. The page server polls its userfaultfd briefly after a fault and then sleeps, so the target is "
                 + "against the faster of the two `shmem` modes, blocking and busy poll. "
+                + "Each run scans a new object; a page server of its own per chunk size, after one scan not counted. "
                 + "MB/s, medians of %d alternating runs each (min-max). Runs here are bimodal: this machine is a virtual machine "
                 + "whose freed memory goes back to its host, and a run that meets that churn is several times slower, for the C "
                 + "floor and for anymap alike. A median of few runs lands in either mode, so the best run of each side is compared "
@@ -67,9 +68,12 @@ public final class FloorComparison {
                 "anymap / `shmem` busy poll", "best / best, faster `shmem`", "target", "`anon`, blocking", "`anon`, busy poll",
                 "anymap / `anon` blocking", "anymap / `anon` busy poll");
         boolean met = true;
-        try (Anymap anymap = Anymap.open(privateServer())) {
-            int run = 0;
-            for (int chunk : chunks) {
+        int run = 0;
+        for (int chunk : chunks) {
+            // A page server per chunk size: each run scans a new object, and the cache keeps what it has filled (up to half
+            // the machine by default); a new server frees the last one's. One scan first, not counted, for its JIT.
+            try (Anymap anymap = Anymap.open(privateServer())) {
+                scan(anymap, sizeMib << 20, MapOptions.defaults().withChunkSize(chunk), ++run);
                 Map<String, List<Double>> floors = new LinkedHashMap<>();
                 List<Double> anymapRuns = new ArrayList<>();
                 for (int r = 0; r < repeats; r++) {
