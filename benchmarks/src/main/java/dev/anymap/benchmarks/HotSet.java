@@ -25,7 +25,9 @@ import java.util.concurrent.Semaphore;
  * as many chunks as the hot set holds. A policy that let the scan push hot chunks out (an LRU of
  * faults, say) would miss about one read in two.
  *
- * <pre>HotSet BUDGET_MIB REPEATS</pre>
+ * <pre>HotSet BUDGET_MIB REPEATS [HOT_MIB]</pre>
+ * HOT_MIB (default half the budget) larger than the budget shows that the measure can fail: such a
+ * hot set cannot stay cached.
  * Prints a Markdown report.
  */
 public final class HotSet {
@@ -39,7 +41,7 @@ public final class HotSet {
     public static void main(String[] args) throws Exception {
         long budget = Long.parseLong(args[0]) << 20;
         int repeats = Integer.parseInt(args[1]);
-        long hotSize = budget / 2;
+        long hotSize = args.length > 2 ? Long.parseLong(args[2]) << 20 : budget / 2;
         long scanSize = 4 * budget;
         List<Run> runs = new ArrayList<>();
         try (GeneratedObjectServer.ChildServer server = GeneratedObjectServer.start()) {
@@ -54,7 +56,7 @@ public final class HotSet {
                 + (scanSize >> 20) + " MiB, budget " + (budget >> 20) + " MiB\n\n");
         report.append("A page server of the benchmark's own with its cache limited to " + (budget >> 20) + " MiB "
                 + "(`AnymapConfig.withCacheLimit`) serves two objects over HTTP (generated as they are sent: see the budget scan): "
-                + "a hot set of half the budget, read once whole, and an object of four times the budget, which one thread reads a "
+                + "a hot set of " + (hotSize >> 20) + " MiB, read once whole, and an object of four times the budget, which one thread reads a "
                 + "byte of every page of, in order. Meanwhile another thread reads a byte of a random page of a random hot chunk, "
                 + "paced by the scan: one read per " + CHUNK / 1024 + " KiB chunk scanned, since a read whose chunk is cached never "
                 + "reaches the page server, and a faster reader would bury misses under hits. After warm-up (the scan's first "
