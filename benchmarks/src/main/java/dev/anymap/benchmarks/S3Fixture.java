@@ -39,6 +39,7 @@ final class S3Fixture implements AutoCloseable {
     private final String secretKey;
     private final Map<Long, S3Client> clients = new HashMap<>();
     private long versions;
+    private final Map<String, String> etags = new HashMap<>();
 
     S3Fixture(long... roundTrips) throws IOException {
         Path credentials = Files.createTempDirectory("anymap-bench-s3-").resolve("credentials");
@@ -80,6 +81,7 @@ final class S3Fixture implements AutoCloseable {
         Path file = store.resolve(key);
         byte[] md5 = Harness.writeContent(file, size, seed);
         Files.getFileAttributeView(file, UserDefinedFileAttributeView.class).write("user.content-md5", ByteBuffer.wrap(md5));
+        etags.put(key, java.util.HexFormat.of().formatHex(md5));
         check(key, size);
         return file;
     }
@@ -94,6 +96,12 @@ final class S3Fixture implements AutoCloseable {
         byte[] etag = new byte[16];
         java.nio.ByteBuffer.wrap(etag).putLong(System.nanoTime()).putLong(versions++);
         Files.getFileAttributeView(store.resolve(key), UserDefinedFileAttributeView.class).write("user.content-md5", ByteBuffer.wrap(etag));
+        etags.put(key, java.util.HexFormat.of().formatHex(etag));
+    }
+
+    /** The ETag that {@code key} has now, in hex, as S3 gives it (without quotes). */
+    String etag(String key) {
+        return etags.get(key);
     }
 
     /** The server sees {@code key} with this size and an ETag (every ranged GET of the backend carries If-Match). */
