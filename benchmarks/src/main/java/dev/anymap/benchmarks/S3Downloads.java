@@ -65,6 +65,36 @@ final class S3Downloads {
         Workloads.sumAll(gets, gets.size());
     }
 
+    /**
+     * The wire's own speed: the whole object of {@code size} bytes in one GET, or in {@link #PARTS} ranged
+     * GETs at once ({@code parts}), each body read into a small buffer of its own and thrown away, with no
+     * copy into memory of the object's size. Returns MB/s.
+     */
+    static double wire(S3Client client, String key, long size, int parts) throws Exception {
+        long started = System.nanoTime();
+        long part = (size + parts - 1) / parts;
+        List<Callable<Long>> gets = new ArrayList<>();
+        for (long from = 0; from < size; from += part) {
+            long start = from;
+            long end = Math.min(size, from + part);
+            gets.add(() -> {
+                byte[] buffer = new byte[1 << 20];
+                long read = 0;
+                try (InputStream body = get(client, key, parts == 1 ? null : "bytes=" + start + "-" + (end - 1), null)) {
+                    for (int n; (n = body.read(buffer)) > 0; ) {
+                        read += n;
+                    }
+                }
+                if (read != end - start) {
+                    throw new IOException("a GET of " + (end - start) + " bytes returned " + read);
+                }
+                return read;
+            });
+        }
+        Workloads.sumAll(gets, gets.size());
+        return size / ((System.nanoTime() - started) / 1e3);
+    }
+
     /** One way of downloading the whole object into memory: {@link #stream} or {@link #parallelRanges}. */
     @FunctionalInterface
     interface Download {

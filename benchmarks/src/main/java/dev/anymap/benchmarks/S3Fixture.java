@@ -38,6 +38,8 @@ final class S3Fixture implements AutoCloseable {
     private final String accessKey;
     private final String secretKey;
     private final Map<Long, S3Client> clients = new HashMap<>();
+    private long versions;
+    private final Map<String, String> etags = new HashMap<>();
 
     S3Fixture(long... roundTrips) throws IOException {
         Path credentials = Files.createTempDirectory("anymap-bench-s3-").resolve("credentials");
@@ -79,8 +81,27 @@ final class S3Fixture implements AutoCloseable {
         Path file = store.resolve(key);
         byte[] md5 = Harness.writeContent(file, size, seed);
         Files.getFileAttributeView(file, UserDefinedFileAttributeView.class).write("user.content-md5", ByteBuffer.wrap(md5));
+        etags.put(key, java.util.HexFormat.of().formatHex(md5));
         check(key, size);
         return file;
+    }
+
+    /**
+     * Gives {@code key} a new ETag, its bytes unchanged: a new version of the object, which the page
+     * server's shared cache, keyed by version, does not hold, so that a mapping of it fetches from S3
+     * again as a first one does. s3proxy serves the MD5 in the file's attribute as the ETag, without
+     * checking it against the bytes.
+     */
+    void newVersion(String key) throws IOException {
+        byte[] etag = new byte[16];
+        java.nio.ByteBuffer.wrap(etag).putLong(System.nanoTime()).putLong(versions++);
+        Files.getFileAttributeView(store.resolve(key), UserDefinedFileAttributeView.class).write("user.content-md5", ByteBuffer.wrap(etag));
+        etags.put(key, java.util.HexFormat.of().formatHex(etag));
+    }
+
+    /** The ETag that {@code key} has now, in hex, as S3 gives it (without quotes). */
+    String etag(String key) {
+        return etags.get(key);
     }
 
     /** The server sees {@code key} with this size and an ETag (every ranged GET of the backend carries If-Match). */
