@@ -37,7 +37,7 @@ public final class AnymapServer {
         if (cacheLimit > 0) {
             arguments.addAll(List.of("--cache-limit", Long.toString(cacheLimit)));
         }
-        server.start(JavaCommand.of(PageServerMain.class, List.of("-XX:+UseSerialGC"), arguments), false);
+        server.start(JavaCommand.of(PageServerMain.class, PageServerMain.JVM_OPTIONS, arguments), false);
         Runtime.getRuntime().addShutdownHook(new Thread(server::close));
         server.awaitStop();
     }

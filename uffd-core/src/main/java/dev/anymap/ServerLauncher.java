@@ -72,8 +72,7 @@ final class ServerLauncher {
 
     private static List<String> command(AnymapConfig config, Path socket) {
         List<String> jvmOptions = new ArrayList<>();
-        // A server holds little heap and serves from native memory: the serial collector keeps it small.
-        jvmOptions.add("-XX:+UseSerialGC");
+        jvmOptions.addAll(PageServerMain.JVM_OPTIONS);
         jvmOptions.add("-Xshare:auto");
         jvmOptions.addAll(config.serverJvmOptions());
         List<String> arguments = new ArrayList<>(List.of("--socket", socket.toString(), "--exit-when-idle",

@@ -228,6 +228,13 @@ public final class Userfaultfd {
             return result;
         }
 
+        /** UFFDIO_WAKE over a range, through this request's memory: the fault path allocates nothing for it. */
+        public int wake(int fd, long start, long length) {
+            argument.set(JAVA_LONG, 0, start);
+            argument.set(JAVA_LONG, 8, length);
+            return Libc.ioctl(fd, UFFDIO_WAKE, argument);
+        }
+
         /** Bytes filled by the last call, or {@code -errno} if it failed before any. */
         public long done() {
             return argument.get(JAVA_LONG, 32);

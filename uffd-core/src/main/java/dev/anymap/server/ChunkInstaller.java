@@ -49,12 +49,12 @@ final class ChunkInstaller {
                         + Errno.name(-result) + "; the threads waiting on it are woken to fault again");
             }
             table.reset(chunk);
-            object.arrived(chunk);
+            object.arrived(chunk, fill);
             return;
         }
         table.present(chunk);
         cache.admitted(object, chunk, length);
-        object.arrived(chunk);
+        object.arrived(chunk, fill);
     }
 
     /**

@@ -11,6 +11,11 @@ import java.util.function.Supplier;
  * every process that maps the object shares, all held within one memory budget. Past the budget,
  * clean chunks are dropped ({@link EvictionQueues} chooses which) and fetched again when next
  * touched; objects no region maps any more stay cached until their chunks are dropped.
+ *
+ * <p>Chunks are dropped ahead, by a thread of the cache's own, once the cache is within a
+ * sixteenth of its budget, down to an eighth below it: a fetch that installs a chunk finds room,
+ * and a fault does not wait for a hole to be punched. A fetch that finds the cache full all the
+ * same (the dropping fell behind) drops what it needs itself.
  */
 final class PageCache {
     private static final System.Logger LOG = System.getLogger(PageCache.class.getName());
@@ -28,6 +33,12 @@ final class PageCache {
     /** Guarded by this, as is {@link #queues}. */
     private final Map<Key, ServedObject> objects = new HashMap<>();
     private final EvictionQueues queues;
+    /** Above this, the evicting thread drops chunks down to {@link #lowWatermark}. */
+    private final long highWatermark;
+    private final long lowWatermark;
+    private final Object evictionDue = new Object();
+    private final Thread evictor;
+    private boolean evicting;
 
     PageCache(long limit) {
         if (limit < MIN_LIMIT) {
@@ -37,6 +48,14 @@ final class PageCache {
         }
         this.limit = limit;
         this.queues = new EvictionQueues(limit);
+        this.highWatermark = limit - limit / 16;
+        this.lowWatermark = limit - limit / 8;
+        this.evictor = Thread.ofPlatform().name("anymap-cache-evictor").daemon().start(this::evictAhead);
+    }
+
+    /** Stops dropping chunks ahead: the page server is closing. */
+    void close() {
+        evictor.interrupt();
     }
 
     /** The least memory a page server runs in: its own JVM, about 100 MiB, and the least cache. */
@@ -111,9 +130,41 @@ final class PageCache {
 
     /** A chunk of {@code bytes} entered the cache. */
     void admitted(ServedObject object, int chunk, long bytes) {
-        resident.addAndGet(bytes);
+        long now = resident.addAndGet(bytes);
         synchronized (this) {
             queues.admit(new EvictionQueues.Slot(object, chunk), bytes);
+        }
+        if (now > highWatermark) {
+            synchronized (evictionDue) {
+                if (!evicting) {
+                    evicting = true;
+                    evictionDue.notifyAll();
+                }
+            }
+        }
+    }
+
+    /** The evicting thread: waits until the cache passes its high watermark, then drops chunks down to the low one. */
+    private void evictAhead() {
+        while (true) {
+            synchronized (evictionDue) {
+                while (!evicting) {
+                    try {
+                        evictionDue.wait();
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            }
+            try {
+                dropDownTo(lowWatermark);
+            } catch (RuntimeException | Error e) {
+                LOG.log(System.Logger.Level.ERROR, "dropping chunks from the page cache failed", e);
+            } finally {
+                synchronized (evictionDue) {
+                    evicting = false;
+                }
+            }
         }
     }
 
@@ -130,8 +181,13 @@ final class PageCache {
      * they are installed, so the cache may briefly hold what is in flight beyond its budget.
      */
     void makeRoom(long bytes) {
+        dropDownTo(limit - bytes);
+    }
+
+    /** Drops chunks, the policy's victims first, until the cache holds at most {@code target} bytes or nothing is left to drop. */
+    private void dropDownTo(long target) {
         int tries = 0;
-        while (resident.get() + bytes > limit) {
+        while (resident.get() > target) {
             EvictionQueues.Slot victim;
             synchronized (this) {
                 victim = queues.victim();

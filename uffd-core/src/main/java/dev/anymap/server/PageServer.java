@@ -377,6 +377,7 @@ public final class PageServer implements AutoCloseable {
             listening = listener >= 0 && !retiring;
         }
         idleTimer.shutdownNow();
+        cache.close();
         if (keeper != null) {
             // First: with regions left (a signal, not idleness, stopped it), the keeper starts a server that takes them over.
             keeper.close();

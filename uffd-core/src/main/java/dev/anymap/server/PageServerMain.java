@@ -23,6 +23,14 @@ import java.util.Set;
 public final class PageServerMain {
     /** What the server prints once it accepts clients. */
     public static final String READY = "READY";
+    /**
+     * The JVM options a page server runs with. The serial collector keeps a server that holds little heap
+     * small, and a young generation of 32 MiB bounds what its garbage takes: sized from the machine, it
+     * was a third of a 384 MiB initial heap, and a scan through the server grew its resident memory by
+     * 130 to 160 MiB of garbage before the first collection, memory beside the page cache's budget.
+     */
+    public static final List<String> JVM_OPTIONS = List.of("-XX:+UseSerialGC", "-Xmn32m");
+
     /** The exit status when another server already holds the socket. */
     public static final int EXIT_ALREADY_RUNNING = 3;
 
@@ -86,7 +94,7 @@ public final class PageServerMain {
             Arrays.stream(self.arguments().get()).filter(argument -> !argument.equals("--adopt")).forEach(command::add);
             return command;
         }
-        return JavaCommand.of(PageServerMain.class, List.of("-XX:+UseSerialGC"),
+        return JavaCommand.of(PageServerMain.class, JVM_OPTIONS,
                 Arrays.stream(args).filter(argument -> !argument.equals("--adopt")).toList());
     }
 

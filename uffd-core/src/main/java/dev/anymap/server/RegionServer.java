@@ -228,7 +228,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
             byte state = table.state(chunk);
             switch (state) {
                 case ChunkTable.PRESENT -> {
-                    arrived(chunk);
+                    arrived(chunk, fill);
                     counters.cacheHit();
                     return "present";
                 }
@@ -258,16 +258,15 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     }
 
     /** Wakes this region's threads that wait on {@code chunk}, if any do. */
-    void arrived(int chunk) {
+    void arrived(int chunk, Userfaultfd.FillRequest fill) {
         if (!WAITING.compareAndSet(waiting, chunk, (byte) 1, (byte) 0) || !descriptor.readLock().tryLock()) {
             return;
         }
         try {
-            if (!stopping) {
-                Userfaultfd.wake(uffd, base + table.offset(chunk), table.fillLength(chunk, 1));
+            int result = stopping ? 0 : fill.wake(uffd, base + table.offset(chunk), table.fillLength(chunk, 1));
+            if (result != 0) {
+                LOG.log(System.Logger.Level.DEBUG, "region " + id + ": waking chunk " + chunk + ": errno " + -result);
             }
-        } catch (NativeException e) {
-            LOG.log(System.Logger.Level.DEBUG, "region " + id + ": waking chunk " + chunk + ": " + e.getMessage());
         } finally {
             descriptor.readLock().unlock();
         }

@@ -194,9 +194,9 @@ final class ServedObject {
     }
 
     /** Wakes the regions whose threads wait on the chunk, which is present now (or to be fetched again). */
-    void arrived(int chunk) {
+    void arrived(int chunk, Userfaultfd.FillRequest fill) {
         for (RegionServer region : regions) {
-            region.arrived(chunk);
+            region.arrived(chunk, fill);
         }
     }
 
