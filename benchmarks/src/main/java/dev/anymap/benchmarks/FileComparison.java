@@ -18,6 +18,8 @@ import java.util.Map;
  * Prints a Markdown report.
  */
 public final class FileComparison {
+    private static final int ROW_WARM_UPS = 10;
+
     private FileComparison() {}
 
     public static void main(String[] args) throws Exception {
@@ -28,8 +30,8 @@ public final class FileComparison {
         Path file = directory.resolve("object");
         StringBuilder report = new StringBuilder("### `file:` in the page cache against `FileChannel.map`\n\n");
         report.append("A file of " + (size >> 20) + " MiB, read once beforehand so that it is in the page cache. anymap maps it with "
-                + "the default options, and the kernel maps it (the `file:` backend hands the page server its file, whose descriptor "
-                + "the application maps: no page server in the path); the baseline maps it with `FileChannel.map` (a MemorySegment). "
+                + "the default options, and the kernel maps it (the application opens the file itself and maps it: no page server in "
+                + "the path); the baseline maps it with `FileChannel.map` (a MemorySegment). "
                 + "Target: at least 0.95 of `FileChannel.map`'s speed for scans and random pages, a ratio of times of at most 1.05. "
                 + "Each workload runs on a fresh "
                 + "mapping, timed from opening the file or calling `map()` to done. Milliseconds, medians of " + repeats
@@ -61,6 +63,13 @@ public final class FileComparison {
                         return (System.nanoTime() - started) / 1e6;
                     }
                 });
+                // Each row's sides run a few times uncounted first: a row takes milliseconds, and the JIT, which sees two
+                // kinds of segment here, recompiles the workload during the first runs of each.
+                for (int i = 0; i < ROW_WARM_UPS; i++) {
+                    for (Runs.Measurement side : sides.values()) {
+                        side.run();
+                    }
+                }
                 Map<String, Runs.Result> results = runs.alternate("file " + workload.getKey(), sides);
                 double ratio = results.get("anymap").median() / results.get("mmap").median();
                 table.row(workload.getKey(), results.get("anymap").spread(), results.get("mmap").spread(), Stats.ratio(ratio),
