@@ -1,6 +1,8 @@
 package dev.anymap.server;
 
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -23,6 +25,8 @@ final class PageCache {
     static final long MIN_LIMIT = 4L * RegionServer.MAX_CHUNK;
     /** The most of its budget one chunk may be, so that the chunks being read never have to evict one another. */
     static final int CHUNKS_PER_LIMIT = 8;
+    /** The most one batch of dropping takes at once. */
+    private static final long EVICTION_BATCH = 16 << 20;
 
     /** What makes two maps the same object: the same URI, options, version and chunk size. */
     record Key(String uri, Map<String, String> options, String version, int chunkSize) {}
@@ -184,25 +188,35 @@ final class PageCache {
         dropDownTo(limit - bytes);
     }
 
-    /** Drops chunks, the policy's victims first, until the cache holds at most {@code target} bytes or nothing is left to drop. */
+    /**
+     * Drops chunks, the policy's victims first, until the cache holds at most {@code target} bytes or
+     * nothing is left to drop: in batches of up to {@link #EVICTION_BATCH} bytes, each object's in
+     * one call, so that adjacent victims (a scan's) go in one hole.
+     */
     private void dropDownTo(long target) {
-        int tries = 0;
-        while (resident.get() > target) {
-            EvictionQueues.Slot victim;
+        long over;
+        while ((over = resident.get() - target) > 0) {
+            Map<ServedObject, List<Integer>> victims = new HashMap<>();
             synchronized (this) {
-                victim = queues.victim();
-            }
-            if (victim == null) {
-                if (tries++ == 0) {
-                    LOG.log(System.Logger.Level.DEBUG, "the page cache is over its limit with nothing to drop");
+                for (long taken = 0; taken < Math.min(over, EVICTION_BATCH); ) {
+                    EvictionQueues.Slot victim = queues.victim();
+                    if (victim == null) {
+                        break;
+                    }
+                    victims.computeIfAbsent(victim.object(), object -> new ArrayList<>()).add(victim.chunk());
+                    taken += victim.object().table().fillLength(victim.chunk(), 1);
                 }
+            }
+            if (victims.isEmpty()) {
+                LOG.log(System.Logger.Level.DEBUG, "the page cache is over its limit with nothing to drop");
                 return;
             }
-            long dropped = victim.object().evict(victim.chunk());
-            if (dropped > 0) {
+            victims.forEach((object, chunks) -> {
+                long before = object.installer().evictions();
+                long dropped = object.evict(chunks.stream().mapToInt(Integer::intValue).sorted().toArray());
                 resident.addAndGet(-dropped);
-                evictions.increment();
-            }
+                evictions.add(object.installer().evictions() - before);
+            });
         }
     }
 }

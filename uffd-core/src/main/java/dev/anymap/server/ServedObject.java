@@ -207,12 +207,12 @@ final class ServedObject {
         }
     }
 
-    /** Drops a chunk to keep the cache's budget; returns the bytes freed. An idle object left with nothing closes. */
-    long evict(int chunk) {
+    /** Drops chunks, in ascending order, to keep the cache's budget; returns the bytes freed. An idle object left with nothing closes. */
+    long evict(int[] chunks) {
         if (closed) {
             return 0;
         }
-        long freed = installer.evict(chunk);
+        long freed = installer.evict(chunks);
         boolean idleAndEmpty;
         synchronized (this) {
             idleAndEmpty = users == 0 && freed > 0 && table.presentBytes() == 0;
