@@ -236,6 +236,29 @@ class SharedPageCacheTest {
     }
 
     @Test
+    void objectsNoRegionMapsHoldAtMostAQuarterOfTheBudgetTheLatestKept() throws Exception {
+        long budget = 128L << 20;
+        long size = 24L << 20;
+        AnymapConfig config = TestServers.privateServer().withCacheLimit(budget);
+        try (Anymap anymap = Anymap.open(config)) {
+            for (int seed = 40; seed < 44; seed++) {
+                try (MappedRegion region = anymap.map(URI.create("mem:left-" + seed + "?size=" + size + "&seed=" + seed))) {
+                    region.load(0, size);
+                }
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (anymap.serverStatus().cachedBytes() > budget / 4 && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            assertEquals(size, anymap.serverStatus().cachedBytes(), "what the cache holds once four objects of 24 MiB were left");
+            try (MappedRegion latest = anymap.map(URI.create("mem:left-43?size=" + size + "&seed=43"))) {
+                latest.load(0, size);
+                assertEquals(0, latest.stats().bytesFetched(), "the object left last is still cached");
+            }
+        }
+    }
+
+    @Test
     void aBudgetBelowThePageServersLeastIsRefusedAtStart() throws Exception {
         AnymapConfig config = TestServers.privateServer().withCacheLimit(1 << 20);
         IOException refused = assertThrows(IOException.class, () -> {

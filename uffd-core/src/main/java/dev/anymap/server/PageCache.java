@@ -2,6 +2,7 @@ package dev.anymap.server;
 
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
@@ -25,6 +26,8 @@ final class PageCache {
     static final long MIN_LIMIT = 4L * RegionServer.MAX_CHUNK;
     /** The most of its budget one chunk may be, so that the chunks being read never have to evict one another. */
     static final int CHUNKS_PER_LIMIT = 8;
+    /** The share of the budget that objects no region maps may hold. */
+    private static final double IDLE_SHARE = 0.25;
     /** The most one batch of dropping takes at once. */
     private static final long EVICTION_BATCH = 16 << 20;
 
@@ -37,6 +40,9 @@ final class PageCache {
     /** Guarded by this, as is {@link #queues}. */
     private final Map<Key, ServedObject> objects = new HashMap<>();
     private final EvictionQueues queues;
+    /** The objects no region maps, least recently left first, and their bytes when they were left; guarded by this. */
+    private final LinkedHashMap<ServedObject, Long> idle = new LinkedHashMap<>();
+    private long idleBytes;
     /** Above this, the evicting thread drops chunks down to {@link #lowWatermark}. */
     private final long highWatermark;
     private final long lowWatermark;
@@ -112,6 +118,8 @@ final class PageCache {
         // Created under the lock, which costs a memfd and a mapping: two maps of one object at once must find the same.
         ServedObject cached = key == null ? null : objects.get(key);
         if (cached != null && cached.isReusable() && (takenOver == null || cached.memory().sameFile(takenOver)) && cached.acquire()) {
+            Long wasIdle = idle.remove(cached);
+            idleBytes -= wasIdle == null ? 0 : wasIdle;
             if (takenOver != null) {
                 takenOver.close();
             }
@@ -125,10 +133,37 @@ final class PageCache {
         return created;
     }
 
-    /** The object lost its last region and holds nothing: it is no longer cached. */
+    /** The object is closing: it is no longer cached. */
     synchronized void remove(Key key, ServedObject object) {
         if (key != null) {
             objects.remove(key, object);
+        }
+        Long wasIdle = idle.remove(object);
+        idleBytes -= wasIdle == null ? 0 : wasIdle;
+    }
+
+    /**
+     * The object lost its last region, holding {@code bytes}: it stays cached for the next map of it,
+     * but objects no region maps hold at most {@link #IDLE_SHARE} of the budget, the least recently
+     * left leaving first. Without that bound, a server that maps object after object keeps them all
+     * up to its budget, half the machine by default, and the kernel's own page cache (a local store's
+     * files among them) is what gives way.
+     */
+    void idled(ServedObject object, long bytes) {
+        List<ServedObject> leaving = new ArrayList<>();
+        synchronized (this) {
+            idle.put(object, bytes);
+            idleBytes += bytes;
+            for (var eldest = idle.entrySet().iterator(); idleBytes > limit * IDLE_SHARE && eldest.hasNext(); ) {
+                var entry = eldest.next();
+                eldest.remove();
+                idleBytes -= entry.getValue();
+                leaving.add(entry.getKey());
+            }
+        }
+        if (!leaving.isEmpty()) {
+            // Not on this thread, a client's session: a closing object waits for its fetches to stop.
+            Thread.ofVirtual().name("anymap-drop-idle").start(() -> leaving.forEach(ServedObject::closeIfIdle));
         }
     }
 

@@ -154,6 +154,7 @@ final class ServedObject {
         return true;
     }
 
+
     /**
      * Reads through {@code backend} from now on if no region's backend is there to read through;
      * otherwise closes it: the object is the same version either way.
@@ -190,7 +191,21 @@ final class ServedObject {
         closeQuietly(idle);
         if (empty || key == null) {
             close();
+        } else {
+            cache.idled(this, table.presentBytes());
         }
+    }
+
+    /** Leaves the cache if no region maps the object; false if one came to map it meanwhile. */
+    boolean closeIfIdle() {
+        synchronized (this) {
+            if (users > 0 || closed) {
+                return false;
+            }
+            closed = true;
+        }
+        shutDown();
+        return true;
     }
 
     /** Wakes the regions whose threads wait on the chunk, which is present now (or to be fetched again). */
@@ -248,6 +263,10 @@ final class ServedObject {
             }
             closed = true;
         }
+        shutDown();
+    }
+
+    private void shutDown() {
         cache.remove(key, this);
         fetches.stop();
         Source last = source;
