@@ -154,7 +154,6 @@ final class ServedObject {
         return true;
     }
 
-
     /**
      * Reads through {@code backend} from now on if no region's backend is there to read through;
      * otherwise closes it: the object is the same version either way.
@@ -190,7 +189,7 @@ final class ServedObject {
         }
         closeQuietly(idle);
         if (empty || key == null) {
-            close();
+            closeIfIdle(); // unless a map took it up meanwhile
         } else {
             cache.idled(this, table.presentBytes());
         }
@@ -234,7 +233,7 @@ final class ServedObject {
         }
         if (idleAndEmpty) {
             // Not on this thread: it may be a fetch worker of another object, whose close this one could wait for.
-            Thread.ofVirtual().name("anymap-drop-object").start(this::close);
+            Thread.ofVirtual().name("anymap-drop-object").start(this::closeIfIdle);
         }
         return freed;
     }
@@ -291,5 +290,4 @@ final class ServedObject {
         memory.close();
         cache.freed(this, cached);
     }
-
 }
