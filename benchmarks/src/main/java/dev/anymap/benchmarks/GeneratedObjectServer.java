@@ -26,7 +26,6 @@ import java.util.regex.Pattern;
  */
 public final class GeneratedObjectServer implements AutoCloseable {
     private static final Pattern PATH = Pattern.compile("/(\\d+)/(\\d+)");
-    private static final Pattern RANGE = Pattern.compile("bytes=(\\d+)-(\\d+)");
     private static final int BLOCK = 256 * 1024;
 
     private final HttpServer server;
@@ -99,21 +98,13 @@ public final class GeneratedObjectServer implements AutoCloseable {
             }
             long seed = Long.parseLong(path.group(1));
             long size = Long.parseLong(path.group(2));
-            long from = 0;
-            long to = size - 1;
-            String range = exchange.getRequestHeaders().getFirst("Range");
-            int status = 200;
-            if (range != null) {
-                Matcher matcher = RANGE.matcher(range);
-                if (!matcher.matches() || Long.parseLong(matcher.group(1)) >= size) {
-                    exchange.sendResponseHeaders(416, -1);
-                    return;
-                }
-                from = Long.parseLong(matcher.group(1));
-                to = Math.min(Long.parseLong(matcher.group(2)), size - 1);
-                status = 206;
-                exchange.getResponseHeaders().set("Content-Range", "bytes " + from + "-" + to + "/" + size);
+            RangeServer.Requested requested = RangeServer.requested(exchange, size);
+            if (requested == null) {
+                return;
             }
+            long from = requested.from();
+            long to = requested.to();
+            int status = requested.status();
             exchange.getResponseHeaders().set("ETag", "\"" + seed + "-" + size + "\"");
             exchange.getResponseHeaders().set("Accept-Ranges", "bytes");
             if (exchange.getRequestMethod().equals("HEAD")) {

@@ -78,24 +78,39 @@ public final class RangeServer implements AutoCloseable {
         return server.getAddress().getPort();
     }
 
+    /** The bytes a request asks of an object of some size: all of it (200), or its Range (206). */
+    record Requested(long from, long to, int status) {}
+
+    /**
+     * The bytes {@code exchange} asks of an object of {@code size} bytes, with Content-Range set for a
+     * range; null once a 416 is sent for a range it cannot serve.
+     */
+    static Requested requested(HttpExchange exchange, long size) throws IOException {
+        String range = exchange.getRequestHeaders().getFirst("Range");
+        if (range == null) {
+            return new Requested(0, size - 1, 200);
+        }
+        Matcher matcher = RANGE.matcher(range);
+        if (!matcher.matches() || Long.parseLong(matcher.group(1)) >= size) {
+            exchange.sendResponseHeaders(416, -1);
+            return null;
+        }
+        long from = Long.parseLong(matcher.group(1));
+        long to = Math.min(Long.parseLong(matcher.group(2)), size - 1);
+        exchange.getResponseHeaders().set("Content-Range", "bytes " + from + "-" + to + "/" + size);
+        return new Requested(from, to, 206);
+    }
+
     private void serve(HttpExchange exchange) throws IOException {
         try (exchange) {
             long size = object.byteSize();
-            long from = 0;
-            long to = size - 1;
-            String range = exchange.getRequestHeaders().getFirst("Range");
-            int status = 200;
-            if (range != null) {
-                Matcher matcher = RANGE.matcher(range);
-                if (!matcher.matches()) {
-                    exchange.sendResponseHeaders(416, -1);
-                    return;
-                }
-                from = Long.parseLong(matcher.group(1));
-                to = Math.min(Long.parseLong(matcher.group(2)), size - 1);
-                status = 206;
-                exchange.getResponseHeaders().set("Content-Range", "bytes " + from + "-" + to + "/" + size);
+            Requested requested = requested(exchange, size);
+            if (requested == null) {
+                return;
             }
+            long from = requested.from();
+            long to = requested.to();
+            int status = requested.status();
             exchange.getResponseHeaders().set("ETag", ETAG);
             exchange.getResponseHeaders().set("Accept-Ranges", "bytes");
             long length = to - from + 1;

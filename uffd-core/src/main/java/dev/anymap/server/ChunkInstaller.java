@@ -137,6 +137,7 @@ final class ChunkInstaller {
             table.evicted(c);
         }
         evictions.add(count);
+        cache.dropped(count, length);
         return length;
     }
 

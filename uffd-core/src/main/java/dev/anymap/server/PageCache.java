@@ -207,6 +207,12 @@ final class PageCache {
         }
     }
 
+    /** {@code chunks} chunks, {@code bytes} in all, were dropped to keep the budget. */
+    void dropped(int chunks, long bytes) {
+        resident.addAndGet(-bytes);
+        evictions.add(chunks);
+    }
+
     /** An object left the cache, and its chunks, {@code bytes} in all, with it. */
     void freed(ServedObject object, long bytes) {
         resident.addAndGet(-bytes);
@@ -246,12 +252,7 @@ final class PageCache {
                 LOG.log(System.Logger.Level.DEBUG, "the page cache is over its limit with nothing to drop");
                 return;
             }
-            victims.forEach((object, chunks) -> {
-                long before = object.installer().evictions();
-                long dropped = object.evict(chunks.stream().mapToInt(Integer::intValue).sorted().toArray());
-                resident.addAndGet(-dropped);
-                evictions.add(object.installer().evictions() - before);
-            });
+            victims.forEach((object, chunks) -> object.evict(chunks.stream().mapToInt(Integer::intValue).sorted().toArray()));
         }
     }
 }

@@ -1,7 +1,6 @@
 package dev.anymap.server;
 
 import dev.anymap.linux.Libc;
-import dev.anymap.linux.NativeException;
 import dev.anymap.linux.Userfaultfd;
 import dev.anymap.protocol.Message;
 import dev.anymap.protocol.MessageCodec;
