@@ -67,6 +67,33 @@ public interface BackendProvider {
     StorageBackend open(URI uri, Map<String, String> options) throws IOException;
 
     /**
+     * Opens the object at {@code uri} as {@link #open} does, for writing too: the backend has the
+     * {@link Capability#WRITE} capability and {@linkplain StorageBackend#commit commits} changes. What
+     * can be known without writing is checked now (a file that may not be written, a read-only
+     * mount); what cannot (an S3 bucket policy) fails the first commit.
+     *
+     * @throws java.nio.file.AccessDeniedException if the object may be read but not written
+     * @throws UnsupportedOperationException the default: the backend reads only; the message names the URI and the backend
+     */
+    default StorageBackend openForWriting(URI uri, Map<String, String> options) throws IOException {
+        throw new UnsupportedOperationException(Redaction.uri(uri) + " cannot be written: the '" + name()
+                + "' backend that serves it reads only");
+    }
+
+    /**
+     * Creates a new object of {@code size} zero bytes at {@code uri} and opens it for writing, as
+     * {@link #openForWriting} would. Where the storage can check it (S3's {@code If-None-Match}, an
+     * exclusive create), an object that already exists fails the create and is left as it is.
+     *
+     * @throws java.nio.file.FileAlreadyExistsException if an object exists at {@code uri}
+     * @throws UnsupportedOperationException the default: the backend reads only
+     */
+    default StorageBackend create(URI uri, long size, Map<String, String> options) throws IOException {
+        throw new UnsupportedOperationException(Redaction.uri(uri) + " cannot be created: the '" + name()
+                + "' backend that serves it reads only");
+    }
+
+    /**
      * Opens the object at {@code uri} as the size and version a caller saw before, without asking
      * the storage: every read names that version and fails with {@link ObjectChangedException} if the
      * object is at another. The page server reads a replayed access trace through such a backend

@@ -149,6 +149,28 @@ public final class BackendRegistry {
     }
 
     /**
+     * Opens the object at {@code uri} for writing, with the provider that serves it; see
+     * {@link BackendProvider#openForWriting}.
+     *
+     * @throws IllegalArgumentException if an option is not one the provider supports
+     * @throws UnsupportedOperationException if the provider reads only
+     */
+    public StorageBackend openForWriting(URI uri, Map<String, String> options) throws IOException {
+        return checked(uri, options).openForWriting(uri, options);
+    }
+
+    /**
+     * Creates an object of {@code size} zero bytes at {@code uri} and opens it for writing; see
+     * {@link BackendProvider#create}.
+     */
+    public StorageBackend create(URI uri, long size, Map<String, String> options) throws IOException {
+        if (size < 0) {
+            throw new IllegalArgumentException("an object's size is at least 0, not " + size + " (creating " + Redaction.uri(uri) + ")");
+        }
+        return checked(uri, options).create(uri, size, options);
+    }
+
+    /**
      * Opens the object at {@code uri} as {@code size} bytes at {@code version}, without asking the
      * storage, where its provider can; see {@link BackendProvider#openAt}.
      *

@@ -125,17 +125,37 @@ public interface StorageBackend extends AutoCloseable {
     }
 
     /**
-     * Writes {@code source} at {@code offset}; available when {@link #capabilities()} contains
-     * {@link Capability#WRITE}. A write never changes {@link #size()}.
+     * Writes {@code changes} to storage as one new version of the object, as atomically as the
+     * storage allows, and returns that version; available when {@link #capabilities()} contains
+     * {@link Capability#WRITE}, that is, on a backend {@linkplain BackendProvider#openForWriting opened
+     * for writing}. From then on {@link #version()} is the new version and reads read it.
      *
-     * @throws UnsupportedOperationException if the backend is read-only
+     * <p>The commit applies only to the version {@code changes} were made on, {@link Changes#base()}:
+     * if the object is at another (a writer changed it meanwhile), it fails with
+     * {@link ObjectChangedException} and changes nothing, where the storage can check (S3's
+     * conditional writes, a row version); where it cannot, the backend says so in its documentation.
+     * It returns once the storage holds the new version durably. A commit that fails leaves the object
+     * at its old version where the storage allows it, and leaves nothing behind (an S3 multipart
+     * upload is aborted); a backend that writes in place (a file) documents what a failure in the
+     * middle leaves. Commits of one backend are not concurrent: the caller makes one at a time.
+     *
+     * @throws ObjectChangedException if the object is no longer at {@code changes.base()}
+     * @throws java.nio.file.AccessDeniedException if the storage refuses the write
+     * @throws IOException if the storage fails otherwise (full, unreachable), after the backend's retries
+     * @throws UnsupportedOperationException if the backend was not opened for writing
      */
-    default void write(long offset, MemorySegment source) throws IOException {
-        throw new UnsupportedOperationException(Redaction.uri(uri()) + " is read-only: its backend has no WRITE capability");
+    default ObjectVersion commit(Changes changes) throws IOException {
+        throw new UnsupportedOperationException(Redaction.uri(uri()) + " was not opened for writing: its backend has no WRITE capability");
     }
 
-    /** Makes earlier writes durable; a no-op for a read-only backend. */
-    default void flush() throws IOException {}
+    /**
+     * The {@linkplain Changes#token() token} of the commit that made the version this backend opened,
+     * where the storage keeps one with the object; empty, the default, where it keeps none or the
+     * version was made otherwise.
+     */
+    default Optional<String> lastCommit() {
+        return Optional.empty();
+    }
 
     /** Releases what the backend holds. Idempotent. */
     @Override
