@@ -288,6 +288,9 @@ final class ServedObject {
     private void shutDown() {
         cache.remove(key, this);
         fetches.stop();
+        if (writeBack != null) {
+            writeBack.awaitCommit(); // a client that dies in the middle of a flush leaves it to end, never half done
+        }
         Source last = source;
         source = null;
         // Closed before the wait: a worker blocked in a slow read is released by it.

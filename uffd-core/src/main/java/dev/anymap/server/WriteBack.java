@@ -59,6 +59,12 @@ final class WriteBack {
         }
     }
 
+    /** Waits for a commit under way to end: the object is closing, and its backend must outlive the commit. */
+    void awaitCommit() {
+        commits.lock();
+        commits.unlock();
+    }
+
     private List<ByteRange> validated(long[] ranges) {
         if (ranges.length % 2 != 0) {
             throw new IllegalArgumentException("a flush names ranges as offset and length pairs, not " + ranges.length + " numbers");

@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -126,6 +127,11 @@ public final class ServedFileBackendProvider implements BackendProvider {
                 }
             }
             return file.commit(changes);
+        }
+
+        @Override
+        public Optional<String> lastCommit() {
+            return file.lastCommit();
         }
 
         @Override
