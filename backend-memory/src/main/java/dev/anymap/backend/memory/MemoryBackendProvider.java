@@ -106,7 +106,7 @@ public final class MemoryBackendProvider implements BackendProvider {
             if (shared != null && shared.retain()) {
                 return shared;
             }
-            MemoryObject object = MemoryObject.allocate(spec.size());
+            MemoryObject object = MemoryObject.allocateGenerated(spec.size());
             if (spec.random()) {
                 MemoryObjects.Generator generator = GeneratedContent.random(spec.seed());
                 // Slices in parallel: a GiB fills in a fraction of a second instead of a second or more.

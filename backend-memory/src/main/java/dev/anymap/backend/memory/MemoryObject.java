@@ -18,21 +18,35 @@ final class MemoryObject {
 
     private final Arena arena;
     private final MemorySegment bytes;
-    private final long generation = GENERATIONS.incrementAndGet();
+    private final long generation;
     private int references = 1;
 
-    private MemoryObject(Arena arena, MemorySegment bytes) {
+    private MemoryObject(Arena arena, MemorySegment bytes, long generation) {
         this.arena = arena;
         this.bytes = bytes;
+        this.generation = generation;
     }
 
+    /** A new named object, at a generation no other object of this JVM has. */
     static MemoryObject allocate(long size) {
+        return allocate(size, GENERATIONS.incrementAndGet());
+    }
+
+    /**
+     * A generated object, at generation 0 in every process: its bytes are a function of its URI, and
+     * a page server and its clients must agree on its version.
+     */
+    static MemoryObject allocateGenerated(long size) {
+        return allocate(size, 0);
+    }
+
+    private static MemoryObject allocate(long size, long generation) {
         if (size < 0) {
             throw new IllegalArgumentException("negative size " + size);
         }
         Arena arena = Arena.ofShared();
         // Page alignment lets a reader copy whole pages without straddling two.
-        return new MemoryObject(arena, arena.allocate(size, 4096));
+        return new MemoryObject(arena, arena.allocate(size, 4096), generation);
     }
 
     /** The bytes; written only by whoever allocated the object, before anyone else can see it. */
