@@ -201,6 +201,41 @@ class WriteBackTest extends WithPageServer {
     }
 
     @Test
+    void aFlushIntoAFullFileSystemFailsSayingSoAndARetryWithRoomWritesItAll() throws Exception {
+        Path mount = Files.createDirectory(directory.resolve("small"));
+        Process mounted = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mount.toString()).inheritIO().start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mounted.waitFor() == 0, "mounting a small tmpfs needs root; skipped");
+        try {
+            Path file = mount.resolve("full.bin");
+            byte[] model = new byte[32 * CHUNK];
+            MappedRegion region = anymap.create(served(file), model.length, MapOptions.defaults().withChunkSize(CHUNK));
+            try {
+                new SplittableRandom(15).nextBytes(model);
+                MemorySegment.copy(model, 0, region.segment(), ValueLayout.JAVA_BYTE, 0, model.length); // 2 MiB into 1 MiB of room
+                java.io.IOException full = assertThrows(java.io.IOException.class, region::flush);
+                assertTrue(full.getMessage().contains(file.toString()), full.getMessage());
+                assertTrue(full.getMessage().toLowerCase(java.util.Locale.ROOT).contains("space"), full.getMessage());
+                Process grown = new ProcessBuilder("mount", "-o", "remount,size=8m", mount.toString()).inheritIO().start();
+                assertEquals(0, grown.waitFor());
+                region.flush();
+                assertArrayEquals(model, Files.readAllBytes(file), "the retry, with room, writes every byte the full flush could not");
+            } finally {
+                region.closeWithoutFlush();
+            }
+        } finally {
+            new ProcessBuilder("umount", "-l", mount.toString()).inheritIO().start().waitFor();
+        }
+    }
+
+    @Test
+    void aWritePastTheEndIsRefusedByTheSegmentsBounds() throws Exception {
+        Path file = file("bounds.bin", CHUNK + 5, 16);
+        try (MappedRegion region = anymap.map(served(file), writable())) {
+            assertThrows(IndexOutOfBoundsException.class, () -> region.segment().set(ValueLayout.JAVA_BYTE, CHUNK + 5, (byte) 1));
+        }
+    }
+
+    @Test
     void aReadOnlyRegionHasNothingToFlush() throws Exception {
         Path file = file("read-only.bin", CHUNK, 14);
         try (MappedRegion region = anymap.map(served(file), MapOptions.defaults().withChunkSize(CHUNK))) {

@@ -50,13 +50,27 @@ final class WriteBack {
             }
             String token = UUID.randomUUID().toString();
             progress.committing(token);
-            ObjectVersion version = backend.commit(new LayerChanges(backend, dirty, token));
+            ObjectVersion version;
+            try {
+                version = backend.commit(new LayerChanges(backend, dirty, token));
+            } catch (IOException e) {
+                throw named(e);
+            }
             object.committed(version.toString());
             progress.committed(version.toString());
             return version.toString();
         } finally {
             commits.unlock();
         }
+    }
+
+    /** {@code e}, or one that names the object where a plain IOException of the backend's does not ("No space left on device"). */
+    private IOException named(IOException e) {
+        if (e.getClass() != IOException.class || String.valueOf(e.getMessage()).contains(object.printableUri())) {
+            return e;
+        }
+        return new IOException("writing to " + object.printableUri() + " failed: " + e.getMessage()
+                + "; the writes are kept in the region for another flush", e);
     }
 
     /** Waits for a commit under way to end: the object is closing, and its backend must outlive the commit. */
