@@ -381,6 +381,21 @@ class S3CommitTest {
     }
 
     @Test
+    void aCreateTheServerRefusesIsAccessDeniedNamingTheUriAndNoSecret() throws Exception {
+        URI uri = server.uri(S3TestServer.uniqueKey("denied.bin"));
+        Map<String, String> options = new HashMap<>(server.options());
+        String wrongSecret = "wrong" + server.secretKey();
+        options.put(S3Settings.SECRET_ACCESS_KEY, wrongSecret);
+        java.nio.file.AccessDeniedException denied = assertThrows(java.nio.file.AccessDeniedException.class,
+                () -> provider().create(uri, 1000, options));
+        assertTrue(denied.getMessage().contains(uri.toString()), denied.getMessage());
+        assertTrue(denied.getMessage().contains("403"), denied.getMessage());
+        assertFalse(denied.getMessage().contains(wrongSecret), denied.getMessage());
+        assertThrows(software.amazon.awssdk.services.s3.model.NoSuchKeyException.class,
+                () -> server.admin().headObject(b -> b.bucket(server.bucket()).key(key(uri))), "nothing stored");
+    }
+
+    @Test
     void lastCommitIsTheTokenOfTheCommitThatMadeTheVersionOpened() throws Exception {
         for (int size : new int[] {1000, PART + 1}) {
             URI uri = server.put("token.bin", GeneratedContent.bytes(110, 0, size));
