@@ -236,11 +236,14 @@ final class S3Backend implements StorageBackend {
                     + ", but an S3 object's versions are ETags");
         }
         S3Commit.Result result = S3Commit.commit(uri, location, lease.client(), failures, changes);
+        lastResult = result;
+        if (changes.dirty().isEmpty()) {
+            return version; // nothing written: still the version opened, with its token
+        }
         opening = new byte[0];
         etag = result.etag();
         version = ObjectVersion.etag(result.etag());
         lastCommit = Optional.of(changes.token());
-        lastResult = result;
         return version;
     }
 

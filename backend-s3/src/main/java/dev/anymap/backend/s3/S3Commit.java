@@ -92,9 +92,25 @@ final class S3Commit {
     }
 
     private Result run() throws IOException {
+        if (base != null && changes.dirty().isEmpty()) {
+            return unchanged();
+        }
         long size = changes.size();
         long part = partSize(size);
         return size <= part ? put(size) : multipart(size, part);
+    }
+
+    /**
+     * Nothing to write: no new version, and no byte taken from the changes (outside the dirty ranges
+     * they may hold anything); only the check that the object is still at the base, as a commit's.
+     */
+    private Result unchanged() throws IOException {
+        try {
+            client.headObject(b -> b.bucket(location.bucket()).key(location.key()).ifMatch(base));
+            return new Result(base, 0, 0);
+        } catch (SdkException e) {
+            throw failure(e, "HEAD");
+        }
     }
 
     private Result put(long size) throws IOException {
