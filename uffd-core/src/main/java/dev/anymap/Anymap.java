@@ -83,15 +83,19 @@ public final class Anymap implements AutoCloseable {
      * @throws IOException if the page server or the backend fails otherwise
      */
     public MappedRegion map(URI uri, MapOptions options) throws IOException {
-        return map(uri, options, null, false);
+        return map(uri, options, null, false, null);
     }
 
-    /** Maps, starting again once if the page server dies in the middle: a server that takes over knows nothing of it. */
-    private MappedRegion map(URI uri, MapOptions options, AccessTrace trace, boolean assume) throws IOException {
+    /**
+     * Maps, starting again once if the page server dies in the middle: a server that takes over knows nothing of it.
+     *
+     * @param created the version at which this process just created the object as zeros, or null
+     */
+    private MappedRegion map(URI uri, MapOptions options, AccessTrace trace, boolean assume, ObjectVersion created) throws IOException {
         try {
-            return mapOnce(uri, options, trace, assume);
+            return mapOnce(uri, options, trace, assume, created);
         } catch (PageServerLink.ConnectionLostException e) {
-            return mapOnce(uri, options, trace, assume);
+            return mapOnce(uri, options, trace, assume, created);
         }
     }
 
@@ -110,14 +114,14 @@ public final class Anymap implements AutoCloseable {
     public MappedRegion map(URI uri, MapOptions options, AccessTrace trace) throws IOException {
         Objects.requireNonNull(trace, "trace");
         try {
-            return map(uri, options, trace, true);
+            return map(uri, options, trace, true, null);
         } catch (ObjectChangedException notAsTraced) {
-            return map(uri, options, trace, false);
+            return map(uri, options, trace, false, null);
         }
     }
 
     /** Maps, sends the trace's order before the attach, and with {@code assume}, maps the object as the trace saw it. */
-    private MappedRegion mapOnce(URI uri, MapOptions given, AccessTrace trace, boolean assume) throws IOException {
+    private MappedRegion mapOnce(URI uri, MapOptions given, AccessTrace trace, boolean assume, ObjectVersion created) throws IOException {
         if (closed) {
             throw new IllegalStateException("this Anymap is closed");
         }
@@ -135,7 +139,8 @@ public final class Anymap implements AutoCloseable {
         Message.Assumed assumed = assume ? new Message.Assumed(trace.objectSize(), trace.objectVersion()) : Message.Assumed.NONE;
         // Every request about the new region goes to the server that made it; another that took over never heard of it.
         int server = link.server();
-        Connection.Incoming answer = link.exchange(options.request(link.nextRequestId(), uri, "", assumed), -1, uri, server);
+        Message.Map request = options.request(link.nextRequestId(), uri, created == null ? "" : created.toString(), assumed, created != null);
+        Connection.Incoming answer = link.exchange(request, -1, uri, server);
         Message.Mapped mapped = (Message.Mapped) answer.message();
         int memory = answer.fd();
         ObjectVersion version = ObjectVersion.parse(mapped.version());
@@ -274,12 +279,14 @@ public final class Anymap implements AutoCloseable {
         }
         MapOptions writable = options.withWritable(true);
         Map<String, String> resolved = LocalBackends.get().resolve(uri, writable.backendOptions());
+        ObjectVersion created;
         try {
-            LocalBackends.get().create(uri, size, resolved);
+            created = LocalBackends.get().create(uri, size, resolved);
         } catch (UnsupportedOperationException readOnly) {
             throw new IllegalArgumentException(readOnly.getMessage(), readOnly);
         }
-        return map(uri, writable);
+        // What the region does not write is zeros: the page server reads none of it from storage.
+        return map(uri, writable, null, false, created);
     }
 
     /** What the page server holds now, for this and every other client. */

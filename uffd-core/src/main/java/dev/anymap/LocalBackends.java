@@ -138,11 +138,11 @@ final class LocalBackends {
 
     /**
      * Creates an object of {@code size} zero bytes at {@code uri} with this process's backend for it,
-     * and its rights: the page server maps it afterwards, as any other.
+     * and its rights, and returns its version: the page server maps it afterwards, as any other.
      */
-    void create(URI uri, long size, Map<String, String> options) throws IOException {
-        try {
-            registry.create(uri, size, options).close();
+    ObjectVersion create(URI uri, long size, Map<String, String> options) throws IOException {
+        try (StorageBackend created = registry.create(uri, size, options)) {
+            return created.version();
         } catch (IOException e) {
             throw asAnswered(uri, e);
         }

@@ -174,10 +174,12 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
      * and with this process's code path; {@code expectedVersion} is empty for a first mapping, and
      * {@code assumed} NONE unless a trace is replayed from the start.
      */
+    /** The request for a map of {@code uri}; {@code created}, for an object this process just created as zeros at {@code expectedVersion}. */
     dev.anymap.protocol.Message.Map request(long requestId, java.net.URI uri, String expectedVersion,
-                                            dev.anymap.protocol.Message.Assumed assumed) {
+                                            dev.anymap.protocol.Message.Assumed assumed, boolean created) {
         return new dev.anymap.protocol.Message.Map(requestId, uri.toString(), backendOptions, chunkSize, fetchWorkers,
                 new dev.anymap.protocol.Message.Prefetching(readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit),
-                expectedVersion, assumed, fetchDeadline.toMillis(), LocalBackends.get().codePath(), writable, "");
+                expectedVersion, assumed, fetchDeadline.toMillis(), LocalBackends.get().codePath(),
+                new dev.anymap.protocol.Message.Writing(writable, created, ""));
     }
 }

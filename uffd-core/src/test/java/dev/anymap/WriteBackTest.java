@@ -168,9 +168,16 @@ class WriteBackTest extends WithPageServer {
     void createMakesAZeroObjectThatAMappingWritesAndAnExistingOneIsRefused() throws Exception {
         Path file = directory.resolve("created.bin");
         byte[] model = new byte[3 * CHUNK + 10];
-        try (MappedRegion region = anymap.create(served(file), model.length, MapOptions.defaults().withChunkSize(CHUNK))) {
+        // Every read of storage fails: a new object's zeros must come from memory, and its writes still reach storage.
+        URI neverRead = URI.create(served(file) + "?noreads=1");
+        try (MappedRegion region = anymap.create(neverRead, model.length, MapOptions.defaults().withChunkSize(CHUNK))) {
             assertEquals(model.length, region.size());
             writeAroundBoundaries(region.segment(), model, 11);
+            assertArrayEquals(model, actual(region.segment(), 0, model.length));
+            assertEquals(0, region.stats().failures(), region.stats().lastFailure());
+            region.flush();
+            writeAroundBoundaries(region.segment(), model, 17); // on the version the flush made: still no read
+            assertArrayEquals(model, actual(region.segment(), 0, model.length));
         }
         assertArrayEquals(model, Files.readAllBytes(file));
         assertThrows(FileAlreadyExistsException.class, () -> anymap.create(served(file), 10, MapOptions.defaults()));

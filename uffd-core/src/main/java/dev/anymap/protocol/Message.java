@@ -24,14 +24,14 @@ public sealed interface Message {
      */
     record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
                Prefetching prefetching, String expectedVersion, Assumed assumed, long fetchDeadlineMillis, CodePath codePath,
-               boolean writable, String pendingCommit)
+               Writing writing)
             implements Message {
 
         /** A read-only request. */
         public Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
                    Prefetching prefetching, String expectedVersion, Assumed assumed, long fetchDeadlineMillis, CodePath codePath) {
             this(requestId, uri, options, chunkSize, fetchWorkers, prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath,
-                    false, "");
+                    Writing.NONE);
         }
 
         /** A request served with the page server's own backends. */
@@ -44,7 +44,7 @@ public sealed interface Message {
         /** This request as a server that takes the region over sends it: the version it reads, nothing assumed. */
         public Map toTakeOver(String version) {
             return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, version, Assumed.NONE, fetchDeadlineMillis, codePath,
-                    writable, "");
+                    writing.withPendingCommit(""));
         }
 
         /**
@@ -55,7 +55,7 @@ public sealed interface Message {
          */
         public Map withPendingCommit(String token) {
             return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, expectedVersion, Assumed.NONE, fetchDeadlineMillis,
-                    codePath, writable, token);
+                    codePath, writing.withPendingCommit(token));
         }
 
         /** Option values are left out: some are secrets. */
@@ -90,6 +90,20 @@ public sealed interface Message {
 
     /** A jar or directory of a class path or module path, absolute; {@code modifiedMillis} since the epoch. */
     record PathEntry(String path, long size, long modifiedMillis) {}
+
+    /**
+     * How a {@link Map} writes: whether the region is {@code writable}; whether the object was
+     * {@code created} as zeros by the client at the request's expected version, so that what the
+     * region has not written reads as zeros with no fetch; and the token of a commit of the region's
+     * writes that may have reached storage ({@link Map#withPendingCommit}), or empty.
+     */
+    record Writing(boolean writable, boolean created, String pendingCommit) {
+        public static final Writing NONE = new Writing(false, false, "");
+
+        public Writing withPendingCommit(String token) {
+            return new Writing(writable, created, token);
+        }
+    }
 
     /**
      * The object as a client expects to find it, so that the server may read it before it has opened

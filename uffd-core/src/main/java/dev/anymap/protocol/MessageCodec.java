@@ -43,6 +43,7 @@ public final class MessageCodec {
     private static final int MAP_FLAG_PULL = 1;
     private static final int MAP_FLAG_AUTO_PULL = 2;
     private static final int MAP_FLAG_WRITABLE = 4;
+    private static final int MAP_FLAG_CREATED = 8;
     private static final int REGION_FLAG_KERNEL_MAPPED = 1;
 
     private MessageCodec() {}
@@ -81,7 +82,7 @@ public final class MessageCodec {
                 Message.Prefetching p = m.prefetching();
                 type(out, Type.MAP).putLong(m.requestId()).putInt(m.chunkSize()).putInt(m.fetchWorkers()).putInt(p.readaheadChunks())
                         .putInt((p.backgroundPull() ? MAP_FLAG_PULL : 0) | (p.autoPull() ? MAP_FLAG_AUTO_PULL : 0)
-                                | (m.writable() ? MAP_FLAG_WRITABLE : 0))
+                                | (m.writing().writable() ? MAP_FLAG_WRITABLE : 0) | (m.writing().created() ? MAP_FLAG_CREATED : 0))
                         .putLong(p.memoryLimit()).putLong(p.rateLimit());
                 text(out, m.uri(), MAX_URI);
                 if (m.options().size() > MAX_OPTIONS) {
@@ -96,9 +97,9 @@ public final class MessageCodec {
                 out.putLong(m.assumed().size());
                 text(out, m.assumed().version(), MAX_TEXT);
                 out.putLong(m.fetchDeadlineMillis());
+                text(out, m.writing().pendingCommit(), MAX_TEXT);
                 paths(out, m.codePath().classPath());
                 paths(out, m.codePath().modulePath());
-                text(out, m.pendingCommit(), MAX_TEXT);
             }
             case Message.Mapped m -> {
                 type(out, Type.MAPPED).putLong(m.requestId()).putLong(m.regionId()).putLong(m.size())
@@ -169,7 +170,7 @@ public final class MessageCodec {
                     int fetchWorkers = in.getInt();
                     int readahead = in.getInt();
                     int flags = in.getInt();
-                    if ((flags & ~(MAP_FLAG_PULL | MAP_FLAG_AUTO_PULL | MAP_FLAG_WRITABLE)) != 0) {
+                    if ((flags & ~(MAP_FLAG_PULL | MAP_FLAG_AUTO_PULL | MAP_FLAG_WRITABLE | MAP_FLAG_CREATED)) != 0) {
                         throw new ProtocolException("unknown map flags " + Integer.toHexString(flags));
                     }
                     var prefetching = new Message.Prefetching(readahead, (flags & MAP_FLAG_PULL) != 0, (flags & MAP_FLAG_AUTO_PULL) != 0,
@@ -186,10 +187,10 @@ public final class MessageCodec {
                     String expectedVersion = text(in, MAX_TEXT);
                     var assumed = new Message.Assumed(in.getLong(), text(in, MAX_TEXT));
                     long fetchDeadlineMillis = in.getLong();
+                    var writing = new Message.Writing((flags & MAP_FLAG_WRITABLE) != 0, (flags & MAP_FLAG_CREATED) != 0, text(in, MAX_TEXT));
                     var codePath = new Message.CodePath(paths(in), paths(in));
                     yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
-                            prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath, (flags & MAP_FLAG_WRITABLE) != 0,
-                            text(in, MAX_TEXT));
+                            prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath, writing);
                 }
                 case MAPPED -> {
                     long requestId = in.getLong();

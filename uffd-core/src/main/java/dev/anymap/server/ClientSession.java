@@ -427,14 +427,23 @@ final class ClientSession implements Runnable {
                 return new Message.Mapped(map.requestId(), regionId, map.assumed().size(), version.toString());
             }
         }
-        StorageBackend backend = map.writable() ? backends.openForWriting(uri, map.options()) : backends.open(uri, map.options());
+        StorageBackend backend = map.writing().writable() ? backends.openForWriting(uri, map.options()) : backends.open(uri, map.options());
+        boolean ownCommit = committedBeforeTakeOver(map, backend);
+        boolean asExpected = ownCommit || map.expectedVersion().equals(backend.version().toString());
+        if (map.writing().created() && asExpected) {
+            backend = ZeroFilledBackend.of(backend);
+        } else if (map.writing().created() && takenOverMemory == null) {
+            ObjectVersion now = backend.version();
+            backend.close();
+            throw new ObjectChangedException(uri, ObjectVersion.parse(map.expectedVersion()), "it is at " + now
+                    + " now: another writer changed it since it was created");
+        }
         String changed = null;
-        if (!map.expectedVersion().isEmpty() && !map.expectedVersion().equals(backend.version().toString())
-                && !committedBeforeTakeOver(map, backend)) {
+        if (!map.expectedVersion().isEmpty() && !asExpected) {
             changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
                     + ", now at " + backend.version() + "); map it again to read the new version";
         }
-        if (changed == null && takenOverMemory == null && !map.writable()) {
+        if (changed == null && takenOverMemory == null && !map.writing().writable()) {
             Message kernel = kernelMap(regionId, uri, backend, chunk, map);
             if (kernel != null) {
                 return kernel;
@@ -481,12 +490,12 @@ final class ClientSession implements Runnable {
         try {
             String version = changed == null ? backend.version().toString() : map.expectedVersion();
             // A writable region's layer is its own: no other region may read its writes.
-            PageCache.Key key = changed == null && !map.writable() ? new PageCache.Key(map.uri(), Map.copyOf(map.options()), version, chunk) : null;
+            PageCache.Key key = changed == null && !map.writing().writable() ? new PageCache.Key(map.uri(), Map.copyOf(map.options()), version, chunk) : null;
             object = cache.acquire(key, takenOverMemory, () -> {
                 try {
                     ObjectMemory memory = takenOverMemory != null ? takenOverMemory : ObjectMemory.create(RegionServer.mappedLength(backend.size()));
                     ServedObject created = new ServedObject(cache, key, backend, backendName, memory, chunk, map.fetchWorkers(),
-                            storageSpeed, Duration.ofMillis(map.fetchDeadlineMillis()), changed, map.writable());
+                            storageSpeed, Duration.ofMillis(map.fetchDeadlineMillis()), changed, map.writing().writable());
                     if (takenOverMemory != null) {
                         created.adoptResidentChunks();
                     }
@@ -519,7 +528,8 @@ final class ClientSession implements Runnable {
      * reads the new version, which differs from the old only by its writes.
      */
     private static boolean committedBeforeTakeOver(Message.Map map, StorageBackend backend) {
-        return map.writable() && !map.pendingCommit().isEmpty() && backend.lastCommit().filter(map.pendingCommit()::equals).isPresent();
+        String pending = map.writing().pendingCommit();
+        return map.writing().writable() && !pending.isEmpty() && backend.lastCommit().filter(pending::equals).isPresent();
     }
 
     /**

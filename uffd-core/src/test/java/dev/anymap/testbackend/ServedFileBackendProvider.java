@@ -25,7 +25,8 @@ import java.util.Set;
  * file backend, which offers no local file here, so that nothing maps it but the page server's
  * layer. {@code ?refuse=/MARKER} refuses every commit while the file MARKER exists, as a storage that
  * denies writes; {@code ?slow=MILLIS} makes a commit take that long before it writes, so that a test
- * can kill a process in the middle of one.
+ * can kill a process in the middle of one; {@code ?noreads=1} fails every read, to show that none is
+ * made.
  */
 public final class ServedFileBackendProvider implements BackendProvider {
     private final FileBackendProvider files = new FileBackendProvider();
@@ -104,12 +105,20 @@ public final class ServedFileBackendProvider implements BackendProvider {
 
         @Override
         public void read(long offset, MemorySegment target) throws IOException {
+            checkReadsAllowed();
             file.read(offset, target);
         }
 
         @Override
         public void stream(long offset, long length, ByteSink sink) throws IOException {
+            checkReadsAllowed();
             file.stream(offset, length, sink);
+        }
+
+        private void checkReadsAllowed() throws IOException {
+            if (parameters.containsKey("noreads")) {
+                throw new IOException("reads of " + uri + " refused");
+            }
         }
 
         @Override
