@@ -124,18 +124,20 @@ final class SftpWriter implements Closeable {
     }
 
     /**
-     * The version after a commit on {@code base}: one that differs from it even where the writes fell
-     * in the same second, by moving the modification time a second past the base's where it did not
-     * move, so that a cache keyed on versions never takes the new bytes for the old.
+     * The version after a commit on {@code base}: one later than it even where the writes fell in its
+     * second, or where an earlier commit moved the time ahead, by setting the modification time a
+     * second past the base's where it is not past it already. Versions so never repeat, and a cache
+     * keyed on them never takes new bytes for old; the price is a modification time that runs ahead of
+     * the clock by a second per commit made within one second.
      */
     ObjectVersion committed(ObjectVersion base) throws IOException {
         SftpATTRS attrs = stat("reading the new modification time");
-        ObjectVersion now = versionOf(attrs);
-        if (!now.equals(base)) {
-            return now;
+        long baseSeconds = Instant.parse(base.value().substring(0, base.value().lastIndexOf('/'))).getEpochSecond();
+        if (attrs.getMTime() > baseSeconds) {
+            return versionOf(attrs);
         }
         try {
-            channel.setMtime(path, attrs.getMTime() + 1);
+            channel.setMtime(path, Math.toIntExact(baseSeconds + 1));
         } catch (SftpException e) {
             throw translate(e, "setting the modification time");
         }
