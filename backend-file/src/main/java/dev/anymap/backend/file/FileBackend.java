@@ -1,7 +1,9 @@
 package dev.anymap.backend.file;
 
 import dev.anymap.spi.BackendClosedException;
+import dev.anymap.spi.ByteRange;
 import dev.anymap.spi.Capability;
+import dev.anymap.spi.Changes;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.OutOfRangeException;
@@ -10,13 +12,22 @@ import dev.anymap.spi.StorageBackend;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -39,12 +50,21 @@ final class FileBackend implements StorageBackend {
      */
     private static final int MAX_REPLACEMENTS_WITHOUT_PROGRESS = 1000;
 
+    /** The native buffer through which a commit takes the new bytes of a dirty range from its changes. */
+    private static final long STAGING = 1 << 20;
+
+    /** The steps by which a commit moves the modification time, for file systems that keep ns, ms, s or 2 s. */
+    private static final List<Duration> TIME_STEPS =
+            List.of(Duration.ofNanos(1000), Duration.ofMillis(1), Duration.ofSeconds(1), Duration.ofSeconds(2));
+
     private final URI uri;
     private final Path path;
     private final ReopeningChannel channel;
     private final long size;
-    private final ObjectVersion version;
     private final boolean writable;
+    private final Object commitLock = new Object();
+    private volatile ObjectVersion version;
+    private FailedCommit failedCommit;
     private final Closeable afterClose;
     private final AtomicBoolean closing = new AtomicBoolean();
 
@@ -113,21 +133,108 @@ final class FileBackend implements StorageBackend {
         SegmentPieces.fill(target, offset, (position, piece) -> transfer(position, piece, false));
     }
 
+    /**
+     * Writes the dirty ranges in place with positional writes, then forces the data to the device
+     * ({@code fdatasync}), and returns the file's new version.
+     *
+     * <p>A file cannot check its base atomically: the base is compared with the file's size and
+     * modification time just before the writes, and a writer that changes the file between that check
+     * and the writes is not detected (its bytes in the dirty ranges are overwritten); nor is a change
+     * at the same size within the file system's time resolution. anymap's own writers of one file
+     * commit one at a time, through one page server.
+     *
+     * <p>The writes go in place, in the order of the ranges. A commit that fails in the middle (a full
+     * disk, a crash) leaves some ranges written and the others not, and the range it was writing in
+     * part; no page is torn beyond what the file system itself does on a crash. The bytes that were to
+     * be written are still in {@code changes}: a retry of the same changes on this backend is accepted
+     * as long as nothing else changed the file since the failure. The modification time that makes the
+     * version is not forced to the device with the data: after a crash of the machine the file may show
+     * the time of an earlier version.
+     */
     @Override
-    public void write(long offset, MemorySegment source) throws IOException {
+    public ObjectVersion commit(Changes changes) throws IOException {
         if (!writable) {
-            StorageBackend.super.write(offset, source);
+            return StorageBackend.super.commit(changes);
         }
-        OutOfRangeException.check(uri, offset, source.byteSize(), size);
-        channel.current();
-        SegmentPieces.drain(source, offset, (position, piece) -> transfer(position, piece, true));
+        if (changes.size() != size) {
+            throw new IllegalArgumentException("changes of " + changes.size() + " bytes for " + Redaction.uri(uri)
+                    + ", which has " + size + " bytes: a commit never changes the size");
+        }
+        synchronized (commitLock) {
+            FileIdentity before = identityNow();
+            ObjectVersion now = before.version();
+            boolean retryOfFailed = failedCommit != null && failedCommit.base().equals(changes.base())
+                    && failedCommit.left().equals(now);
+            if (!now.equals(changes.base()) && !retryOfFailed) {
+                throw new ObjectChangedException(uri, changes.base(), "it is at " + now + " now");
+            }
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment staging = changes.dirty().isEmpty() ? null : arena.allocate(STAGING, 4096);
+                for (ByteRange range : changes.dirty()) {
+                    for (long done = 0; done < range.length(); ) {
+                        MemorySegment piece = staging.asSlice(0, Math.min(STAGING, range.length() - done));
+                        changes.read(range.offset() + done, piece);
+                        long position = range.offset() + done;
+                        SegmentPieces.drain(piece, position, (at, buffer) -> transfer(at, buffer, true));
+                        done += piece.byteSize();
+                    }
+                }
+                if (!changes.dirty().isEmpty()) {
+                    moveModifiedPast(new HashSet<>(List.of(changes.base(), now)), before.modified().toInstant());
+                    force();
+                }
+            } catch (IOException | RuntimeException failed) {
+                try {
+                    failedCommit = new FailedCommit(changes.base(), identityNow().version());
+                } catch (IOException | RuntimeException unknown) {
+                    failed.addSuppressed(unknown);
+                }
+                throw failed;
+            }
+            failedCommit = null;
+            version = identityNow().version();
+            return version;
+        }
     }
 
-    @Override
-    public void flush() throws IOException {
-        if (!writable) {
-            return;
+    /**
+     * The version is the modification time and size, and a commit keeps the size: its version must
+     * differ by the time, which the file system takes from a clock that moves in ticks of several
+     * milliseconds. Set it past {@code old}, in the smallest step the file system keeps, until the
+     * version is none of {@code earlier}.
+     */
+    private void moveModifiedPast(Set<ObjectVersion> earlier, Instant old) throws IOException {
+        for (Duration step : TIME_STEPS) {
+            if (!earlier.contains(identityNow().version())) {
+                return;
+            }
+            Instant later = old.plus(step);
+            Instant clock = Instant.now();
+            Files.setLastModifiedTime(path, FileTime.from(clock.isAfter(later) ? clock : later));
         }
+        if (earlier.contains(identityNow().version())) {
+            throw new IOException("the modification time of " + Redaction.uri(uri) + " does not move past " + old
+                    + ", so a new version of it could not be told from the old");
+        }
+    }
+
+    private FileIdentity identityNow() throws IOException {
+        FileIdentity now;
+        try {
+            now = FileIdentity.of(Files.readAttributes(path, BasicFileAttributes.class));
+        } catch (NoSuchFileException gone) {
+            throw new ObjectChangedException(uri, version, "it was deleted or moved away");
+        } catch (IOException e) {
+            throw LocalFiles.translate(uri, e);
+        }
+        String difference = channel.identity().differenceTo(now, true);
+        if (difference != null) {
+            throw new ObjectChangedException(uri, version, difference);
+        }
+        return now;
+    }
+
+    private void force() throws IOException {
         FileChannel current = channel.current();
         for (int replacements = 0; ; ) {
             checkNotInterrupted();
@@ -137,11 +244,14 @@ final class FileBackend implements StorageBackend {
             } catch (ClosedByInterruptException interrupted) {
                 throw interruptedInside(current, interrupted);
             } catch (ClosedChannelException closedUnderneath) {
-                // fsync syncs the file, not the descriptor: one on a new descriptor covers writes made through the old.
+                // fdatasync syncs the file, not the descriptor: one on a new descriptor covers writes made through the old.
                 current = replace(current, closedUnderneath, ++replacements);
             }
         }
     }
+
+    /** A commit that failed in the middle: its base, and the version of the file it left. */
+    private record FailedCommit(ObjectVersion base, ObjectVersion left) {}
 
     /** Reads or writes all of {@code piece} at {@code position}. */
     private void transfer(long position, ByteBuffer piece, boolean write) throws IOException {

@@ -9,7 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.anymap.spi.BackendRegistry;
+import dev.anymap.spi.ByteRange;
 import dev.anymap.spi.Capability;
+import dev.anymap.spi.Changes;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.OutOfRangeException;
 import dev.anymap.spi.StorageBackend;
@@ -21,6 +23,7 @@ import java.lang.foreign.ValueLayout;
 import java.net.URI;
 import java.nio.channels.FileChannel;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -29,6 +32,7 @@ import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Instant;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -159,41 +163,78 @@ class FileBackendProviderTest {
     }
 
     @Test
-    void aWritableFileTakesWritesThatReadsAndOtherReadersSee() throws Exception {
+    void aFileThatMayNotBeWrittenIsAccessDeniedAtOpenForWritingNamingWhatToFix() throws Exception {
         byte[] content = TestContent.random(14, 10_000);
-        Path file = Files.write(dir.resolve("writable.bin"), content);
-        byte[] patch = TestContent.random(15, 300);
-        try (StorageBackend backend = registry.open(file.toUri(), Map.of("writable", "true"))) {
-            assertEquals(java.util.Set.of(Capability.WRITE), backend.capabilities());
-            backend.write(4000, MemorySegment.ofArray(patch));
-            backend.flush();
-            assertArrayEquals(patch, read(backend, 4000, 300));
-            assertThrows(OutOfRangeException.class, () -> backend.write(9900, MemorySegment.ofArray(patch)));
-            assertEquals(content.length, backend.size());
+        Path file = Files.write(dir.resolve("read-only.bin"), content);
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("r--r--r--"));
+        boolean immutable = false;
+        try {
+            if (Files.isWritable(file)) {
+                // root (CAP_DAC_OVERRIDE) writes whatever the permission bits say; an immutable file stops root too.
+                immutable = run("chattr", "+i", file.toString());
+                if (!immutable) {
+                    String reason = "permission bits are not enforced for this user (root?) and chattr +i failed on " + file;
+                    System.out.println("skipped aFileThatMayNotBeWrittenIsAccessDeniedAtOpenForWriting: " + reason);
+                    Assumptions.abort(reason);
+                }
+            }
+            assertTrue(registry.open(file.toUri()).capabilities().isEmpty(), "it still opens to read");
+            AccessDeniedException error = assertThrows(AccessDeniedException.class,
+                    () -> registry.openForWriting(file.toUri(), Map.of()));
+            assertTrue(error.getMessage().contains(file.toUri().toString()) && error.getMessage().contains("chmod")
+                    && error.getMessage().contains("chattr -i"), error.getMessage());
+            assertArrayEquals(content, Files.readAllBytes(file));
+        } finally {
+            if (immutable) {
+                assertTrue(run("chattr", "-i", file.toString()), "chattr -i " + file);
+            }
         }
-        byte[] expected = content.clone();
-        System.arraycopy(patch, 0, expected, 4000, patch.length);
-        assertArrayEquals(expected, Files.readAllBytes(file));
+    }
+
+    private static boolean run(String... command) throws Exception {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        return process.waitFor() == 0;
     }
 
     @Test
-    void aFileOpenedWithoutWritableRefusesWrites() throws Exception {
-        Path file = Files.write(dir.resolve("read-only.bin"), new byte[10]);
+    void aFileOpenedToReadOffersNoWriteAndRefusesCommits() throws Exception {
+        Path file = Files.write(dir.resolve("opened-to-read.bin"), new byte[10]);
         try (StorageBackend backend = registry.open(file.toUri())) {
             assertFalse(backend.capabilities().contains(Capability.WRITE));
-            assertThrows(UnsupportedOperationException.class, () -> backend.write(0, MemorySegment.ofArray(new byte[1])));
+            UnsupportedOperationException error = assertThrows(UnsupportedOperationException.class, () -> backend.commit(
+                    Changes.of(backend.version(), List.of(new ByteRange(0, 1)), MemorySegment.ofArray(new byte[] {1, 0, 0, 0, 0, 0, 0, 0, 0, 0}), "t")));
+            assertTrue(error.getMessage().contains(file.toUri().toString()), error.getMessage());
         }
         assertArrayEquals(new byte[10], Files.readAllBytes(file));
     }
 
     @Test
+    void createMakesASparseFileAndRefusesOneThatExists() throws Exception {
+        Path file = dir.resolve("created.bin");
+        long size = 1L << 30;
+        try (StorageBackend backend = registry.create(file.toUri(), size, Map.of())) {
+            assertEquals(size, backend.size());
+            assertEquals(size, Files.size(file));
+        }
+        // The JDK does not report allocated blocks; stat(1) does, in units of 512 bytes (%B).
+        Process stat = new ProcessBuilder("stat", "-c", "%b", file.toString()).start();
+        long allocated = Long.parseLong(new String(stat.getInputStream().readAllBytes()).trim()) * 512;
+        assertEquals(0, stat.waitFor(), "stat " + file);
+        assertTrue(allocated < 1 << 20, "a created GiB file allocates " + allocated + " bytes");
+        FileAlreadyExistsException exists = assertThrows(FileAlreadyExistsException.class,
+                () -> registry.create(file.toUri(), 10, Map.of()));
+        assertTrue(exists.getMessage().contains(file.toUri().toString()), exists.getMessage());
+        assertEquals(size, Files.size(file));
+    }
+
+    @Test
     void badOptionsAreRefusedByName() throws Exception {
         Path file = Files.write(dir.resolve("options.bin"), new byte[10]);
-        IllegalArgumentException value = assertThrows(IllegalArgumentException.class,
-                () -> registry.open(file.toUri(), Map.of("writable", "yes")));
-        assertTrue(value.getMessage().contains("writable"), value.getMessage());
+        IllegalArgumentException writable = assertThrows(IllegalArgumentException.class,
+                () -> new FileBackendProvider().open(file.toUri(), Map.of("writable", "true")));
+        assertTrue(writable.getMessage().contains("writable"), writable.getMessage());
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class,
-                () -> new FileBackendProvider().open(file.toUri(), Map.of("writeable", "true")));
+                () -> new FileBackendProvider().openForWriting(file.toUri(), Map.of("writeable", "true")));
         assertTrue(unknown.getMessage().contains("writeable"), unknown.getMessage());
     }
 
