@@ -22,15 +22,18 @@ import java.util.List;
  * anywhere rolls it all back. The version is checked once, under the lock, rather than in every
  * update's WHERE, since the first update of the transaction changes it (a new {@code xmin}).
  *
- * <p>The ranges of one commit go in as few UPDATEs as {@value #MAX_STATEMENT_BYTES} bytes and
- * {@value #MAX_RANGES_PER_STATEMENT} ranges per statement allow, one nested {@code overlay} per range:
- * PostgreSQL writes a new copy of the whole value (and of its TOAST) on every UPDATE of a row, so an
- * UPDATE per range would write the value once per range.
+ * <p>The ranges of one commit go in as few UPDATEs as {@value #MAX_STATEMENT_BYTES} bytes of new data
+ * and {@value #MAX_RANGES_PER_STATEMENT} ranges per statement allow, rather than one per range:
+ * PostgreSQL writes a new copy of the whole value (and of its TOAST, and to its WAL) on every UPDATE
+ * of a row, so an UPDATE per range would write the value once per range. Each UPDATE takes the
+ * unchanged bytes as slices of the old value; a value stored out of line uncompressed
+ * ({@code ALTER TABLE ... ALTER COLUMN data SET STORAGE EXTERNAL}, as for fast reads) gives each slice
+ * without reading the rest, where a compressed one is decompressed up to each slice's end.
  */
 final class BlobWrites {
     /** The most bytes of new data one statement carries, so that neither side holds a whole large value. */
     static final int MAX_STATEMENT_BYTES = 16 << 20;
-    static final int MAX_RANGES_PER_STATEMENT = 256;
+    static final int MAX_RANGES_PER_STATEMENT = 4096;
     private static final int ZERO_PIECE = 1 << 20;
 
     private final String table;
@@ -101,22 +104,37 @@ final class BlobWrites {
         }
     }
 
-    /** One UPDATE that places each piece's new bytes at its offset, innermost first. */
+    /**
+     * One UPDATE that makes the value anew from its old bytes between the pieces and the pieces' new
+     * bytes, joined by {@code string_agg}, which appends each part once: a nested {@code overlay} per
+     * piece would copy the whole value once per piece, and hold every copy until the statement ends.
+     * Positions are numbers this class computed, written into the SQL; the new bytes are parameters.
+     */
     private void overlay(Connection connection, String key, Changes changes, List<ByteRange> pieces)
             throws SQLException, IOException {
-        StringBuilder value = new StringBuilder(data);
-        for (int i = 0; i < pieces.size(); i++) {
-            value.insert(0, "overlay(").append(" placing ? from ? for ?)");
+        StringBuilder parts = new StringBuilder();
+        int part = 0;
+        long end = 0;
+        for (ByteRange piece : pieces) {
+            if (piece.offset() > end) {
+                // substring counts from 1.
+                parts.append(part++ == 0 ? "" : ", ").append("(").append(part).append(", substring(").append(data)
+                        .append(" from ").append(end + 1).append(" for ").append(piece.offset() - end).append("))");
+            }
+            parts.append(part++ == 0 ? "" : ", ").append("(").append(part).append(", ?::bytea)");
+            end = piece.end();
         }
-        try (PreparedStatement statement = connection.prepareStatement("UPDATE " + table + " SET " + data + " = " + value + where)) {
+        if (end < changes.size()) {
+            parts.append(", (").append(part + 1).append(", substring(").append(data).append(" from ").append(end + 1).append("))");
+        }
+        String sql = "UPDATE " + table + " SET " + data + " = (SELECT string_agg(p, ''::bytea ORDER BY i) FROM (VALUES "
+                + parts + ") AS parts (i, p))" + where;
+        try (PreparedStatement statement = connection.prepareStatement(sql)) {
             int parameter = 1;
             for (ByteRange piece : pieces) {
                 byte[] bytes = new byte[(int) piece.length()];
                 changes.read(piece.offset(), MemorySegment.ofArray(bytes));
                 statement.setBytes(parameter++, bytes);
-                // overlay counts from 1; a bytea holds at most 1 GiB.
-                statement.setInt(parameter++, Math.toIntExact(piece.offset() + 1));
-                statement.setInt(parameter++, bytes.length);
             }
             setKey(statement, parameter, key);
             if (statement.executeUpdate() != 1) {
