@@ -167,6 +167,63 @@ class SftpWriteTest {
     }
 
     @Test
+    void aCommitThatFailedHalfWayLeavesSomeRangesWrittenAndARetryWritesThemAll() throws Exception {
+        byte[] original = TestContent.random(9, 100_000);
+        Path stored = Files.write(root.resolve("half-way.bin"), original);
+        // An old time, so that the half-way writes move the version: the retry must know them for its own.
+        Files.setLastModifiedTime(stored, java.nio.file.attribute.FileTime.from(java.time.Instant.now().minusSeconds(100)));
+        byte[] model = original.clone();
+        List<ByteRange> dirty = List.of(new ByteRange(100, 5000), new ByteRange(60_000, 3000));
+        for (ByteRange range : dirty) {
+            java.util.Arrays.fill(model, (int) range.offset(), (int) range.end(), (byte) 0x5a);
+        }
+        try (StorageBackend backend = registry.openForWriting(server.uri("half-way.bin"), options())) {
+            ObjectVersion base = backend.version();
+            Changes good = changes(backend, dirty, model);
+            Changes failing = new Changes() {
+                @Override
+                public ObjectVersion base() {
+                    return good.base();
+                }
+
+                @Override
+                public long size() {
+                    return good.size();
+                }
+
+                @Override
+                public List<ByteRange> dirty() {
+                    return good.dirty();
+                }
+
+                @Override
+                public void read(long offset, MemorySegment target) throws IOException {
+                    if (offset >= 60_000) {
+                        throw new IOException("the second range's bytes are gone");
+                    }
+                    good.read(offset, target);
+                }
+
+                @Override
+                public String token() {
+                    return good.token();
+                }
+            };
+            assertThrows(IOException.class, () -> backend.commit(failing));
+            byte[] halfWay = Files.readAllBytes(stored);
+            assertArrayEquals(java.util.Arrays.copyOfRange(model, 0, 60_000), java.util.Arrays.copyOfRange(halfWay, 0, 60_000),
+                    "the first range is written");
+            assertArrayEquals(java.util.Arrays.copyOfRange(original, 60_000, 100_000),
+                    java.util.Arrays.copyOfRange(halfWay, 60_000, 100_000), "the second is not");
+            assertEquals(base, backend.version(), "a failed commit leaves the version the backend reads");
+
+            ObjectVersion committed = backend.commit(good);
+            assertArrayEquals(model, Files.readAllBytes(stored), "the retry wrote every range");
+            assertEquals(committed, backend.version());
+        }
+    }
+
+    @Test
     void aCommitAfterTheFileChangedBehindTheBackendFails() throws Exception {
         Path stored = Files.write(root.resolve("changed.bin"), TestContent.random(4, 50_000));
         try (StorageBackend backend = registry.openForWriting(server.uri("changed.bin"), options())) {
