@@ -12,6 +12,7 @@ import dev.anymap.spi.Redaction;
 import java.io.IOException;
 import java.net.URI;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -35,6 +36,8 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class Anymap implements AutoCloseable {
     private static volatile Long availableFeatures;
+    /** What a writable region's dirty tracking needs of userfaultfd. */
+    private static final long WRITE_TRACKING = Userfaultfd.FEATURE_WP_ASYNC | Userfaultfd.FEATURE_WP_HUGETLBFS_SHMEM;
 
     private final PageServerLink link;
     private final Set<MappedRegion> regions = ConcurrentHashMap.newKeySet();
@@ -120,7 +123,7 @@ public final class Anymap implements AutoCloseable {
         }
         // Resolved here, where this process's environment is: the page server is shared and has its own.
         MapOptions options = given.withBackendOptions(LocalBackends.get().resolve(uri, given.backendOptions()));
-        java.util.Optional<LocalBackends.LocalFile> local = LocalBackends.get().openLocalFile(uri, options.backendOptions());
+        java.util.Optional<LocalBackends.LocalFile> local = LocalBackends.get().openLocalFile(uri, options.backendOptions(), options.writable());
         if (local.isPresent()) {
             MappedRegion region = mapLocalFile(uri, options, local.get());
             if (trace != null && trace.objectSize() == region.size()) {
@@ -146,12 +149,17 @@ public final class Anymap implements AutoCloseable {
         if (mapped.size() == 0) {
             answer.closeDescriptors();
             link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri, server);
-            return register(new MappedRegion(this, uri, options, 0, version, 0, 0, -1, 0));
+            return register(new MappedRegion(this, uri, options, 0, version, 0, 0, -1, 0, null));
         }
         long length = (mapped.size() + Userfaultfd.PAGE - 1) & -Userfaultfd.PAGE;
         long address = 0;
         int uffd = -1;
+        WrittenPages written = null;
         try {
+            if (options.writable() && (features & WRITE_TRACKING) != WRITE_TRACKING) {
+                throw new UnsupportedOperationException("mapping " + Redaction.uri(uri) + " writable needs userfaultfd's asynchronous"
+                        + " write protection of shared memory (Linux 6.7 or later), which this kernel lacks; map it read-only");
+            }
             if (trace != null && trace.objectSize() == mapped.size()) {
                 // Before the attach, which waits for the open when the object was assumed: the reads start now.
                 link.prefetch(mapped.regionId(), trace.chunksFor(options.chunkSize()), uri, server);
@@ -161,11 +169,22 @@ public final class Anymap implements AutoCloseable {
             }
             address = MappedRegion.mapMemory(memory, length, options.writable());
             uffd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
-            Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON);
-            Userfaultfd.register(uffd, address, length, Userfaultfd.REGISTER_MODE_MISSING);
+            if (options.writable()) {
+                Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON | WRITE_TRACKING);
+                Userfaultfd.register(uffd, address, length, Userfaultfd.REGISTER_MODE_MISSING | Userfaultfd.REGISTER_MODE_WP);
+                // Before any access: from here on, the first write to each page marks it for the next flush.
+                Userfaultfd.writeProtect(uffd, address, length);
+                written = WrittenPages.track(address, length, mapped.size());
+            } else {
+                Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON);
+                Userfaultfd.register(uffd, address, length, Userfaultfd.REGISTER_MODE_MISSING);
+            }
             link.call(new Message.Attach(link.nextRequestId(), mapped.regionId(), address, length), uffd, uri, server);
-            return register(new MappedRegion(this, uri, options, mapped.size(), version, address, length, uffd, mapped.regionId()));
+            return register(new MappedRegion(this, uri, options, mapped.size(), version, address, length, uffd, mapped.regionId(), written));
         } catch (IOException | RuntimeException e) {
+            if (written != null) {
+                written.close();
+            }
             if (address != 0) {
                 Libc.munmap(address, length);
             }
@@ -239,6 +258,30 @@ public final class Anymap implements AutoCloseable {
         }
     }
 
+    /**
+     * Creates a new object of {@code size} zero bytes at {@code uri} and maps it writable: memory
+     * that lives in storage. The object is created now, by this process with its own backend and
+     * rights, where the storage can check it only if none exists (S3's conditional write, an
+     * exclusive create of a file); writes reach it at {@link MappedRegion#flush()} and close.
+     *
+     * @throws java.nio.file.FileAlreadyExistsException if an object exists at {@code uri}
+     * @throws IllegalArgumentException if the backend of {@code uri} cannot write
+     * @throws IOException as {@link #map(URI, MapOptions)}
+     */
+    public MappedRegion create(URI uri, long size, MapOptions options) throws IOException {
+        if (closed) {
+            throw new IllegalStateException("this Anymap is closed");
+        }
+        MapOptions writable = options.withWritable(true);
+        Map<String, String> resolved = LocalBackends.get().resolve(uri, writable.backendOptions());
+        try {
+            LocalBackends.get().create(uri, size, resolved);
+        } catch (UnsupportedOperationException readOnly) {
+            throw new IllegalArgumentException(readOnly.getMessage(), readOnly);
+        }
+        return map(uri, writable);
+    }
+
     /** What the page server holds now, for this and every other client. */
     public ServerStatus serverStatus() throws IOException {
         Message reply = link.call(new Message.StatusRequest(link.nextRequestId()), -1, null);
@@ -302,11 +345,22 @@ public final class Anymap implements AutoCloseable {
         regions.remove(region);
     }
 
-    /** Closes every region still mapped, and leaves the page server (which exits once no client is left, if it auto-started). */
+    /**
+     * Flushes every writable region, then closes every region still mapped, and leaves the page
+     * server (which exits once no client is left, if it auto-started).
+     *
+     * @throws IOException if a flush fails: then nothing is closed, and the writes are still in their
+     *     regions, for another flush or close
+     */
     @Override
     public void close() throws IOException {
         if (closed) {
             return;
+        }
+        for (MappedRegion region : List.copyOf(regions)) {
+            if (region.isWritable() && !region.isClosed()) {
+                region.flush();
+            }
         }
         closed = true;
         IOException first = null;

@@ -72,7 +72,7 @@ final class LocalBackends {
         return provider.resolveLocally(uri, options);
     }
 
-    /** A local file that this process opened to map: a read-only descriptor, which the caller closes. */
+    /** A local file that this process opened to map: a descriptor, read-only unless opened for a writable map, which the caller closes. */
     record LocalFile(int descriptor, long size, ObjectVersion version) {}
 
     /**
@@ -88,7 +88,7 @@ final class LocalBackends {
      * @throws java.nio.file.NoSuchFileException, AccessDeniedException, IllegalArgumentException or
      *     IOException for an object that cannot be opened, as the page server's answer would have them
      */
-    Optional<LocalFile> openLocalFile(URI uri, Map<String, String> options) throws IOException {
+    Optional<LocalFile> openLocalFile(URI uri, Map<String, String> options, boolean writable) throws IOException {
         if (uri.getScheme() == null || !uri.getScheme().toLowerCase(Locale.ROOT).equals("file")) {
             return Optional.empty();
         }
@@ -99,16 +99,18 @@ final class LocalBackends {
         }
         StorageBackend backend;
         try {
-            backend = registry.open(uri, options);
+            backend = writable ? registry.openForWriting(uri, options) : registry.open(uri, options);
         } catch (IOException e) {
             throw asAnswered(uri, e);
+        } catch (UnsupportedOperationException readOnly) {
+            throw new IllegalArgumentException(readOnly.getMessage(), readOnly); // as the page server's answer has it
         }
         try {
             Optional<Path> file = backend.localFile();
             if (file.isEmpty()) {
                 return Optional.empty();
             }
-            int descriptor = Libc.open(file.get().toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
+            int descriptor = Libc.open(file.get().toString(), (writable ? Libc.O_RDWR : Libc.O_RDONLY) | Libc.O_CLOEXEC);
             if (descriptor < 0) {
                 return Optional.empty(); // opened by the backend a moment ago: the page server serves it and says what changed
             }
@@ -124,6 +126,25 @@ final class LocalBackends {
                 // The descriptor holds the file now; a backend that fails to let go of its own handle costs nothing here.
                 LOG.log(System.Logger.Level.DEBUG, "closing the backend of " + Redaction.uri(uri) + ": " + e);
             }
+        }
+    }
+
+    /** The version of the local file at {@code uri} now, as its backend sees it: after a flush of a mapping of it. */
+    ObjectVersion currentVersion(URI uri, Map<String, String> options) throws IOException {
+        try (StorageBackend backend = registry.open(uri, options)) {
+            return backend.version();
+        }
+    }
+
+    /**
+     * Creates an object of {@code size} zero bytes at {@code uri} with this process's backend for it,
+     * and its rights: the page server maps it afterwards, as any other.
+     */
+    void create(URI uri, long size, Map<String, String> options) throws IOException {
+        try {
+            registry.create(uri, size, options).close();
+        } catch (IOException e) {
+            throw asAnswered(uri, e);
         }
     }
 

@@ -178,6 +178,6 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
                                             dev.anymap.protocol.Message.Assumed assumed) {
         return new dev.anymap.protocol.Message.Map(requestId, uri.toString(), backendOptions, chunkSize, fetchWorkers,
                 new dev.anymap.protocol.Message.Prefetching(readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit),
-                expectedVersion, assumed, fetchDeadline.toMillis(), LocalBackends.get().codePath());
+                expectedVersion, assumed, fetchDeadline.toMillis(), LocalBackends.get().codePath(), writable, "");
     }
 }

@@ -5,6 +5,7 @@ import dev.anymap.linux.Libc;
 import dev.anymap.linux.NativeException;
 import dev.anymap.linux.Userfaultfd;
 import dev.anymap.protocol.Message;
+import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.Redaction;
 import java.io.IOException;
@@ -48,7 +49,8 @@ public final class MappedRegion implements AutoCloseable {
     private final URI uri;
     private final MapOptions options;
     private final long size;
-    private final ObjectVersion version;
+    /** Moves on with each flush. */
+    private volatile ObjectVersion version;
     private final long address;
     private final long length;
     private final int userfaultfd;
@@ -62,6 +64,10 @@ public final class MappedRegion implements AutoCloseable {
     private final Arena arena;
     private final MemorySegment segment;
     private final RangeLoader loader;
+    /** The pages written and not yet flushed, for a writable region the page server serves; null otherwise. */
+    private final WrittenPages written;
+    /** Held by a flush: one at a time, and close waits for it. */
+    private final Object flushing = new Object();
     /** Held by loads and copies, which reach the memory by address: close takes it to wait for them. */
     private final ReentrantReadWriteLock nativeAccess = new ReentrantReadWriteLock();
     private static final long LOST = -1;
@@ -69,18 +75,19 @@ public final class MappedRegion implements AutoCloseable {
     private volatile boolean closed;
 
     MappedRegion(Anymap owner, URI uri, MapOptions options, long size, ObjectVersion version, long address, long length,
-                 int userfaultfd, long serverRegionId) {
-        this(owner, uri, options, size, version, address, length, userfaultfd, -1, serverRegionId, PageServerLink.ANY_SERVER);
+                 int userfaultfd, long serverRegionId, WrittenPages written) {
+        this(owner, uri, options, size, version, address, length, userfaultfd, -1, serverRegionId, PageServerLink.ANY_SERVER, written);
     }
 
     /** A region that the kernel maps from {@code file}, as the page server numbered {@code mappedOn} answered. */
     MappedRegion(Anymap owner, URI uri, MapOptions options, long size, ObjectVersion version, long address, long length,
                  int file, long serverRegionId, int mappedOn) {
-        this(owner, uri, options, size, version, address, length, -1, file, serverRegionId, mappedOn);
+        this(owner, uri, options, size, version, address, length, -1, file, serverRegionId, mappedOn, null);
     }
 
     private MappedRegion(Anymap owner, URI uri, MapOptions options, long size, ObjectVersion version, long address, long length,
-                         int userfaultfd, int file, long serverRegionId, int mappedOn) {
+                         int userfaultfd, int file, long serverRegionId, int mappedOn, WrittenPages written) {
+        this.written = written;
         this.owner = owner;
         this.file = file;
         this.mappedOn = mappedOn;
@@ -128,9 +135,63 @@ public final class MappedRegion implements AutoCloseable {
         return size;
     }
 
-    /** The version of the object that this region reads: it never mixes in bytes of another. */
+    /**
+     * The version of the object that this region reads: it never mixes in bytes of another. For a
+     * writable region, the version its last {@link #flush()} made, and the version it was mapped at
+     * before the first.
+     */
     public ObjectVersion version() {
         return version;
+    }
+
+    /**
+     * Writes what was written to this region since its last flush to storage, and returns when the
+     * storage holds it durably, like {@link java.nio.MappedByteBuffer#force()}: the object's new
+     * version, which {@link #version()} returns from then on. Writes made while the flush runs may go
+     * with it or wait for the next.
+     *
+     * <p>Where the storage can check it (S3, a database row), the flush applies only if the object is
+     * still at {@link #version()}: if another writer changed it meanwhile, it fails with
+     * {@link ObjectChangedException} and overwrites nothing. A {@code file:} region is the file itself,
+     * mapped shared as {@link java.nio.channels.FileChannel#map} maps it for writing: the flush forces
+     * its written pages to the disk ({@code msync}), as {@code force()} does, and checks nothing.
+     *
+     * <p><b>A flush that fails loses nothing.</b> The written bytes stay in the region's memory (in the
+     * page server's memory for the region, which only this region maps), and the next flush writes
+     * them again; {@link #close()} flushes, and a close whose flush fails leaves the region open.
+     *
+     * @return the object's version once the flush is durable; the same version if nothing was written
+     * @throws ObjectChangedException if another writer changed the object since this region's version
+     * @throws java.nio.file.AccessDeniedException if the storage refuses the write
+     * @throws IOException if the storage or the page server fails, naming the URI and the cause
+     * @throws IllegalStateException if the region is closed, or was not mapped writable
+     */
+    public ObjectVersion flush() throws IOException {
+        synchronized (flushing) {
+            checkOpen();
+            if (!options.writable()) {
+                throw new IllegalStateException(Redaction.uri(uri) + " was not mapped writable: there is nothing to flush");
+            }
+            if (length == 0) {
+                return version;
+            }
+            if (kernelMapped()) {
+                Libc.check(Libc.msync(address, length, Libc.MS_SYNC), "msync(" + Redaction.uri(uri) + ")");
+                version = LocalBackends.get().currentVersion(uri, options.backendOptions());
+                return version;
+            }
+            long[] ranges = written.take();
+            if (ranges.length == 0) {
+                return version;
+            }
+            Message reply = owner.link().call(new Message.Flush(owner.link().nextRequestId(), onServer(), ranges), -1, uri);
+            if (!(reply instanceof Message.Flushed flushed)) {
+                throw new IOException("the page server answered a flush of " + Redaction.uri(uri) + " with " + reply);
+            }
+            written.flushed();
+            version = ObjectVersion.parse(flushed.version());
+            return version;
+        }
     }
 
     /** What the page server has done for this region so far. */
@@ -313,18 +374,41 @@ public final class MappedRegion implements AutoCloseable {
         }
     }
 
+    boolean isWritable() {
+        return options.writable();
+    }
+
     boolean isClosed() {
         return closed;
     }
 
-    /** Unmaps the region. Waits for accesses in flight on other threads. Idempotent. */
+    /**
+     * {@linkplain #flush() Flushes} a writable region, then unmaps the region. Waits for accesses in
+     * flight on other threads. Idempotent.
+     *
+     * @throws IOException if the flush fails: the region is then left open, its writes in it, for
+     *     another flush or close (or {@link #closeWithoutFlush()}, which gives them up)
+     */
     @Override
     public void close() throws IOException {
+        synchronized (flushing) {
+            if (options.writable() && !closed) {
+                flush();
+            }
+            closeWithoutFlush();
+        }
+    }
+
+    /** Unmaps the region, giving up what was written since its last flush. Idempotent. */
+    public void closeWithoutFlush() throws IOException {
         synchronized (this) {
             if (closed) {
                 return;
             }
             closed = true;
+        }
+        if (written != null) {
+            written.close();
         }
         // Loads and copies in flight on other threads reach the memory by address: wait for them to end.
         nativeAccess.writeLock().lock();
@@ -373,27 +457,25 @@ public final class MappedRegion implements AutoCloseable {
     }
 
     /**
-     * Maps a local file of the object for the kernel to serve. Read-only regions share the page
-     * cache (MAP_SHARED), as FileChannel.map does. A writable region gets MAP_PRIVATE: its writes stay
-     * in this process, copied on write, and never reach the file; write-back (the next issue) is to
-     * change that here, mapping MAP_SHARED on a descriptor opened for writing (for a {@code file:}
-     * object, opened by this process in {@code LocalBackends.openLocalFile}, with its own rights).
+     * Maps a local file of the object for the kernel to serve, shared, as FileChannel.map does: a
+     * writable region's descriptor was opened for writing, and its writes are the file's.
      */
     static long mapFile(int file, long length, boolean writable) throws NativeException {
-        return Libc.check(writable
-                ? Libc.mmap(0, length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_PRIVATE, file, 0)
-                : Libc.mmap(0, length, Libc.PROT_READ, Libc.MAP_SHARED, file, 0), "mmap");
+        int protection = writable ? Libc.PROT_READ | Libc.PROT_WRITE : Libc.PROT_READ;
+        return Libc.check(Libc.mmap(0, length, protection, Libc.MAP_SHARED, file, 0), "mmap");
     }
 
     /**
-     * Maps the object's memory in the page server's shared cache, {@code memfd}, which the server
-     * sent opened for reading only: what it holds is mapped by the kernel, shared with every other
-     * process that maps the object, and what it lacks faults to the page server. Private, so that a
-     * writable region's writes stay in this process and never reach the cache; the kernel also
-     * refuses a shared mapping of a read-only descriptor to userfaultfd.
+     * Maps the object's memory in the page server, {@code memfd}: what it holds is mapped by the
+     * kernel, and what it lacks faults to the page server. A read-only region's memory is the shared
+     * cache, shared with every other process that maps the object, which the server sent opened for
+     * reading only; mapped private, since the kernel refuses a shared mapping of a read-only
+     * descriptor to userfaultfd. A writable region's is a layer of its own, which the server sent
+     * writable and reads the writes from: mapped shared.
      */
     static long mapMemory(int memfd, long length, boolean writable) throws NativeException {
-        int protection = writable ? Libc.PROT_READ | Libc.PROT_WRITE : Libc.PROT_READ;
-        return Libc.check(Libc.mmap(0, length, protection, Libc.MAP_PRIVATE | Libc.MAP_NORESERVE, memfd, 0), "mmap(page cache memory)");
+        return Libc.check(writable
+                ? Libc.mmap(0, length, Libc.PROT_READ | Libc.PROT_WRITE, Libc.MAP_SHARED | Libc.MAP_NORESERVE, memfd, 0)
+                : Libc.mmap(0, length, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_NORESERVE, memfd, 0), "mmap(page cache memory)");
     }
 }

@@ -36,6 +36,8 @@ public final class BackendRegistry {
     private final List<BackendProvider> providers;
     private final Map<String, String> preferred;
     private final List<String> loadFailures;
+    /** The providers of each scheme asked for, best first: found once, since every map asks. */
+    private final Map<String, List<BackendProvider>> byScheme = new java.util.concurrent.ConcurrentHashMap<>();
 
     private BackendRegistry(List<BackendProvider> providers, Map<String, String> preferred, List<String> loadFailures) {
         this.providers = List.copyOf(providers);
@@ -119,10 +121,10 @@ public final class BackendRegistry {
      */
     public BackendProvider provider(URI uri) {
         String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
-        List<BackendProvider> candidates = providers.stream()
-                .filter(p -> p.schemes().contains(scheme))
+        List<BackendProvider> candidates = byScheme.computeIfAbsent(scheme, wanted -> providers.stream()
+                .filter(p -> p.schemes().contains(wanted))
                 .sorted(Comparator.comparingInt(BackendProvider::priority).reversed().thenComparing(BackendProvider::name))
-                .toList();
+                .toList());
         if (candidates.isEmpty()) {
             throw new UnknownSchemeException(uri, describeAvailable());
         }

@@ -28,6 +28,8 @@ public final class Libc {
     public static final int PROT_READ = 1;
     public static final int PROT_WRITE = 2;
     public static final int MAP_SHARED = 1;
+    public static final int MS_SYNC = 4;
+    private static final int F_DUPFD_CLOEXEC = 1030;
     public static final int MAP_PRIVATE = 2;
     public static final int MAP_ANONYMOUS = 0x20;
     public static final int MAP_NORESERVE = 0x4000;
@@ -78,6 +80,8 @@ public final class Libc {
     private static final MethodHandle FCHMOD = downcall("fchmod", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle GETUID = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle SETSID = downcall("setsid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle MSYNC = downcall("msync", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle FCNTL_INT = variadic("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), 2);
 
     private Libc() {}
 
@@ -332,6 +336,26 @@ public final class Libc {
         MemorySegment state = callState();
         try {
             return (int) orErrno((int) SETSID.invokeExact(state), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** msync(2); 0 or {@code -errno}. */
+    public static int msync(long address, long length, int flags) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) MSYNC.invokeExact(state, MemorySegment.ofAddress(address), length, flags), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** A duplicate of {@code fd}, closed on exec; the descriptor or {@code -errno}. */
+    public static int dup(int fd) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) FCNTL_INT.invokeExact(state, fd, F_DUPFD_CLOEXEC, 0), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }

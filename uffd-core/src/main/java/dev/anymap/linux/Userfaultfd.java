@@ -39,11 +39,14 @@ public final class Userfaultfd {
     public static final long FEATURE_MINOR_SHMEM = 1L << 10;
     public static final long FEATURE_WP_HUGETLBFS_SHMEM = 1L << 12;
     public static final long FEATURE_POISON = 1L << 14;
+    /** Write faults on write-protected pages resolved by the kernel itself, which marks them written for PAGEMAP_SCAN (6.7). */
+    public static final long FEATURE_WP_ASYNC = 1L << 15;
 
     public static final long REGISTER_MODE_MISSING = 1L;
     public static final long REGISTER_MODE_WP = 1L << 1;
     public static final long REGISTER_MODE_MINOR = 1L << 2;
     public static final long COPY_MODE_DONTWAKE = 1L;
+    private static final long WRITEPROTECT_MODE_WP = 1L;
 
     /** The page size of the userfaultfd ioctls on the architectures anymap runs on. */
     public static final int PAGE = 4096;
@@ -164,6 +167,17 @@ public final class Userfaultfd {
     /** Wakes the threads waiting on faults in a range, which then fault again if the page is still missing. */
     public static void wake(int fd, long start, long length) throws NativeException {
         rangeIoctl(fd, UFFDIO_WAKE, start, length, "ioctl(UFFDIO_WAKE)");
+    }
+
+    /** UFFDIO_WRITEPROTECT: write-protects a range, pages not yet there included (shmem keeps a marker in their place). */
+    public static void writeProtect(int fd, long start, long length) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment protect = arena.allocate(24);
+            protect.set(JAVA_LONG, 0, start);
+            protect.set(JAVA_LONG, 8, length);
+            protect.set(JAVA_LONG, 16, WRITEPROTECT_MODE_WP);
+            Libc.check(Libc.ioctl(fd, UFFDIO_WRITEPROTECT, protect), "ioctl(UFFDIO_WRITEPROTECT)");
+        }
     }
 
     private static void rangeIoctl(int fd, long request, long start, long length, String call) throws NativeException {

@@ -23,8 +23,16 @@ public sealed interface Message {
      * may take, retries included.
      */
     record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
-               Prefetching prefetching, String expectedVersion, Assumed assumed, long fetchDeadlineMillis, CodePath codePath)
+               Prefetching prefetching, String expectedVersion, Assumed assumed, long fetchDeadlineMillis, CodePath codePath,
+               boolean writable, String pendingCommit)
             implements Message {
+
+        /** A read-only request. */
+        public Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
+                   Prefetching prefetching, String expectedVersion, Assumed assumed, long fetchDeadlineMillis, CodePath codePath) {
+            this(requestId, uri, options, chunkSize, fetchWorkers, prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath,
+                    false, "");
+        }
 
         /** A request served with the page server's own backends. */
         public Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
@@ -35,7 +43,19 @@ public sealed interface Message {
 
         /** This request as a server that takes the region over sends it: the version it reads, nothing assumed. */
         public Map toTakeOver(String version) {
-            return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, version, Assumed.NONE, fetchDeadlineMillis, codePath);
+            return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, version, Assumed.NONE, fetchDeadlineMillis, codePath,
+                    writable, "");
+        }
+
+        /**
+         * This request as a server that takes the region over sends it while a commit of the region's
+         * writes, named {@code token}, may have reached storage: if the object is found at another
+         * version than this request's, and that version's {@linkplain dev.anymap.spi.StorageBackend#lastCommit
+         * last commit} is {@code token}, the commit happened, and the region reads the new version.
+         */
+        public Map withPendingCommit(String token) {
+            return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, expectedVersion, Assumed.NONE, fetchDeadlineMillis,
+                    codePath, writable, token);
         }
 
         /** Option values are left out: some are secrets. */
@@ -101,6 +121,30 @@ public sealed interface Message {
      * {@code [address, address + length)}.
      */
     record Attach(long requestId, long regionId, long address, long length) implements Message {}
+
+    /**
+     * Client to server: write the {@code ranges} of a writable region (offset and length pairs,
+     * sorted, disjoint) to storage as one new version of its object.
+     */
+    record Flush(long requestId, long regionId, long[] ranges) implements Message {
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof Flush f && f.requestId == requestId && f.regionId == regionId && java.util.Arrays.equals(f.ranges, ranges);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Objects.hash(requestId, regionId, java.util.Arrays.hashCode(ranges));
+        }
+
+        @Override
+        public String toString() {
+            return "Flush[requestId=" + requestId + ", regionId=" + regionId + ", ranges=" + ranges.length / 2 + "]";
+        }
+    }
+
+    /** Server to client: the flush is durable in storage, as the object's {@code version}. */
+    record Flushed(long requestId, String version) implements Message {}
 
     /** Server to client: the server now serves the region's faults. */
     record Attached(long requestId) implements Message {}
@@ -253,5 +297,5 @@ public sealed interface Message {
     }
 
     /** The version of this protocol; a client and server of different versions refuse each other. */
-    int PROTOCOL_VERSION = 5;
+    int PROTOCOL_VERSION = 6;
 }

@@ -42,13 +42,15 @@ public final class MessageCodec {
     private static final int MAGIC = 0x414E594D; // "ANYM"
     private static final int MAP_FLAG_PULL = 1;
     private static final int MAP_FLAG_AUTO_PULL = 2;
+    private static final int MAP_FLAG_WRITABLE = 4;
     private static final int REGION_FLAG_KERNEL_MAPPED = 1;
 
     private MessageCodec() {}
 
     private enum Type {
         HELLO, WELCOME, MAP, MAPPED, ATTACH, ATTACHED, UNMAP, UNMAPPED, STATS_REQUEST, STATS, FAILURE, STATUS_REQUEST, STATUS,
-        TRACE_REQUEST, TRACE, PREFETCH_ORDER, PREFETCH_QUEUED, RESUME, RESUMED, KEEP, FORGET, KEPT_ALL
+        TRACE_REQUEST, TRACE, PREFETCH_ORDER, PREFETCH_QUEUED, RESUME, RESUMED, KEEP, FORGET, KEPT_ALL,
+        FLUSH, FLUSHED
     }
 
     /**
@@ -78,7 +80,8 @@ public final class MessageCodec {
             case Message.Map m -> {
                 Message.Prefetching p = m.prefetching();
                 type(out, Type.MAP).putLong(m.requestId()).putInt(m.chunkSize()).putInt(m.fetchWorkers()).putInt(p.readaheadChunks())
-                        .putInt((p.backgroundPull() ? MAP_FLAG_PULL : 0) | (p.autoPull() ? MAP_FLAG_AUTO_PULL : 0))
+                        .putInt((p.backgroundPull() ? MAP_FLAG_PULL : 0) | (p.autoPull() ? MAP_FLAG_AUTO_PULL : 0)
+                                | (m.writable() ? MAP_FLAG_WRITABLE : 0))
                         .putLong(p.memoryLimit()).putLong(p.rateLimit());
                 text(out, m.uri(), MAX_URI);
                 if (m.options().size() > MAX_OPTIONS) {
@@ -95,6 +98,7 @@ public final class MessageCodec {
                 out.putLong(m.fetchDeadlineMillis());
                 paths(out, m.codePath().classPath());
                 paths(out, m.codePath().modulePath());
+                text(out, m.pendingCommit(), MAX_TEXT);
             }
             case Message.Mapped m -> {
                 type(out, Type.MAPPED).putLong(m.requestId()).putLong(m.regionId()).putLong(m.size())
@@ -103,6 +107,8 @@ public final class MessageCodec {
             }
             case Message.Attach m -> type(out, Type.ATTACH).putLong(m.requestId()).putLong(m.regionId()).putLong(m.address()).putLong(m.length());
             case Message.Attached m -> type(out, Type.ATTACHED).putLong(m.requestId());
+            case Message.Flush m -> ids(type(out, Type.FLUSH).putLong(m.requestId()).putLong(m.regionId()), m.ranges());
+            case Message.Flushed m -> text(type(out, Type.FLUSHED).putLong(m.requestId()), m.version(), MAX_TEXT);
             case Message.Unmap m -> type(out, Type.UNMAP).putLong(m.requestId()).putLong(m.regionId());
             case Message.Unmapped m -> type(out, Type.UNMAPPED).putLong(m.requestId());
             case Message.StatsRequest m -> type(out, Type.STATS_REQUEST).putLong(m.requestId()).putLong(m.regionId());
@@ -163,7 +169,7 @@ public final class MessageCodec {
                     int fetchWorkers = in.getInt();
                     int readahead = in.getInt();
                     int flags = in.getInt();
-                    if ((flags & ~(MAP_FLAG_PULL | MAP_FLAG_AUTO_PULL)) != 0) {
+                    if ((flags & ~(MAP_FLAG_PULL | MAP_FLAG_AUTO_PULL | MAP_FLAG_WRITABLE)) != 0) {
                         throw new ProtocolException("unknown map flags " + Integer.toHexString(flags));
                     }
                     var prefetching = new Message.Prefetching(readahead, (flags & MAP_FLAG_PULL) != 0, (flags & MAP_FLAG_AUTO_PULL) != 0,
@@ -182,7 +188,8 @@ public final class MessageCodec {
                     long fetchDeadlineMillis = in.getLong();
                     var codePath = new Message.CodePath(paths(in), paths(in));
                     yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
-                            prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath);
+                            prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath, (flags & MAP_FLAG_WRITABLE) != 0,
+                            text(in, MAX_TEXT));
                 }
                 case MAPPED -> {
                     long requestId = in.getLong();
@@ -193,6 +200,8 @@ public final class MessageCodec {
                 }
                 case ATTACH -> new Message.Attach(in.getLong(), in.getLong(), in.getLong(), in.getLong());
                 case ATTACHED -> new Message.Attached(in.getLong());
+                case FLUSH -> new Message.Flush(in.getLong(), in.getLong(), ids(in));
+                case FLUSHED -> new Message.Flushed(in.getLong(), text(in, MAX_TEXT));
                 case UNMAP -> new Message.Unmap(in.getLong(), in.getLong());
                 case UNMAPPED -> new Message.Unmapped(in.getLong());
                 case STATS_REQUEST -> new Message.StatsRequest(in.getLong(), in.getLong());

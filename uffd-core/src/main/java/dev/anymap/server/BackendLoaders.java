@@ -154,6 +154,10 @@ final class BackendLoaders {
             return in(() -> registry.openAt(uri, options, size, version));
         }
 
+        StorageBackend openForWriting(URI uri, Map<String, String> options) throws IOException {
+            return in(() -> registry.openForWriting(uri, options));
+        }
+
         /**
          * Runs {@code open} with the loader as the thread's context class loader: libraries look up
          * their own parts there (the AWS SDK its interceptors), and must find this loader's copy.

@@ -202,7 +202,8 @@ final class ClientSession implements Runnable {
      */
     private int descriptorFor(Message reply) throws IOException {
         if (reply instanceof Message.Mapped mapped && regions.get(mapped.regionId()) instanceof RegionServer region) {
-            return region.object().memory().readOnlyFd();
+            ObjectMemory memory = region.object().memory();
+            return region.object().writable() ? memory.readWriteFd() : memory.readOnlyFd();
         }
         return -1;
     }
@@ -248,6 +249,9 @@ final class ClientSession implements Runnable {
             connection.send(new Message.Welcome(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
             for (Connection.Incoming incoming; (incoming = connection.receive()) != null; ) {
                 Message reply = answer(incoming);
+                if (reply == null) {
+                    continue; // answered later, by a thread of its own
+                }
                 int fd = handedFile;
                 handedFile = -1;
                 if (fd < 0) {
@@ -317,6 +321,10 @@ final class ClientSession implements Runnable {
                         throw new IllegalArgumentException("this page server has no region " + trace.regionId());
                     }
                     yield region.trace(requestId, trace.from(), trace.resident());
+                }
+                case Message.Flush flush -> {
+                    flush(flush);
+                    yield null;
                 }
                 case Message.PrefetchOrder order -> {
                     region(order.regionId(), null).prefetchInOrder(order.chunks());
@@ -416,13 +424,14 @@ final class ClientSession implements Runnable {
                 return new Message.Mapped(map.requestId(), regionId, map.assumed().size(), version.toString());
             }
         }
-        StorageBackend backend = backends.open(uri, map.options());
+        StorageBackend backend = map.writable() ? backends.openForWriting(uri, map.options()) : backends.open(uri, map.options());
         String changed = null;
-        if (!map.expectedVersion().isEmpty() && !map.expectedVersion().equals(backend.version().toString())) {
+        if (!map.expectedVersion().isEmpty() && !map.expectedVersion().equals(backend.version().toString())
+                && !committedBeforeTakeOver(map, backend)) {
             changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
                     + ", now at " + backend.version() + "); map it again to read the new version";
         }
-        if (changed == null && takenOverMemory == null) {
+        if (changed == null && takenOverMemory == null && !map.writable()) {
             Message kernel = kernelMap(regionId, uri, backend, chunk, map);
             if (kernel != null) {
                 return kernel;
@@ -468,12 +477,13 @@ final class ClientSession implements Runnable {
         ServedObject object = null;
         try {
             String version = changed == null ? backend.version().toString() : map.expectedVersion();
-            PageCache.Key key = changed == null ? new PageCache.Key(map.uri(), Map.copyOf(map.options()), version, chunk) : null;
+            // A writable region's layer is its own: no other region may read its writes.
+            PageCache.Key key = changed == null && !map.writable() ? new PageCache.Key(map.uri(), Map.copyOf(map.options()), version, chunk) : null;
             object = cache.acquire(key, takenOverMemory, () -> {
                 try {
                     ObjectMemory memory = takenOverMemory != null ? takenOverMemory : ObjectMemory.create(RegionServer.mappedLength(backend.size()));
                     ServedObject created = new ServedObject(cache, key, backend, backendName, memory, chunk, map.fetchWorkers(),
-                            storageSpeed, Duration.ofMillis(map.fetchDeadlineMillis()), changed);
+                            storageSpeed, Duration.ofMillis(map.fetchDeadlineMillis()), changed, map.writable());
                     if (takenOverMemory != null) {
                         created.adoptResidentChunks();
                     }
@@ -497,6 +507,69 @@ final class ClientSession implements Runnable {
                 backend.close();
             }
             throw e;
+        }
+    }
+
+    /**
+     * Whether the object moved on from the version a writable region read by a commit of the region's
+     * own, made by the server before this one, which died before it could say so: the region then
+     * reads the new version, which differs from the old only by its writes.
+     */
+    private static boolean committedBeforeTakeOver(Message.Map map, StorageBackend backend) {
+        return map.writable() && !map.pendingCommit().isEmpty() && backend.lastCommit().filter(map.pendingCommit()::equals).isPresent();
+    }
+
+    /**
+     * Writes a writable region's ranges to storage on a thread of its own, which answers: a commit
+     * takes round trips, and the client's other requests go on meanwhile.
+     */
+    private void flush(Message.Flush flush) throws IOException {
+        RegionServer region = region(flush.regionId(), null);
+        WriteBack writeBack = region.object().writeBack();
+        if (writeBack == null) {
+            throw new IllegalArgumentException("region " + flush.regionId() + " (" + region.object().printableUri()
+                    + ") was not mapped writable; there is nothing to flush");
+        }
+        Message.Map request = requests.get(flush.regionId());
+        ClassLoader loader = backendLoaders.of(request.codePath()).loader();
+        Thread.ofVirtual().name("anymap-flush-" + flush.regionId()).start(() -> {
+            Thread.currentThread().setContextClassLoader(loader);
+            Message reply;
+            try {
+                String version = writeBack.commit(flush.ranges(), new WriteBack.Progress() {
+                    @Override
+                    public void committing(String token) {
+                        tellKeeper(flush.regionId(), requests.get(flush.regionId()).withPendingCommit(token));
+                    }
+
+                    @Override
+                    public void committed(String version) {
+                        Message.Map now = requests.get(flush.regionId()).toTakeOver(version);
+                        requests.put(flush.regionId(), now);
+                        tellKeeper(flush.regionId(), now);
+                    }
+                });
+                reply = new Message.Flushed(flush.requestId(), version);
+            } catch (Exception e) {
+                LOG.log(System.Logger.Level.DEBUG, "flushing region " + flush.regionId() + " of client " + peerPid + ": " + e);
+                reply = new Message.Failure(flush.requestId(), kind(e), String.valueOf(e.getMessage()));
+            }
+            try {
+                connection.send(reply);
+            } catch (IOException e) {
+                LOG.log(System.Logger.Level.DEBUG, "answering client " + peerPid + "'s flush: " + e.getMessage());
+            }
+        });
+    }
+
+    private void tellKeeper(long regionId, Message.Map request) {
+        if (keeper == null) {
+            return;
+        }
+        try {
+            keeper.update(regionId, request);
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "telling the keeper of region " + regionId + "'s flush: " + e.getMessage());
         }
     }
 
@@ -563,6 +636,7 @@ final class ClientSession implements Runnable {
             case Message.TraceRequest m -> m.requestId();
             case Message.PrefetchOrder m -> m.requestId();
             case Message.Resume m -> m.requestId();
+            case Message.Flush m -> m.requestId();
             default -> 0;
         };
     }
@@ -574,6 +648,7 @@ final class ClientSession implements Runnable {
             case UnknownSchemeException ignored -> Message.ErrorKind.UNKNOWN_SCHEME;
             case ObjectChangedException ignored -> Message.ErrorKind.OBJECT_CHANGED;
             case IllegalArgumentException ignored -> Message.ErrorKind.INVALID_ARGUMENT;
+            case UnsupportedOperationException ignored -> Message.ErrorKind.INVALID_ARGUMENT;
             case URISyntaxException ignored -> Message.ErrorKind.INVALID_ARGUMENT;
             case ProtocolException ignored -> Message.ErrorKind.PROTOCOL;
             case IOException ignored -> Message.ErrorKind.IO;

@@ -161,6 +161,24 @@ final class KeeperLink implements AutoCloseable {
         }
     }
 
+    /**
+     * The request that a server taking the region over is to map it with has changed (a commit of its
+     * writes is under way, or made a new version): the keeper gets it, with the descriptors again.
+     */
+    synchronized void update(long regionId, Message.Map request) throws IOException {
+        Kept was = kept.get(regionId);
+        if (was == null) {
+            return;
+        }
+        Message.Keep keep = was.keep();
+        Kept now = new Kept(new Message.Keep(regionId, keep.clientPid(), keep.clientStart(), keep.address(), keep.length(), request),
+                was.userfaultfd(), was.memfd());
+        kept.put(regionId, now);
+        if (connection != null) {
+            connection.send(now.keep(), now.userfaultfd(), now.memfd());
+        }
+    }
+
     /** The region is about to be closed: the keeper lets go of it first, so that it never hands over a closed one. */
     synchronized void forget(long regionId) {
         if (kept.remove(regionId) == null || connection == null) {

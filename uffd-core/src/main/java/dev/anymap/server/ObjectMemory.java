@@ -117,6 +117,22 @@ final class ObjectMemory implements AutoCloseable {
     }
 
     /**
+     * A duplicate of the memfd, writable, for the client of a writable region: its own layer, which
+     * no other region maps. The caller closes it once sent.
+     */
+    int readWriteFd() throws NativeException {
+        return (int) Libc.check(Libc.dup(memfd), "dup(memfd)");
+    }
+
+    /**
+     * Copies the bytes at {@code offset} into {@code target}. Only for pages the memory holds: a
+     * missing one would wait on this memory's userfaultfd, which nothing reads.
+     */
+    void read(long offset, MemorySegment target) {
+        MemorySegment.copy(MemorySegment.ofAddress(address + offset).reinterpret(target.byteSize()), 0, target, 0, target.byteSize());
+    }
+
+    /**
      * Copies {@code length} bytes from {@code source} into the memory at {@code offset}, stepping over
      * pages already there, and wakes nobody: the regions that wait are woken by their own
      * userfaultfds.

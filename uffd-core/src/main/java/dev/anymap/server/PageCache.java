@@ -170,8 +170,10 @@ final class PageCache {
     /** A chunk of {@code bytes} entered the cache. */
     void admitted(ServedObject object, int chunk, long bytes) {
         long now = resident.addAndGet(bytes);
-        synchronized (this) {
-            queues.admit(new EvictionQueues.Slot(object, chunk), bytes);
+        if (!object.writable()) { // a writable region's chunks may hold writes that only it has: they count, but never go
+            synchronized (this) {
+                queues.admit(new EvictionQueues.Slot(object, chunk), bytes);
+            }
         }
         if (now > highWatermark) {
             synchronized (evictionDue) {

@@ -39,7 +39,11 @@ final class ServedObject {
     private final String printableUri;
     private final String backendName;
     private final long size;
-    private final String version;
+    /** Moves on when a commit of a writable object's writes makes a new version. */
+    private volatile String version;
+    /** A writable region's private layer: never shared, and never dropped, since it holds writes not yet in storage. */
+    private final boolean writable;
+    private final WriteBack writeBack;
     private final ChunkTable table;
     private final ObjectMemory memory;
     private final ChunkInstaller installer;
@@ -57,8 +61,9 @@ final class ServedObject {
      *     the version this memory holds
      */
     ServedObject(PageCache cache, PageCache.Key key, StorageBackend backend, String backendName, ObjectMemory memory, int chunkSize,
-                 int fetchWorkers, StorageSpeeds.Speed storageSpeed, Duration fetchDeadline, String failEveryFetch) {
+                 int fetchWorkers, StorageSpeeds.Speed storageSpeed, Duration fetchDeadline, String failEveryFetch, boolean writable) {
         this.cache = cache;
+        this.writable = writable;
         this.key = key;
         this.uri = backend.uri();
         this.printableUri = Redaction.uri(uri);
@@ -71,6 +76,7 @@ final class ServedObject {
         this.source = Source.of(backend);
         this.installer = new ChunkInstaller(this, memory, cache);
         this.fetches = new FetchScheduler(this, installer, storageSpeed, fetchWorkers, fetchDeadline);
+        this.writeBack = writable ? new WriteBack(this) : null;
     }
 
     /** Marks the chunks that a memory taken over already holds whole as present. */
@@ -105,6 +111,20 @@ final class ServedObject {
     }
 
     /** The version this object's memory holds. */
+    boolean writable() {
+        return writable;
+    }
+
+    /** How a writable object's writes reach storage; null for a read-only one. */
+    WriteBack writeBack() {
+        return writeBack;
+    }
+
+    /** A commit made {@code committed} the version this object's memory holds, and its backend reads. */
+    void committed(String committed) {
+        version = committed;
+    }
+
     String version() {
         return version;
     }
@@ -268,6 +288,9 @@ final class ServedObject {
     private void shutDown() {
         cache.remove(key, this);
         fetches.stop();
+        if (writeBack != null) {
+            writeBack.awaitCommit(); // a client that dies in the middle of a flush leaves it to end, never half done
+        }
         Source last = source;
         source = null;
         // Closed before the wait: a worker blocked in a slow read is released by it.

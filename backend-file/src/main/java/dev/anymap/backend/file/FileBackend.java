@@ -19,11 +19,13 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HashSet;
@@ -53,6 +55,8 @@ final class FileBackend implements StorageBackend {
     /** The native buffer through which a commit takes the new bytes of a dirty range from its changes. */
     private static final long STAGING = 1 << 20;
 
+    private static final String COMMIT_ATTRIBUTE_NAME = "anymap.commit";
+    private static final String COMMIT_ATTRIBUTE = "user:" + COMMIT_ATTRIBUTE_NAME;
     /** The steps by which a commit moves the modification time, for file systems that keep ns, ms, s or 2 s. */
     private static final List<Duration> TIME_STEPS =
             List.of(Duration.ofNanos(1000), Duration.ofMillis(1), Duration.ofSeconds(1), Duration.ofSeconds(2));
@@ -180,6 +184,7 @@ final class FileBackend implements StorageBackend {
                     }
                 }
                 if (!changes.dirty().isEmpty()) {
+                    recordCommit(changes.token());
                     moveModifiedPast(new HashSet<>(List.of(changes.base(), now)), before.modified().toInstant());
                     force();
                 }
@@ -194,6 +199,35 @@ final class FileBackend implements StorageBackend {
             failedCommit = null;
             version = identityNow().version();
             return version;
+        }
+    }
+
+    /**
+     * Keeps the commit's token with the file, in an extended attribute, once its ranges are written:
+     * a page server that takes over from one that died before it could answer learns from it that the
+     * commit happened. A file system without user attributes keeps none, and {@link #lastCommit()} is
+     * then empty.
+     */
+    private void recordCommit(String token) {
+        try {
+            Files.setAttribute(path, COMMIT_ATTRIBUTE, ByteBuffer.wrap(token.getBytes(StandardCharsets.UTF_8)));
+        } catch (IOException | UnsupportedOperationException noAttributes) {
+            // Nothing to learn from, then: a takeover after such a commit sees the file as changed by another writer.
+        }
+    }
+
+    @Override
+    public Optional<String> lastCommit() {
+        try {
+            UserDefinedFileAttributeView attributes = Files.getFileAttributeView(path, UserDefinedFileAttributeView.class);
+            if (attributes == null || !attributes.list().contains(COMMIT_ATTRIBUTE_NAME)) {
+                return Optional.empty();
+            }
+            ByteBuffer token = ByteBuffer.allocate(attributes.size(COMMIT_ATTRIBUTE_NAME));
+            attributes.read(COMMIT_ATTRIBUTE_NAME, token);
+            return Optional.of(new String(token.array(), 0, token.position(), StandardCharsets.UTF_8));
+        } catch (IOException | UnsupportedOperationException noAttributes) {
+            return Optional.empty();
         }
     }
 
