@@ -52,6 +52,9 @@ import org.apache.commons.vfs2.FileSystemOptions;
  *
  * <p>Each backend has its own VFS manager, and so its own connection, closed with it; after close,
  * reads in flight finish before the connection goes (see {@link RandomAccessPool}).
+ *
+ * <p><b>Writing</b> (sftp only): see {@link #openForWriting} and {@link InPlaceCommits}; entries of
+ * archives, compressed content, ftp, ram and res refuse it with {@link UnsupportedOperationException}.
  */
 public final class VfsBackendProvider implements BackendProvider {
     private volatile Set<String> schemes;

@@ -10,7 +10,8 @@ import java.util.Set;
 /**
  * Serves {@code pgblob://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE/[SCHEMA.]TABLE/KEY}: the {@code bytea}
  * value in the row of {@code TABLE} whose key column equals {@code KEY}, read over JDBC with one
- * {@code substring} per read. The JDBC driver for PostgreSQL is found at run time; put
+ * {@code substring} per read, and written, where opened for writing, in one transaction per commit (see
+ * {@link BlobWrites}). The JDBC driver for PostgreSQL is found at run time; put
  * {@code org.postgresql:postgresql} beside this jar.
  *
  * <p>Options:
