@@ -53,7 +53,7 @@ final class InPlaceCommits implements Closeable {
         if (!changes.base().equals(opened)) {
             throw new ObjectChangedException(uri, opened, "the changes were made on version " + changes.base());
         }
-        ObjectVersion now = writer.version();
+        ObjectVersion now = writer.versionReconnecting();
         if (!now.equals(opened) && !now.equals(partial)) {
             throw new ObjectChangedException(uri, opened, "it is at " + now + " now: another writer changed it; nothing was written");
         }

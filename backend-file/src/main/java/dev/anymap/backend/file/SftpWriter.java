@@ -38,29 +38,39 @@ import org.apache.commons.vfs2.util.UserAuthenticatorUtils;
  * its disk. Versions are the modification time to the second and the size, as the reads see them.
  */
 final class SftpWriter implements Closeable {
+    private final URI uri;
+    private final FileSystemOptions options;
+    private final VfsFailures failures;
     private final String name;
     private final String path;
     private final SecretScrubber scrubber;
-    private final Session session;
-    private final ChannelSftp channel;
+    private Session session;
+    private ChannelSftp channel;
 
-    private SftpWriter(String name, String path, SecretScrubber scrubber, Session session, ChannelSftp channel) {
-        this.name = name;
-        this.path = path;
-        this.scrubber = scrubber;
-        this.session = session;
-        this.channel = channel;
+    private SftpWriter(URI uri, FileSystemOptions options, VfsFailures failures) {
+        this.uri = uri;
+        this.options = options;
+        this.failures = failures;
+        this.name = failures.name();
+        this.path = escape(uri.getPath());
+        this.scrubber = failures.scrubber();
     }
 
     /**
      * Connects to the server of {@code uri} (its password removed) as the reads do with {@code options}.
      */
     static SftpWriter connect(URI uri, FileSystemOptions options, VfsFailures failures) throws IOException {
+        SftpWriter writer = new SftpWriter(uri, options, failures);
+        writer.connect();
+        return writer;
+    }
+
+    private void connect() throws IOException {
         UserAuthenticationData auth = UserAuthenticatorUtils.authenticate(options, SftpFileProvider.AUTHENTICATOR_TYPES);
-        Session session;
+        Session made;
         try {
             String uriUser = uri.getUserInfo();
-            session = SftpClientFactory.createConnection(uri.getHost(), uri.getPort() < 0 ? 22 : uri.getPort(),
+            made = SftpClientFactory.createConnection(uri.getHost(), uri.getPort() < 0 ? 22 : uri.getPort(),
                     UserAuthenticatorUtils.getData(auth, UserAuthenticationData.USERNAME,
                             uriUser == null ? null : UserAuthenticatorUtils.toChar(uriUser)),
                     UserAuthenticatorUtils.getData(auth, UserAuthenticationData.PASSWORD, null), options);
@@ -70,13 +80,39 @@ final class SftpWriter implements Closeable {
             UserAuthenticatorUtils.cleanup(auth);
         }
         try {
-            ChannelSftp channel = (ChannelSftp) session.openChannel("sftp");
+            ChannelSftp opened = (ChannelSftp) made.openChannel("sftp");
             Duration timeout = SftpFileSystemConfigBuilder.getInstance().getConnectTimeout(options);
-            channel.connect(timeout == null ? 0 : (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
-            return new SftpWriter(failures.name(), escape(uri.getPath()), failures.scrubber(), session, channel);
+            opened.connect(timeout == null ? 0 : (int) Math.min(Integer.MAX_VALUE, timeout.toMillis()));
+            session = made;
+            channel = opened;
         } catch (JSchException | RuntimeException e) {
-            session.disconnect();
+            made.disconnect();
             throw failures.atOpen(e);
+        }
+    }
+
+    /**
+     * The object's version now, as {@link #version()}, on a session connected again if it was lost
+     * since the last commit: a writable mapping may be held for hours, and servers drop idle SSH
+     * sessions. A commit asks this first, and so starts on a live session; one lost in the middle of
+     * a commit fails it.
+     */
+    ObjectVersion versionReconnecting() throws IOException {
+        if (!session.isConnected() || !channel.isConnected()) {
+            close();
+            connect();
+            return version();
+        }
+        try {
+            return version();
+        } catch (IOException failure) {
+            // The session may have died just now, before JSch noticed: then once more on a new one.
+            if (session.isConnected() && channel.isConnected()) {
+                throw failure;
+            }
+            close();
+            connect();
+            return version();
         }
     }
 

@@ -224,6 +224,22 @@ class SftpWriteTest {
     }
 
     @Test
+    void aCommitAfterTheServerDroppedTheSessionConnectsAgain() throws Exception {
+        byte[] model = TestContent.random(10, 20_000);
+        Path stored = Files.write(root.resolve("dropped.bin"), model);
+        try (StorageBackend backend = registry.openForWriting(server.uri("dropped.bin"), options())) {
+            model[5] ^= 1;
+            backend.commit(changes(backend, List.of(new ByteRange(5, 1)), model));
+            server.dropSessions();
+            assertEquals(0, server.sessions());
+            model[19_999] ^= 1;
+            backend.commit(changes(backend, List.of(new ByteRange(19_999, 1)), model));
+            assertArrayEquals(model, Files.readAllBytes(stored));
+            assertArrayEquals(model, readAll(backend), "reads after the reconnect");
+        }
+    }
+
+    @Test
     void aCommitAfterTheFileChangedBehindTheBackendFails() throws Exception {
         Path stored = Files.write(root.resolve("changed.bin"), TestContent.random(4, 50_000));
         try (StorageBackend backend = registry.openForWriting(server.uri("changed.bin"), options())) {
