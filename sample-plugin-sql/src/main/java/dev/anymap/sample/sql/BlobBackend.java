@@ -46,6 +46,8 @@ final class BlobBackend implements StorageBackend {
     /** Null for a backend opened to read only. */
     private final BlobWrites writes;
     private volatile String openedVersion;
+    /** The version a commit makes, from just before its COMMIT until reads are told it: reads may see it then. */
+    private volatile String committing;
     private volatile ObjectVersion version;
     private final Set<Connection> inFlight = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
@@ -237,7 +239,7 @@ final class BlobBackend implements StorageBackend {
             return base;
         }
         Connection connection = borrow();
-        boolean committing = false;
+        boolean atCommit = false;
         try {
             connection.setAutoCommit(false);
             BlobWrites.Row row = writes.lock(connection, key);
@@ -255,13 +257,15 @@ final class BlobBackend implements StorageBackend {
                         + "updated; it must change on every update (a trigger, or leave option version-column out for xmin); "
                         + "nothing was written");
             }
-            committing = true;
+            atCommit = true;
+            committing = after;
             connection.commit();
             connection.setAutoCommit(true);
             inFlight.remove(connection);
             pool.giveBack(connection);
             openedVersion = after;
             version = versionOf(versionName, after);
+            committing = null;
             return version;
         } catch (SQLException failure) {
             abandon(connection);
@@ -269,7 +273,7 @@ final class BlobBackend implements StorageBackend {
                 throw new BackendClosedException(uri);
             }
             String doing = "committing " + changes.dirty().size() + " ranges";
-            if (committing && SqlErrors.connectionBroken(failure)) {
+            if (atCommit && SqlErrors.connectionBroken(failure)) {
                 IOException broken = errors.translate(failure, doing);
                 throw new IOException(broken.getMessage() + "; the connection broke at COMMIT, so whether the row holds "
                         + "the new version is unknown: open it again to see", broken.getCause());
@@ -283,6 +287,7 @@ final class BlobBackend implements StorageBackend {
 
     /** A connection whose transaction failed: rolled back by closing it, and replaced. */
     private void abandon(Connection connection) {
+        committing = null;
         inFlight.remove(connection);
         pool.discard(connection);
     }
@@ -359,7 +364,9 @@ final class BlobBackend implements StorageBackend {
         if (versionNow == null && bytes == null) {
             throw new ObjectChangedException(uri, version, "the row is gone");
         }
-        if (!openedVersion.equals(versionNow)) {
+        // Committing first: it is cleared only after openedVersion has the version it held.
+        String beingCommitted = committing;
+        if (!openedVersion.equals(versionNow) && !(versionNow != null && versionNow.equals(beingCommitted))) {
             throw new ObjectChangedException(uri, version, "the row's version is now " + versionNow);
         }
         if (bytes == null || bytes.length != length) {
