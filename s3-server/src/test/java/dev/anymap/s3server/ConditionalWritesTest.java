@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CyclicBarrier;
@@ -16,6 +17,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.model.CompletedPart;
 import software.amazon.awssdk.services.s3.model.S3Exception;
 
 /** Conditional writes of the test server, as S3 makes them: checked and applied as one step. */
@@ -92,6 +94,65 @@ class ConditionalWritesTest {
         assertEquals(1, outcomes.stream().filter("won"::equals).count(), "outcomes " + outcomes);
         assertEquals(WRITERS - 1, outcomes.stream().filter("HTTP 412"::equals).count(), "outcomes " + outcomes);
         assertArrayEquals(bodies[winner], get(key));
+    }
+
+    /** s3proxy alone checks the If-Match of a complete in its handler, and all of these pass it together. */
+    @Test
+    void ofUploadsCompletedWithIfMatchOnOneVersionExactlyOneWins() throws Exception {
+        String key = "race-complete";
+        String base = put(key, content(10, 1000));
+        String[] uploads = new String[WRITERS];
+        CompletedPart[] parts = new CompletedPart[WRITERS];
+        byte[][] bodies = new byte[WRITERS][];
+        for (int w = 0; w < WRITERS; w++) {
+            bodies[w] = content(w + 11, 100_000);
+            String upload = client.createMultipartUpload(b -> b.bucket(BUCKET).key(key)).uploadId();
+            String etag = client.uploadPart(b -> b.bucket(BUCKET).key(key).uploadId(upload).partNumber(1),
+                    RequestBody.fromBytes(bodies[w])).eTag();
+            uploads[w] = upload;
+            parts[w] = CompletedPart.builder().partNumber(1).eTag(etag).build();
+        }
+        CyclicBarrier start = new CyclicBarrier(WRITERS);
+        List<Future<Integer>> results = new ArrayList<>();
+        try (ExecutorService writers = Executors.newFixedThreadPool(WRITERS)) {
+            for (int w = 0; w < WRITERS; w++) {
+                int index = w;
+                results.add(writers.submit(() -> {
+                    start.await();
+                    try {
+                        client.completeMultipartUpload(b -> b.bucket(BUCKET).key(key).uploadId(uploads[index]).ifMatch(base)
+                                .multipartUpload(m -> m.parts(parts[index])));
+                        return 200;
+                    } catch (S3Exception e) {
+                        return e.statusCode();
+                    }
+                }));
+            }
+        }
+        int[] statuses = new int[WRITERS];
+        int winner = -1;
+        for (int w = 0; w < WRITERS; w++) {
+            statuses[w] = results.get(w).get();
+            if (statuses[w] == 200) {
+                winner = w;
+            }
+        }
+        assertEquals(1, Arrays.stream(statuses).filter(s -> s == 200).count(), "statuses " + Arrays.toString(statuses));
+        assertEquals(WRITERS - 1, Arrays.stream(statuses).filter(s -> s == 412).count(), "statuses " + Arrays.toString(statuses));
+        assertArrayEquals(bodies[winner], get(key));
+    }
+
+    @Test
+    void anUnconditionalCompleteAfterTheKeyChangedSucceeds() {
+        String key = "unconditional-complete";
+        put(key, content(30, 1000));
+        String upload = client.createMultipartUpload(b -> b.bucket(BUCKET).key(key)).uploadId();
+        byte[] body = content(31, 100_000);
+        String etag = client.uploadPart(b -> b.bucket(BUCKET).key(key).uploadId(upload).partNumber(1), RequestBody.fromBytes(body)).eTag();
+        put(key, content(32, 1000));
+        client.completeMultipartUpload(b -> b.bucket(BUCKET).key(key).uploadId(upload)
+                .multipartUpload(m -> m.parts(CompletedPart.builder().partNumber(1).eTag(etag).build())));
+        assertArrayEquals(body, get(key));
     }
 
     @Test

@@ -9,12 +9,13 @@ import picocli.CommandLine.Command;
 /** The {@code anymap} command line. */
 @Command(name = "anymap", mixinStandardHelpOptions = true, version = "anymap 0.1.0",
         description = "Use any storage as memory: map objects as lazily paged memory.",
-        subcommands = {DemoCommand.class, ObjectCommands.Cat.class, ObjectCommands.Sha256Sum.class, ObjectCommands.Dd.class,
+        subcommands = {DemoCommand.class, ObjectCommands.Cat.class, ObjectCommands.Sha256Sum.class, ObjectCommands.Dd.class, CopyCommand.class,
                 ObjectCommands.Stat.class, StatusCommand.class,
                 TraceCommands.Trace.class, TraceCommands.Residency.class, AnymapCommand.Serve.class, CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:done", "1:the bytes did not match (demo)", "2:bad usage or argument",
-                "3:no such object", "4:access denied", "5:storage or page server failure"})
+                "3:no such object", "4:access denied", "5:storage or page server failure",
+                "6:the destination exists (cp without --overwrite)"})
 public final class AnymapCommand implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
@@ -37,6 +38,7 @@ public final class AnymapCommand implements Runnable {
         command.getErr().println("anymap " + command.getCommandName() + ": " + e.getMessage());
         return switch (e) {
             case java.nio.file.NoSuchFileException ignored -> 3;
+            case java.nio.file.FileAlreadyExistsException ignored -> 6;
             case java.nio.file.AccessDeniedException ignored -> 4;
             case IllegalArgumentException ignored -> 2;
             default -> 5;

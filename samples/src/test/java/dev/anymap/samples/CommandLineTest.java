@@ -262,9 +262,90 @@ class CommandLineTest {
                 && none.err().contains("AWS_ACCESS_KEY_ID") && none.err().contains("anonymous=true"), none.err());
     }
 
+    @Test
+    void cpCopiesAFileIntoANewFileThroughMemory() throws Exception {
+        Path copy = directory.resolve("cp-new.bin");
+        Run cp = run("cp", "--socket", socket, file.toString(), copy.toString());
+        assertEquals(0, cp.exitCode(), cp.err());
+        assertArrayEquals(content, Files.readAllBytes(copy));
+        assertTrue(new String(cp.out(), StandardCharsets.UTF_8).contains("3,000,003 bytes copied from"), new String(cp.out(), StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void cpRefusesAnExistingDestinationUnlessToldToOverwriteOneOfTheSameSize() throws Exception {
+        byte[] other = new byte[content.length];
+        Arrays.fill(other, (byte) 0x5a);
+        Path existing = Files.write(directory.resolve("cp-existing.bin"), other);
+        Run refused = run("cp", "--socket", socket, file.toString(), existing.toString());
+        assertEquals(6, refused.exitCode(), refused.err());
+        assertTrue(refused.err().startsWith("anymap cp: ") && refused.err().contains("cp-existing.bin exists")
+                && refused.err().contains("--overwrite"), refused.err());
+        assertArrayEquals(other, Files.readAllBytes(existing), "a refused copy writes nothing");
+
+        Path shorter = Files.write(directory.resolve("cp-shorter.bin"), new byte[4096]);
+        Run sized = run("cp", "--socket", socket, "--overwrite", file.toString(), shorter.toString());
+        assertEquals(2, sized.exitCode(), sized.err());
+        assertTrue(sized.err().contains("has 4096 bytes") && sized.err().contains("has 3000003"), sized.err());
+        assertArrayEquals(new byte[4096], Files.readAllBytes(shorter));
+
+        Run overwritten = run("cp", "--socket", socket, "--overwrite", file.toString(), existing.toString());
+        assertEquals(0, overwritten.exitCode(), overwritten.err());
+        assertArrayEquals(content, Files.readAllBytes(existing));
+    }
+
+    @Test
+    void cpOfAMissingSourceIsNoSuchObjectAndCreatesNothing() {
+        Path copy = directory.resolve("cp-never.bin");
+        Run cp = run("cp", "--socket", socket, directory.resolve("cp-missing.bin").toString(), copy.toString());
+        assertEquals(3, cp.exitCode(), cp.err());
+        assertTrue(cp.err().startsWith("anymap cp: ") && cp.err().contains("cp-missing.bin"), cp.err());
+        assertFalse(Files.exists(copy));
+        assertEquals(2, run("cp", "--socket", socket, file.toString(), file.toString()).exitCode(), "SRC onto itself");
+    }
+
+    @Test
+    void cpCopiesAFileIntoS3AndBack() throws Exception {
+        // More than two 5 MiB parts, not a whole number of pages: the commit's multipart path, and a short last page.
+        byte[] large = new byte[(12 << 20) + 3];
+        new Random(23).nextBytes(large);
+        Path source = Files.write(directory.resolve("cp-large.bin"), large);
+        try (S3ServerProcess server = S3ServerProcess.start(); S3Client client = server.newClient()) {
+            client.createBucket(b -> b.bucket("copies"));
+            List<String> s3Options = new ArrayList<>();
+            server.backendOptions().forEach((key, value) -> s3Options.add(key + "=" + value));
+
+            Run misplaced = run(concat("cp", List.of("--socket", socket, "-o", s3Options.getFirst(), source.toString(), "s3://copies/x.bin")));
+            assertEquals(2, misplaced.exitCode(), misplaced.err());
+            assertTrue(misplaced.err().contains("--dst-option"), misplaced.err());
+
+            List<String> up = new ArrayList<>(List.of("--socket", socket, source.toString(), "s3://copies/large.bin"));
+            s3Options.forEach(option -> up.addAll(List.of("--dst-option", option)));
+            Run upload = run(concat("cp", up));
+            assertEquals(0, upload.exitCode(), upload.err());
+            assertArrayEquals(large, client.getObjectAsBytes(b -> b.bucket("copies").key("large.bin")).asByteArray());
+            assertFalse(upload.err().contains(server.secretKey()) || new String(upload.out(), StandardCharsets.UTF_8).contains(server.secretKey()));
+
+            Run again = run(concat("cp", up));
+            assertEquals(6, again.exitCode(), again.err());
+
+            Path back = directory.resolve("cp-back.bin");
+            List<String> down = new ArrayList<>(List.of("--socket", socket, "s3://copies/large.bin", back.toString()));
+            s3Options.forEach(option -> down.addAll(List.of("--src-option", option)));
+            Run download = run(concat("cp", down));
+            assertEquals(0, download.exitCode(), download.err());
+            assertArrayEquals(large, Files.readAllBytes(back));
+        }
+    }
+
     private static String sha(String printed, String label) {
         return printed.lines().filter(line -> line.startsWith(label)).findFirst().orElseThrow(() -> new AssertionError(printed))
                 .substring(label.length()).strip().split(" ")[0];
+    }
+
+    private static String[] concat(String command, List<String> arguments) {
+        List<String> all = new ArrayList<>(List.of(command));
+        all.addAll(arguments);
+        return all.toArray(String[]::new);
     }
 
     private static String[] concat(String[] first, String... then) {

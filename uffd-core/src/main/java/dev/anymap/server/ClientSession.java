@@ -217,6 +217,9 @@ final class ClientSession implements Runnable {
 
     /** Closes every region: the client is gone. */
     void closeAll() {
+        // A flush under way ends first, its region listed meanwhile: a client that died in the middle leaves it done, never half.
+        regions.values().stream().map(region -> region.object().writeBack()).filter(java.util.Objects::nonNull)
+                .forEach(WriteBack::awaitCommit);
         regions.keySet().forEach(this::closeRegion);
         kernelMapped.clear();
         assumptions.clear();

@@ -49,6 +49,11 @@ import software.amazon.awssdk.core.exception.SdkClientException;
  *   <li>{@code max-attempts}: tries per request, with exponential backoff and jitter, default 4.
  * </ul>
  *
+ * <p>{@link #openForWriting} and {@link #create} give backends that {@linkplain S3Backend#commit commit}
+ * changes as a new version of the whole object, conditional on the version they were made on (see
+ * {@link S3Commit}); the token of the commit that made a version is kept as the user metadata
+ * {@code x-amz-meta-anymap-commit} and read back by {@link StorageBackend#lastCommit()}.
+ *
  * <p>Backends opened with the same options share one S3 client and its connections; a client
  * nobody uses is closed a minute later, and all of them at JVM exit.
  */

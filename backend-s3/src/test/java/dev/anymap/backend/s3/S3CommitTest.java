@@ -277,7 +277,13 @@ class S3CommitTest {
 
     @Test
     void ofTwoWritersCommittingAtOnceExactlyOneWinsAndTheObjectIsItsBytes() throws Exception {
-        int size = 3 << 20; // one PUT each, long enough that both are in flight together
+        // One PUT each, long enough that both are in flight together; then multipart uploads of every part.
+        for (int size : new int[] {3 << 20, 2 * PART + 10}) {
+            twoWritersAtOnce(size);
+        }
+    }
+
+    private static void twoWritersAtOnce(int size) throws Exception {
         byte[] original = GeneratedContent.bytes(107, 0, size);
         URI uri = server.put("two-writers-at-once.bin", original);
         Model[] models = {new Model(original.clone()), new Model(original.clone())};
@@ -304,7 +310,7 @@ class S3CommitTest {
             }
             boolean firstWon = outcomes.get(0).get();
             boolean secondWon = outcomes.get(1).get();
-            assertTrue(firstWon ^ secondWon, "exactly one wins: " + firstWon + ", " + secondWon);
+            assertTrue(firstWon ^ secondWon, size + " bytes: exactly one wins: " + firstWon + ", " + secondWon);
             assertArrayEquals(models[firstWon ? 0 : 1].bytes, server.get(uri));
         }
     }
@@ -372,6 +378,21 @@ class S3CommitTest {
             assertTrue(server.admin().listMultipartUploads(r -> r.bucket(server.bucket()).prefix(key(uri))).uploads().isEmpty(),
                     "no upload left behind");
         }
+    }
+
+    @Test
+    void aCreateTheServerRefusesIsAccessDeniedNamingTheUriAndNoSecret() throws Exception {
+        URI uri = server.uri(S3TestServer.uniqueKey("denied.bin"));
+        Map<String, String> options = new HashMap<>(server.options());
+        String wrongSecret = "wrong" + server.secretKey();
+        options.put(S3Settings.SECRET_ACCESS_KEY, wrongSecret);
+        java.nio.file.AccessDeniedException denied = assertThrows(java.nio.file.AccessDeniedException.class,
+                () -> provider().create(uri, 1000, options));
+        assertTrue(denied.getMessage().contains(uri.toString()), denied.getMessage());
+        assertTrue(denied.getMessage().contains("403"), denied.getMessage());
+        assertFalse(denied.getMessage().contains(wrongSecret), denied.getMessage());
+        assertThrows(software.amazon.awssdk.services.s3.model.NoSuchKeyException.class,
+                () -> server.admin().headObject(b -> b.bucket(server.bucket()).key(key(uri))), "nothing stored");
     }
 
     @Test

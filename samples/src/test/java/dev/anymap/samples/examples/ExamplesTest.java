@@ -77,6 +77,28 @@ class ExamplesTest {
     }
 
     @Test
+    void editS3RecordsChangesTheRecordsItPrintsAndTheSdkReadsTheNewVersion() throws Exception {
+        String printed = run(EditS3Records.class);
+        Matcher edits = Pattern.compile("record +([0-9,]+) \\(key +([0-9,]+)\\): value ([0-9a-f]{16}) -> ([0-9a-f]{16})").matcher(printed);
+        int seen = 0;
+        while (edits.find()) {
+            long index = Long.parseLong(edits.group(1).replace(",", ""));
+            long key = Long.parseLong(edits.group(2).replace(",", ""));
+            // The table's definition (RecordTable): record i holds key 7i + 3 and its value; an edit sets key * 1,000,003.
+            assertEquals(7 * index + 3, key, edits.group());
+            assertEquals(HexFormat.of().toHexDigits(Long.rotateLeft(key * 0x9E3779B97F4A7C15L, 17)), edits.group(3), edits.group());
+            assertEquals(HexFormat.of().toHexDigits(key * 1_000_003L), edits.group(4), edits.group());
+            seen++;
+        }
+        assertEquals(12, seen, printed);
+        Matcher versions = Pattern.compile("flushed: version (\\S+) \\(was (\\S+)\\); fetched (\\d+) chunks of 196").matcher(printed);
+        assertTrue(versions.find(), printed);
+        assertTrue(!versions.group(1).equals(versions.group(2)), "a flush makes a new version: " + printed);
+        assertTrue(Integer.parseInt(versions.group(3)) <= 12, "an edit fetches its record's chunk only: " + printed);
+        assertTrue(printed.contains("(is the flushed version): 12,800,000 bytes, 12 records edited, 199,988 as stored: OK"), printed);
+    }
+
+    @Test
     void recordTableFindsKeysByBinarySearchFetchingFewChunks() throws Exception {
         long records = 300_000;
         String printed = run(RecordTable.class, Long.toString(records));
