@@ -1,6 +1,8 @@
 package dev.anymap.backend.file;
 
 import dev.anymap.spi.BackendClosedException;
+import dev.anymap.spi.Capability;
+import dev.anymap.spi.Changes;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.OutOfRangeException;
@@ -10,30 +12,36 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.URI;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * A VFS object with random access (sftp, ftp, ram, a resource in a directory): each read seeks a
  * {@link org.apache.commons.vfs2.RandomAccessContent} borrowed from a {@link RandomAccessPool} and
- * reads the range.
+ * reads the range. Opened for writing (sftp), it commits through {@link InPlaceCommits}, and reads
+ * read the new version from then on.
  */
 final class RandomAccessBackend implements StorageBackend {
     private final URI uri;
     private final long size;
-    private final ObjectVersion version;
+    private volatile ObjectVersion version;
     private final RandomAccessPool pool;
     private final SecretScrubber scrubber;
+    private final InPlaceCommits commits;
     private final AtomicBoolean closed = new AtomicBoolean();
 
     /**
      * @param uri the URI without passwords
+     * @param commits how changes are written, or null for an object opened to be read only
      */
-    RandomAccessBackend(URI uri, long size, ObjectVersion version, RandomAccessPool pool, SecretScrubber scrubber) {
+    RandomAccessBackend(URI uri, long size, ObjectVersion version, RandomAccessPool pool, SecretScrubber scrubber,
+            InPlaceCommits commits) {
         this.uri = uri;
         this.size = size;
         this.version = version;
         this.pool = pool;
         this.scrubber = scrubber;
+        this.commits = commits;
     }
 
     @Override
@@ -49,6 +57,33 @@ final class RandomAccessBackend implements StorageBackend {
     @Override
     public ObjectVersion version() {
         return version;
+    }
+
+    @Override
+    public Set<Capability> capabilities() {
+        return commits == null ? Set.of() : Set.of(Capability.WRITE);
+    }
+
+    /**
+     * Writes each dirty range in place; see {@link InPlaceCommits} for what the check of the base
+     * version catches and what a failure in the middle leaves.
+     */
+    @Override
+    public ObjectVersion commit(Changes changes) throws IOException {
+        if (commits == null) {
+            return StorageBackend.super.commit(changes);
+        }
+        if (closed.get()) {
+            throw new BackendClosedException(uri);
+        }
+        try {
+            ObjectVersion committed = commits.commit(version, changes);
+            version = committed;
+            return committed;
+        } finally {
+            // Pooled contents may hold bytes read ahead of the write: later reads open new ones.
+            pool.dropIdle();
+        }
     }
 
     @Override
@@ -133,6 +168,9 @@ final class RandomAccessBackend implements StorageBackend {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
+            if (commits != null) {
+                commits.close();
+            }
             pool.close();
         }
     }

@@ -155,6 +155,23 @@ final class RandomAccessPool {
         }
     }
 
+    /** Closes the idle contents, so that later readers open new ones: after a write, say. */
+    void dropIdle() {
+        List<Slot> closing;
+        lock.lock();
+        try {
+            closing = new ArrayList<>(idle);
+            made -= idle.size();
+            idle.clear();
+            returned.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        for (Slot slot : closing) {
+            closeQuietly(slot.content);
+        }
+    }
+
     void close() {
         List<Slot> closing;
         boolean release;

@@ -2,6 +2,7 @@ package dev.anymap.backend.file;
 
 import dev.anymap.spi.BackendProvider;
 import dev.anymap.spi.ObjectVersion;
+import dev.anymap.spi.Redaction;
 import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
 import java.io.InputStream;
@@ -51,6 +52,9 @@ import org.apache.commons.vfs2.FileSystemOptions;
  *
  * <p>Each backend has its own VFS manager, and so its own connection, closed with it; after close,
  * reads in flight finish before the connection goes (see {@link RandomAccessPool}).
+ *
+ * <p><b>Writing</b> (sftp only): see {@link #openForWriting} and {@link InPlaceCommits}; entries of
+ * archives, compressed content, ftp, ram and res refuse it with {@link UnsupportedOperationException}.
  */
 public final class VfsBackendProvider implements BackendProvider {
     private volatile Set<String> schemes;
@@ -87,35 +91,112 @@ public final class VfsBackendProvider implements BackendProvider {
 
     @Override
     public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
-        VfsOptions parsed = VfsOptions.parse(options);
-        UriCredentials credentials = UriCredentials.of(uri);
-        List<String> secrets = new ArrayList<>(credentials.secrets());
-        secrets.addAll(parsed.secretValues());
-        SecretScrubber scrubber = new SecretScrubber(secrets);
-        String name = scrubber.uri(uri);
-        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
-        if (!schemes().contains(scheme)) {
-            throw new IllegalArgumentException("the 'vfs' backend does not serve the scheme of " + name + "; it serves " + schemes());
-        }
-        VfsObjects.checkForm(uri, scheme, name);
-        VfsFailures failures = new VfsFailures(name, scheme, scrubber, parsed.knownHosts().getPath());
-        VfsSchemes.checkReadableByVfs(VfsOptions.innermostScheme(credentials.withoutPassword().toString()), name);
+        return open(Target.of(uri, options, schemes()), false);
+    }
 
-        FileSystemOptions vfsOptions;
+    /**
+     * Opens an sftp object for writing too: commits write each dirty range in place, over an SSH
+     * session of the backend's own (see {@link SftpWriter}). Not atomic: a commit that fails in the
+     * middle, or a process killed in it, leaves some ranges new and others old, and a commit made
+     * again writes them all (see {@link InPlaceCommits}). Entries of archives, compressed content and
+     * the other schemes read only.
+     *
+     * @throws java.nio.file.AccessDeniedException if the server will not open the file for writing
+     * @throws UnsupportedOperationException for a scheme other than sftp
+     */
+    @Override
+    public StorageBackend openForWriting(URI uri, Map<String, String> options) throws IOException {
+        Target target = Target.of(uri, options, schemes());
+        target.checkWritable();
+        return open(target, true);
+    }
+
+    /**
+     * Creates an sftp file of {@code size} zero bytes (the server extends an empty file to the size)
+     * and opens it for writing. SFTP as JSch speaks it has no exclusive create: an existing file fails
+     * the create, but one that another client creates between the check and the create is written over.
+     *
+     * @throws java.nio.file.FileAlreadyExistsException if a file exists at {@code uri}
+     */
+    @Override
+    public StorageBackend create(URI uri, long size, Map<String, String> options) throws IOException {
+        if (size < 0) {
+            throw new IllegalArgumentException("cannot create " + Redaction.uri(uri) + " of " + size + " bytes: a size is at least 0");
+        }
+        Target target = Target.of(uri, options, schemes());
+        target.checkWritable();
+        try (SftpWriter writer = SftpWriter.connect(target.credentials.withoutPassword(), target.fileSystemOptions(),
+                target.failures)) {
+            writer.create(size);
+        }
+        return open(target, true);
+    }
+
+    /** A URI and its options, checked, with what every open of it needs. */
+    private record Target(URI uri, VfsOptions options, UriCredentials credentials, String scheme, VfsFailures failures) {
+        static Target of(URI uri, Map<String, String> options, Set<String> schemes) throws IOException {
+            VfsOptions parsed = VfsOptions.parse(options);
+            UriCredentials credentials = UriCredentials.of(uri);
+            List<String> secrets = new ArrayList<>(credentials.secrets());
+            secrets.addAll(parsed.secretValues());
+            SecretScrubber scrubber = new SecretScrubber(secrets);
+            String name = scrubber.uri(uri);
+            String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+            if (!schemes.contains(scheme)) {
+                throw new IllegalArgumentException("the 'vfs' backend does not serve the scheme of " + name + "; it serves " + schemes);
+            }
+            VfsObjects.checkForm(uri, scheme, name);
+            VfsFailures failures = new VfsFailures(name, scheme, scrubber, parsed.knownHosts().getPath());
+            VfsSchemes.checkReadableByVfs(VfsOptions.innermostScheme(credentials.withoutPassword().toString()), name);
+            return new Target(uri, parsed, credentials, scheme, failures);
+        }
+
+        FileSystemOptions fileSystemOptions() throws IOException {
+            try {
+                return options.toFileSystemOptions(credentials);
+            } catch (org.apache.commons.vfs2.FileSystemException e) {
+                throw failures.atOpen(e);
+            }
+        }
+
+        /** Refuses, before connecting, a scheme that the backend does not write. */
+        void checkWritable() {
+            if (scheme.equals("sftp")) {
+                return;
+            }
+            String why = VfsSchemes.COMPRESSED.contains(scheme) ? "compressed content is read through a local copy and never written back"
+                    : VfsSchemes.LAYERED.contains(scheme) ? "entries of archives are read through a local copy and never written back"
+                    : "Commons VFS has no random-access writes for " + scheme + ":";
+            throw new UnsupportedOperationException(failures.name() + " cannot be written: " + why + "; the 'vfs' backend "
+                    + "writes sftp only");
+        }
+    }
+
+    private static StorageBackend open(Target target, boolean writable) throws IOException {
+        URI uri = target.credentials.withoutPassword();
+        VfsFailures failures = target.failures;
+        FileSystemOptions vfsOptions = target.fileSystemOptions();
         VfsManagerLease lease;
         try {
-            vfsOptions = parsed.toFileSystemOptions(credentials);
-            lease = VfsManagerLease.forScheme(scheme);
+            lease = VfsManagerLease.forScheme(target.scheme);
         } catch (org.apache.commons.vfs2.FileSystemException e) {
             throw failures.atOpen(e);
         }
         try {
-            FileObject file = VfsObjects.regularFile(lease.manager(), credentials.withoutPassword(), vfsOptions, scheme, failures);
+            FileObject file = VfsObjects.regularFile(lease.manager(), uri, vfsOptions, target.scheme, failures);
             if (file.getFileSystem().hasCapability(Capability.RANDOM_ACCESS_READ)) {
-                return openInPlace(credentials.withoutPassword(), file, parsed.readers(), lease, failures);
+                SftpWriter writer = writable ? SftpWriter.connect(uri, vfsOptions, failures) : null;
+                try {
+                    return openInPlace(uri, file, target.options.readers(), lease, failures, writer);
+                } catch (IOException | RuntimeException e) {
+                    if (writer != null) {
+                        writer.close();
+                    }
+                    throw e;
+                }
             }
             try {
-                return openCopy(credentials.withoutPassword(), file, parsed, failures);
+                return openCopy(uri, file, target.options, failures);
             } finally {
                 lease.close();
             }
@@ -126,7 +207,7 @@ public final class VfsBackendProvider implements BackendProvider {
     }
 
     private static StorageBackend openInPlace(URI uri, FileObject file, int readers, VfsManagerLease lease,
-            VfsFailures failures) throws IOException {
+            VfsFailures failures, SftpWriter writer) throws IOException {
         long size;
         ObjectVersion version;
         try {
@@ -139,8 +220,12 @@ public final class VfsBackendProvider implements BackendProvider {
         if (size < 0) {
             throw new IOException("cannot open " + failures.name() + ": the server does not tell its size");
         }
+        if (writer != null) {
+            writer.checkWritable();
+        }
         RandomAccessBackend backend = new RandomAccessBackend(uri, size, version,
-                new RandomAccessPool(uri, file, readers, lease), failures.scrubber());
+                new RandomAccessPool(uri, file, readers, lease), failures.scrubber(),
+                writer == null ? null : new InPlaceCommits(uri, failures.name(), size, writer));
         try {
             backend.probe(failures);
         } catch (IOException | RuntimeException e) {

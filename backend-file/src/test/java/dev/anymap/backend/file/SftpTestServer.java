@@ -60,6 +60,16 @@ final class SftpTestServer implements AutoCloseable {
         authorizedKeys.add(new ByteArrayBuffer(blob).getRawPublicKey());
     }
 
+    /** Closes every client's session, as a server that drops idle connections would. */
+    void dropSessions() {
+        server.getActiveSessions().forEach(session -> session.close(true));
+    }
+
+    /** How many sessions clients hold now. */
+    int sessions() {
+        return server.getActiveSessions().size();
+    }
+
     int port() {
         return server.getPort();
     }

@@ -1,6 +1,8 @@
 package dev.anymap.sample.sql;
 
 import dev.anymap.spi.BackendClosedException;
+import dev.anymap.spi.Capability;
+import dev.anymap.spi.Changes;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.OutOfRangeException;
@@ -8,6 +10,8 @@ import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.NoSuchFileException;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -22,6 +26,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * One row's {@code bytea} value, read a range at a time with {@code substring}. Every read's
  * statement also selects the row's version, so a read returns bytes of the version that was opened
  * or fails with {@link ObjectChangedException}: a row updated while mapped is never read as a mix.
+ *
+ * <p>Opened for writing, it commits in one transaction (see {@link BlobWrites}): atomic, durable once
+ * PostgreSQL has committed, and refused with {@link ObjectChangedException}, writing nothing, if the
+ * row's version is no longer the one this backend reads. Reads read the new version from then on.
  */
 final class BlobBackend implements StorageBackend {
     private static final System.Logger LOG = System.getLogger(BlobBackend.class.getName());
@@ -34,21 +42,32 @@ final class BlobBackend implements StorageBackend {
     private final String key;
     private final String readSql;
     private final long size;
-    private final String openedVersion;
-    private final ObjectVersion version;
+    private final String versionName;
+    /** Null for a backend opened to read only. */
+    private final BlobWrites writes;
+    private volatile String openedVersion;
+    /** The version a commit makes, from just before its COMMIT until reads are told it: reads may see it then. */
+    private volatile String committing;
+    private volatile ObjectVersion version;
     private final Set<Connection> inFlight = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
     private BlobBackend(BlobLocation location, SqlErrors errors, ConnectionPool pool, Statements statements, long size,
-            String openedVersion, ObjectVersion version) {
+            String versionName, String openedVersion, BlobWrites writes) {
         this.uri = location.withoutPassword();
         this.errors = errors;
         this.pool = pool;
         this.key = location.key();
         this.readSql = statements.read();
         this.size = size;
+        this.versionName = versionName;
+        this.writes = writes;
         this.openedVersion = openedVersion;
-        this.version = version;
+        this.version = versionOf(versionName, openedVersion);
+    }
+
+    private static ObjectVersion versionOf(String versionName, String versionText) {
+        return new ObjectVersion(ObjectVersion.Kind.GENERATION, versionName + ":" + versionText);
     }
 
     /** The SQL of one configuration; every name in it quoted. */
@@ -64,21 +83,25 @@ final class BlobBackend implements StorageBackend {
         }
     }
 
-    static BlobBackend open(BlobLocation location, BlobOptions options) throws IOException {
+    /**
+     * @param writable whether to open for writing too: the user must be allowed to update the data column
+     */
+    static BlobBackend open(BlobLocation location, BlobOptions options, boolean writable) throws IOException {
         SqlErrors errors = new SqlErrors(location, options);
-        try {
-            DriverManager.getDriver(location.jdbcUrl());
-        } catch (SQLException noDriver) {
-            throw new IOException(errors.uri() + ": no JDBC driver for PostgreSQL is on the class path or module path; add "
-                    + "org.postgresql:postgresql beside the plugin (on the module path also --add-modules org.postgresql.jdbc)");
-        }
+        checkDriver(location, errors);
         Statements statements = Statements.of(location, options);
         ConnectionPool pool = ConnectionPool.lease(options.poolKey(location));
         try {
             Connection connection = pool.borrow(() -> false);
             try (PreparedStatement statement = connection.prepareStatement(statements.open())) {
                 setKey(statement, 1, location.key());
-                BlobBackend backend = fromRow(location, options, errors, pool, statements, statement);
+                BlobWrites writes = writable ? new BlobWrites(location, options) : null;
+                BlobBackend backend = fromRow(location, options, errors, pool, statements, statement, writes);
+                if (writes != null && !writes.mayUpdate(connection)) {
+                    throw new AccessDeniedException(errors.uri(), null, "the user may read column " + options.dataColumn()
+                            + " of " + location.tableName() + " but not update it; GRANT UPDATE (" + options.dataColumn()
+                            + ") ON " + location.tableName() + " to the user, or map it read-only");
+                }
                 pool.giveBack(connection);
                 return backend;
             } catch (SQLException | RuntimeException | IOException e) {
@@ -94,8 +117,62 @@ final class BlobBackend implements StorageBackend {
         }
     }
 
+    /**
+     * Inserts the row of {@code location} with {@code size} zero bytes, in a transaction that first
+     * checks that no row has its key.
+     *
+     * @throws FileAlreadyExistsException if one has
+     */
+    static void insertZeros(BlobLocation location, BlobOptions options, long size) throws IOException {
+        SqlErrors errors = new SqlErrors(location, options);
+        if (size < 0 || size >= 1L << 30) {
+            throw new IllegalArgumentException("cannot create " + errors.uri() + " of " + size + " bytes: a bytea holds 0 to "
+                    + ((1L << 30) - 1) + " bytes");
+        }
+        checkDriver(location, errors);
+        String where = options.keyColumn() + " = '" + location.key() + "' in table " + location.tableName();
+        BlobWrites writes = new BlobWrites(location, options);
+        ConnectionPool pool = ConnectionPool.lease(options.poolKey(location));
+        try {
+            Connection connection = pool.borrow(() -> false);
+            if (connection == null) {
+                throw new IOException(errors.uri() + ": no connection to create the row on");
+            }
+            try {
+                connection.setAutoCommit(false);
+                if (writes.exists(connection, location.key())) {
+                    throw new FileAlreadyExistsException(errors.uri(), null, "a row with " + where + " exists; delete it, or map it");
+                }
+                writes.insertZeros(connection, location.key(), options.keyColumn(), size);
+                connection.commit();
+                connection.setAutoCommit(true);
+                pool.giveBack(connection);
+            } catch (SQLException | IOException | RuntimeException e) {
+                // Closing the connection rolls its transaction back.
+                pool.discard(connection);
+                if (e instanceof SQLException sql && "23505".equals(sql.getSQLState())) {
+                    throw new FileAlreadyExistsException(errors.uri(), null, "a row with " + where + " was inserted meanwhile");
+                }
+                throw e;
+            }
+        } catch (SQLException e) {
+            throw errors.translateWrite(e, "inserting a row of " + size + " zero bytes", "INSERT");
+        } finally {
+            pool.release();
+        }
+    }
+
+    private static void checkDriver(BlobLocation location, SqlErrors errors) throws IOException {
+        try {
+            DriverManager.getDriver(location.jdbcUrl());
+        } catch (SQLException noDriver) {
+            throw new IOException(errors.uri() + ": no JDBC driver for PostgreSQL is on the class path or module path; add "
+                    + "org.postgresql:postgresql beside the plugin (on the module path also --add-modules org.postgresql.jdbc)");
+        }
+    }
+
     private static BlobBackend fromRow(BlobLocation location, BlobOptions options, SqlErrors errors, ConnectionPool pool,
-            Statements statements, PreparedStatement statement) throws SQLException, IOException {
+            Statements statements, PreparedStatement statement, BlobWrites writes) throws SQLException, IOException {
         String where = options.keyColumn() + " = '" + location.key() + "' in table " + location.tableName();
         try (ResultSet row = statement.executeQuery()) {
             if (!row.next()) {
@@ -121,8 +198,7 @@ final class BlobBackend implements StorageBackend {
                         + where + "; it must change on every update of the row (leave option version-column out for xmin)");
             }
             String versionName = options.versionColumn() == null ? "xmin" : options.versionColumn();
-            return new BlobBackend(location, errors, pool, statements, size, versionText,
-                    new ObjectVersion(ObjectVersion.Kind.GENERATION, versionName + ":" + versionText));
+            return new BlobBackend(location, errors, pool, statements, size, versionName, versionText, writes);
         }
     }
 
@@ -139,6 +215,81 @@ final class BlobBackend implements StorageBackend {
     @Override
     public ObjectVersion version() {
         return version;
+    }
+
+    @Override
+    public Set<Capability> capabilities() {
+        return writes == null ? Set.of() : Set.of(Capability.WRITE);
+    }
+
+    @Override
+    public ObjectVersion commit(Changes changes) throws IOException {
+        if (writes == null) {
+            return StorageBackend.super.commit(changes);
+        }
+        ObjectVersion base = version;
+        if (changes.size() != size) {
+            throw new IllegalArgumentException(errors.uri() + ": the changes are for an object of " + changes.size()
+                    + " bytes, and it has " + size + "; a commit never changes the size");
+        }
+        if (!changes.base().equals(base)) {
+            throw new ObjectChangedException(uri, base, "the changes were made on version " + changes.base());
+        }
+        if (changes.dirty().isEmpty()) {
+            return base;
+        }
+        Connection connection = borrow();
+        boolean atCommit = false;
+        try {
+            connection.setAutoCommit(false);
+            BlobWrites.Row row = writes.lock(connection, key);
+            if (row == null) {
+                throw new ObjectChangedException(uri, base, "the row is gone; nothing was written");
+            }
+            if (!row.version().equals(openedVersion) || row.size() != size) {
+                throw new ObjectChangedException(uri, base, "the row's version is now " + row.version() + " (" + row.size()
+                        + " bytes): another writer changed it; nothing was written");
+            }
+            writes.update(connection, key, changes);
+            String after = writes.version(connection, key);
+            if (after == null || after.equals(openedVersion)) {
+                throw new IOException(errors.uri() + ": the version column " + versionName + " did not change when the row was "
+                        + "updated; it must change on every update (a trigger, or leave option version-column out for xmin); "
+                        + "nothing was written");
+            }
+            atCommit = true;
+            committing = after;
+            connection.commit();
+            connection.setAutoCommit(true);
+            inFlight.remove(connection);
+            pool.giveBack(connection);
+            openedVersion = after;
+            version = versionOf(versionName, after);
+            committing = null;
+            return version;
+        } catch (SQLException failure) {
+            abandon(connection);
+            if (closed) {
+                throw new BackendClosedException(uri);
+            }
+            String doing = "committing " + changes.dirty().size() + " ranges";
+            if (atCommit && SqlErrors.connectionBroken(failure)) {
+                IOException broken = errors.translate(failure, doing);
+                throw new IOException(broken.getMessage() + "; the connection broke at COMMIT, so whether the row holds "
+                        + "the new version is unknown: open it again to see", broken.getCause());
+            }
+            throw errors.translateWrite(failure, doing, "UPDATE (" + writes.dataColumn() + ")");
+        } catch (IOException | RuntimeException failure) {
+            abandon(connection);
+            throw failure;
+        }
+    }
+
+    /** A connection whose transaction failed: rolled back by closing it, and replaced. */
+    private void abandon(Connection connection) {
+        committing = null;
+        inFlight.remove(connection);
+        pool.discard(connection);
     }
 
     @Override
@@ -213,7 +364,9 @@ final class BlobBackend implements StorageBackend {
         if (versionNow == null && bytes == null) {
             throw new ObjectChangedException(uri, version, "the row is gone");
         }
-        if (!openedVersion.equals(versionNow)) {
+        // Committing first: it is cleared only after openedVersion has the version it held.
+        String beingCommitted = committing;
+        if (!openedVersion.equals(versionNow) && !(versionNow != null && versionNow.equals(beingCommitted))) {
             throw new ObjectChangedException(uri, version, "the row's version is now " + versionNow);
         }
         if (bytes == null || bytes.length != length) {

@@ -10,7 +10,8 @@ import java.util.Set;
 /**
  * Serves {@code pgblob://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE/[SCHEMA.]TABLE/KEY}: the {@code bytea}
  * value in the row of {@code TABLE} whose key column equals {@code KEY}, read over JDBC with one
- * {@code substring} per read. The JDBC driver for PostgreSQL is found at run time; put
+ * {@code substring} per read, and written, where opened for writing, in one transaction per commit (see
+ * {@link BlobWrites}). The JDBC driver for PostgreSQL is found at run time; put
  * {@code org.postgresql:postgresql} beside this jar.
  *
  * <p>Options:
@@ -51,6 +52,34 @@ public final class PgBlobBackendProvider implements BackendProvider {
     @Override
     public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
         BlobLocation location = BlobLocation.parse(uri);
-        return BlobBackend.open(location, BlobOptions.parse(location, options));
+        return BlobBackend.open(location, BlobOptions.parse(location, options), false);
+    }
+
+    /**
+     * Opens the row for writing too: a commit writes its dirty ranges with {@code overlay} in one
+     * transaction, checking the row's version under a row lock (see {@link BlobWrites}).
+     *
+     * @throws java.nio.file.AccessDeniedException if the user may not update the data column
+     */
+    @Override
+    public StorageBackend openForWriting(URI uri, Map<String, String> options) throws IOException {
+        BlobLocation location = BlobLocation.parse(uri);
+        return BlobBackend.open(location, BlobOptions.parse(location, options), true);
+    }
+
+    /**
+     * Inserts a row whose data is {@code size} zero bytes (at most 1 GiB, PostgreSQL's limit for a
+     * {@code bytea}), made by the server, and opens it for writing. The key column should be unique:
+     * an existing row fails the create, and with a unique key so does one that another client inserts
+     * meanwhile.
+     *
+     * @throws java.nio.file.FileAlreadyExistsException if a row with the key exists
+     */
+    @Override
+    public StorageBackend create(URI uri, long size, Map<String, String> options) throws IOException {
+        BlobLocation location = BlobLocation.parse(uri);
+        BlobOptions parsed = BlobOptions.parse(location, options);
+        BlobBackend.insertZeros(location, parsed, size);
+        return BlobBackend.open(location, parsed, true);
     }
 }

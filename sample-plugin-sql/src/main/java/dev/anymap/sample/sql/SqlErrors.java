@@ -39,6 +39,25 @@ final class SqlErrors {
         return state != null && (state.startsWith("08") || state.startsWith("57P"));
     }
 
+    /**
+     * A failed write, rolled back: {@code privilege} is what to GRANT where the user lacks it (SQLSTATE
+     * 42501); anything else as {@link #translate} has it.
+     */
+    IOException translateWrite(SQLException failure, String doing, String privilege) {
+        IOException translated;
+        if ("42501".equals(failure.getSQLState())) {
+            translated = new AccessDeniedException(uri(), null, doing + " failed: " + Redaction.describe(failure, this::scrub)
+                    + "; GRANT " + privilege + " ON " + location.tableName() + " to the user; nothing was written");
+            translated.initCause(ScrubbedException.of(failure, this::scrub));
+            return translated;
+        }
+        translated = translate(failure, doing);
+        IOException said = translated instanceof AccessDeniedException || translated instanceof NoSuchFileException
+                ? translated
+                : new IOException(translated.getMessage() + "; nothing was written", translated.getCause());
+        return said;
+    }
+
     /** A failure to connect, to open the row, or to read it. */
     IOException translate(SQLException failure, String doing) {
         String state = failure.getSQLState() == null ? "" : failure.getSQLState();

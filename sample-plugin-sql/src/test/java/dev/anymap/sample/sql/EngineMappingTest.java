@@ -38,13 +38,56 @@ class EngineMappingTest {
         byte[] content = TestContent.random(48, size + 1234);
         String table = Tables.create(server, "mapped");
         Tables.put(server, table, "model", content);
+        withPageServer(config -> mapAndCompare(config, server.uri(table, "model"), content));
+    }
 
+    /** Writes to a writable mapping reach the row at flush, and at close; a created row starts as zeros. */
+    @Test
+    void writesToAMappedRowAreInTheTableAfterFlushAndClose() throws Exception {
+        byte[] model = TestContent.random(49, (4 << 20) + 321);
+        String table = Tables.create(server, "written");
+        Tables.put(server, table, "record", model);
+        withPageServer(config -> {
+            MapOptions writable = MapOptions.defaults().withBackendOptions(server.login()).withWritable(true);
+            try (Anymap anymap = Anymap.open(config)) {
+                try (MappedRegion region = anymap.map(server.uri(table, "record"), writable)) {
+                    var before = region.version();
+                    for (long offset : new long[] {0, 4095, 256 << 10, (4 << 20) + 320}) {
+                        byte value = (byte) (offset * 31 + 7);
+                        region.segment().set(ValueLayout.JAVA_BYTE, offset, value);
+                        model[(int) offset] = value;
+                    }
+                    var flushed = region.flush();
+                    assertTrue(!flushed.equals(before), flushed + " after " + before);
+                    assertEquals(-1, java.util.Arrays.mismatch(model, Tables.get(server, table, "record")), "first differing byte");
+                    region.segment().set(ValueLayout.JAVA_BYTE, 100, (byte) 1);
+                    model[100] = 1;
+                }
+                assertEquals(-1, java.util.Arrays.mismatch(model, Tables.get(server, table, "record")), "after close");
+
+                int size = 300_000;
+                try (MappedRegion created = anymap.create(server.uri(table, "new"), size, writable)) {
+                    created.segment().set(ValueLayout.JAVA_BYTE, size - 1, (byte) 9);
+                }
+                byte[] expected = new byte[size];
+                expected[size - 1] = 9;
+                assertEquals(-1, java.util.Arrays.mismatch(expected, Tables.get(server, table, "new")), "the created row");
+            }
+        });
+    }
+
+    @FunctionalInterface
+    private interface WithConfig {
+        void run(AnymapConfig config) throws Exception;
+    }
+
+    private static void withPageServer(WithConfig test) throws Exception {
         Path directory = Files.createTempDirectory("pgblob-anymap-");
         Files.delete(directory); // the page server makes it, with mode 0700
         AnymapConfig config = AnymapConfig.defaults().withSocket(directory.resolve("server.sock"))
                 .withServerIdleExit(Duration.ofSeconds(1));
         try {
-            mapAndCompare(config, server.uri(table, "model"), content);
+            test.run(config);
         } finally {
             // The page server's socket and log; the server itself exits a second after its last client.
             try (var files = Files.walk(directory)) {

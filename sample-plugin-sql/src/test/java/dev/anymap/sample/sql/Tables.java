@@ -33,6 +33,17 @@ final class Tables {
         }
     }
 
+    /** The stored bytes of the row {@code key}, or null if there is none. */
+    static byte[] get(TestPostgres.Server server, String table, String key) throws SQLException {
+        try (Connection connection = server.connect();
+                PreparedStatement statement = connection.prepareStatement("SELECT data FROM " + table + " WHERE key = ?")) {
+            statement.setString(1, key);
+            try (java.sql.ResultSet row = statement.executeQuery()) {
+                return row.next() ? row.getBytes(1) : null;
+            }
+        }
+    }
+
     static void execute(TestPostgres.Server server, String sql) throws SQLException {
         try (Connection connection = server.connect(); Statement statement = connection.createStatement()) {
             statement.execute(sql);
