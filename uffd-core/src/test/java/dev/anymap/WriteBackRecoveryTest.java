@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class WriteBackRecoveryTest {
     private static final int CHUNK = 64 << 10;
-    private static final int RUNS = 20;
+    private static final int RUNS = 10;
     /** How long the storage takes to start a commit: the kills fall before, within and after it. */
     private static final int COMMIT_MILLIS = 100;
 
