@@ -63,6 +63,7 @@ final class ClientSession implements Runnable {
     private int handedFile = -1;
     /** How each region was mapped, as a server that takes it over must map it again. */
     private final Map<Long, Message.Map> requests = new ConcurrentHashMap<>();
+    private final Flushes flushes;
     /** Regions mapped as an object was assumed to be, and the open that checks it, until their attach. */
     private final Map<Long, Assumption> assumptions = new ConcurrentHashMap<>();
 
@@ -95,6 +96,7 @@ final class ClientSession implements Runnable {
         this.onEnd = onEnd;
         this.status = status;
         this.anyRegion = anyRegion;
+        this.flushes = new Flushes(connection, peerPid, keeper, requests);
     }
 
     /** This client's region of that id, or null. */
@@ -326,8 +328,10 @@ final class ClientSession implements Runnable {
                     yield region.trace(requestId, trace.from(), trace.resident());
                 }
                 case Message.Flush flush -> {
-                    flush(flush);
-                    yield null;
+                    RegionServer region = region(flush.regionId(), null);
+                    Message.Map request = requests.get(flush.regionId());
+                    flushes.start(flush, region, backendLoaders.of(request.codePath()).loader());
+                    yield null; // answered by the flush's own thread
                 }
                 case Message.PrefetchOrder order -> {
                     region(order.regionId(), null).prefetchInOrder(order.chunks());
@@ -532,60 +536,6 @@ final class ClientSession implements Runnable {
         return map.writing().writable() && !pending.isEmpty() && backend.lastCommit().filter(pending::equals).isPresent();
     }
 
-    /**
-     * Writes a writable region's ranges to storage on a thread of its own, which answers: a commit
-     * takes round trips, and the client's other requests go on meanwhile.
-     */
-    private void flush(Message.Flush flush) throws IOException {
-        RegionServer region = region(flush.regionId(), null);
-        WriteBack writeBack = region.object().writeBack();
-        if (writeBack == null) {
-            throw new IllegalArgumentException("region " + flush.regionId() + " (" + region.object().printableUri()
-                    + ") was not mapped writable; there is nothing to flush");
-        }
-        Message.Map request = requests.get(flush.regionId());
-        ClassLoader loader = backendLoaders.of(request.codePath()).loader();
-        Thread.ofVirtual().name("anymap-flush-" + flush.regionId()).start(() -> {
-            Thread.currentThread().setContextClassLoader(loader);
-            Message reply;
-            try {
-                String version = writeBack.commit(flush.ranges(), new WriteBack.Progress() {
-                    @Override
-                    public void committing(String token) {
-                        tellKeeper(flush.regionId(), requests.get(flush.regionId()).withPendingCommit(token));
-                    }
-
-                    @Override
-                    public void committed(String version) {
-                        Message.Map now = requests.get(flush.regionId()).toTakeOver(version);
-                        requests.put(flush.regionId(), now);
-                        tellKeeper(flush.regionId(), now);
-                    }
-                });
-                reply = new Message.Flushed(flush.requestId(), version);
-            } catch (Exception e) {
-                LOG.log(System.Logger.Level.DEBUG, "flushing region " + flush.regionId() + " of client " + peerPid + ": " + e);
-                reply = new Message.Failure(flush.requestId(), kind(e), String.valueOf(e.getMessage()));
-            }
-            try {
-                connection.send(reply);
-            } catch (IOException e) {
-                LOG.log(System.Logger.Level.DEBUG, "answering client " + peerPid + "'s flush: " + e.getMessage());
-            }
-        });
-    }
-
-    private void tellKeeper(long regionId, Message.Map request) {
-        if (keeper == null) {
-            return;
-        }
-        try {
-            keeper.update(regionId, request);
-        } catch (IOException e) {
-            LOG.log(System.Logger.Level.WARNING, "telling the keeper of region " + regionId + "'s flush: " + e.getMessage());
-        }
-    }
-
     /** Opens and closes the object: what it is now. */
     private static Opened open(BackendLoaders.Backends backends, URI uri, Map<String, String> options) {
         try (StorageBackend backend = backends.open(uri, options)) {
@@ -654,7 +604,7 @@ final class ClientSession implements Runnable {
         };
     }
 
-    private static Message.ErrorKind kind(Exception e) {
+    static Message.ErrorKind kind(Exception e) {
         return switch (e) {
             case NoSuchFileException ignored -> Message.ErrorKind.NO_SUCH_OBJECT;
             case AccessDeniedException ignored -> Message.ErrorKind.ACCESS_DENIED;

@@ -165,23 +165,22 @@ final class S3Commit {
 
     /** Uploads the dirty parts and copies the others; every part is done, or this throws once none is in flight. */
     private CompletedPart[] parts(String uploadId, long size, long part) throws IOException {
-        int count = (int) ((size + part - 1) / part);
+        List<PartPlan.Part> plan = base == null ? List.of() : PartPlan.of(size, changes.dirty(), part);
+        if (plan.isEmpty()) { // a new object, all of it uploaded; or dirty ranges so many that only parts of one size fit
+            plan = grid(size, part);
+        }
+        int count = plan.size();
         CompletedPart[] done = new CompletedPart[count];
         AtomicReference<Throwable> failed = new AtomicReference<>();
         Semaphore slots = new Semaphore(IN_FLIGHT);
-        List<ByteRange> dirty = changes.dirty();
-        int nextDirty = 0;
         // Declared before the workers, so closed after them: no upload reads a buffer freed under it.
         try (Arena arena = Arena.ofShared()) {
             Buffers buffers = new Buffers(arena, part);
             try (ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor()) {
                 for (int index = 0; index < count && failed.get() == null; index++) {
-                    long offset = index * part;
-                    long length = Math.min(part, size - offset);
-                    while (nextDirty < dirty.size() && dirty.get(nextDirty).end() <= offset) {
-                        nextDirty++;
-                    }
-                    boolean isDirty = base == null || (nextDirty < dirty.size() && dirty.get(nextDirty).offset() < offset + length);
+                    long offset = plan.get(index).offset();
+                    long length = plan.get(index).length();
+                    boolean isDirty = plan.get(index).upload();
                     int number = index + 1;
                     try {
                         slots.acquire();
@@ -236,6 +235,24 @@ final class S3Commit {
             default -> throw new IOException(Redaction.uri(uri) + ": commit failed: " + failures.describe(failure),
                     failures.safeCause(failure));
         }
+    }
+
+    /**
+     * Parts of one size, each uploaded: for a new object, or where dirty ranges are spread so thin that
+     * a plan of copies between them would take more parts than S3 allows.
+     */
+    private List<PartPlan.Part> grid(long size, long part) {
+        List<PartPlan.Part> parts = new java.util.ArrayList<>();
+        List<ByteRange> dirty = changes.dirty();
+        int next = 0;
+        for (long offset = 0; offset < size; offset += part) {
+            long length = Math.min(part, size - offset);
+            while (next < dirty.size() && dirty.get(next).end() <= offset) {
+                next++;
+            }
+            parts.add(new PartPlan.Part(offset, length, base == null || (next < dirty.size() && dirty.get(next).offset() < offset + length)));
+        }
+        return parts;
     }
 
     private CompletedPart upload(String uploadId, int number, MemorySegment bytes) throws IOException {
