@@ -185,10 +185,13 @@ class SharedPageCacheTest {
     }
 
     @Test
-    void aWritableRegionsWritesStayInItThroughEvictionAndNeverReachTheCache() throws Exception {
+    void aWritableRegionsWritesStayInItThroughEvictionAndNeverReachTheCache(@org.junit.jupiter.api.io.TempDir java.nio.file.Path directory)
+            throws Exception {
         AnymapConfig config = TestServers.privateServer().withCacheLimit(128L << 20);
         long seed = 35;
-        URI uri = URI.create("mem:written?size=" + SIZE + "&seed=" + seed);
+        java.nio.file.Path file = directory.resolve("written.bin");
+        java.nio.file.Files.write(file, ReferenceContent.bytes(SIZE, seed, 0, (int) SIZE));
+        URI uri = URI.create("servedfile:" + file); // served through faults, as remote storage is
         MapOptions options = MapOptions.defaults().withChunkSize(64 << 10);
         byte[] written = "written by the writable region".getBytes(StandardCharsets.UTF_8);
         try (Anymap anymap = Anymap.open(config);
