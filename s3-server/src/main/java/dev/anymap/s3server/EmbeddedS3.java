@@ -73,7 +73,8 @@ public final class EmbeddedS3 implements AutoCloseable {
         properties.setProperty("jclouds.filesystem.basedir", directory.toAbsolutePath().toString());
         BlobStore store = BlobStores.create("filesystem", properties);
         S3Proxy proxy = S3Proxy.builder()
-                .blobStore(store)
+                // Conditional writes as S3 makes them, atomic (see ConditionalWrites).
+                .blobStore(new ConditionalWrites(store))
                 .endpoint(URI.create("http://127.0.0.1:0"))
                 .awsAuthentication(AuthenticationType.AWS_V4, accessKey, secretKey)
                 // Single PUTs up to 5 GiB, as on S3 (s3proxy's own limit for unchunked ones is 128 MiB).

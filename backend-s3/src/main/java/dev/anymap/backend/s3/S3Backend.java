@@ -2,6 +2,8 @@ package dev.anymap.backend.s3;
 
 import dev.anymap.spi.BackendClosedException;
 import dev.anymap.spi.ByteSink;
+import dev.anymap.spi.Capability;
+import dev.anymap.spi.Changes;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.ObjectVersion;
 import dev.anymap.spi.OutOfRangeException;
@@ -12,6 +14,7 @@ import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -51,32 +54,41 @@ final class S3Backend implements StorageBackend {
     private final S3Location location;
     private final S3Clients.Lease lease;
     private final long size;
-    private final String etag;
-    private final ObjectVersion version;
+    private final boolean writable;
     private final S3Failures failures;
-    private final byte[] opening;
+    // A commit moves these three to the new version, with the reads that follow it.
+    private volatile String etag;
+    private volatile ObjectVersion version;
+    private volatile byte[] opening;
+    private volatile Optional<String> lastCommit;
+    private volatile S3Commit.Result lastResult;
     private final AtomicBoolean closed = new AtomicBoolean();
     private final Set<ResponseInputStream<?>> inFlight = ConcurrentHashMap.newKeySet();
 
-    private S3Backend(URI uri, S3Location location, S3Clients.Lease lease, Opening opening, S3Failures failures) {
+    private S3Backend(URI uri, S3Location location, S3Clients.Lease lease, Opening opening, S3Failures failures, boolean writable) {
         this.uri = uri;
         this.location = location;
         this.lease = lease;
         this.size = opening.size();
+        this.writable = writable;
         this.etag = opening.etag();
         this.version = ObjectVersion.etag(etag);
         this.failures = failures;
         this.opening = opening.bytes();
+        this.lastCommit = Optional.ofNullable(opening.commit());
     }
 
-    /** What open learnt: the size, the ETag and the object's first bytes (fewer, or none, if its body broke off). */
-    private record Opening(long size, String etag, byte[] bytes) {}
+    /**
+     * What open learnt: the size, the ETag, the object's first bytes (fewer, or none, if its body broke
+     * off) and the token of the commit that made this version, if one did.
+     */
+    private record Opening(long size, String etag, byte[] bytes, String commit) {}
 
     /**
      * Opens the object with a GET of its first bytes; the lease is the backend's from here, closed
      * with it or, if the open fails, before this throws.
      */
-    static S3Backend open(URI uri, S3Location location, S3Clients.Lease lease) throws IOException {
+    static S3Backend open(URI uri, S3Location location, S3Clients.Lease lease, boolean writable) throws IOException {
         S3Failures failures = new S3Failures(uri, location, lease.settings());
         try {
             Opening opening;
@@ -91,7 +103,7 @@ final class S3Backend implements StorageBackend {
             } catch (SdkException e) {
                 throw failures.atOpen(e, lease.client());
             }
-            return new S3Backend(uri, location, lease, opening, failures);
+            return new S3Backend(uri, location, lease, opening, failures, writable);
         } catch (IOException | RuntimeException | Error e) {
             lease.close();
             throw e;
@@ -99,8 +111,24 @@ final class S3Backend implements StorageBackend {
     }
 
     /** The object as {@code size} bytes at {@code etag}, taken on trust: the If-Match of every read checks it. */
-    static S3Backend at(URI uri, S3Location location, S3Clients.Lease lease, long size, String etag) {
-        return new S3Backend(uri, location, lease, new Opening(size, etag, new byte[0]), new S3Failures(uri, location, lease.settings()));
+    static S3Backend at(URI uri, S3Location location, S3Clients.Lease lease, long size, String etag, boolean writable) {
+        return new S3Backend(uri, location, lease, new Opening(size, etag, new byte[0], null),
+                new S3Failures(uri, location, lease.settings()), writable);
+    }
+
+    /**
+     * Creates an object of {@code size} zero bytes where none exists ({@code If-None-Match: *}) and
+     * opens it for writing at the ETag the storage gave it; the lease is the backend's from here.
+     */
+    static S3Backend create(URI uri, S3Location location, S3Clients.Lease lease, long size) throws IOException {
+        try {
+            S3Failures failures = new S3Failures(uri, location, lease.settings());
+            S3Commit.Result created = S3Commit.create(uri, location, lease.client(), failures, size);
+            return new S3Backend(uri, location, lease, new Opening(size, created.etag(), new byte[0], null), failures, true);
+        } catch (IOException | RuntimeException | Error e) {
+            lease.close();
+            throw e;
+        }
     }
 
     private static Opening openWithGet(URI uri, S3Location location, S3Clients.Lease lease) throws IOException {
@@ -125,7 +153,7 @@ final class S3Backend implements StorageBackend {
             if (size > OPENING_BYTES && response.contentRange() == null) {
                 body.abort(); // a server that ignored the range: drop the connection rather than drain the object
             }
-            return new Opening(size, etag, bytes);
+            return new Opening(size, etag, bytes, response.metadata().get(S3Commit.TOKEN_METADATA));
         }
     }
 
@@ -139,7 +167,7 @@ final class S3Backend implements StorageBackend {
         if (head.contentLength() == null || head.contentLength() < 0) {
             throw new IOException(Redaction.uri(uri) + ": the S3 server sent no object size (Content-Length) for it");
         }
-        return new Opening(head.contentLength(), validator(uri, head.eTag()), new byte[0]);
+        return new Opening(head.contentLength(), validator(uri, head.eTag()), new byte[0], head.metadata().get(S3Commit.TOKEN_METADATA));
     }
 
     /** The object's size, from the total of a Content-Range, or the length of a response that ignored the range. */
@@ -185,6 +213,48 @@ final class S3Backend implements StorageBackend {
     }
 
     @Override
+    public Set<Capability> capabilities() {
+        return writable ? Set.of(Capability.WRITE) : Set.of();
+    }
+
+    /**
+     * Stores {@code changes} as a new version of the whole object, conditional on {@code changes.base()}
+     * (see {@link S3Commit}); reads then read the new version, with If-Match on its ETag.
+     */
+    @Override
+    public synchronized ObjectVersion commit(Changes changes) throws IOException {
+        if (!writable) {
+            return StorageBackend.super.commit(changes);
+        }
+        ensureOpen();
+        if (changes.size() != size) {
+            throw new IllegalArgumentException(Redaction.uri(uri) + ": changes of an object of " + changes.size()
+                    + " bytes, but it has " + size + " (a commit never changes the size)");
+        }
+        if (changes.base().kind() != ObjectVersion.Kind.ETAG) {
+            throw new IllegalArgumentException(Redaction.uri(uri) + ": changes made on " + changes.base()
+                    + ", but an S3 object's versions are ETags");
+        }
+        S3Commit.Result result = S3Commit.commit(uri, location, lease.client(), failures, changes);
+        opening = new byte[0];
+        etag = result.etag();
+        version = ObjectVersion.etag(result.etag());
+        lastCommit = Optional.of(changes.token());
+        lastResult = result;
+        return version;
+    }
+
+    @Override
+    public Optional<String> lastCommit() {
+        return lastCommit;
+    }
+
+    /** What the last commit through this backend sent: for tests that check that only dirty parts travel. */
+    S3Commit.Result lastResult() {
+        return lastResult;
+    }
+
+    @Override
     public void read(long offset, MemorySegment target) throws IOException {
         stream(offset, target.byteSize(), ByteSink.into(target));
     }
@@ -195,6 +265,7 @@ final class S3Backend implements StorageBackend {
         OutOfRangeException.check(uri, offset, length, size);
         ensureOpen();
         Progress progress = new Progress();
+        byte[] opening = this.opening;
         if (offset < opening.length && length > 0) {
             progress.done = Math.min(length, opening.length - offset);
             sink.accept(MemorySegment.ofArray(opening).asSlice(offset, progress.done).asReadOnly());
@@ -220,6 +291,8 @@ final class S3Backend implements StorageBackend {
      * Every failure of the body is a {@link BodyFailure}, to be resumed; every other failure is final.
      */
     private void fetch(long offset, long length, ByteSink sink, Progress progress) throws IOException {
+        String etag = this.etag;
+        ObjectVersion version = this.version;
         long first = offset + progress.done;
         long last = offset + length - 1;
         GetObjectRequest request = GetObjectRequest.builder()
@@ -239,7 +312,7 @@ final class S3Backend implements StorageBackend {
         boolean complete = false;
         try {
             ensureOpen();
-            boolean wholeObject = check(body.response(), first, last);
+            boolean wholeObject = check(body.response(), first, last, etag, version);
             long expected = last - first + 1;
             long copied;
             try {
@@ -268,7 +341,7 @@ final class S3Backend implements StorageBackend {
      * Checks that a response is the range asked for, of the version opened; returns whether it is the
      * whole object instead, from a server that ignored the Range header.
      */
-    private boolean check(GetObjectResponse response, long first, long last) throws IOException {
+    private boolean check(GetObjectResponse response, long first, long last, String etag, ObjectVersion version) throws IOException {
         if (response.eTag() != null && !sameEtag(response.eTag(), etag)) {
             // If-Match should have made this a 412; a store that ignores it is caught here.
             throw new ObjectChangedException(uri, version, "a read got ETag " + response.eTag());

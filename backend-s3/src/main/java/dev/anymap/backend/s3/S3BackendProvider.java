@@ -144,7 +144,34 @@ public final class S3BackendProvider implements BackendProvider {
         S3Settings settings = S3Settings.from(uri, options);
         refuseAmbientCredentials(uri, settings);
         S3Location location = S3Location.of(uri);
-        return S3Backend.open(uri, location, clients.acquire(settings));
+        return S3Backend.open(uri, location, clients.acquire(settings), false);
+    }
+
+    /**
+     * Opens the object as {@link #open} does, for {@linkplain S3Backend#commit commits} too. Whether the
+     * credentials may write is known only at the first commit: S3 has no way to ask without writing.
+     */
+    @Override
+    public StorageBackend openForWriting(URI uri, Map<String, String> options) throws IOException {
+        S3Settings settings = S3Settings.from(uri, options);
+        refuseAmbientCredentials(uri, settings);
+        S3Location location = S3Location.of(uri);
+        return S3Backend.open(uri, location, clients.acquire(settings), true);
+    }
+
+    /**
+     * Stores {@code size} zero bytes at {@code uri}, only if no object is there ({@code If-None-Match: *}
+     * on the PutObject, or on the CompleteMultipartUpload of a large object), and opens it for writing.
+     */
+    @Override
+    public StorageBackend create(URI uri, long size, Map<String, String> options) throws IOException {
+        if (size < 0) {
+            throw new IllegalArgumentException(Redaction.uri(uri) + ": cannot create an object of " + size + " bytes");
+        }
+        S3Settings settings = S3Settings.from(uri, options);
+        refuseAmbientCredentials(uri, settings);
+        S3Location location = S3Location.of(uri);
+        return S3Backend.create(uri, location, clients.acquire(settings), size);
     }
 
     /** A backend whose every GET carries {@code If-Match} with the ETag given: no request until the first read. */
@@ -157,6 +184,6 @@ public final class S3BackendProvider implements BackendProvider {
         S3Settings settings = S3Settings.from(uri, options);
         refuseAmbientCredentials(uri, settings);
         S3Location location = S3Location.of(uri);
-        return Optional.of(S3Backend.at(uri, location, clients.acquire(settings), size, version.value()));
+        return Optional.of(S3Backend.at(uri, location, clients.acquire(settings), size, version.value(), false));
     }
 }

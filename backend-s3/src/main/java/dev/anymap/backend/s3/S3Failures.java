@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.URI;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.NoSuchFileException;
 import software.amazon.awssdk.awscore.exception.AwsErrorDetails;
 import software.amazon.awssdk.core.exception.AbortedException;
@@ -71,6 +72,43 @@ final class S3Failures {
             };
         }
         return unreachable("GET of " + range, failure);
+    }
+
+    /** The failure of one request of a commit on {@code base}: the SDK has already retried what it could. */
+    IOException onCommit(SdkException failure, ObjectVersion base, String what) {
+        if (failure instanceof S3Exception s3) {
+            return switch (s3.statusCode()) {
+                case 412 -> withCause(new ObjectChangedException(uri, base, "another writer stored a new version before this "
+                        + "commit (the " + what + " conditional on " + base.value() + " was answered 412 Precondition Failed); "
+                        + "nothing of this commit was stored"), failure);
+                case 404 -> withCause(s3.awsErrorDetails() != null && "NoSuchUpload".equals(s3.awsErrorDetails().errorCode())
+                        ? new IOException(uriText + ": " + what + " failed: the multipart upload of this commit is gone (HTTP 404"
+                                + code(s3) + "); nothing of this commit was stored")
+                        : new ObjectChangedException(uri, base, "it was deleted before this commit (the " + what
+                                + " was answered HTTP 404" + code(s3) + "); nothing of this commit was stored"), failure);
+                case 403 -> withCause(new AccessDeniedException(uriText, null, what + " denied by " + settings.describeEndpoint()
+                        + " (HTTP 403" + code(s3) + "); check that the credentials may write the object (s3:PutObject)"), failure);
+                default -> withCause(new IOException(uriText + ": commit failed at the " + what + ": " + describe(failure)), failure);
+            };
+        }
+        return unreachable("commit (" + what + ")", failure);
+    }
+
+    /** The failure of one request that creates a new object where none may exist yet. */
+    IOException onCreate(SdkException failure, String what) {
+        if (failure instanceof S3Exception s3) {
+            return switch (s3.statusCode()) {
+                case 412 -> withCause(new FileAlreadyExistsException(uriText, null, "an object already exists there (the "
+                        + what + " with If-None-Match: * was answered 412 Precondition Failed) and is left as it was; open it "
+                        + "for writing instead, or delete it first"), failure);
+                case 404 -> withCause(new NoSuchFileException(uriText, null, what + " answered HTTP 404" + code(s3)
+                        + ": the bucket '" + location.bucket() + "' does not exist at " + settings.describeEndpoint()), failure);
+                case 403 -> withCause(new AccessDeniedException(uriText, null, what + " denied by " + settings.describeEndpoint()
+                        + " (HTTP 403" + code(s3) + "); check that the credentials may write the object (s3:PutObject)"), failure);
+                default -> withCause(new IOException(uriText + ": create failed at the " + what + ": " + describe(failure)), failure);
+            };
+        }
+        return unreachable("create (" + what + ")", failure);
     }
 
     private IOException unreachable(String what, SdkException failure) {
