@@ -34,23 +34,63 @@ public final class MemoryObjects {
         return GeneratedContent.random(seed);
     }
 
-    /** Stores a copy of {@code content} as {@code mem:NAME}, replacing any object of that name. */
+    /**
+     * Stores a copy of {@code content} as {@code mem:NAME}, replacing any object of that name. A named
+     * object may be {@linkplain dev.anymap.spi.BackendProvider#openForWriting opened for writing}.
+     */
     public static URI put(String name, byte[] content) {
-        MemoryObject object = MemoryObject.allocate(content.length, false);
+        MemoryObject object = MemoryObject.allocate(content.length);
         MemorySegment.copy(MemorySegment.ofArray(content), 0, object.bytes(), 0, content.length);
         return register(name, object);
     }
 
     /** Stores {@code size} bytes made by {@code generator} as {@code mem:NAME}. */
     public static URI generate(String name, long size, Generator generator) {
-        MemoryObject object = MemoryObject.allocate(size, false);
+        MemoryObject object = MemoryObject.allocate(size);
         generator.fill(0, object.bytes());
         return register(name, object);
     }
 
-    /** Stores a zero-filled object of {@code size} bytes as {@code mem:NAME}, which backends may write. */
+    /** Stores a zero-filled object of {@code size} bytes as {@code mem:NAME}, replacing any object of that name. */
     public static URI createWritable(String name, long size) {
-        return register(name, MemoryObject.allocate(size, true));
+        return register(name, MemoryObject.allocate(size));
+    }
+
+    /**
+     * Stores {@code object} as {@code name} if no object has that name.
+     *
+     * @return whether it was stored
+     */
+    static boolean putNew(String name, MemoryObject object) {
+        checkName(name);
+        return NAMED.putIfAbsent(name, object) == null;
+    }
+
+    /**
+     * Stores {@code next} as {@code name} in place of {@code current}, if that is still the object of
+     * that name: a commit's compare and swap.
+     *
+     * @return whether it was stored
+     */
+    static boolean replace(String name, MemoryObject current, MemoryObject next) {
+        if (!NAMED.replace(name, current, next)) {
+            return false;
+        }
+        current.release();
+        return true;
+    }
+
+    /** A copy of the bytes stored as {@code name} now, read without a backend; null if there is none. */
+    static byte[] storedBytes(String name) {
+        MemoryObject object = retainNamed(name);
+        if (object == null) {
+            return null;
+        }
+        try {
+            return object.bytes().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+        } finally {
+            object.release();
+        }
     }
 
     /**

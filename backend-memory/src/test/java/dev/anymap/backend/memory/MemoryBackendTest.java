@@ -8,12 +8,17 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.anymap.spi.BackendRegistry;
+import dev.anymap.spi.ByteRange;
 import dev.anymap.spi.Capability;
+import dev.anymap.spi.Changes;
 import dev.anymap.spi.StorageBackend;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.net.URI;
 import java.nio.file.NoSuchFileException;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class MemoryBackendTest {
@@ -69,15 +74,32 @@ class MemoryBackendTest {
     }
 
     @Test
-    void aWritableObjectTakesWritesAndAReadOnlyOneRefusesThem() throws Exception {
-        URI uri = MemoryObjects.createWritable("writable", 8192);
-        try (StorageBackend backend = registry.open(uri)) {
-            assertTrue(backend.capabilities().contains(Capability.WRITE));
-            backend.write(4090, MemorySegment.ofArray(new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
-            assertArrayEquals(new byte[] {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0}, read(backend, 4089, 12));
+    void aGeneratedObjectCannotBeWrittenOrCreatedAndSaysWhatCan() throws Exception {
+        URI generated = MemoryObjects.generatedUri("generated-read-only", 8192, 3);
+        UnsupportedOperationException write = assertThrows(UnsupportedOperationException.class,
+                () -> registry.openForWriting(generated, Map.of()));
+        assertTrue(write.getMessage().contains(generated.toString()) && write.getMessage().contains("mem:NAME"), write.getMessage());
+        assertThrows(UnsupportedOperationException.class, () -> registry.create(generated, 8192, Map.of()));
+        try (StorageBackend backend = registry.open(generated)) {
+            assertFalse(backend.capabilities().contains(Capability.WRITE));
+            byte[] expected = new byte[8192];
+            MemoryObjects.generatedContent(3).fill(0, MemorySegment.ofArray(expected));
+            assertArrayEquals(expected, read(backend, 0, 8192), "a generated object's bytes, unwritten");
         }
-        try (StorageBackend readOnly = registry.open(MemoryObjects.put("read-only", new byte[10]))) {
-            assertThrows(UnsupportedOperationException.class, () -> readOnly.write(0, MemorySegment.ofArray(new byte[1])));
+    }
+
+    @Test
+    void aBackendOpenOnTheOldVersionKeepsReadingItAfterACommit() throws Exception {
+        byte[] content = {1, 2, 3, 4};
+        URI uri = MemoryObjects.put("versions", content);
+        try (StorageBackend reader = registry.open(uri); StorageBackend writer = registry.openForWriting(uri, Map.of())) {
+            MemorySegment view = reader.view().orElseThrow();
+            byte[] next = {1, 9, 9, 4};
+            writer.commit(Changes.of(writer.version(), List.of(new ByteRange(1, 2)), MemorySegment.ofArray(next), "t"));
+            assertArrayEquals(content, read(reader, 0, 4), "the old version's reads");
+            assertArrayEquals(content, view.toArray(ValueLayout.JAVA_BYTE), "the old version's view");
+            assertArrayEquals(next, MemoryObjects.storedBytes("versions"), "the stored bytes");
+            assertNotEquals(reader.version(), writer.version());
         }
     }
 
