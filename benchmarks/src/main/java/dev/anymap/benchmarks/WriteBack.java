@@ -166,6 +166,53 @@ public final class WriteBack {
             }
         }
         report.append(table).append('\n');
+        partCosts(s3, roundTrips, size);
+    }
+
+    /**
+     * What a flush saves is the upload of the clean parts, copied inside S3 instead: the time of one part
+     * each way, on this S3 server, tells what it can save here.
+     */
+    private void partCosts(S3Fixture s3, long[] roundTrips, long size) throws Exception {
+        report.append("For reference, what one part costs this S3 server: an UploadPart of " + (PART >> 20) + " MiB from memory "
+                + "against an UploadPartCopy of " + (PART >> 20) + " MiB of the object, one at a time, each in a multipart upload "
+                + "of its own, aborted afterwards. A flush saves the first and pays the second for each clean part. Milliseconds, "
+                + "medians of " + runs.repeats() + " alternating runs (min-max).\n\n");
+        Table table = new Table("round trip", "UploadPart", "UploadPartCopy", "copy / upload");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment bytes = arena.allocate(PART, PAGE);
+            bytes.fill((byte) 7);
+            long[] next = {0};
+            for (long roundTrip : roundTrips) {
+                S3Client client = s3.client(roundTrip);
+                Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
+                sides.put("upload", () -> inUpload(client, uploadId -> client.uploadPart(b -> b.bucket(S3Fixture.BUCKET).key("written")
+                        .uploadId(uploadId).partNumber(1).contentLength(PART), RequestBody.fromContentProvider(
+                        () -> new SegmentStream(bytes), PART, "application/octet-stream"))));
+                sides.put("copy", () -> {
+                    long from = (next[0]++ % (size / PART)) * PART;
+                    return inUpload(client, uploadId -> client.uploadPartCopy(b -> b.sourceBucket(S3Fixture.BUCKET).sourceKey("written")
+                            .destinationBucket(S3Fixture.BUCKET).destinationKey("written").uploadId(uploadId).partNumber(1)
+                            .copySourceRange("bytes=" + from + "-" + (from + PART - 1))));
+                });
+                Map<String, Runs.Result> results = runs.alternate("write-back S3 part " + roundTrip + " ms", sides);
+                table.row(roundTrip + " ms", results.get("upload").spread(), results.get("copy").spread(),
+                        Stats.ratio(results.get("copy").median() / results.get("upload").median()));
+            }
+        }
+        report.append(table).append('\n');
+    }
+
+    /** Milliseconds of {@code part} alone, in a multipart upload of its own that is then aborted. */
+    private static double inUpload(S3Client client, java.util.function.Consumer<String> part) {
+        String uploadId = client.createMultipartUpload(b -> b.bucket(S3Fixture.BUCKET).key("written")).uploadId();
+        try {
+            long started = System.nanoTime();
+            part.accept(uploadId);
+            return (System.nanoTime() - started) / 1e6;
+        } finally {
+            client.abortMultipartUpload(b -> b.bucket(S3Fixture.BUCKET).key("written").uploadId(uploadId));
+        }
     }
 
     /** The pages a case dirties in one run. */
