@@ -99,6 +99,11 @@ final class S3Fixture implements AutoCloseable {
         etags.put(key, java.util.HexFormat.of().formatHex(etag));
     }
 
+    /** The file in which s3proxy stores {@code key}: the object's bytes as S3 holds them, to check without the S3 API. */
+    Path file(String key) {
+        return store.resolve(key);
+    }
+
     /** The ETag that {@code key} has now, in hex, as S3 gives it (without quotes). */
     String etag(String key) {
         return etags.get(key);
