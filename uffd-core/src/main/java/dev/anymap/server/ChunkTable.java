@@ -27,6 +27,8 @@ final class ChunkTable {
     private final byte[] states;
     private final int chunkSize;
     private final long mappedLength;
+    /** The bytes of the PRESENT chunks, kept as they come and go: status and stats ask often, and a table may have millions. */
+    private final java.util.concurrent.atomic.AtomicLong presentBytes = new java.util.concurrent.atomic.AtomicLong();
 
     ChunkTable(long mappedLength, int chunkSize, String printableUri) {
         long chunks = (mappedLength + chunkSize - 1) / chunkSize;
@@ -82,21 +84,32 @@ final class ChunkTable {
     }
 
     void present(int chunk) {
-        STATE.setVolatile(states, chunk, PRESENT);
+        set(chunk, PRESENT);
     }
 
     void failed(int chunk) {
-        STATE.setVolatile(states, chunk, FAILED);
+        set(chunk, FAILED);
     }
 
     /** An install failed: the chunk is fetched again when a thread faults on it. */
     void reset(int chunk) {
-        STATE.setVolatile(states, chunk, EMPTY);
+        set(chunk, EMPTY);
+    }
+
+    private void set(int chunk, byte state) {
+        byte was = (byte) STATE.getAndSet(states, chunk, state);
+        if ((was == PRESENT) != (state == PRESENT)) {
+            presentBytes.addAndGet(state == PRESENT ? fillLength(chunk, 1) : -fillLength(chunk, 1));
+        }
     }
 
     /** Starts dropping a PRESENT chunk; false if it is not present. */
     boolean startEviction(int chunk) {
-        return STATE.compareAndSet(states, chunk, PRESENT, EVICTING);
+        if (!STATE.compareAndSet(states, chunk, PRESENT, EVICTING)) {
+            return false;
+        }
+        presentBytes.addAndGet(-fillLength(chunk, 1));
+        return true;
     }
 
     void evicted(int chunk) {
@@ -117,13 +130,7 @@ final class ChunkTable {
     }
 
     long presentBytes() {
-        long bytes = 0;
-        for (int chunk = 0; chunk < states.length; chunk++) {
-            if (isPresent(chunk)) {
-                bytes += fillLength(chunk, 1);
-            }
-        }
-        return bytes;
+        return presentBytes.get();
     }
 
     int[] presentChunks() {
