@@ -38,10 +38,7 @@ import java.util.concurrent.atomic.AtomicLong;
 final class ClientSession implements Runnable {
     private static final System.Logger LOG = System.getLogger(ClientSession.class.getName());
     private static final AtomicLong NEXT_REGION = new AtomicLong(1);
-    private static final int MAX_FETCH_WORKERS = 64;
-    private static final int MAX_READAHEAD = 1024;
     private static final long WARM_UP_BYTES = 1 << 20;
-    private static final long MAX_FETCH_DEADLINE_MILLIS = Duration.ofDays(1).toMillis();
     /** Where the opens that check an assumed object run, beside the session that answered the map. */
     private static final Executor OPENS = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("anymap-open-", 0).factory());
 
@@ -394,25 +391,9 @@ final class ClientSession implements Runnable {
      *     object's chunks fetched so far and which its client maps; null for a new region
      */
     private Message map(Message.Map map, long regionId, ObjectMemory takenOverMemory) throws IOException, URISyntaxException {
+        MapRequestLimits.check(map);
         int chunk = map.chunkSize();
-        if (chunk < RegionServer.MIN_CHUNK || chunk > RegionServer.MAX_CHUNK || Integer.bitCount(chunk) != 1) {
-            throw new IllegalArgumentException("chunk size " + chunk + " is not a power of two from "
-                    + RegionServer.MIN_CHUNK + " to " + RegionServer.MAX_CHUNK);
-        }
-        if (map.fetchWorkers() < 1 || map.fetchWorkers() > MAX_FETCH_WORKERS) {
-            throw new IllegalArgumentException("fetch workers " + map.fetchWorkers() + " outside 1.." + MAX_FETCH_WORKERS);
-        }
         Message.Prefetching prefetching = map.prefetching();
-        if (prefetching.readaheadChunks() < 0 || prefetching.readaheadChunks() > MAX_READAHEAD) {
-            throw new IllegalArgumentException("readahead " + prefetching.readaheadChunks() + " outside 0.." + MAX_READAHEAD);
-        }
-        if (prefetching.memoryLimit() < 0 || prefetching.rateLimit() <= 0) {
-            throw new IllegalArgumentException("prefetch limits of " + prefetching.memoryLimit() + " bytes and "
-                    + prefetching.rateLimit() + " bytes per second are not a size and a positive rate");
-        }
-        if (map.fetchDeadlineMillis() < 1 || map.fetchDeadlineMillis() > MAX_FETCH_DEADLINE_MILLIS) {
-            throw new IllegalArgumentException("fetch deadline of " + map.fetchDeadlineMillis() + " ms outside 1.." + MAX_FETCH_DEADLINE_MILLIS);
-        }
         URI uri = new URI(map.uri());
         // The providers of the process that mapped: its plugins, its versions of them.
         BackendLoaders.Backends backends = backendLoaders.of(map.codePath());
