@@ -151,14 +151,19 @@ final class LocalBackends {
     /** {@code e} as the client gets it from a page server's failure, so that a map fails alike on either path. */
     private static IOException asAnswered(URI uri, IOException e) {
         IOException answered = switch (e) {
-            case NoSuchFileException missing -> new NoSuchFileException(Redaction.uri(uri), null, missing.getMessage());
-            case AccessDeniedException denied -> new AccessDeniedException(Redaction.uri(uri), null, denied.getMessage());
+            case NoSuchFileException missing -> new NoSuchFileException(Redaction.uri(uri), null, reason(missing));
+            case AccessDeniedException denied -> new AccessDeniedException(Redaction.uri(uri), null, reason(denied));
             default -> e;
         };
         if (answered != e) {
             answered.initCause(e);
         }
         return answered;
+    }
+
+    /** What a file system exception says beyond the file it names, which the answer names itself. */
+    private static String reason(java.nio.file.FileSystemException e) {
+        return e.getReason() != null ? e.getReason() : e.getMessage();
     }
 
     Message.CodePath codePath() {

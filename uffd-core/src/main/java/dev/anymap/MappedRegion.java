@@ -399,7 +399,11 @@ public final class MappedRegion implements AutoCloseable {
         }
     }
 
-    /** Unmaps the region, giving up what was written since its last flush. Idempotent. */
+    /**
+     * Unmaps the region, giving up what was written since its last flush. Idempotent. A {@code file:}
+     * region is the file itself: its writes are in the file already, and only their forcing to the
+     * disk is given up.
+     */
     public void closeWithoutFlush() throws IOException {
         synchronized (this) {
             if (closed) {

@@ -530,9 +530,11 @@ final class PageServerLink implements AutoCloseable {
     private static IOException toException(Message.Failure failure, URI about) {
         String message = failure.message();
         String subject = about == null ? null : Redaction.uri(about);
+        // The exception names its subject itself: the server's message, which names it too, is its reason.
+        String reason = subject != null && message.startsWith(subject + ": ") ? message.substring(subject.length() + 2) : message;
         return switch (failure.kind()) {
-            case NO_SUCH_OBJECT -> new NoSuchFileException(subject, null, message);
-            case ACCESS_DENIED -> new AccessDeniedException(subject, null, message);
+            case NO_SUCH_OBJECT -> new NoSuchFileException(subject, null, reason);
+            case ACCESS_DENIED -> new AccessDeniedException(subject, null, reason);
             case OBJECT_CHANGED -> new ObjectChangedException(message);
             default -> new IOException(message);
         };

@@ -131,8 +131,8 @@ class KernelMappingTest extends WithPageServer {
             URI missing = dir.resolve("missing.bin").toUri();
             NoSuchFileException direct = assertThrows(NoSuchFileException.class, () -> dev.anymap.spi.BackendRegistry.load().open(missing));
             NoSuchFileException mapped = assertThrows(NoSuchFileException.class, () -> mine.map(missing));
-            // A page server's failure reaches the client as a NoSuchFileException on the URI, with the backend's message.
-            assertEquals(dev.anymap.spi.Redaction.uri(missing) + ": " + direct.getMessage(), mapped.getMessage());
+            // A page server's failure reaches the client as a NoSuchFileException on the URI, with the backend's message, the URI once.
+            assertEquals(direct.getMessage(), mapped.getMessage());
             Files.createDirectory(dir.resolve("a directory"));
             IllegalArgumentException directory = assertThrows(IllegalArgumentException.class,
                     () -> mine.map(dir.resolve("a directory").toUri()));

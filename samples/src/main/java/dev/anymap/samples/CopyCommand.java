@@ -31,7 +31,7 @@ import picocli.CommandLine.Parameters;
                 "A DST that exists is refused (exit code 6) unless --overwrite is given; then it must have SRC's size. A copy that "
                         + "fails midway leaves DST incomplete: a new DST exists from the start, with zeros where nothing was copied."},
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:done", "2:bad usage or argument (DST's size differs from SRC's with --overwrite)", "3:no such object (SRC)",
+        exitCodeList = {"0:done", "2:bad usage or argument (DST's size differs from SRC's with --overwrite)", "3:no such object (SRC, or the directory of a file DST)",
                 "4:access denied", "5:storage or page server failure", "6:DST exists (give --overwrite to write over it)"})
 final class CopyCommand implements Callable<Integer> {
     /** Bytes copied between progress updates: each is loaded, copied and counted in native code and memory. */

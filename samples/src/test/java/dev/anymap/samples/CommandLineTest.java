@@ -301,6 +301,13 @@ class CommandLineTest {
         assertTrue(cp.err().startsWith("anymap cp: ") && cp.err().contains("cp-missing.bin"), cp.err());
         assertFalse(Files.exists(copy));
         assertEquals(2, run("cp", "--socket", socket, file.toString(), file.toString()).exitCode(), "SRC onto itself");
+        Run intoDirectory = run("cp", "--socket", socket, file.toString(), directory.toString());
+        assertEquals(2, intoDirectory.exitCode(), intoDirectory.err());
+        assertTrue(intoDirectory.err().contains("is a directory"), intoDirectory.err());
+        Run noDirectory = run("cp", "--socket", socket, file.toString(), directory.resolve("no-such-directory").resolve("x.bin").toString());
+        assertEquals(3, noDirectory.exitCode(), noDirectory.err());
+        assertTrue(noDirectory.err().contains("no-such-directory does not exist"), noDirectory.err());
+        assertEquals(1, noDirectory.err().split("x\\.bin", -1).length - 1, "the URI named once: " + noDirectory.err());
     }
 
     @Test

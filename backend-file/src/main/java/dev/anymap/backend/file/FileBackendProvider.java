@@ -90,9 +90,17 @@ public final class FileBackendProvider implements BackendProvider {
             }
             created.force(true);
         } catch (FileAlreadyExistsException exists) {
+            if (Files.isDirectory(path)) {
+                throw new IllegalArgumentException("cannot create " + Redaction.uri(uri) + ": it is a directory; name a file in it", exists);
+            }
             FileAlreadyExistsException named = new FileAlreadyExistsException(Redaction.uri(uri), null,
                     "something exists there already; remove it or choose another name");
             named.initCause(exists);
+            throw named;
+        } catch (NoSuchFileException missing) {
+            NoSuchFileException named = new NoSuchFileException(Redaction.uri(uri), null, "its directory "
+                    + (path.getParent() == null ? "" : path.getParent() + " ") + "does not exist; make it first");
+            named.initCause(missing);
             throw named;
         } catch (FileSystemException e) {
             throw notWritable(uri, path.getParent() != null ? path.getParent() : path, e);
