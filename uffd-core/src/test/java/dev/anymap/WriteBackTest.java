@@ -72,6 +72,8 @@ class WriteBackTest extends WithPageServer {
         Path file = file("boundaries.bin", 3 * CHUNK * 4 + 1234, 1);
         byte[] model = Files.readAllBytes(file);
         try (MappedRegion region = anymap.map(served(file), writable())) {
+            assertTrue(anymap.serverStatus().regions().stream().anyMatch(r -> r.regionId() == region.serverRegionId() && r.writable()),
+                    "the page server's status says the region is writable");
             ObjectVersion mapped = region.version();
             writeAroundBoundaries(region.segment(), model, 2);
             ObjectVersion first = region.flush();

@@ -33,7 +33,8 @@ final class StatusCommand implements Callable<Integer> {
                         bytes(region.size()), bytes(region.chunkSize()), 100.0 * region.residentBytes() / Math.max(1, region.size()),
                         stats.faults(), bytes(stats.bytesFetched()), stats.cacheHits(), stats.evictions(), stats.fetchTimeP50().toNanos() / 1e6,
                         stats.fetchTimeP99().toNanos() / 1e6, stats.failures(),
-                        region.kernelMapped() ? region.uri() + " (mapped by the kernel from a local file: no faults to serve)" : region.uri());
+                        region.kernelMapped() ? region.uri() + " (mapped by the kernel from a local file: no faults to serve)"
+                                : region.writable() ? region.uri() + " (writable: its pages stay in memory until it closes)" : region.uri());
             }
             if (status.regionCount() > status.regions().size()) {
                 System.out.printf("... and %d more regions%n", status.regionCount() - status.regions().size());

@@ -194,11 +194,16 @@ public sealed interface Message {
 
     /** One region in a {@link Status}; {@code kernelMapped} if the kernel maps it from a local file (see {@link Mapped}). */
     record RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
-                        long residentBytes, Stats stats, boolean kernelMapped) {
-        /** A region whose faults the server serves. */
+                        long residentBytes, Stats stats, boolean kernelMapped, boolean writable) {
+        /** A region whose faults the server serves, read-only. */
         public RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
                             long residentBytes, Stats stats) {
-            this(clientPid, regionId, uri, version, size, chunkSize, residentBytes, stats, false);
+            this(clientPid, regionId, uri, version, size, chunkSize, residentBytes, stats, false, false);
+        }
+
+        public RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
+                            long residentBytes, Stats stats, boolean kernelMapped) {
+            this(clientPid, regionId, uri, version, size, chunkSize, residentBytes, stats, kernelMapped, false);
         }
     }
 

@@ -45,6 +45,7 @@ public final class MessageCodec {
     private static final int MAP_FLAG_WRITABLE = 4;
     private static final int MAP_FLAG_CREATED = 8;
     private static final int REGION_FLAG_KERNEL_MAPPED = 1;
+    private static final int REGION_FLAG_WRITABLE = 2;
 
     private MessageCodec() {}
 
@@ -129,7 +130,8 @@ public final class MessageCodec {
                         .putInt(m.regions().size());
                 for (Message.RegionStatus region : m.regions()) {
                     out.putLong(region.clientPid()).putLong(region.regionId()).putLong(region.size()).putInt(region.chunkSize())
-                            .putLong(region.residentBytes()).putInt(region.kernelMapped() ? REGION_FLAG_KERNEL_MAPPED : 0);
+                            .putLong(region.residentBytes())
+                            .putInt((region.kernelMapped() ? REGION_FLAG_KERNEL_MAPPED : 0) | (region.writable() ? REGION_FLAG_WRITABLE : 0));
                     text(out, region.uri(), MAX_STATUS_URI);
                     text(out, region.version(), MAX_STATUS_URI);
                     stats(out, region.stats(), MAX_STATUS_URI);
@@ -196,7 +198,7 @@ public final class MessageCodec {
                     long requestId = in.getLong();
                     long regionId = in.getLong();
                     long size = in.getLong();
-                    boolean kernelMapped = regionFlags(in.getInt());
+                    boolean kernelMapped = (regionFlags(in.getInt(), REGION_FLAG_KERNEL_MAPPED) & REGION_FLAG_KERNEL_MAPPED) != 0;
                     yield new Message.Mapped(requestId, regionId, size, text(in, MAX_TEXT), kernelMapped);
                 }
                 case ATTACH -> new Message.Attach(in.getLong(), in.getLong(), in.getLong(), in.getLong());
@@ -229,11 +231,11 @@ public final class MessageCodec {
                         long size = in.getLong();
                         int chunkSize = in.getInt();
                         long resident = in.getLong();
-                        boolean kernelMapped = regionFlags(in.getInt());
+                        int flags = regionFlags(in.getInt(), REGION_FLAG_KERNEL_MAPPED | REGION_FLAG_WRITABLE);
                         String uri = text(in, MAX_STATUS_URI);
                         String version = text(in, MAX_STATUS_URI);
                         regions.add(new Message.RegionStatus(clientPid, regionId, uri, version, size, chunkSize, resident,
-                                stats(in, MAX_STATUS_URI), kernelMapped));
+                                stats(in, MAX_STATUS_URI), (flags & REGION_FLAG_KERNEL_MAPPED) != 0, (flags & REGION_FLAG_WRITABLE) != 0));
                     }
                     yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions), cache);
                 }
@@ -276,12 +278,12 @@ public final class MessageCodec {
         }
     }
 
-    /** Whether the flags of a region say it is kernel-mapped; unknown flags are refused. */
-    private static boolean regionFlags(int flags) throws ProtocolException {
-        if ((flags & ~REGION_FLAG_KERNEL_MAPPED) != 0) {
+    /** The flags of a region, refused if any is not among {@code known}. */
+    private static int regionFlags(int flags, int known) throws ProtocolException {
+        if ((flags & ~known) != 0) {
             throw new ProtocolException("unknown region flags " + Integer.toHexString(flags));
         }
-        return flags == REGION_FLAG_KERNEL_MAPPED;
+        return flags;
     }
 
     private static void stats(ByteBuffer out, Message.Stats m, int textLimit) {
