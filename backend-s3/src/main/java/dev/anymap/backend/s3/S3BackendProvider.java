@@ -146,10 +146,13 @@ public final class S3BackendProvider implements BackendProvider {
 
     @Override
     public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
+        return open(uri, options, false);
+    }
+
+    private StorageBackend open(URI uri, Map<String, String> options, boolean writable) throws IOException {
         S3Settings settings = S3Settings.from(uri, options);
         refuseAmbientCredentials(uri, settings);
-        S3Location location = S3Location.of(uri);
-        return S3Backend.open(uri, location, clients.acquire(settings), false);
+        return S3Backend.open(uri, S3Location.of(uri), clients.acquire(settings), writable);
     }
 
     /**
@@ -158,10 +161,7 @@ public final class S3BackendProvider implements BackendProvider {
      */
     @Override
     public StorageBackend openForWriting(URI uri, Map<String, String> options) throws IOException {
-        S3Settings settings = S3Settings.from(uri, options);
-        refuseAmbientCredentials(uri, settings);
-        S3Location location = S3Location.of(uri);
-        return S3Backend.open(uri, location, clients.acquire(settings), true);
+        return open(uri, options, true);
     }
 
     /**
