@@ -7,6 +7,8 @@ module dev.anymap.core {
     requires jdk.jfr;
 
     exports dev.anymap;
+    // Unix sockets and descriptor passing, for the Firecracker handler's socket.
+    exports dev.anymap.linux to dev.anymap.firecracker;
 
     uses dev.anymap.spi.BackendProvider;
 }

@@ -41,11 +41,14 @@ public final class Anymap implements AutoCloseable {
 
     private final PageServerLink link;
     private final Set<MappedRegion> regions = ConcurrentHashMap.newKeySet();
+    private final Set<ServedGuest> guests = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
     private Anymap(AnymapConfig config) throws IOException {
         // Kernel-mapped regions need no server: a takeover has nothing of theirs to resume, nor its failure to fail.
-        this.link = PageServerLink.open(config, () -> regions.stream().filter(region -> !region.kernelMapped()).toList());
+        this.link = PageServerLink.open(config, () -> java.util.stream.Stream.concat(
+                regions.stream().filter(region -> !region.kernelMapped()).map(MappedRegion::asServerRegion),
+                guests.stream().map(ServedGuest::asServerRegion)).toList());
     }
 
     /**
@@ -264,6 +267,94 @@ public final class Anymap implements AutoCloseable {
     }
 
     /**
+     * Serves another process's memory from the object at {@code uri}: the page server fills each page
+     * the process touches from the object's bytes at the page's offset, a chunk at a time, through
+     * the userfaultfd the process handed over. This is how a Firecracker microVM's snapshot memory is
+     * served (see {@code dev.anymap.firecracker}). The object is opened now, as by {@link #map(URI,
+     * MapOptions)}, and read at the version found now for as long as it is served. A chunk size
+     * smaller than the memory's largest page is raised to it.
+     *
+     * @throws IllegalArgumentException if a range is outside the object, {@code options} are
+     *     writable, or the descriptor is not a userfaultfd
+     * @throws java.nio.file.NoSuchFileException if there is no such object
+     * @throws IOException as {@link #map(URI, MapOptions)}
+     */
+    public ServedGuest serve(URI uri, MapOptions options, GuestMemory memory) throws IOException {
+        return serve(uri, options, memory, null);
+    }
+
+    /**
+     * As {@link #serve(URI, MapOptions, GuestMemory)}, replaying {@code trace} from the start, as
+     * {@link #map(URI, MapOptions, AccessTrace)} does: its chunks are read while the object is opened,
+     * before the process touches them. A trace recorded on another version of the object still serves
+     * as a hint; one of another size is not used.
+     */
+    public ServedGuest serve(URI uri, MapOptions options, GuestMemory memory, AccessTrace trace) throws IOException {
+        Objects.requireNonNull(memory, "memory");
+        if (options.writable()) {
+            throw new IllegalArgumentException("guest memory is served read-only from " + Redaction.uri(uri)
+                    + ": the process's writes stay in its own memory");
+        }
+        if (!Userfaultfd.isUserfaultfd(memory.userfaultfd())) {
+            throw new IllegalArgumentException("descriptor " + memory.userfaultfd() + " is not a userfaultfd but "
+                    + Userfaultfd.describe(memory.userfaultfd()));
+        }
+        MapOptions chunked = options.chunkSize() >= memory.largestPage() ? options : options.withChunkSize((int) memory.largestPage());
+        boolean assume = trace != null;
+        while (true) {
+            try {
+                return serveOnce(uri, chunked, memory, trace, assume);
+            } catch (PageServerLink.ConnectionLostException e) {
+                // A server that takes over knows nothing of a region it was not told of: start again.
+            } catch (ObjectChangedException notAsTraced) {
+                if (!assume) {
+                    throw notAsTraced;
+                }
+                assume = false;
+            }
+        }
+    }
+
+    private ServedGuest serveOnce(URI uri, MapOptions given, GuestMemory memory, AccessTrace trace, boolean assume) throws IOException {
+        if (closed) {
+            throw new IllegalStateException("this Anymap is closed");
+        }
+        MapOptions options = given.withBackendOptions(LocalBackends.get().resolve(uri, given.backendOptions()));
+        Message.Assumed assumed = assume ? new Message.Assumed(trace.objectSize(), trace.objectVersion()) : Message.Assumed.NONE;
+        int server = link.server();
+        List<Message.GuestRange> ranges = memory.ranges().stream()
+                .map(range -> new Message.GuestRange(range.address(), range.size(), range.offset(), range.pageSize())).toList();
+        Message.Map request = options.request(link.nextRequestId(), uri, "", assumed, false).withGuest(ranges);
+        Connection.Incoming answer = link.exchange(request, -1, uri, server);
+        answer.closeDescriptors(); // the process maps nothing of the server's
+        Message.Mapped mapped = (Message.Mapped) answer.message();
+        int duplicate = -1;
+        try {
+            if (trace != null && trace.objectSize() == mapped.size()) {
+                link.prefetch(mapped.regionId(), trace.chunksFor(options.chunkSize()), uri, server);
+            }
+            duplicate = (int) Libc.check(Libc.dup(memory.userfaultfd()), "dup(userfaultfd)");
+            link.call(new Message.Attach(link.nextRequestId(), mapped.regionId(), 0, 0), memory.userfaultfd(), uri, server);
+            ServedGuest guest = new ServedGuest(this, uri, options, mapped.size(), ObjectVersion.parse(mapped.version()), memory, duplicate,
+                    mapped.regionId());
+            guests.add(guest);
+            return guest;
+        } catch (IOException | RuntimeException e) {
+            if (duplicate >= 0) {
+                Libc.close(duplicate);
+            }
+            if (!(e instanceof PageServerLink.ConnectionLostException)) {
+                try {
+                    link.call(new Message.Unmap(link.nextRequestId(), mapped.regionId()), -1, uri, server);
+                } catch (IOException | RuntimeException cleanup) {
+                    e.addSuppressed(cleanup);
+                }
+            }
+            throw e;
+        }
+    }
+
+    /**
      * Creates a new object of {@code size} zero bytes at {@code uri} and maps it writable: memory
      * that lives in storage. The object is created now, by this process with its own backend and
      * rights, where the storage can check it only if none exists (S3's conditional write, an
@@ -352,6 +443,10 @@ public final class Anymap implements AutoCloseable {
         regions.remove(region);
     }
 
+    void forget(ServedGuest guest) {
+        guests.remove(guest);
+    }
+
     /**
      * Flushes every writable region, then closes every region still mapped, and leaves the page
      * server (which exits once no client is left, if it auto-started).
@@ -371,14 +466,17 @@ public final class Anymap implements AutoCloseable {
         }
         closed = true;
         IOException first = null;
-        for (MappedRegion region : List.copyOf(regions)) {
+        List<AutoCloseable> open = new java.util.ArrayList<>(regions);
+        open.addAll(guests);
+        for (AutoCloseable region : open) {
             try {
                 region.close();
-            } catch (IOException e) {
+            } catch (Exception e) {
+                IOException failure = e instanceof IOException io ? io : new IOException(e);
                 if (first == null) {
-                    first = e;
+                    first = failure;
                 } else {
-                    first.addSuppressed(e);
+                    first.addSuppressed(failure);
                 }
             }
         }

@@ -117,6 +117,31 @@ public final class MappedRegion implements AutoCloseable {
     }
 
     /** This region's number in its page server, as {@code anymap status} lists it. */
+    /** This region as the link to the page server resumes or fails it. */
+    ServerRegion asServerRegion() {
+        return new ServerRegion() {
+            @Override
+            public long serverRegionId() {
+                return MappedRegion.this.serverRegionId();
+            }
+
+            @Override
+            public URI uri() {
+                return uri;
+            }
+
+            @Override
+            public boolean isClosed() {
+                return closed;
+            }
+
+            @Override
+            public void lose() {
+                MappedRegion.this.lose();
+            }
+        };
+    }
+
     long serverRegionId() {
         return serverRegionId;
     }

@@ -50,7 +50,7 @@ final class PageServerLink implements AutoCloseable {
 
     private final AnymapConfig config;
     private final Path socket;
-    private final Supplier<Collection<MappedRegion>> liveRegions;
+    private final Supplier<Collection<ServerRegion>> liveRegions;
     private final AtomicLong nextRequest = new AtomicLong(1);
     private final Object lock = new Object();
     private final Deque<CompletableFuture<Connection.Incoming>> pending = new ArrayDeque<>();
@@ -65,13 +65,13 @@ final class PageServerLink implements AutoCloseable {
     /** How many times the link was connected to another server, for whatever reason: the number of the one now. */
     private int server;
 
-    private PageServerLink(AnymapConfig config, Path socket, Supplier<Collection<MappedRegion>> liveRegions) {
+    private PageServerLink(AnymapConfig config, Path socket, Supplier<Collection<ServerRegion>> liveRegions) {
         this.config = config;
         this.socket = socket;
         this.liveRegions = liveRegions;
     }
 
-    static PageServerLink open(AnymapConfig config, Supplier<Collection<MappedRegion>> liveRegions) throws IOException {
+    static PageServerLink open(AnymapConfig config, Supplier<Collection<ServerRegion>> liveRegions) throws IOException {
         Path socket = config.socket() != null ? config.socket().toAbsolutePath() : ServerAddress.defaultSocket();
         PageServerLink link = new PageServerLink(config, socket, liveRegions);
         synchronized (link.lock) {
@@ -486,14 +486,14 @@ final class PageServerLink implements AutoCloseable {
         if (closed) {
             return;
         }
-        Collection<MappedRegion> orphaned = liveRegions.get();
+        Collection<ServerRegion> orphaned = liveRegions.get();
         if (orphaned.isEmpty()) {
             LOG.log(System.Logger.Level.INFO, "the page server at " + socket + " went away with nothing of this process's; the next"
                     + " request connects to, or starts, a new one");
         } else {
             LOG.log(System.Logger.Level.ERROR, "the page server at " + socket + " died and " + why + "; every page not yet fetched in"
                     + " this process's regions now raises an error when touched (see server.log beside the socket)");
-            orphaned.forEach(MappedRegion::lose);
+            orphaned.forEach(ServerRegion::lose);
         }
         synchronized (lock) {
             serverless = true; // the next request connects to, or starts, a new server
@@ -503,8 +503,8 @@ final class PageServerLink implements AutoCloseable {
 
     /** Takes this process's regions back on a server that took over; those it does not hold fail their missing pages. */
     private void resume(Connection fresh) throws IOException {
-        Collection<MappedRegion> regions = liveRegions.get();
-        java.util.Map<Long, MappedRegion> byId = new java.util.HashMap<>();
+        Collection<ServerRegion> regions = liveRegions.get();
+        java.util.Map<Long, ServerRegion> byId = new java.util.HashMap<>();
         regions.stream().filter(region -> region.serverRegionId() >= 0).forEach(region -> byId.put(region.serverRegionId(), region));
         long[] ids = byId.keySet().stream().mapToLong(Long::longValue).toArray();
         for (int from = 0; from < ids.length || from == 0; from += MessageCodec.MAX_REGION_IDS) {
@@ -516,7 +516,7 @@ final class PageServerLink implements AutoCloseable {
                 throw new IOException("the page server at " + socket + " answered a resume with " + (answer == null ? "nothing" : answer.message()));
             }
             for (long lost : resumed.lost()) {
-                MappedRegion region = byId.get(lost);
+                ServerRegion region = byId.get(lost);
                 if (region.isClosed()) {
                     continue; // the dead server had unmapped it
                 }

@@ -24,8 +24,20 @@ public sealed interface Message {
      */
     record Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
                Prefetching prefetching, String expectedVersion, Assumed assumed, long fetchDeadlineMillis, CodePath codePath,
-               Writing writing)
+               Writing writing, java.util.List<GuestRange> guest)
             implements Message {
+
+        public Map {
+            guest = java.util.List.copyOf(guest);
+        }
+
+        /** A request for a region the client maps itself. */
+        public Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
+                   Prefetching prefetching, String expectedVersion, Assumed assumed, long fetchDeadlineMillis, CodePath codePath,
+                   Writing writing) {
+            this(requestId, uri, options, chunkSize, fetchWorkers, prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath,
+                    writing, java.util.List.of());
+        }
 
         /** A read-only request. */
         public Map(long requestId, String uri, java.util.Map<String, String> options, int chunkSize, int fetchWorkers,
@@ -44,7 +56,7 @@ public sealed interface Message {
         /** This request as a server that takes the region over sends it: the version it reads, nothing assumed. */
         public Map toTakeOver(String version) {
             return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, version, Assumed.NONE, fetchDeadlineMillis, codePath,
-                    writing.withPendingCommit(""));
+                    writing.withPendingCommit(""), guest);
         }
 
         /**
@@ -55,7 +67,7 @@ public sealed interface Message {
          */
         public Map withPendingCommit(String token) {
             return new Map(0, uri, options, chunkSize, fetchWorkers, prefetching, expectedVersion, Assumed.NONE, fetchDeadlineMillis,
-                    codePath, writing.withPendingCommit(token));
+                    codePath, writing.withPendingCommit(token), guest);
         }
 
         /** Option values are left out: some are secrets. */
@@ -70,9 +82,28 @@ public sealed interface Message {
             return "Map[requestId=" + requestId + ", uri=" + printable
                     + ", options=" + options.keySet() + ", chunkSize=" + chunkSize + ", fetchWorkers=" + fetchWorkers
                     + ", prefetching=" + prefetching + ", expectedVersion=" + expectedVersion + ", assumed=" + assumed
-                    + ", fetchDeadlineMillis=" + fetchDeadlineMillis + ", codePath=" + codePath + "]";
+                    + ", fetchDeadlineMillis=" + fetchDeadlineMillis + ", codePath=" + codePath
+                    + (guest.isEmpty() ? "" : ", guest=" + guest) + "]";
+        }
+
+        /** This request, serving {@code ranges} of another process's memory. */
+        public Map withGuest(java.util.List<GuestRange> ranges) {
+            return new Map(requestId, uri, options, chunkSize, fetchWorkers, prefetching, expectedVersion, assumed, fetchDeadlineMillis,
+                    codePath, writing, ranges);
+        }
+
+        /** Whether the region is another process's memory, which the server fills by copying, not a mapping of the cache. */
+        public boolean isGuest() {
+            return !guest.isEmpty();
         }
     }
+
+    /**
+     * Part of another process's memory that a {@link Map} serves, registered with the userfaultfd
+     * that the {@link Attach} brings: {@code size} bytes at {@code address} in that process hold the
+     * object's bytes from {@code offset}, in pages of {@code pageSize} bytes.
+     */
+    record GuestRange(long address, long size, long offset, long pageSize) {}
 
     /**
      * The class path and module path entries of a mapping process, each with its size and
@@ -316,5 +347,5 @@ public sealed interface Message {
     }
 
     /** The version of this protocol; a client and server of different versions refuse each other. */
-    int PROTOCOL_VERSION = 6;
+    int PROTOCOL_VERSION = 7;
 }

@@ -18,6 +18,8 @@ public final class MessageCodec {
     public static final int MAX_PACKET = 64 * 1024;
     static final int MAX_URI = 8 * 1024;
     static final int MAX_OPTIONS = 64;
+    /** The most memory ranges one guest hands over: Firecracker sends one or two, a VM with hot-plugged memory some more. */
+    public static final int MAX_GUEST_RANGES = 64;
     static final int MAX_OPTION_KEY = 256;
     static final int MAX_OPTION_VALUE = 8 * 1024;
     static final int MAX_TEXT = 16 * 1024;
@@ -101,6 +103,11 @@ public final class MessageCodec {
                 text(out, m.writing().pendingCommit(), MAX_TEXT);
                 paths(out, m.codePath().classPath());
                 paths(out, m.codePath().modulePath());
+                if (m.guest().size() > MAX_GUEST_RANGES) {
+                    throw new IllegalArgumentException("more than " + MAX_GUEST_RANGES + " guest memory ranges");
+                }
+                out.putInt(m.guest().size());
+                m.guest().forEach(range -> out.putLong(range.address()).putLong(range.size()).putLong(range.offset()).putLong(range.pageSize()));
             }
             case Message.Mapped m -> {
                 type(out, Type.MAPPED).putLong(m.requestId()).putLong(m.regionId()).putLong(m.size())
@@ -191,8 +198,16 @@ public final class MessageCodec {
                     long fetchDeadlineMillis = in.getLong();
                     var writing = new Message.Writing((flags & MAP_FLAG_WRITABLE) != 0, (flags & MAP_FLAG_CREATED) != 0, text(in, MAX_TEXT));
                     var codePath = new Message.CodePath(paths(in), paths(in));
+                    int ranges = in.getInt();
+                    if (ranges < 0 || ranges > MAX_GUEST_RANGES) {
+                        throw new ProtocolException("guest range count " + ranges + " outside 0.." + MAX_GUEST_RANGES);
+                    }
+                    var guest = new java.util.ArrayList<Message.GuestRange>(ranges);
+                    for (int i = 0; i < ranges; i++) {
+                        guest.add(new Message.GuestRange(in.getLong(), in.getLong(), in.getLong(), in.getLong()));
+                    }
                     yield new Message.Map(requestId, uri, java.util.Collections.unmodifiableMap(options), chunkSize, fetchWorkers,
-                            prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath, writing);
+                            prefetching, expectedVersion, assumed, fetchDeadlineMillis, codePath, writing, guest);
                 }
                 case MAPPED -> {
                     long requestId = in.getLong();
