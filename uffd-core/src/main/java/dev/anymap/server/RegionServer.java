@@ -128,7 +128,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         Message.Stats cut = stats.withLastFailure(MessageCodec.truncate(stats.lastFailure(), MessageCodec.MAX_STATUS_URI));
         return new Message.RegionStatus(clientPid, id, MessageCodec.truncate(object.printableUri(), MessageCodec.MAX_STATUS_URI),
                 MessageCodec.truncate(object.version(), MessageCodec.MAX_STATUS_URI), object.size(), chunkSize, stats.cachedBytes(), cut,
-                false, object.writable());
+                false, object.writable(), memory instanceof GuestCopy);
     }
 
     /**
