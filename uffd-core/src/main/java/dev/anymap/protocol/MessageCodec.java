@@ -152,6 +152,15 @@ public final class MessageCodec {
                 byte[] map = encode(m.map());
                 type(out, Type.KEEP).putLong(m.regionId()).putLong(m.clientPid()).putLong(m.clientStart()).putLong(m.address())
                         .putLong(m.length()).putInt(map.length).put(map);
+                long[] removed = m.removals().ranges();
+                if (removed.length % 2 != 0 || removed.length / 2 > Message.GuestRemovals.MAX_RANGES) {
+                    throw new IllegalArgumentException(removed.length + " removal bounds: not pairs, or more than "
+                            + Message.GuestRemovals.MAX_RANGES + " ranges");
+                }
+                out.putInt(m.removals().lost() ? 1 : 0).putInt(removed.length / 2);
+                for (long bound : removed) {
+                    out.putLong(bound);
+                }
             }
             case Message.Forget m -> type(out, Type.FORGET).putLong(m.regionId());
             case Message.KeptAll m -> type(out, Type.KEPT_ALL).putInt(m.regions());
@@ -274,7 +283,16 @@ public final class MessageCodec {
                     if (!(decode(nested) instanceof Message.Map map)) {
                         throw new ProtocolException("a kept region without its map");
                     }
-                    yield new Message.Keep(regionId, clientPid, clientStart, address, length, map);
+                    boolean lost = in.getInt() != 0;
+                    int ranges = in.getInt();
+                    if (ranges < 0 || ranges > Message.GuestRemovals.MAX_RANGES) {
+                        throw new ProtocolException("removed range count " + ranges + " outside 0.." + Message.GuestRemovals.MAX_RANGES);
+                    }
+                    long[] removed = new long[2 * ranges];
+                    for (int i = 0; i < removed.length; i++) {
+                        removed[i] = in.getLong();
+                    }
+                    yield new Message.Keep(regionId, clientPid, clientStart, address, length, map, new Message.GuestRemovals(removed, lost));
                 }
                 case FORGET -> new Message.Forget(in.getLong());
                 case KEPT_ALL -> new Message.KeptAll(in.getInt());

@@ -160,14 +160,18 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
      * Starts serving the faults of another process's memory, {@code ranges} of it, by copying into
      * it through {@code userfaultfd}, which this region then owns. Wakes every thread already
      * waiting there, as {@link #attach} does.
+     *
+     * @param removedBefore what the guest gave back before a takeover, which reads as zeros
+     * @param removals told what the guest gives back from now on
      */
-    synchronized void attachGuest(int userfaultfd, List<Message.GuestRange> ranges) throws IOException {
+    synchronized void attachGuest(int userfaultfd, List<Message.GuestRange> ranges, Message.GuestRemovals removedBefore,
+                                  GuestCopy.Removals removals) throws IOException {
         if (memory != null) {
             Libc.close(userfaultfd);
             throw new IllegalStateException("region " + id + " is already attached");
         }
         try {
-            started(new GuestCopy(this, userfaultfd, ranges, localFile));
+            started(new GuestCopy(this, userfaultfd, ranges, localFile, removedBefore, removals));
         } catch (IOException | RuntimeException e) {
             Libc.close(userfaultfd);
             throw e;
@@ -175,6 +179,11 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         for (Message.GuestRange range : ranges) {
             Userfaultfd.wake(userfaultfd, range.address(), range.size());
         }
+    }
+
+    /** What the guest of this region gave back so far; none for a region that is not a guest's. */
+    Message.GuestRemovals removals() {
+        return memory instanceof GuestCopy guest ? guest.removals() : Message.GuestRemovals.NONE;
     }
 
     /** Has a guest's faults served from the object's local file, with no fetch: before the attach, which then owns it. */
