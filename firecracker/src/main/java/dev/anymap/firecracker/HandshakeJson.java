@@ -2,7 +2,8 @@ package dev.anymap.firecracker;
 
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.core.io.JsonEOFException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.async.ByteArrayFeeder;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -28,17 +29,15 @@ final class HandshakeJson {
      * @throws IllegalArgumentException if the bytes are not such an array, or go on past it
      */
     static Optional<List<GuestRegionMapping>> parse(byte[] json, int length) {
+        if (!complete(json, length)) {
+            return Optional.empty();
+        }
         JsonNode root;
         try (JsonParser parser = MAPPER.createParser(json, 0, length)) {
             root = MAPPER.readTree(parser);
-            if (root == null) {
-                return Optional.empty(); // nothing but white space yet
-            }
             if (parser.nextToken() != null) {
                 throw new IllegalArgumentException("the handshake goes on after its JSON array; Firecracker sends one array and nothing else");
             }
-        } catch (JsonEOFException incomplete) {
-            return Optional.empty();
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException("the handshake is not JSON: " + e.getOriginalMessage());
         } catch (IOException e) {
@@ -56,6 +55,32 @@ final class HandshakeJson {
             regions.add(region(root.get(i), i));
         }
         return Optional.of(regions);
+    }
+
+    /**
+     * Whether the bytes hold a whole JSON value: its tokens, up to the one that closes it, all there.
+     * Read by the non-blocking parser, which tells a value cut short from a wrong one wherever the cut.
+     */
+    private static boolean complete(byte[] json, int length) {
+        try (JsonParser parser = MAPPER.getFactory().createNonBlockingByteArrayParser()) {
+            ((ByteArrayFeeder) parser.getNonBlockingInputFeeder()).feedInput(json, 0, length);
+            int depth = 0;
+            for (JsonToken token; (token = parser.nextToken()) != JsonToken.NOT_AVAILABLE; ) {
+                if (token.isStructStart()) {
+                    depth++;
+                } else if (token.isStructEnd()) {
+                    depth--;
+                }
+                if (depth == 0) {
+                    return true;
+                }
+            }
+            return false;
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException("the handshake is not JSON: " + e.getOriginalMessage());
+        } catch (IOException e) {
+            throw new IllegalStateException("reading JSON from memory", e);
+        }
     }
 
     private static GuestRegionMapping region(JsonNode node, int index) {
