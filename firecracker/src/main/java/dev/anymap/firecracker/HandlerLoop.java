@@ -189,7 +189,7 @@ final class HandlerLoop implements Runnable {
         try {
             regions = HandshakeJson.parse(connection.handshake(), connection.length());
         } catch (IllegalArgumentException e) {
-            fail(connection, e.getMessage());
+            fail(connection, "sent a handshake that Firecracker would not send: " + e.getMessage());
             return;
         }
         regions.ifPresent(parsed -> handshake(connection, parsed));
