@@ -70,6 +70,7 @@ public final class FirecrackerHandler implements AutoCloseable {
     private final HandlerSocket socket;
     private final HandlerLoop loop;
     private final Thread thread;
+    private boolean closed;
 
     private FirecrackerHandler(HandlerSocket socket, HandlerLoop loop) {
         this.socket = socket;
@@ -95,10 +96,16 @@ public final class FirecrackerHandler implements AutoCloseable {
     /**
      * Stops listening and serving: the socket is removed, every connection closed, and the memory
      * of every VM still connected no longer served (a VM that goes on running then waits in its
-     * faults). With {@link Builder#record(Path)}, the recorded VM's trace is saved first.
+     * faults). With {@link Builder#record(Path)}, the recorded VM's trace is saved first. Idempotent.
      */
     @Override
     public void close() throws IOException {
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
         loop.stop();
         try {
             thread.join();
