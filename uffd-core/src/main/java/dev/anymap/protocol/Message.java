@@ -225,7 +225,12 @@ public sealed interface Message {
 
     /** One region in a {@link Status}; {@code kernelMapped} if the kernel maps it from a local file (see {@link Mapped}). */
     record RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
-                        long residentBytes, Stats stats, boolean kernelMapped, boolean writable) {
+                        long residentBytes, Stats stats, boolean kernelMapped, boolean writable, boolean guest) {
+        public RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
+                            long residentBytes, Stats stats, boolean kernelMapped, boolean writable) {
+            this(clientPid, regionId, uri, version, size, chunkSize, residentBytes, stats, kernelMapped, writable, false);
+        }
+
         /** A region whose faults the server serves, read-only. */
         public RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
                             long residentBytes, Stats stats) {

@@ -48,6 +48,7 @@ public final class MessageCodec {
     private static final int MAP_FLAG_CREATED = 8;
     private static final int REGION_FLAG_KERNEL_MAPPED = 1;
     private static final int REGION_FLAG_WRITABLE = 2;
+    private static final int REGION_FLAG_GUEST = 4;
 
     private MessageCodec() {}
 
@@ -138,7 +139,8 @@ public final class MessageCodec {
                 for (Message.RegionStatus region : m.regions()) {
                     out.putLong(region.clientPid()).putLong(region.regionId()).putLong(region.size()).putInt(region.chunkSize())
                             .putLong(region.residentBytes())
-                            .putInt((region.kernelMapped() ? REGION_FLAG_KERNEL_MAPPED : 0) | (region.writable() ? REGION_FLAG_WRITABLE : 0));
+                            .putInt((region.kernelMapped() ? REGION_FLAG_KERNEL_MAPPED : 0) | (region.writable() ? REGION_FLAG_WRITABLE : 0)
+                                    | (region.guest() ? REGION_FLAG_GUEST : 0));
                     text(out, region.uri(), MAX_STATUS_URI);
                     text(out, region.version(), MAX_STATUS_URI);
                     stats(out, region.stats(), MAX_STATUS_URI);
@@ -246,11 +248,12 @@ public final class MessageCodec {
                         long size = in.getLong();
                         int chunkSize = in.getInt();
                         long resident = in.getLong();
-                        int flags = regionFlags(in.getInt(), REGION_FLAG_KERNEL_MAPPED | REGION_FLAG_WRITABLE);
+                        int flags = regionFlags(in.getInt(), REGION_FLAG_KERNEL_MAPPED | REGION_FLAG_WRITABLE | REGION_FLAG_GUEST);
                         String uri = text(in, MAX_STATUS_URI);
                         String version = text(in, MAX_STATUS_URI);
                         regions.add(new Message.RegionStatus(clientPid, regionId, uri, version, size, chunkSize, resident,
-                                stats(in, MAX_STATUS_URI), (flags & REGION_FLAG_KERNEL_MAPPED) != 0, (flags & REGION_FLAG_WRITABLE) != 0));
+                                stats(in, MAX_STATUS_URI), (flags & REGION_FLAG_KERNEL_MAPPED) != 0, (flags & REGION_FLAG_WRITABLE) != 0,
+                                (flags & REGION_FLAG_GUEST) != 0));
                     }
                     yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions), cache);
                 }

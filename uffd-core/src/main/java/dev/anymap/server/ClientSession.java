@@ -466,7 +466,19 @@ final class ClientSession implements Runnable {
             }
         }
         long size = backend.size();
-        addRegion(regionId, uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed, takenOverMemory);
+        // A guest of a local file copies from the kernel's page cache, which holds the file already.
+        LocalFileView localFile = map.isGuest() && changed == null ? LocalFileView.open(backend) : null;
+        try {
+            addRegion(regionId, uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed, takenOverMemory);
+        } catch (IOException | RuntimeException e) {
+            if (localFile != null) {
+                localFile.close();
+            }
+            throw e;
+        }
+        if (localFile != null) {
+            regions.get(regionId).readFrom(localFile);
+        }
         return new Message.Mapped(map.requestId(), regionId, size, changed == null ? backend.version().toString() : map.expectedVersion());
     }
 

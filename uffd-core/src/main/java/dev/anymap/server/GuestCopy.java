@@ -82,14 +82,21 @@ final class GuestCopy implements RegionMemory {
     private final long zerosLength;
     private final ReentrantReadWriteLock events = new ReentrantReadWriteLock();
     private final FaultLoop loop;
+    /** The object's local file, copied from directly; null where the object is read into the cache. */
+    private final LocalFileView localFile;
     private final AtomicBoolean outsideLogged = new AtomicBoolean();
+    private final AtomicBoolean shortFileLogged = new AtomicBoolean();
     private volatile boolean stopping;
     /** The guest's process is gone: its memory with it. */
     private volatile boolean gone;
 
-    /** Serves the faults of {@code ranges} through {@code userfaultfd}, which this memory owns from now on. */
-    GuestCopy(RegionServer region, int userfaultfd, List<Message.GuestRange> ranges) throws NativeException {
+    /**
+     * Serves the faults of {@code ranges} through {@code userfaultfd}, which this memory owns from now
+     * on, from {@code localFile} if not null, else from the cache.
+     */
+    GuestCopy(RegionServer region, int userfaultfd, List<Message.GuestRange> ranges, LocalFileView localFile) throws NativeException {
         this.region = region;
+        this.localFile = localFile;
         this.table = region.object().table();
         this.memory = region.object().memory();
         this.uffd = userfaultfd;
@@ -145,7 +152,19 @@ final class GuestCopy implements RegionMemory {
         } finally {
             events.readLock().unlock();
         }
-        region.onFault(range.offset + page * range.pageSize, fill);
+        long offset = range.offset + page * range.pageSize;
+        if (localFile == null) {
+            region.onFault(offset, fill);
+            return;
+        }
+        int chunk = region.touched(offset);
+        if (fillChunk(chunk, localFile.addressOf(table.offset(chunk)), fill) == -Errno.EFAULT) {
+            if (shortFileLogged.compareAndSet(false, true)) {
+                LOG.log(System.Logger.Level.ERROR, "guest region " + region.id() + ": the local file of " + region.object().printableUri()
+                        + " is shorter than when it was opened; the pages past its end are poisoned");
+            }
+            fillChunk(chunk, 0, fill);
+        }
     }
 
     /** On the fault loop, holding the events write lock: a removal, or an event this memory does not act on. */
@@ -184,8 +203,11 @@ final class GuestCopy implements RegionMemory {
     /**
      * Copies {@code chunk} from {@code source} (or poisons it, when 0) into every range that holds
      * part of it, stepping over removed pages and pages already there, then wakes those parts.
+     *
+     * @return 0, or {@code -EFAULT} if the source could not be read (the part of it that could was copied)
      */
-    private void fillChunk(int chunk, long source, Userfaultfd.FillRequest fill) {
+    private int fillChunk(int chunk, long source, Userfaultfd.FillRequest fill) {
+        int status = 0;
         long chunkStart = table.offset(chunk);
         long chunkEnd = chunkStart + table.fillLength(chunk, 1);
         events.readLock().lock();
@@ -206,8 +228,10 @@ final class GuestCopy implements RegionMemory {
                         runStart = page;
                     } else if (!fillable && runStart >= 0) {
                         long offset = runStart * range.pageSize;
-                        if (!fillRun(guestFrom + offset, source == 0 ? 0 : source + (from - chunkStart) + offset,
-                                (page - runStart) * range.pageSize, range.pageSize, fill)) {
+                        int result = fillRun(guestFrom + offset, source == 0 ? 0 : source + (from - chunkStart) + offset,
+                                (page - runStart) * range.pageSize, range.pageSize, fill);
+                        if (result != 0) {
+                            status = result == -Errno.EFAULT ? result : status;
                             break;
                         }
                         runStart = -1;
@@ -220,26 +244,32 @@ final class GuestCopy implements RegionMemory {
         } finally {
             events.readLock().unlock();
         }
+        return status;
     }
 
-    /** Fills one run of pages; false if the rest of the range is better left for its threads to fault on again. */
-    private boolean fillRun(long destination, long source, long length, long pageSize, Userfaultfd.FillRequest fill) {
+    /**
+     * Fills one run of pages.
+     *
+     * @return 0, or the {@code -errno} that stopped it, after which the rest of the range is better
+     *     left for its threads to fault on again
+     */
+    private int fillRun(long destination, long source, long length, long pageSize, Userfaultfd.FillRequest fill) {
         long done = 0;
         while (done < length) {
             int result = source == 0
                     ? fill.poison(uffd, destination + done, length - done, Userfaultfd.COPY_MODE_DONTWAKE)
                     : fill.copy(uffd, destination + done, source + done, length - done, Userfaultfd.COPY_MODE_DONTWAKE);
             if (result == 0) {
-                return true;
+                return 0;
             }
             done += Math.max(0, fill.done());
             if (result == -Errno.EEXIST) {
                 done += pageSize; // the guest has this page already: filled before, by a server that died, or written
                 continue;
             }
-            return settle(result, destination + done, pageSize, fill);
+            return settle(result, destination + done, pageSize, fill) ? 0 : result;
         }
-        return true;
+        return 0;
     }
 
     /**
@@ -299,6 +329,9 @@ final class GuestCopy implements RegionMemory {
             }
             if (zeros != 0) {
                 Libc.munmap(zeros, zerosLength);
+            }
+            if (localFile != null) {
+                localFile.close();
             }
         } finally {
             events.writeLock().unlock();
