@@ -119,27 +119,7 @@ public final class MappedRegion implements AutoCloseable {
     /** This region's number in its page server, as {@code anymap status} lists it. */
     /** This region as the link to the page server resumes or fails it. */
     ServerRegion asServerRegion() {
-        return new ServerRegion() {
-            @Override
-            public long serverRegionId() {
-                return MappedRegion.this.serverRegionId();
-            }
-
-            @Override
-            public URI uri() {
-                return uri;
-            }
-
-            @Override
-            public boolean isClosed() {
-                return closed;
-            }
-
-            @Override
-            public void lose() {
-                MappedRegion.this.lose();
-            }
-        };
+        return new ServerRegion(uri, this::serverRegionId, () -> closed, this::lose);
     }
 
     long serverRegionId() {
@@ -225,11 +205,7 @@ public final class MappedRegion implements AutoCloseable {
         if (length == 0 || kernelMapped()) {
             return RegionStats.NONE;
         }
-        Message reply = owner.link().call(new Message.StatsRequest(owner.link().nextRequestId(), onServer()), -1, uri);
-        if (!(reply instanceof Message.Stats stats)) {
-            throw new IOException("the page server answered a stats request with " + reply);
-        }
-        return RegionStats.of(stats);
+        return owner.link().stats(onServer(), uri);
     }
 
     /**

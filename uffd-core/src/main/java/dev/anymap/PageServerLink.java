@@ -180,6 +180,15 @@ final class PageServerLink implements AutoCloseable {
     }
 
     /** A region's access order (or its resident chunks), fetched a packet at a time. */
+    /** What the server has done for region {@code regionId} so far. */
+    RegionStats stats(long regionId, URI about) throws IOException {
+        Message reply = call(new Message.StatsRequest(nextRequestId(), regionId), -1, about);
+        if (!(reply instanceof Message.Stats stats)) {
+            throw new IOException("the page server answered a stats request with " + reply);
+        }
+        return RegionStats.of(stats);
+    }
+
     int[] chunks(long regionId, boolean resident, URI about) throws IOException {
         java.util.List<int[]> pieces = new java.util.ArrayList<>();
         int have = 0;
@@ -493,7 +502,7 @@ final class PageServerLink implements AutoCloseable {
         } else {
             LOG.log(System.Logger.Level.ERROR, "the page server at " + socket + " died and " + why + "; every page not yet fetched in"
                     + " this process's regions now raises an error when touched (see server.log beside the socket)");
-            orphaned.forEach(ServerRegion::lose);
+            orphaned.forEach(region -> region.lose().run());
         }
         synchronized (lock) {
             serverless = true; // the next request connects to, or starts, a new server
@@ -505,7 +514,12 @@ final class PageServerLink implements AutoCloseable {
     private void resume(Connection fresh) throws IOException {
         Collection<ServerRegion> regions = liveRegions.get();
         java.util.Map<Long, ServerRegion> byId = new java.util.HashMap<>();
-        regions.stream().filter(region -> region.serverRegionId() >= 0).forEach(region -> byId.put(region.serverRegionId(), region));
+        regions.forEach(region -> {
+            long id = region.serverRegionId().getAsLong();
+            if (id >= 0) {
+                byId.put(id, region);
+            }
+        });
         long[] ids = byId.keySet().stream().mapToLong(Long::longValue).toArray();
         for (int from = 0; from < ids.length || from == 0; from += MessageCodec.MAX_REGION_IDS) {
             long[] part = java.util.Arrays.copyOfRange(ids, from, Math.min(ids.length, from + MessageCodec.MAX_REGION_IDS));
@@ -517,12 +531,12 @@ final class PageServerLink implements AutoCloseable {
             }
             for (long lost : resumed.lost()) {
                 ServerRegion region = byId.get(lost);
-                if (region.isClosed()) {
+                if (region.closed().getAsBoolean()) {
                     continue; // the dead server had unmapped it
                 }
                 LOG.log(System.Logger.Level.ERROR, "the page server that took over does not hold " + Redaction.uri(region.uri())
                         + " (region " + lost + "); its pages not yet fetched now raise an error when touched");
-                region.lose();
+                region.lose().run();
             }
         }
     }

@@ -68,11 +68,7 @@ public final class ServedGuest implements AutoCloseable {
     /** What the page server has done for this memory so far. */
     public RegionStats stats() throws IOException {
         checkOpen();
-        Message reply = owner.link().call(new Message.StatsRequest(owner.link().nextRequestId(), onServer()), -1, uri);
-        if (!(reply instanceof Message.Stats stats)) {
-            throw new IOException("the page server answered a stats request with " + reply);
-        }
-        return RegionStats.of(stats);
+        return owner.link().stats(onServer(), uri);
     }
 
     /**
@@ -87,27 +83,7 @@ public final class ServedGuest implements AutoCloseable {
 
     /** This memory as the link to the page server resumes or fails it. */
     ServerRegion asServerRegion() {
-        return new ServerRegion() {
-            @Override
-            public long serverRegionId() {
-                return serverRegionId;
-            }
-
-            @Override
-            public URI uri() {
-                return uri;
-            }
-
-            @Override
-            public boolean isClosed() {
-                return closed;
-            }
-
-            @Override
-            public void lose() {
-                ServedGuest.this.lose();
-            }
-        };
+        return new ServerRegion(uri, () -> serverRegionId, () -> closed, this::lose);
     }
 
     private void lose() {

@@ -13,7 +13,7 @@ import java.util.concurrent.locks.Lock;
 /**
  * The thread that reads one userfaultfd's messages, in batches, and hands each page fault on. It
  * polls briefly after a fault, when the next is likely close behind, and otherwise sleeps in
- * poll(2) until a fault or {@link #stop()}. Other events, where the userfaultfd has them enabled,
+ * poll(2) until a fault or {@link #stopAndJoin()}. Other events, where the userfaultfd has them enabled,
  * go to their own handler first, under a lock held while the batch is read.
  */
 final class FaultLoop {
@@ -21,6 +21,7 @@ final class FaultLoop {
     private static final int MESSAGES_PER_READ = 64;
     /** How long the loop keeps polling the userfaultfd after a fault before it sleeps in poll(2). */
     private static final long SPIN_NANOS = 50_000;
+    private static final long CLOSE_TIMEOUT_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
 
     /** What the loop hands each page fault to, on its own thread. */
     interface PageFaults {
@@ -41,7 +42,7 @@ final class FaultLoop {
     private final Thread thread;
     private volatile boolean stopping;
 
-    /** Starts the loop; {@code userfaultfd} stays the caller's to close, after {@link #stop}. */
+    /** Starts the loop; {@code userfaultfd} stays the caller's to close, after {@link #stopAndJoin}. */
     FaultLoop(int userfaultfd, PageFaults faults, String name) throws NativeException {
         this(userfaultfd, faults, null, null, name);
     }
@@ -123,8 +124,22 @@ final class FaultLoop {
         }
     }
 
-    /** Tells the loop to stop; {@link #join} waits for it. */
-    void stop() {
+    /**
+     * Stops the loop and waits for it, up to ten seconds; false if it still runs then, and its
+     * userfaultfd must stay open: a thread that may still use the descriptor must not find its
+     * number given to another.
+     */
+    boolean stopAndJoin() {
+        stop();
+        try {
+            return join(CLOSE_TIMEOUT_NANOS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    private void stop() {
         stopping = true;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment one = arena.allocate(8);
@@ -135,7 +150,7 @@ final class FaultLoop {
     }
 
     /** Waits for the loop to end; once it has, its eventfd is closed. */
-    boolean join(long timeoutNanos) throws InterruptedException {
+    private boolean join(long timeoutNanos) throws InterruptedException {
         boolean ended = thread.join(Duration.ofNanos(Math.max(1, timeoutNanos)));
         if (ended) {
             Libc.close(stopEvent);

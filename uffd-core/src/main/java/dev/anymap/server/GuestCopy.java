@@ -10,7 +10,6 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
@@ -39,7 +38,6 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  */
 final class GuestCopy implements RegionMemory {
     private static final System.Logger LOG = System.getLogger(GuestCopy.class.getName());
-    private static final long CLOSE_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     /** One range of the guest's memory, and which of its pages were given back. */
     private static final class Range {
@@ -378,14 +376,7 @@ final class GuestCopy implements RegionMemory {
     @Override
     public void close() {
         stopping = true;
-        loop.stop();
-        boolean joined;
-        try {
-            joined = loop.join(CLOSE_TIMEOUT_NANOS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            joined = false;
-        }
+        boolean joined = loop.stopAndJoin();
         // Copies in flight hold the read lock: once this has the write lock, none uses the descriptor any more.
         events.writeLock().lock();
         try {

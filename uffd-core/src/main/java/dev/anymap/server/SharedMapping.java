@@ -3,7 +3,6 @@ package dev.anymap.server;
 import dev.anymap.linux.Libc;
 import dev.anymap.linux.NativeException;
 import dev.anymap.linux.Userfaultfd;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
@@ -12,8 +11,6 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  */
 final class SharedMapping implements RegionMemory {
     private static final System.Logger LOG = System.getLogger(SharedMapping.class.getName());
-    /** How long close waits for the fault loop to stop. */
-    private static final long CLOSE_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
 
     private final RegionServer region;
     private final ChunkTable table;
@@ -72,14 +69,7 @@ final class SharedMapping implements RegionMemory {
     @Override
     public void close() {
         stopping = true;
-        faultLoop.stop();
-        boolean joined;
-        try {
-            joined = faultLoop.join(CLOSE_TIMEOUT_NANOS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            joined = false;
-        }
+        boolean joined = faultLoop.stopAndJoin();
         descriptor.writeLock().lock();
         try {
             if (joined) {
