@@ -27,6 +27,11 @@ final class GuestReaders {
      * @throws AssertionError naming the first wrong block
      */
     static long checkAll(FakeFirecracker guest, SnapshotBytes source, LongPredicate ballooned, int threads, long seed) throws InterruptedException {
+        return check(guest, source, ballooned, threads, allBlocks(guest, seed));
+    }
+
+    /** Every block of the guest's regions, by file offset, in a random order of {@code seed}. */
+    static List<Long> allBlocks(FakeFirecracker guest, long seed) {
         List<Long> blocks = new ArrayList<>();
         for (FakeFirecracker.Region region : guest.regions()) {
             for (long at = 0; at < region.size(); at += BLOCK) {
@@ -34,13 +39,18 @@ final class GuestReaders {
             }
         }
         Collections.shuffle(blocks, new Random(seed));
-        return check(guest, source, ballooned, threads, blocks);
+        return blocks;
     }
 
     /** Checks the blocks at {@code fileOffsets} (multiples of {@link #BLOCK} within a region) with {@code threads} threads. */
     static long check(FakeFirecracker guest, SnapshotBytes source, LongPredicate ballooned, int threads, List<Long> fileOffsets)
             throws InterruptedException {
-        AtomicLong checked = new AtomicLong();
+        return check(guest, source, ballooned, threads, fileOffsets, new AtomicLong());
+    }
+
+    /** As {@link #check(FakeFirecracker, SnapshotBytes, LongPredicate, int, List)}, counting the bytes checked in {@code checked} as it goes. */
+    static long check(FakeFirecracker guest, SnapshotBytes source, LongPredicate ballooned, int threads, List<Long> fileOffsets,
+                      AtomicLong checked) throws InterruptedException {
         List<Throwable> failures = Collections.synchronizedList(new ArrayList<>());
         List<Thread> readers = new ArrayList<>();
         for (int t = 0; t < threads; t++) {
