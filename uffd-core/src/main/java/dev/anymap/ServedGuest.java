@@ -115,7 +115,7 @@ public final class ServedGuest implements AutoCloseable {
         if (!closed) {
             try (Arena call = Arena.ofConfined()) {
                 Userfaultfd.FillRequest poison = new Userfaultfd.FillRequest(call);
-                memory.ranges().forEach(range -> poison.fillRange(userfaultfd, range.address(), 0, range.size()));
+                memory.ranges().forEach(range -> poison.poisonAbandoned(userfaultfd, range.address(), range.size(), range.pageSize()));
             }
         }
     }

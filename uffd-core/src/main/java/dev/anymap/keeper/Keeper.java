@@ -285,7 +285,14 @@ final class Keeper {
         try (Arena arena = Arena.ofConfined()) {
             Userfaultfd.FillRequest poison = new Userfaultfd.FillRequest(arena);
             for (Kept kept : regions.values()) {
-                int result = poison.fillRange(kept.userfaultfd(), kept.keep().address(), 0, kept.keep().length());
+                int result = 0;
+                if (kept.keep().map().isGuest()) {
+                    for (Message.GuestRange range : kept.keep().map().guest()) {
+                        result = poison.poisonAbandoned(kept.userfaultfd(), range.address(), range.size(), range.pageSize());
+                    }
+                } else {
+                    result = poison.fillRange(kept.userfaultfd(), kept.keep().address(), 0, kept.keep().length());
+                }
                 if (result != 0) {
                     LOG.log(System.Logger.Level.DEBUG, "poisoning region " + kept.keep().regionId() + ": errno " + -result);
                 }

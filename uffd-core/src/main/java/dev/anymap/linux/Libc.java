@@ -32,6 +32,7 @@ public final class Libc {
     private static final int F_DUPFD_CLOEXEC = 1030;
     public static final int MAP_PRIVATE = 2;
     public static final int MAP_ANONYMOUS = 0x20;
+    public static final int MAP_FIXED = 0x10;
     public static final int MAP_NORESERVE = 0x4000;
     public static final int MADV_DONTNEED = 4;
     public static final int MADV_WILLNEED = 3;

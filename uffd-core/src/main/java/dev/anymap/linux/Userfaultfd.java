@@ -34,7 +34,11 @@ public final class Userfaultfd {
     public static final long UFFDIO_CONTINUE = iowr(0x07, 32);
     public static final long UFFDIO_POISON = iowr(0x08, 32);
 
+    /** UFFD_EVENT_REMOVE: madvise(MADV_DONTNEED or MADV_REMOVE) of registered memory is reported, and waits until read. */
+    public static final long FEATURE_EVENT_REMOVE = 1L << 3;
     public static final long FEATURE_MISSING_SHMEM = 1L << 5;
+    /** A fault on a missing page raises SIGBUS instead of waiting; a kernel copy from such a page fails with EFAULT. */
+    public static final long FEATURE_SIGBUS = 1L << 7;
     public static final long FEATURE_THREAD_ID = 1L << 8;
     public static final long FEATURE_MINOR_SHMEM = 1L << 10;
     public static final long FEATURE_WP_HUGETLBFS_SHMEM = 1L << 12;
@@ -54,6 +58,8 @@ public final class Userfaultfd {
     /** The size of {@code struct uffd_msg}, the unit a read(2) of a userfaultfd returns. */
     public static final int MESSAGE_SIZE = 32;
     public static final byte EVENT_PAGEFAULT = 0x12;
+    /** A range was given back (madvise): it reads as zeros from now on. */
+    public static final byte EVENT_REMOVE = 0x15;
     public static final long PAGEFAULT_FLAG_WRITE = 1L;
 
     private Userfaultfd() {}
@@ -249,6 +255,37 @@ public final class Userfaultfd {
             return Libc.ioctl(fd, UFFDIO_WAKE, argument);
         }
 
+        /**
+         * Poisons every page not yet filled in {@code [start, start + length)}, pages of {@code
+         * pageSize} bytes, of memory that nothing serves any more: its threads then fail instead of
+         * waiting for ever. An event waiting to be read (EAGAIN: another process's madvise) is read
+         * and dropped, since nothing is left to act on it.
+         *
+         * @return 0, or {@code -errno} of the error that stopped it (ESRCH: the process is gone)
+         */
+        public int poisonAbandoned(int fd, long start, long length, long pageSize) {
+            long done = 0;
+            while (done < length) {
+                int result = poison(fd, start + done, length - done, COPY_MODE_DONTWAKE);
+                if (result == 0) {
+                    break;
+                }
+                done += Math.max(0, done());
+                if (result == -Errno.EEXIST) {
+                    done += pageSize;
+                } else if (result == -Errno.EAGAIN) {
+                    try (Arena arena = Arena.ofConfined()) {
+                        MemorySegment events = arena.allocate(MESSAGE_SIZE * 16L, 8);
+                        Libc.read(fd, events, events.byteSize());
+                    }
+                } else {
+                    return result;
+                }
+            }
+            wake(fd, start, length);
+            return 0;
+        }
+
         /** Bytes filled by the last call, or {@code -errno} if it failed before any. */
         public long done() {
             return argument.get(JAVA_LONG, 32);
@@ -313,6 +350,16 @@ public final class Userfaultfd {
 
     /** The faulting address of a page-fault message. */
     public static long pagefaultAddress(MemorySegment messages, int index) {
+        return messages.get(JAVA_LONG, (long) index * MESSAGE_SIZE + 16);
+    }
+
+    /** The first address of the range a remove message reports. */
+    public static long removeStart(MemorySegment messages, int index) {
+        return messages.get(JAVA_LONG, (long) index * MESSAGE_SIZE + 8);
+    }
+
+    /** The end (exclusive) of the range a remove message reports. */
+    public static long removeEnd(MemorySegment messages, int index) {
         return messages.get(JAVA_LONG, (long) index * MESSAGE_SIZE + 16);
     }
 }

@@ -120,6 +120,11 @@ final class ChunkTable {
         return state(chunk) == PRESENT;
     }
 
+    /** The length of the object's memory: its size in whole pages. */
+    long mappedLength() {
+        return mappedLength;
+    }
+
     long offset(int chunk) {
         return (long) chunk * chunkSize;
     }

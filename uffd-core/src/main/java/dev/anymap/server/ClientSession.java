@@ -140,14 +140,23 @@ final class ClientSession implements Runnable {
                     + "; its pages not yet fetched now raise an error when touched");
             closeRegion(regionId);
             try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-                new Userfaultfd.FillRequest(arena).fillRange(userfaultfd, kept.address(), 0, kept.length());
+                Userfaultfd.FillRequest poison = new Userfaultfd.FillRequest(arena);
+                if (kept.map().isGuest()) {
+                    kept.map().guest().forEach(range -> poison.poisonAbandoned(userfaultfd, range.address(), range.size(), range.pageSize()));
+                } else {
+                    poison.fillRange(userfaultfd, kept.address(), 0, kept.length());
+                }
             }
             Libc.close(userfaultfd);
             return;
         }
         try {
             RegionServer region = regions.get(regionId);
-            region.attach(userfaultfd, kept.address(), kept.length());
+            if (kept.map().isGuest()) {
+                region.attachGuest(userfaultfd, kept.map().guest());
+            } else {
+                region.attach(userfaultfd, kept.address(), kept.length());
+            }
             keepAttached(regionId, kept.address(), kept.length(), userfaultfd, region);
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "region " + regionId + " of client " + peerPid + " could not be taken over: " + e.getMessage());
@@ -200,7 +209,8 @@ final class ClientSession implements Runnable {
      * opened for reading only, which the client maps. The caller closes it once sent.
      */
     private int descriptorFor(Message reply) throws IOException {
-        if (reply instanceof Message.Mapped mapped && regions.get(mapped.regionId()) instanceof RegionServer region) {
+        if (reply instanceof Message.Mapped mapped && regions.get(mapped.regionId()) instanceof RegionServer region
+                && !requests.get(mapped.regionId()).isGuest()) {
             ObjectMemory memory = region.object().memory();
             return region.object().writable() ? memory.readWriteFd() : memory.readOnlyFd();
         }
@@ -301,8 +311,15 @@ final class ClientSession implements Runnable {
                     }
                     RegionServer region = region(attach.regionId(), incoming);
                     confirmAssumption(attach.regionId(), region, incoming);
-                    region.attach(incoming.fd(), attach.address(), attach.length());
-                    keepAttached(attach.regionId(), attach.address(), attach.length(), incoming.fd(), region);
+                    Message.Map request = requests.get(attach.regionId());
+                    if (request.isGuest()) {
+                        region.attachGuest(incoming.fd(), request.guest());
+                        // The keeper hands a taker-over the memory's length, which the guest's ranges do not give.
+                        keepAttached(attach.regionId(), 0, region.object().table().mappedLength(), incoming.fd(), region);
+                    } else {
+                        region.attach(incoming.fd(), attach.address(), attach.length());
+                        keepAttached(attach.regionId(), attach.address(), attach.length(), incoming.fd(), region);
+                    }
                     yield new Message.Attached(requestId);
                 }
                 case Message.Unmap unmap -> {
@@ -403,6 +420,9 @@ final class ClientSession implements Runnable {
         StorageSpeeds.Speed storageSpeed = storageSpeeds.of(uri, provider.redact(map.options()));
         if (!map.assumed().equals(Message.Assumed.NONE) && map.expectedVersion().isEmpty()) {
             ObjectVersion version = ObjectVersion.parse(map.assumed().version());
+            if (map.isGuest()) {
+                GuestCopy.check(map.guest(), map.assumed().size(), chunk, Redaction.uri(uri));
+            }
             Optional<StorageBackend> assumed = backends.openAt(uri, map.options(), map.assumed().size(), version);
             if (assumed.isPresent()) {
                 // Answered now, its reads started by the trace that follows, and checked by an open that runs meanwhile.
@@ -428,7 +448,18 @@ final class ClientSession implements Runnable {
             changed = Redaction.uri(uri) + " changed while its page server restarted (mapped at " + map.expectedVersion()
                     + ", now at " + backend.version() + "); map it again to read the new version";
         }
-        if (changed == null && takenOverMemory == null && !map.writing().writable()) {
+        if (map.isGuest()) {
+            if (map.writing().writable()) {
+                backend.close();
+                throw new IllegalArgumentException("guest memory is served read-only, not writable");
+            }
+            try {
+                GuestCopy.check(map.guest(), backend.size(), chunk, Redaction.uri(uri));
+            } catch (IllegalArgumentException e) {
+                backend.close();
+                throw e;
+            }
+        } else if (changed == null && takenOverMemory == null && !map.writing().writable()) {
             Message kernel = kernelMap(regionId, uri, backend, chunk, map);
             if (kernel != null) {
                 return kernel;

@@ -8,11 +8,13 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
+import java.util.concurrent.locks.Lock;
 
 /**
  * The thread that reads one userfaultfd's messages, in batches, and hands each page fault on. It
  * polls briefly after a fault, when the next is likely close behind, and otherwise sleeps in
- * poll(2) until a fault or {@link #stop()}.
+ * poll(2) until a fault or {@link #stop()}. Other events, where the userfaultfd has them enabled,
+ * go to their own handler first, under a lock held while the batch is read.
  */
 final class FaultLoop {
     private static final System.Logger LOG = System.getLogger(FaultLoop.class.getName());
@@ -25,17 +27,35 @@ final class FaultLoop {
         void onPageFault(long address, Userfaultfd.FillRequest fill);
     }
 
+    /** What the loop hands every other event to, on its own thread, while it holds its reading lock. */
+    interface Events {
+        void onEvent(MemorySegment messages, int index);
+    }
+
     private final int uffd;
     private final int stopEvent;
     private final PageFaults faults;
+    private final Lock reading;
+    private final Events events;
     private final String name;
     private final Thread thread;
     private volatile boolean stopping;
 
     /** Starts the loop; {@code userfaultfd} stays the caller's to close, after {@link #stop}. */
     FaultLoop(int userfaultfd, PageFaults faults, String name) throws NativeException {
+        this(userfaultfd, faults, null, null, name);
+    }
+
+    /**
+     * @param reading held while a batch is read and its other events handled, so that whoever holds
+     *     it knows that no event it has not seen was read meanwhile; null for none
+     * @param events the handler of events other than page faults; null where none is enabled
+     */
+    FaultLoop(int userfaultfd, PageFaults faults, Lock reading, Events events, String name) throws NativeException {
         this.uffd = userfaultfd;
         this.faults = faults;
+        this.reading = reading;
+        this.events = events;
         this.name = name;
         this.stopEvent = (int) Libc.check(Libc.eventfd(0, Libc.EFD_CLOEXEC | Libc.EFD_NONBLOCK), "eventfd");
         this.thread = Thread.ofPlatform().name("anymap-faults-" + name).daemon().unstarted(this::run);
@@ -51,11 +71,11 @@ final class FaultLoop {
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
             long lastFault = System.nanoTime();
             while (!stopping) {
-                long read = Libc.read(uffd, messages, messages.byteSize());
+                long read = read(messages);
                 if (read > 0) {
                     int count = (int) (read / Userfaultfd.MESSAGE_SIZE);
                     for (int i = 0; i < count; i++) {
-                        if (Userfaultfd.event(messages, i) == Userfaultfd.EVENT_PAGEFAULT) { // no other event is enabled
+                        if (Userfaultfd.event(messages, i) == Userfaultfd.EVENT_PAGEFAULT) {
                             faults.onPageFault(Userfaultfd.pagefaultAddress(messages, i), fill);
                         }
                     }
@@ -81,6 +101,25 @@ final class FaultLoop {
             if (!stopping) {
                 LOG.log(System.Logger.Level.ERROR, "fault loop of " + name + " stopped", e);
             }
+        }
+    }
+
+    /** Reads a batch; with a reading lock, hands its other events on before letting go of it. */
+    private long read(MemorySegment messages) {
+        if (reading == null) {
+            return Libc.read(uffd, messages, messages.byteSize());
+        }
+        reading.lock();
+        try {
+            long read = Libc.read(uffd, messages, messages.byteSize());
+            for (int i = 0; i < read / Userfaultfd.MESSAGE_SIZE; i++) {
+                if (Userfaultfd.event(messages, i) != Userfaultfd.EVENT_PAGEFAULT && events != null) {
+                    events.onEvent(messages, i);
+                }
+            }
+            return read;
+        } finally {
+            reading.unlock();
         }
     }
 

@@ -83,7 +83,8 @@ final class ObjectMemory implements AutoCloseable {
         int userfaultfd = -1;
         try {
             userfaultfd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
-            Userfaultfd.enable(userfaultfd, 0);
+            // SIGBUS: a kernel copy out of a page dropped meanwhile (into a guest's memory) then fails with EFAULT, where it would wait for ever.
+            Userfaultfd.enable(userfaultfd, Userfaultfd.FEATURE_SIGBUS);
             Userfaultfd.register(userfaultfd, address, length, Userfaultfd.REGISTER_MODE_MISSING);
             return new ObjectMemory(memfd, length, address, userfaultfd, name);
         } catch (NativeException | RuntimeException e) {
@@ -101,6 +102,14 @@ final class ObjectMemory implements AutoCloseable {
     /** Whether {@code other} is a mapping of the same memfd, as two regions taken over from one object are. */
     boolean sameFile(ObjectMemory other) {
         return other.name.equals(name);
+    }
+
+    /**
+     * The address of the object's byte at {@code offset} in this server's mapping, for copying out of
+     * a present page. A page dropped meanwhile makes the kernel's copy fail with EFAULT.
+     */
+    long addressOf(long offset) {
+        return address + offset;
     }
 
     /** The memfd, as the keeper keeps it. */

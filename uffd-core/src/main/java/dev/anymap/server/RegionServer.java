@@ -8,11 +8,11 @@ import java.io.IOException;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * One client's mapping of a served object: the faults of its threads, the chunks they wait on,
@@ -28,8 +28,6 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     /** A prefetch limit that does not limit: the value {@code MapOptions.UNLIMITED} sends. */
     private static final long UNLIMITED = Long.MAX_VALUE;
     private static final VarHandle WAITING = MethodHandles.arrayElementVarHandle(byte[].class);
-    /** How long close waits for the fault loop to stop. */
-    private static final long CLOSE_TIMEOUT_NANOS = TimeUnit.SECONDS.toNanos(10);
     /**
      * The most a sequential stream runs ahead, whatever the chunk size: what a stream that stops has
      * fetched beyond what it read. Measured on a 256 MiB S3 scan, 256 MiB against 64 took it from
@@ -58,13 +56,10 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     private final long maxExtentBytes;
     private final RegionCounters counters = new RegionCounters();
     private final AccessOrder accessOrder;
-    /** Held to use the userfaultfd; close takes it to free the descriptor, whose number another may then get. */
-    private final ReentrantReadWriteLock descriptor = new ReentrantReadWriteLock();
 
     private volatile boolean stopping;
-    private FaultLoop faultLoop;
-    private volatile int uffd = -1;
-    private volatile long base;
+    /** Where the chunks reach the region's threads; null until attached. */
+    private volatile RegionMemory memory;
 
     /**
      * @param object the object this region maps, acquired for it: the region releases it on close
@@ -135,12 +130,13 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     }
 
     /**
-     * Starts serving the faults of {@code [address, address + length)} through {@code userfaultfd},
-     * which this region then owns. Wakes every thread already waiting there: after a page server
-     * restart they wait on faults that the dead server had read and will never answer.
+     * Starts serving the faults of {@code [address, address + length)}, the client's mapping of the
+     * object's memory, through {@code userfaultfd}, which this region then owns. Wakes every thread
+     * already waiting there: after a page server restart they wait on faults that the dead server
+     * had read and will never answer.
      */
     synchronized void attach(int userfaultfd, long address, long length) throws IOException {
-        if (uffd >= 0) {
+        if (memory != null) {
             Libc.close(userfaultfd);
             throw new IllegalStateException("region " + id + " is already attached");
         }
@@ -149,12 +145,40 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
             throw new IllegalArgumentException("attach of " + length + " bytes at 0x" + Long.toHexString(address)
                     + " does not match region " + id + " (" + mappedLength + " bytes, page aligned)");
         }
-        base = address;
-        uffd = userfaultfd;
+        try {
+            started(new SharedMapping(this, userfaultfd, address));
+        } catch (IOException | RuntimeException e) {
+            Libc.close(userfaultfd);
+            throw e;
+        }
+        Userfaultfd.wake(userfaultfd, address, mappedLength);
+    }
+
+    /**
+     * Starts serving the faults of another process's memory, {@code ranges} of it, by copying into
+     * it through {@code userfaultfd}, which this region then owns. Wakes every thread already
+     * waiting there, as {@link #attach} does.
+     */
+    synchronized void attachGuest(int userfaultfd, List<Message.GuestRange> ranges) throws IOException {
+        if (memory != null) {
+            Libc.close(userfaultfd);
+            throw new IllegalStateException("region " + id + " is already attached");
+        }
+        try {
+            started(new GuestCopy(this, userfaultfd, ranges));
+        } catch (IOException | RuntimeException e) {
+            Libc.close(userfaultfd);
+            throw e;
+        }
+        for (Message.GuestRange range : ranges) {
+            Userfaultfd.wake(userfaultfd, range.address(), range.size());
+        }
+    }
+
+    private void started(RegionMemory attached) {
+        memory = attached;
         object.attach(this);
         counters.cachedAtAttach(Arrays.stream(table.presentChunks()).count());
-        faultLoop = new FaultLoop(userfaultfd, this::onPageFault, "region " + id);
-        Userfaultfd.wake(userfaultfd, address, mappedLength);
         if (backgroundPull) {
             // Every chunk, in order; faults still go first, to the demand workers. Not an access: not traced.
             prefetch(0, table.chunks() - 1, -1, false);
@@ -193,12 +217,8 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         }
     }
 
-    /** On the fault loop. */
-    private void onPageFault(long address, Userfaultfd.FillRequest fill) {
-        long offset = (address & -PAGE) - base;
-        if (offset < 0 || offset >= mappedLength) {
-            return;
-        }
+    /** On the fault loop: a thread waits on the page at {@code offset} of the object. */
+    void onFault(long offset, Userfaultfd.FillRequest fill) {
         counters.fault();
         int chunk = (int) (offset / chunkSize);
         accessOrder.touched(chunk);
@@ -257,32 +277,17 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         }
     }
 
-    /** Wakes this region's threads that wait on {@code chunk}, if any do. */
+    /** Brings {@code chunk} to this region's threads that wait on it, if any do. */
     void arrived(int chunk, Userfaultfd.FillRequest fill) {
-        if (!WAITING.compareAndSet(waiting, chunk, (byte) 1, (byte) 0) || !descriptor.readLock().tryLock()) {
-            return;
-        }
-        try {
-            int result = stopping ? 0 : fill.wake(uffd, base + table.offset(chunk), table.fillLength(chunk, 1));
-            if (result != 0) {
-                LOG.log(System.Logger.Level.DEBUG, "region " + id + ": waking chunk " + chunk + ": errno " + -result);
-            }
-        } finally {
-            descriptor.readLock().unlock();
+        if (WAITING.compareAndSet(waiting, chunk, (byte) 1, (byte) 0) && !stopping) {
+            memory.arrived(chunk, fill);
         }
     }
 
     /** Poisons {@code chunk} in this region if a thread of it waits there. */
     void failed(int chunk, Userfaultfd.FillRequest fill) {
-        if (!WAITING.compareAndSet(waiting, chunk, (byte) 1, (byte) 0) || !descriptor.readLock().tryLock()) {
-            return;
-        }
-        try {
-            if (!stopping) {
-                fill.fillRange(uffd, base + table.offset(chunk), 0, table.fillLength(chunk, 1));
-            }
-        } finally {
-            descriptor.readLock().unlock();
+        if (WAITING.compareAndSet(waiting, chunk, (byte) 1, (byte) 0) && !stopping) {
+            memory.failed(chunk, fill);
         }
     }
 
@@ -380,27 +385,9 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
             return;
         }
         stopping = true;
-        boolean joined = true;
-        if (faultLoop != null) {
-            faultLoop.stop();
-            try {
-                joined = faultLoop.join(CLOSE_TIMEOUT_NANOS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                joined = false;
-            }
+        if (memory != null) {
+            memory.close();
         }
         object.release(this);
-        descriptor.writeLock().lock();
-        try {
-            if (!joined) {
-                // A thread that may still call ioctl on the userfaultfd must not find its number reused.
-                LOG.log(System.Logger.Level.WARNING, "region " + id + ": its fault loop is still running after close; its userfaultfd is left open");
-            } else if (uffd >= 0) {
-                Libc.close(uffd);
-            }
-        } finally {
-            descriptor.writeLock().unlock();
-        }
     }
 }

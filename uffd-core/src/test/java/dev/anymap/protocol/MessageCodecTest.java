@@ -174,9 +174,9 @@ class MessageCodecTest {
                 NO_PREFETCHING, "", Message.Assumed.NONE, 1000, new Message.CodePath(tooMany, List.of()))));
         byte[] packet = MessageCodec.encode(new Message.Map(1, "mem:x", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 1000,
                 new Message.CodePath(List.of(new Message.PathEntry("/a", 1, 1)), List.of())));
-        // The class path's entry count, its one entry (shared prefix, text, size, time) and an empty module path end the packet.
+        // The class path's entry count, its one entry (shared prefix, text, size, time), an empty module path and no guest range end the packet.
         ByteBuffer prefix = ByteBuffer.wrap(packet).order(ByteOrder.LITTLE_ENDIAN);
-        int entry = packet.length - 4 - (8 + 8) - (4 + 2) - 4;
+        int entry = packet.length - 4 - 4 - (8 + 8) - (4 + 2) - 4;
         prefix.putInt(entry, 5);
         ProtocolException shared = assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(packet)));
         assertTrue(shared.getMessage().contains("prefix"), shared.getMessage());
@@ -184,6 +184,23 @@ class MessageCodecTest {
         prefix.putInt(entry - 4, Integer.MAX_VALUE);
         ProtocolException count = assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(packet)));
         assertTrue(count.getMessage().contains("path entry count"), count.getMessage());
+    }
+
+    @Test
+    void aGuestsRangesGoWithItsMapRequestAndTooManyAreRefused() {
+        Message.Map map = new Message.Map(1, "s3://b/snapshot", Map.of(), 2 << 20, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 1000,
+                Message.CodePath.SERVER).withGuest(List.of(new Message.GuestRange(0x7f0000000000L, 1L << 30, 0, 4096),
+                new Message.GuestRange(0x7f8000000000L, 2L << 20, 1L << 30, 2 << 20)));
+        assertEquals(map, roundTrip(map));
+        assertTrue(((Message.Map) roundTrip(map)).isGuest());
+        List<Message.GuestRange> tooMany = java.util.Collections.nCopies(MessageCodec.MAX_GUEST_RANGES + 1,
+                new Message.GuestRange(4096, 4096, 0, 4096));
+        assertThrows(IllegalArgumentException.class, () -> MessageCodec.encode(map.withGuest(tooMany)));
+        byte[] packet = MessageCodec.encode(map);
+        // The count of guest ranges stands before its ranges, at the packet's end.
+        ByteBuffer.wrap(packet).order(ByteOrder.LITTLE_ENDIAN).putInt(packet.length - 2 * 32 - 4, MessageCodec.MAX_GUEST_RANGES + 1);
+        ProtocolException refused = assertThrows(ProtocolException.class, () -> MessageCodec.decode(ByteBuffer.wrap(packet)));
+        assertTrue(refused.getMessage().contains("guest range count"), refused.getMessage());
     }
 
     @Test
