@@ -63,7 +63,7 @@ class PageServerKilledMidResumeTest {
             long killedAt = 0;
             for (long killAfter : new long[] {size / 8, size / 3}) {
                 while (checked.get() < killAfter && vcpus.isAlive()) {
-                    Thread.onSpinWait();
+                    LockSupport.parkNanos(1_000_000);
                 }
                 ProcessHandle server = TestServers.startedServer(config).orElseThrow();
                 assertTrue(server.destroyForcibly());

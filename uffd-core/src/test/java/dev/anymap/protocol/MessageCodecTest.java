@@ -187,7 +187,7 @@ class MessageCodecTest {
     }
 
     @Test
-    void aGuestsRangesGoWithItsMapRequestAndTooManyAreRefused() {
+    void aGuestsRangesGoWithItsMapRequestAndTooManyAreRefused() throws Exception {
         Message.Map map = new Message.Map(1, "s3://b/snapshot", Map.of(), 2 << 20, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 1000,
                 Message.CodePath.SERVER).withGuest(List.of(new Message.GuestRange(0x7f0000000000L, 1L << 30, 0, 4096),
                 new Message.GuestRange(0x7f8000000000L, 2L << 20, 1L << 30, 2 << 20)));
