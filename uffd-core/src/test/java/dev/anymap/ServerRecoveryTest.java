@@ -61,4 +61,54 @@ class ServerRecoveryTest {
             assertTrue(region.stats().chunksFetched() > 0, "the new server serves the region");
         }
     }
+
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void aGuestsMemoryIsServedOnWithRightBytesWhenThePageServerIsKilledInTheMiddle() throws Exception {
+        long size = 64L << 20;
+        long seed = 32;
+        int block = 64 * 1024;
+        // Every fetch is slow, so the kill lands while the guest's threads wait on one.
+        URI uri = URI.create("faulty:recover-guest?size=" + size + "&seed=" + seed + "&slowfrom=0&delay=20");
+        StorageBackend reference = ReferenceContent.of(size, seed);
+        AnymapConfig config = TestServers.privateServer();
+        try (TestGuest guest = new TestGuest(size / 2, size / 2);
+             Anymap anymap = Anymap.open(config);
+             ServedGuest served = anymap.serve(uri, MapOptions.defaults().withChunkSize(1 << 20).withReadahead(0).withAutoPull(false),
+                     new GuestMemory(guest.userfaultfd(), java.util.List.of(new GuestMemory.Range(guest.address(0), size / 2, 0, 4096),
+                             new GuestMemory.Range(guest.address(1), size / 2, size / 2, 4096))))) {
+            AtomicLong scanned = new AtomicLong();
+            CompletableFuture<?>[] halves = new CompletableFuture<?>[2];
+            for (int half = 0; half < 2; half++) {
+                long address = guest.address(half);
+                long from = half * (size / 2);
+                halves[half] = CompletableFuture.runAsync(() -> {
+                    byte[] want = new byte[block];
+                    for (long offset = 0; offset < size / 2; offset += block) {
+                        try {
+                            reference.read(from + offset, MemorySegment.ofArray(want));
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                        if (!Arrays.equals(want, TestGuest.read(address + offset, block))) {
+                            throw new AssertionError("wrong bytes at offset " + (from + offset));
+                        }
+                        scanned.addAndGet(block);
+                    }
+                }, runnable -> Thread.ofPlatform().start(runnable));
+            }
+            CompletableFuture<Void> scan = CompletableFuture.allOf(halves);
+            ProcessHandle first = TestServers.startedServer(config).orElseThrow();
+            while (scanned.get() < size / 4 && !scan.isDone()) {
+                Thread.onSpinWait();
+            }
+            assertTrue(!scan.isDone(), "the guest's reads ended before the page server could be killed");
+            first.destroyForcibly();
+            first.onExit().get(30, TimeUnit.SECONDS);
+
+            scan.get(2, TimeUnit.MINUTES);
+            assertNotEquals(first.pid(), TestServers.startedServer(config).orElseThrow().pid());
+            assertTrue(served.stats().chunksFetched() > 0, "the new server serves the guest");
+        }
+    }
 }
