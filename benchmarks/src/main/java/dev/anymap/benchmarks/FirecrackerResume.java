@@ -198,12 +198,13 @@ public final class FirecrackerResume {
             sides.put("anymap", () -> {
                 // A new modification time: a new version of the file, which the shared cache does not hold.
                 Files.setLastModifiedTime(file, FileTime.fromMillis(1_000_000_000_000L + 1000 * version[0]++));
-                try (Guest guest = Guest.create(size)) {
-                    long started = System.nanoTime();
-                    try (ServedGuest served = anymap.serve(file.toUri(), options, guest.memory());
-                         Arena arena = Arena.ofConfined()) {
+                try (Guest guest = Guest.create(size);
+                     ServedGuest served = anymap.serve(file.toUri(), options, guest.memory());
+                     Arena arena = Arena.ofConfined()) {
+                    {
                         MemorySegment one = arena.allocate(1);
                         long got = 0;
+                        long started = System.nanoTime();
                         for (long offset = 0; offset < size; offset += PAGE) {
                             Libc.memcpy(one, guest.address + offset, 1);
                             got += one.get(ValueLayout.JAVA_BYTE, 0);
@@ -233,7 +234,7 @@ public final class FirecrackerResume {
             return "#### Page-fault latency of guest memory from a local memory file\n\nA guest of " + (size >> 20) + " MiB (private "
                     + "anonymous memory, as Firecracker's) served with `Anymap.serve` from a local file of that size (a new "
                     + "modification time each run: a version the cache does not hold), 4 KiB chunks, no readahead, no pull; one thread "
-                    + "touches a byte of every page in order through memcpy, one fault per page, timed from `serve` to the last page. "
+                    + "touches a byte of every page in order through memcpy, one fault per page, timed from the first touch to the last, as the floor times its own. "
                     + "The floor: `uffd-reference` kind `anon` (a C thread fills private anonymous memory from memory with "
                     + "UFFDIO_COPY), the faster of its blocking and busy-poll modes. Medians of " + repeats + " alternating runs (min-max)."
                     + "\n\n" + table;
