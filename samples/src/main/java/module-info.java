@@ -1,6 +1,7 @@
 /** anymap's samples and its command line. */
 module dev.anymap.samples {
     requires dev.anymap.core;
+    requires dev.anymap.firecracker;
     requires dev.anymap.backend.memory;
     requires dev.anymap.backend.file;
     requires dev.anymap.backend.http;

@@ -388,7 +388,7 @@ public final class Anymap implements AutoCloseable {
         }
         return new ServerStatus(status.serverPid(), status.clients(), status.regionCount(), status.regions().stream()
                 .map(r -> new ServerStatus.Region(r.clientPid(), r.regionId(), r.uri(), r.version(), r.size(), r.chunkSize(),
-                        r.residentBytes(), RegionStats.of(r.stats()), r.kernelMapped(), r.writable()))
+                        r.residentBytes(), RegionStats.of(r.stats()), r.kernelMapped(), r.writable(), r.guest()))
                 .toList(), link.takeOvers(), status.cache().limitBytes(), status.cache().residentBytes(), status.cache().evictions());
     }
 

@@ -28,9 +28,11 @@ public record ServerStatus(long serverPid, int clients, long regionCount, List<R
      * @param version the object's version, as {@link dev.anymap.spi.ObjectVersion#toString()} prints it
      * @param residentBytes how much of it the page server's cache holds (0 for a kernel-mapped region)
      * @param writable whether it was mapped writable: its pages stay in the page server's memory until it closes
+     * @param guest whether it is another process's memory served by copying ({@link Anymap#serve}): a
+     *     virtual machine's guest memory
      * @param kernelMapped whether the kernel maps it from a local file of the object, with no page server
      *     in the path: nothing is fetched for it, and it reads on whatever happens to page servers
      */
     public record Region(long clientPid, long regionId, String uri, String version, long size, int chunkSize, long residentBytes,
-                         RegionStats stats, boolean kernelMapped, boolean writable) {}
+                         RegionStats stats, boolean kernelMapped, boolean writable, boolean guest) {}
 }

@@ -97,6 +97,26 @@ class GuestMemoryTest extends WithPageServer {
     }
 
     @Test
+    void aLocalMemoryFileIsCopiedFromTheKernelsPageCacheWithNoFetch(@org.junit.jupiter.api.io.TempDir java.nio.file.Path directory)
+            throws Exception {
+        byte[] content = new byte[(int) SIZE];
+        new java.util.Random(64).nextBytes(content);
+        java.nio.file.Path file = java.nio.file.Files.write(directory.resolve("memory.snap"), content);
+        try (ServedGuest served = anymap.serve(file.toUri(), MapOptions.defaults(), memory())) {
+            for (long offset = 0; offset < RANGE; offset += 1 << 20) {
+                assertArrayEquals(java.util.Arrays.copyOfRange(content, (int) offset, (int) offset + (1 << 20)),
+                        TestGuest.read(second() + offset, 1 << 20), "at " + offset);
+                assertArrayEquals(java.util.Arrays.copyOfRange(content, (int) (SIZE - RANGE + offset), (int) (SIZE - RANGE + offset) + (1 << 20)),
+                        TestGuest.read(first() + offset, 1 << 20), "at " + (SIZE - RANGE + offset));
+            }
+            RegionStats stats = served.stats();
+            assertTrue(stats.faults() > 0, "the page server served the guest's faults");
+            assertEquals(0, stats.bytesFetched(), "read from the file's pages in the kernel's cache, not fetched");
+            assertEquals(2 * RANGE / MapOptions.DEFAULT_CHUNK_SIZE, served.trace().chunks().length, "every chunk touched is traced");
+        }
+    }
+
+    @Test
     void aRangePastTheObjectsEndIsRefusedNamingTheObject() {
         GuestMemory tooLarge = new GuestMemory(guest.userfaultfd(), List.of(new GuestMemory.Range(first(), RANGE, SIZE - RANGE + 4096, 4096)));
         IllegalArgumentException refused = assertThrows(IllegalArgumentException.class,

@@ -111,4 +111,37 @@ class ServerRecoveryTest {
             assertTrue(served.stats().chunksFetched() > 0, "the new server serves the guest");
         }
     }
+
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void memoryAGuestGaveBackStillReadsAsZerosOnTheServerThatTookOver() throws Exception {
+        long size = 16L << 20;
+        long seed = 33;
+        StorageBackend reference = ReferenceContent.of(size, seed);
+        AnymapConfig config = TestServers.privateServer();
+        try (TestGuest guest = new TestGuest(size);
+             Anymap anymap = Anymap.open(config);
+             ServedGuest served = anymap.serve(URI.create("mem:given-back?size=" + size + "&seed=" + seed), MapOptions.defaults(),
+                     new GuestMemory(guest.userfaultfd(), java.util.List.of(new GuestMemory.Range(guest.address(0), size, 0, 4096))))) {
+            long base = guest.address(0);
+            // The first MiB read, then given back; the second given back untouched; the third never given back, read after the kill.
+            assertTrue(Arrays.equals(bytes(reference, 0, 1 << 20), TestGuest.read(base, 1 << 20)));
+            TestGuest.giveBack(base, 2L << 20);
+            ProcessHandle first = TestServers.startedServer(config).orElseThrow();
+            first.destroyForcibly();
+            first.onExit().get(30, TimeUnit.SECONDS);
+
+            byte[] zeros = new byte[2 << 20];
+            assertTrue(Arrays.equals(zeros, TestGuest.read(base, 2 << 20)), "given back before the kill: zeros after it");
+            assertTrue(Arrays.equals(bytes(reference, 2L << 20, 1 << 20), TestGuest.read(base + (2L << 20), 1 << 20)));
+            assertNotEquals(first.pid(), TestServers.startedServer(config).orElseThrow().pid());
+            assertTrue(served.stats().faults() > 0, "the server that took over serves the guest");
+        }
+    }
+
+    private static byte[] bytes(StorageBackend backend, long offset, int length) throws java.io.IOException {
+        byte[] bytes = new byte[length];
+        backend.read(offset, MemorySegment.ofArray(bytes));
+        return bytes;
+    }
 }

@@ -11,7 +11,7 @@ import picocli.CommandLine.Command;
         description = "Use any storage as memory: map objects as lazily paged memory.",
         subcommands = {DemoCommand.class, ObjectCommands.Cat.class, ObjectCommands.Sha256Sum.class, ObjectCommands.Dd.class, CopyCommand.class,
                 ObjectCommands.Stat.class, StatusCommand.class,
-                TraceCommands.Trace.class, TraceCommands.Residency.class, AnymapCommand.Serve.class, CommandLine.HelpCommand.class},
+                TraceCommands.Trace.class, TraceCommands.Residency.class, AnymapCommand.Serve.class, FirecrackerCommand.class, CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:done", "1:the bytes did not match (demo)", "2:bad usage or argument",
                 "3:no such object", "4:access denied", "5:storage or page server failure",

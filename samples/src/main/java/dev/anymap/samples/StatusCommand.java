@@ -34,7 +34,9 @@ final class StatusCommand implements Callable<Integer> {
                         stats.faults(), bytes(stats.bytesFetched()), stats.cacheHits(), stats.evictions(), stats.fetchTimeP50().toNanos() / 1e6,
                         stats.fetchTimeP99().toNanos() / 1e6, stats.failures(),
                         region.kernelMapped() ? region.uri() + " (mapped by the kernel from a local file: no faults to serve)"
-                                : region.writable() ? region.uri() + " (writable: its pages stay in memory until it closes)" : region.uri());
+                                : region.writable() ? region.uri() + " (writable: its pages stay in memory until it closes)"
+                                : region.guest() ? region.uri() + " (guest memory of process " + region.clientPid() + "'s VM, copied into it)"
+                                : region.uri());
             }
             if (status.regionCount() > status.regions().size()) {
                 System.out.printf("... and %d more regions%n", status.regionCount() - status.regions().size());

@@ -16,10 +16,13 @@ import java.nio.file.Path;
 /**
  * Unix-domain SOCK_SEQPACKET sockets with file-descriptor passing (SCM_RIGHTS) and peer
  * credentials (SO_PEERCRED): what the JDK's own Unix-domain channels do not offer. Sequenced
- * packets keep message boundaries, so one request is one packet.
+ * packets keep message boundaries, so one request is one packet. Firecracker speaks over a stream
+ * socket ({@link #listenStream}, {@link #connectStream}), where {@link #receive} returns what has
+ * arrived so far, up to the next descriptors.
  */
 public final class UnixSockets {
     private static final int AF_UNIX = 1;
+    private static final int SOCK_STREAM = 1;
     private static final int SOCK_SEQPACKET = 5;
     private static final int SOCK_CLOEXEC = 0x80000;
     private static final int SOL_SOCKET = 1;
@@ -69,7 +72,16 @@ public final class UnixSockets {
 
     /** A listening socket bound at {@code path}. */
     public static int listen(Path path, int backlog) throws NativeException {
-        int fd = socket();
+        return listen(path, backlog, SOCK_SEQPACKET);
+    }
+
+    /** A listening SOCK_STREAM socket bound at {@code path}: Firecracker's page-fault handler socket. */
+    public static int listenStream(Path path, int backlog) throws NativeException {
+        return listen(path, backlog, SOCK_STREAM);
+    }
+
+    private static int listen(Path path, int backlog, int type) throws NativeException {
+        int fd = socket(type);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment address = socketAddress(arena, path);
             Libc.check(call(state -> (int) BIND.invokeExact(state, fd, address, SOCKADDR_UN_SIZE)), "bind(" + path + ")");
@@ -83,7 +95,16 @@ public final class UnixSockets {
 
     /** A socket connected to the listener at {@code path}. */
     public static int connect(Path path) throws NativeException {
-        int fd = socket();
+        return connect(path, SOCK_SEQPACKET);
+    }
+
+    /** A SOCK_STREAM socket connected to the listener at {@code path}, as Firecracker connects to its handler. */
+    public static int connectStream(Path path) throws NativeException {
+        return connect(path, SOCK_STREAM);
+    }
+
+    private static int connect(Path path, int type) throws NativeException {
+        int fd = socket(type);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment address = socketAddress(arena, path);
             Libc.check(call(state -> (int) CONNECT.invokeExact(state, fd, address, SOCKADDR_UN_SIZE)), "connect(" + path + ")");
@@ -179,9 +200,9 @@ public final class UnixSockets {
         call(state -> (int) SHUTDOWN.invokeExact(state, fd, SHUT_RDWR));
     }
 
-    private static int socket() throws NativeException {
-        return (int) Libc.check(call(state -> (int) SOCKET.invokeExact(state, AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0)),
-                "socket(AF_UNIX, SOCK_SEQPACKET)");
+    private static int socket(int type) throws NativeException {
+        return (int) Libc.check(call(state -> (int) SOCKET.invokeExact(state, AF_UNIX, type | SOCK_CLOEXEC, 0)),
+                type == SOCK_STREAM ? "socket(AF_UNIX, SOCK_STREAM)" : "socket(AF_UNIX, SOCK_SEQPACKET)");
     }
 
     /** A {@code struct msghdr} with one {@code iovec} over {@code data}. */

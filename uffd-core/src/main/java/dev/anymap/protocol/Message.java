@@ -225,7 +225,12 @@ public sealed interface Message {
 
     /** One region in a {@link Status}; {@code kernelMapped} if the kernel maps it from a local file (see {@link Mapped}). */
     record RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
-                        long residentBytes, Stats stats, boolean kernelMapped, boolean writable) {
+                        long residentBytes, Stats stats, boolean kernelMapped, boolean writable, boolean guest) {
+        public RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
+                            long residentBytes, Stats stats, boolean kernelMapped, boolean writable) {
+            this(clientPid, regionId, uri, version, size, chunkSize, residentBytes, stats, kernelMapped, writable, false);
+        }
+
         /** A region whose faults the server serves, read-only. */
         public RegionStatus(long clientPid, long regionId, String uri, String version, long size, int chunkSize,
                             long residentBytes, Stats stats) {
@@ -330,7 +335,43 @@ public sealed interface Message {
      * (its {@code expectedVersion} is the version the region reads); {@code clientStart} is when the
      * client process started, in milliseconds since the epoch, so that a reused pid is not taken for it.
      */
-    record Keep(long regionId, long clientPid, long clientStart, long address, long length, Map map) implements Message {}
+    record Keep(long regionId, long clientPid, long clientStart, long address, long length, Map map, GuestRemovals removals)
+            implements Message {
+        public Keep(long regionId, long clientPid, long clientStart, long address, long length, Map map) {
+            this(regionId, clientPid, clientStart, address, length, map, GuestRemovals.NONE);
+        }
+
+        public Keep withRemovals(GuestRemovals now) {
+            return new Keep(regionId, clientPid, clientStart, address, length, map, now);
+        }
+    }
+
+    /**
+     * The ranges of a guest's memory given back so far ({@code start} and {@code end} address pairs,
+     * sorted, disjoint), which read as zeros, so that a server that takes the guest over serves them
+     * so too; {@code lost} if there were more than a message holds, and a server taking over cannot
+     * tell them from pages never touched.
+     */
+    record GuestRemovals(long[] ranges, boolean lost) {
+        public static final GuestRemovals NONE = new GuestRemovals(new long[0], false);
+        /** The most ranges kept: 32 KiB of a message. */
+        public static final int MAX_RANGES = 2048;
+
+        @Override
+        public boolean equals(Object other) {
+            return other instanceof GuestRemovals r && r.lost == lost && java.util.Arrays.equals(r.ranges, ranges);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Arrays.hashCode(ranges) * 31 + Boolean.hashCode(lost);
+        }
+
+        @Override
+        public String toString() {
+            return "GuestRemovals[" + ranges.length / 2 + " ranges" + (lost ? ", lost" : "") + "]";
+        }
+    }
 
     /** Page server to its keeper: the region is gone; close its userfaultfd. */
     record Forget(long regionId) implements Message {}

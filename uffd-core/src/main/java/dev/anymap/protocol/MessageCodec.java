@@ -48,6 +48,7 @@ public final class MessageCodec {
     private static final int MAP_FLAG_CREATED = 8;
     private static final int REGION_FLAG_KERNEL_MAPPED = 1;
     private static final int REGION_FLAG_WRITABLE = 2;
+    private static final int REGION_FLAG_GUEST = 4;
 
     private MessageCodec() {}
 
@@ -138,7 +139,8 @@ public final class MessageCodec {
                 for (Message.RegionStatus region : m.regions()) {
                     out.putLong(region.clientPid()).putLong(region.regionId()).putLong(region.size()).putInt(region.chunkSize())
                             .putLong(region.residentBytes())
-                            .putInt((region.kernelMapped() ? REGION_FLAG_KERNEL_MAPPED : 0) | (region.writable() ? REGION_FLAG_WRITABLE : 0));
+                            .putInt((region.kernelMapped() ? REGION_FLAG_KERNEL_MAPPED : 0) | (region.writable() ? REGION_FLAG_WRITABLE : 0)
+                                    | (region.guest() ? REGION_FLAG_GUEST : 0));
                     text(out, region.uri(), MAX_STATUS_URI);
                     text(out, region.version(), MAX_STATUS_URI);
                     stats(out, region.stats(), MAX_STATUS_URI);
@@ -150,6 +152,15 @@ public final class MessageCodec {
                 byte[] map = encode(m.map());
                 type(out, Type.KEEP).putLong(m.regionId()).putLong(m.clientPid()).putLong(m.clientStart()).putLong(m.address())
                         .putLong(m.length()).putInt(map.length).put(map);
+                long[] removed = m.removals().ranges();
+                if (removed.length % 2 != 0 || removed.length / 2 > Message.GuestRemovals.MAX_RANGES) {
+                    throw new IllegalArgumentException(removed.length + " removal bounds: not pairs, or more than "
+                            + Message.GuestRemovals.MAX_RANGES + " ranges");
+                }
+                out.putInt(m.removals().lost() ? 1 : 0).putInt(removed.length / 2);
+                for (long bound : removed) {
+                    out.putLong(bound);
+                }
             }
             case Message.Forget m -> type(out, Type.FORGET).putLong(m.regionId());
             case Message.KeptAll m -> type(out, Type.KEPT_ALL).putInt(m.regions());
@@ -246,11 +257,12 @@ public final class MessageCodec {
                         long size = in.getLong();
                         int chunkSize = in.getInt();
                         long resident = in.getLong();
-                        int flags = regionFlags(in.getInt(), REGION_FLAG_KERNEL_MAPPED | REGION_FLAG_WRITABLE);
+                        int flags = regionFlags(in.getInt(), REGION_FLAG_KERNEL_MAPPED | REGION_FLAG_WRITABLE | REGION_FLAG_GUEST);
                         String uri = text(in, MAX_STATUS_URI);
                         String version = text(in, MAX_STATUS_URI);
                         regions.add(new Message.RegionStatus(clientPid, regionId, uri, version, size, chunkSize, resident,
-                                stats(in, MAX_STATUS_URI), (flags & REGION_FLAG_KERNEL_MAPPED) != 0, (flags & REGION_FLAG_WRITABLE) != 0));
+                                stats(in, MAX_STATUS_URI), (flags & REGION_FLAG_KERNEL_MAPPED) != 0, (flags & REGION_FLAG_WRITABLE) != 0,
+                                (flags & REGION_FLAG_GUEST) != 0));
                     }
                     yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions), cache);
                 }
@@ -271,7 +283,16 @@ public final class MessageCodec {
                     if (!(decode(nested) instanceof Message.Map map)) {
                         throw new ProtocolException("a kept region without its map");
                     }
-                    yield new Message.Keep(regionId, clientPid, clientStart, address, length, map);
+                    boolean lost = in.getInt() != 0;
+                    int ranges = in.getInt();
+                    if (ranges < 0 || ranges > Message.GuestRemovals.MAX_RANGES) {
+                        throw new ProtocolException("removed range count " + ranges + " outside 0.." + Message.GuestRemovals.MAX_RANGES);
+                    }
+                    long[] removed = new long[2 * ranges];
+                    for (int i = 0; i < removed.length; i++) {
+                        removed[i] = in.getLong();
+                    }
+                    yield new Message.Keep(regionId, clientPid, clientStart, address, length, map, new Message.GuestRemovals(removed, lost));
                 }
                 case FORGET -> new Message.Forget(in.getLong());
                 case KEPT_ALL -> new Message.KeptAll(in.getInt());

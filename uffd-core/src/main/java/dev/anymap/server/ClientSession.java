@@ -153,7 +153,17 @@ final class ClientSession implements Runnable {
         try {
             RegionServer region = regions.get(regionId);
             if (kept.map().isGuest()) {
-                region.attachGuest(userfaultfd, kept.map().guest());
+                if (kept.removals().lost()) {
+                    // Before the attach, whose wake would have the guest's threads read the snapshot's bytes where zeros belong.
+                    LOG.log(System.Logger.Level.ERROR, "guest region " + regionId + " of client " + peerPid + " gave back more ranges than"
+                            + " its keeper could hold: pages of them would read the snapshot's bytes, not zeros, so every page not yet"
+                            + " filled now raises a memory error in the guest");
+                    try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+                        Userfaultfd.FillRequest poison = new Userfaultfd.FillRequest(arena);
+                        kept.map().guest().forEach(range -> poison.poisonAbandoned(userfaultfd, range.address(), range.size(), range.pageSize()));
+                    }
+                }
+                region.attachGuest(userfaultfd, kept.map().guest(), kept.removals(), removals -> keepRemovals(regionId, removals));
             } else {
                 region.attach(userfaultfd, kept.address(), kept.length());
             }
@@ -313,7 +323,8 @@ final class ClientSession implements Runnable {
                     confirmAssumption(attach.regionId(), region, incoming);
                     Message.Map request = requests.get(attach.regionId());
                     if (request.isGuest()) {
-                        region.attachGuest(incoming.fd(), request.guest());
+                        long regionId = attach.regionId();
+                        region.attachGuest(incoming.fd(), request.guest(), Message.GuestRemovals.NONE, removals -> keepRemovals(regionId, removals));
                         // The keeper hands a taker-over the memory's length, which the guest's ranges do not give.
                         keepAttached(attach.regionId(), 0, region.object().table().mappedLength(), incoming.fd(), region);
                     } else {
@@ -379,8 +390,20 @@ final class ClientSession implements Runnable {
     private void keepAttached(long regionId, long address, long length, int userfaultfd, RegionServer region) throws IOException {
         Message.Map request = requests.get(regionId);
         if (keeper != null && request != null) {
-            keeper.keep(new Message.Keep(regionId, peerPid, peerStart, address, length, request), userfaultfd,
+            keeper.keep(new Message.Keep(regionId, peerPid, peerStart, address, length, request, region.removals()), userfaultfd,
                     region.object().memory().fd());
+        }
+    }
+
+    /** Tells the keeper what a guest gave back, before a fault there is served. */
+    private void keepRemovals(long regionId, Message.GuestRemovals removals) {
+        if (keeper == null) {
+            return;
+        }
+        try {
+            keeper.removed(regionId, removals);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 
@@ -466,7 +489,19 @@ final class ClientSession implements Runnable {
             }
         }
         long size = backend.size();
-        addRegion(regionId, uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed, takenOverMemory);
+        // A guest of a local file copies from the kernel's page cache, which holds the file already.
+        LocalFileView localFile = map.isGuest() && changed == null ? LocalFileView.open(backend) : null;
+        try {
+            addRegion(regionId, uri, backend, backendName, storageSpeed, chunk, map, prefetching, changed, takenOverMemory);
+        } catch (IOException | RuntimeException e) {
+            if (localFile != null) {
+                localFile.close();
+            }
+            throw e;
+        }
+        if (localFile != null) {
+            regions.get(regionId).readFrom(localFile);
+        }
         return new Message.Mapped(map.requestId(), regionId, size, changed == null ? backend.version().toString() : map.expectedVersion());
     }
 

@@ -8,6 +8,8 @@ import dev.anymap.protocol.Message;
 import java.lang.foreign.MemorySegment;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -27,6 +29,9 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * fault loop reads each batch under the write lock of {@link #events} and marks removals before it
  * lets go, and a copy holds the read lock from looking at the marks until its ioctl returns: it
  * either lands before the event is read, and is emptied with the range, or sees the mark.
+ *
+ * <p>The ranges given back are told to the page server's keeper before any fault in them is
+ * served, so that a server that takes the guest over serves them as zeros too.
  *
  * <p>No thread ever waits on an unread event: a copy that fails with EAGAIN (a removal waits to be
  * read), or EFAULT (the cache dropped the chunk under it), gives up and wakes the range; its threads
@@ -72,6 +77,11 @@ final class GuestCopy implements RegionMemory {
         }
     }
 
+    /** Told the ranges given back so far, on the fault loop, before any fault in them is served. */
+    interface Removals {
+        void changed(Message.GuestRemovals removals);
+    }
+
     private final RegionServer region;
     private final ChunkTable table;
     private final ObjectMemory memory;
@@ -82,14 +92,28 @@ final class GuestCopy implements RegionMemory {
     private final long zerosLength;
     private final ReentrantReadWriteLock events = new ReentrantReadWriteLock();
     private final FaultLoop loop;
+    /** The object's local file, copied from directly; null where the object is read into the cache. */
+    private final LocalFileView localFile;
     private final AtomicBoolean outsideLogged = new AtomicBoolean();
+    private final AtomicBoolean shortFileLogged = new AtomicBoolean();
+    /** The ranges given back, start to end, joined where they touch; guarded by the events write lock. */
+    private final TreeMap<Long, Long> removedRuns = new TreeMap<>();
+    private final Removals removals;
+    private volatile Message.GuestRemovals removalsNow;
     private volatile boolean stopping;
     /** The guest's process is gone: its memory with it. */
     private volatile boolean gone;
 
-    /** Serves the faults of {@code ranges} through {@code userfaultfd}, which this memory owns from now on. */
-    GuestCopy(RegionServer region, int userfaultfd, List<Message.GuestRange> ranges) throws NativeException {
+    /**
+     * Serves the faults of {@code ranges} through {@code userfaultfd}, which this memory owns from now
+     * on, from {@code localFile} if not null, else from the cache.
+     */
+    GuestCopy(RegionServer region, int userfaultfd, List<Message.GuestRange> ranges, LocalFileView localFile,
+              Message.GuestRemovals removedBefore, Removals removals) throws NativeException {
         this.region = region;
+        this.localFile = localFile;
+        this.removals = removals;
+        this.removalsNow = removedBefore;
         this.table = region.object().table();
         this.memory = region.object().memory();
         this.uffd = userfaultfd;
@@ -99,7 +123,16 @@ final class GuestCopy implements RegionMemory {
                 ? Libc.check(Libc.mmap(0, zerosLength, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0),
                         "mmap(zeros)")
                 : 0;
+        long[] before = removedBefore.ranges();
+        for (int i = 0; i < before.length; i += 2) {
+            remove(before[i], before[i + 1]);
+        }
         this.loop = new FaultLoop(userfaultfd, this::onPageFault, events.writeLock(), this::onEvent, "guest region " + region.id());
+    }
+
+    /** The ranges given back so far. */
+    Message.GuestRemovals removals() {
+        return removalsNow;
     }
 
     /**
@@ -145,23 +178,77 @@ final class GuestCopy implements RegionMemory {
         } finally {
             events.readLock().unlock();
         }
-        region.onFault(range.offset + page * range.pageSize, fill);
+        long offset = range.offset + page * range.pageSize;
+        if (localFile == null) {
+            region.onFault(offset, fill);
+            return;
+        }
+        int chunk = region.touched(offset);
+        if (fillChunk(chunk, localFile.addressOf(table.offset(chunk)), fill) == -Errno.EFAULT) {
+            if (shortFileLogged.compareAndSet(false, true)) {
+                LOG.log(System.Logger.Level.ERROR, "guest region " + region.id() + ": the local file of " + region.object().printableUri()
+                        + " is shorter than when it was opened; the pages past its end are poisoned");
+            }
+            fillChunk(chunk, 0, fill);
+        }
     }
 
     /** On the fault loop, holding the events write lock: a removal, or an event this memory does not act on. */
     private void onEvent(MemorySegment messages, int index) {
         byte event = Userfaultfd.event(messages, index);
         if (event == Userfaultfd.EVENT_REMOVE) {
-            long start = Userfaultfd.removeStart(messages, index);
-            long end = Userfaultfd.removeEnd(messages, index);
-            for (Range range : ranges) {
-                if (start < range.address + range.size && end > range.address) {
-                    range.remove(start, end);
-                }
+            remove(Userfaultfd.removeStart(messages, index), Userfaultfd.removeEnd(messages, index));
+            Message.GuestRemovals now = removalsNow;
+            try {
+                removals.changed(now);
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "guest region " + region.id() + ": telling the keeper of memory given back: " + e.getMessage()
+                        + "; should this server die, a server taking over would not know it");
             }
         } else {
             LOG.log(System.Logger.Level.DEBUG, () -> "guest region " + region.id() + ": event 0x" + Integer.toHexString(event) + " ignored");
         }
+    }
+
+    /** Marks {@code [start, end)} given back, in the pages and in the runs kept for a takeover. */
+    private void remove(long start, long end) {
+        boolean ours = false;
+        for (Range range : ranges) {
+            if (start < range.address + range.size && end > range.address) {
+                range.remove(start, end);
+                ours = true;
+            }
+        }
+        if (!ours || removalsNow.lost()) {
+            return;
+        }
+        long from = start;
+        long to = end;
+        Map.Entry<Long, Long> before = removedRuns.floorEntry(from);
+        if (before != null && before.getValue() >= from) {
+            from = before.getKey();
+            to = Math.max(to, before.getValue());
+        }
+        for (Map.Entry<Long, Long> after = removedRuns.ceilingEntry(from); after != null && after.getKey() <= to;
+                after = removedRuns.ceilingEntry(from)) {
+            to = Math.max(to, after.getValue());
+            removedRuns.remove(after.getKey());
+        }
+        removedRuns.put(from, to);
+        if (removedRuns.size() > Message.GuestRemovals.MAX_RANGES) {
+            removedRuns.clear();
+            removalsNow = new Message.GuestRemovals(new long[0], true);
+            LOG.log(System.Logger.Level.WARNING, "guest region " + region.id() + ": more than " + Message.GuestRemovals.MAX_RANGES
+                    + " ranges given back; should this server die, the server taking over fails the guest's pages not yet filled");
+            return;
+        }
+        long[] bounds = new long[2 * removedRuns.size()];
+        int i = 0;
+        for (Map.Entry<Long, Long> run : removedRuns.entrySet()) {
+            bounds[i++] = run.getKey();
+            bounds[i++] = run.getValue();
+        }
+        removalsNow = new Message.GuestRemovals(bounds, false);
     }
 
     private void fillZeros(Range range, long page, Userfaultfd.FillRequest fill) {
@@ -184,8 +271,11 @@ final class GuestCopy implements RegionMemory {
     /**
      * Copies {@code chunk} from {@code source} (or poisons it, when 0) into every range that holds
      * part of it, stepping over removed pages and pages already there, then wakes those parts.
+     *
+     * @return 0, or {@code -EFAULT} if the source could not be read (the part of it that could was copied)
      */
-    private void fillChunk(int chunk, long source, Userfaultfd.FillRequest fill) {
+    private int fillChunk(int chunk, long source, Userfaultfd.FillRequest fill) {
+        int status = 0;
         long chunkStart = table.offset(chunk);
         long chunkEnd = chunkStart + table.fillLength(chunk, 1);
         events.readLock().lock();
@@ -206,8 +296,10 @@ final class GuestCopy implements RegionMemory {
                         runStart = page;
                     } else if (!fillable && runStart >= 0) {
                         long offset = runStart * range.pageSize;
-                        if (!fillRun(guestFrom + offset, source == 0 ? 0 : source + (from - chunkStart) + offset,
-                                (page - runStart) * range.pageSize, range.pageSize, fill)) {
+                        int result = fillRun(guestFrom + offset, source == 0 ? 0 : source + (from - chunkStart) + offset,
+                                (page - runStart) * range.pageSize, range.pageSize, fill);
+                        if (result != 0) {
+                            status = result == -Errno.EFAULT ? result : status;
                             break;
                         }
                         runStart = -1;
@@ -220,26 +312,32 @@ final class GuestCopy implements RegionMemory {
         } finally {
             events.readLock().unlock();
         }
+        return status;
     }
 
-    /** Fills one run of pages; false if the rest of the range is better left for its threads to fault on again. */
-    private boolean fillRun(long destination, long source, long length, long pageSize, Userfaultfd.FillRequest fill) {
+    /**
+     * Fills one run of pages.
+     *
+     * @return 0, or the {@code -errno} that stopped it, after which the rest of the range is better
+     *     left for its threads to fault on again
+     */
+    private int fillRun(long destination, long source, long length, long pageSize, Userfaultfd.FillRequest fill) {
         long done = 0;
         while (done < length) {
             int result = source == 0
                     ? fill.poison(uffd, destination + done, length - done, Userfaultfd.COPY_MODE_DONTWAKE)
                     : fill.copy(uffd, destination + done, source + done, length - done, Userfaultfd.COPY_MODE_DONTWAKE);
             if (result == 0) {
-                return true;
+                return 0;
             }
             done += Math.max(0, fill.done());
             if (result == -Errno.EEXIST) {
                 done += pageSize; // the guest has this page already: filled before, by a server that died, or written
                 continue;
             }
-            return settle(result, destination + done, pageSize, fill);
+            return settle(result, destination + done, pageSize, fill) ? 0 : result;
         }
-        return true;
+        return 0;
     }
 
     /**
@@ -299,6 +397,9 @@ final class GuestCopy implements RegionMemory {
             }
             if (zeros != 0) {
                 Libc.munmap(zeros, zerosLength);
+            }
+            if (localFile != null) {
+                localFile.close();
             }
         } finally {
             events.writeLock().unlock();

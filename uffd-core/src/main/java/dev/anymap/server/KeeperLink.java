@@ -171,8 +171,25 @@ final class KeeperLink implements AutoCloseable {
             return;
         }
         Message.Keep keep = was.keep();
-        Kept now = new Kept(new Message.Keep(regionId, keep.clientPid(), keep.clientStart(), keep.address(), keep.length(), request),
+        Kept now = new Kept(new Message.Keep(regionId, keep.clientPid(), keep.clientStart(), keep.address(), keep.length(), request,
+                keep.removals()),
                 was.userfaultfd(), was.memfd());
+        kept.put(regionId, now);
+        if (connection != null) {
+            connection.send(now.keep(), now.userfaultfd(), now.memfd());
+        }
+    }
+
+    /**
+     * A guest gave memory back: the keeper gets the ranges given back so far, with the descriptors
+     * again, before any fault there is served, so that a server taking over serves them as zeros too.
+     */
+    synchronized void removed(long regionId, Message.GuestRemovals removals) throws IOException {
+        Kept was = kept.get(regionId);
+        if (was == null) {
+            return;
+        }
+        Kept now = new Kept(was.keep().withRemovals(removals), was.userfaultfd(), was.memfd());
         kept.put(regionId, now);
         if (connection != null) {
             connection.send(now.keep(), now.userfaultfd(), now.memfd());

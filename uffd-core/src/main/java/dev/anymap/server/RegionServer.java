@@ -60,6 +60,8 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     private volatile boolean stopping;
     /** Where the chunks reach the region's threads; null until attached. */
     private volatile RegionMemory memory;
+    /** For a guest: the object's local file, copied from directly; null to read through the cache. */
+    private LocalFileView localFile;
 
     /**
      * @param object the object this region maps, acquired for it: the region releases it on close
@@ -126,7 +128,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         Message.Stats cut = stats.withLastFailure(MessageCodec.truncate(stats.lastFailure(), MessageCodec.MAX_STATUS_URI));
         return new Message.RegionStatus(clientPid, id, MessageCodec.truncate(object.printableUri(), MessageCodec.MAX_STATUS_URI),
                 MessageCodec.truncate(object.version(), MessageCodec.MAX_STATUS_URI), object.size(), chunkSize, stats.cachedBytes(), cut,
-                false, object.writable());
+                false, object.writable(), memory instanceof GuestCopy);
     }
 
     /**
@@ -158,14 +160,18 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
      * Starts serving the faults of another process's memory, {@code ranges} of it, by copying into
      * it through {@code userfaultfd}, which this region then owns. Wakes every thread already
      * waiting there, as {@link #attach} does.
+     *
+     * @param removedBefore what the guest gave back before a takeover, which reads as zeros
+     * @param removals told what the guest gives back from now on
      */
-    synchronized void attachGuest(int userfaultfd, List<Message.GuestRange> ranges) throws IOException {
+    synchronized void attachGuest(int userfaultfd, List<Message.GuestRange> ranges, Message.GuestRemovals removedBefore,
+                                  GuestCopy.Removals removals) throws IOException {
         if (memory != null) {
             Libc.close(userfaultfd);
             throw new IllegalStateException("region " + id + " is already attached");
         }
         try {
-            started(new GuestCopy(this, userfaultfd, ranges));
+            started(new GuestCopy(this, userfaultfd, ranges, localFile, removedBefore, removals));
         } catch (IOException | RuntimeException e) {
             Libc.close(userfaultfd);
             throw e;
@@ -173,6 +179,24 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         for (Message.GuestRange range : ranges) {
             Userfaultfd.wake(userfaultfd, range.address(), range.size());
         }
+    }
+
+    /** What the guest of this region gave back so far; none for a region that is not a guest's. */
+    Message.GuestRemovals removals() {
+        return memory instanceof GuestCopy guest ? guest.removals() : Message.GuestRemovals.NONE;
+    }
+
+    /** Has a guest's faults served from the object's local file, with no fetch: before the attach, which then owns it. */
+    synchronized void readFrom(LocalFileView file) {
+        localFile = file;
+    }
+
+    /** A fault at {@code offset} that the region serves itself, with no fetch: counted, and traced; returns its chunk. */
+    int touched(long offset) {
+        counters.fault();
+        int chunk = (int) (offset / chunkSize);
+        accessOrder.touched(chunk);
+        return chunk;
     }
 
     private void started(RegionMemory attached) {
@@ -387,6 +411,8 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         stopping = true;
         if (memory != null) {
             memory.close();
+        } else if (localFile != null) {
+            localFile.close();
         }
         object.release(this);
     }

@@ -57,7 +57,8 @@ class MessageCodecTest {
                         new Message.RegionStatus(100, 1, "mem:a", "generation:0", 4096, 4096, 4096, new Message.Stats(0, 1, 1, 4096, 9, 9, 9, 9, 9, 0, "", 0, 4096, 0)),
                         new Message.RegionStatus(101, 2, "file:///b", "modified:x/1", 1 << 20, 65536, 0, new Message.Stats(0, 0, 0, 0, 0, 0, 0, 0, 0, 1, "x", 1, 0, 3)),
                         new Message.RegionStatus(102, 3, "file:///c", "modified:x/2", 1 << 20, 65536, 0, new Message.Stats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "", 0, 0, 0), true),
-                        new Message.RegionStatus(103, 4, "s3://b/d", "etag:\"e\"", 1 << 20, 65536, 4096, new Message.Stats(0, 1, 1, 4096, 9, 9, 9, 9, 9, 0, "", 0, 4096, 0), false, true)),
+                        new Message.RegionStatus(103, 4, "s3://b/d", "etag:\"e\"", 1 << 20, 65536, 4096, new Message.Stats(0, 1, 1, 4096, 9, 9, 9, 9, 9, 0, "", 0, 4096, 0), false, true),
+                        new Message.RegionStatus(104, 5, "s3://b/vm", "etag:\"f\"", 1 << 20, 2 << 20, 0, new Message.Stats(0, 1, 1, 4096, 9, 9, 9, 9, 9, 0, "", 0, 0, 0), false, false, true)),
                         new Message.Cache(1 << 30, 1 << 20, 5)),
                 new Message.Failure(12, Message.ErrorKind.NO_SUCH_OBJECT, "missing"));
         for (Message message : messages) {

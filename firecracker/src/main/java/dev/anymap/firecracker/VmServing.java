@@ -1,0 +1,67 @@
+package dev.anymap.firecracker;
+
+import dev.anymap.AccessTrace;
+import dev.anymap.Anymap;
+import dev.anymap.GuestMemory;
+import dev.anymap.MapOptions;
+import dev.anymap.ServedGuest;
+import dev.anymap.spi.Redaction;
+import java.io.IOException;
+import java.net.URI;
+import java.util.List;
+
+/** What is done for one VM once its handshake is read: its memory served, and let go when it ends. */
+final class VmServing {
+    private final Anymap anymap;
+    private final URI uri;
+    private final MapOptions options;
+    private final AccessTrace trace;
+    private final TraceRecorder recorder;
+    private final FirecrackerHandler.Listener listener;
+
+    VmServing(Anymap anymap, URI uri, MapOptions options, AccessTrace trace, TraceRecorder recorder, FirecrackerHandler.Listener listener) {
+        this.anymap = anymap;
+        this.uri = uri;
+        this.options = options;
+        this.trace = trace;
+        this.recorder = recorder;
+        this.listener = listener;
+    }
+
+    /** How the handler's messages about process {@code pid} begin: the process and the memory it is served. */
+    String about(long pid) {
+        return "Firecracker process " + pid + " (memory " + Redaction.uri(uri) + ")";
+    }
+
+    /**
+     * Serves the regions through the page server; the userfaultfd stays the caller's to close.
+     *
+     * @throws IllegalArgumentException if a region does not fit the object, or the descriptor is not a userfaultfd
+     */
+    ServedGuest serve(long pid, List<GuestRegionMapping> regions, int userfaultfd) throws IOException {
+        GuestMemory memory = new GuestMemory(userfaultfd, regions.stream().map(GuestRegionMapping::range).toList());
+        ServedGuest guest = anymap.serve(uri, options, memory, trace);
+        if (recorder != null) {
+            recorder.offer(pid, guest);
+        }
+        return guest;
+    }
+
+    /** The VM has ended, or the handler closes: saves its trace if it is recorded, and stops serving it. */
+    void end(FirecrackerHandler.Vm vm) {
+        if (recorder != null) {
+            recorder.saveIfRecorded(vm.pid(), vm.guest());
+        }
+        try {
+            listener.ended(vm);
+        } catch (RuntimeException e) {
+            FirecrackerHandler.LOG.log(System.Logger.Level.WARNING, "the handler's listener failed: " + e);
+        }
+        try {
+            vm.guest().close();
+        } catch (IOException | RuntimeException e) {
+            FirecrackerHandler.LOG.log(System.Logger.Level.WARNING, about(vm.pid()) + ": letting its memory go failed: " + e.getMessage());
+        }
+        FirecrackerHandler.LOG.log(System.Logger.Level.INFO, about(vm.pid()) + " ended; its memory is no longer served");
+    }
+}
