@@ -8,7 +8,7 @@ module dev.anymap.core {
 
     exports dev.anymap;
     // Unix sockets and descriptor passing, for the Firecracker handler's socket.
-    exports dev.anymap.linux to dev.anymap.firecracker;
+    exports dev.anymap.linux to dev.anymap.firecracker, dev.anymap.benchmarks;
 
     uses dev.anymap.spi.BackendProvider;
 }
