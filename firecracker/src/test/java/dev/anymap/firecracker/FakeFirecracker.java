@@ -159,7 +159,7 @@ final class FakeFirecracker implements AutoCloseable {
         if (socket >= 0) {
             throw new IllegalStateException("handed over already");
         }
-        socket = UnixSockets.connect(path);
+        socket = UnixSockets.connectStream(path); // a stream socket, as Firecracker connects
         try (Arena arena = Arena.ofConfined()) {
             UnixSockets.send(socket, arena.allocateFrom(handshakeJson(), StandardCharsets.UTF_8).asSlice(0,
                     handshakeJson().getBytes(StandardCharsets.UTF_8).length), userfaultfd);

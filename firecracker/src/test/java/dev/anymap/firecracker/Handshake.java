@@ -52,7 +52,7 @@ final class Handshake implements AutoCloseable {
     }
 
     static int listen(Path path) throws NativeException {
-        return UnixSockets.listen(path, 8);
+        return UnixSockets.listenStream(path, 8);
     }
 
     GuestMemory memory() {
