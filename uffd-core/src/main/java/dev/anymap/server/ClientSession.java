@@ -37,6 +37,8 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class ClientSession implements Runnable {
     private static final System.Logger LOG = System.getLogger(ClientSession.class.getName());
+    /** A client that sends bad packets in a loop must not fill the disk with the warnings. */
+    private static final PeerWarnings WARNINGS = new PeerWarnings(LOG, "process");
     private static final AtomicLong NEXT_REGION = new AtomicLong(1);
     private static final long WARM_UP_BYTES = 1 << 20;
     /** Where the opens that check an assumed object run, beside the session that answered the map. */
@@ -278,7 +280,7 @@ final class ClientSession implements Runnable {
                 }
             }
         } catch (ProtocolException e) {
-            LOG.log(System.Logger.Level.WARNING, "client " + peerPid + " sent an invalid message (" + e.getMessage() + "); dropping it");
+            WARNINGS.warn(peerPid, "client " + peerPid + " sent an invalid message (" + e.getMessage() + "); dropping it");
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " connection ended: " + e);
         } finally {

@@ -45,6 +45,7 @@ public final class PageServer implements AutoCloseable {
     private final Path socket;
     private final Duration exitWhenIdle;
     private final Set<Integer> allowedUids;
+    private final PeerWarnings refusals = new PeerWarnings(LOG, "uid");
     private final BackendLoaders backendLoaders;
     private final StorageSpeeds storageSpeeds = new StorageSpeeds();
     private final PageCache cache;
@@ -183,7 +184,7 @@ public final class PageServer implements AutoCloseable {
                     continue;
                 }
                 if (peer.uid() != Libc.getuid() && !allowedUids.contains(peer.uid())) {
-                    LOG.log(System.Logger.Level.WARNING, "refused process " + peer.pid() + " of uid " + peer.uid()
+                    refusals.warn(peer.uid(), "refused process " + peer.pid() + " of uid " + peer.uid()
                             + ": this server serves uid " + Libc.getuid() + " and " + allowedUids);
                     Libc.close(client);
                     continue;

@@ -62,6 +62,7 @@ public final class PageServerMain {
             }
             i++;
         }
+        ServerLog.capStandardError(socket.resolveSibling("server.log"));
         PageServer server;
         try {
             server = new PageServer(socket, idle, allowed, BackendRegistry.load(), cacheLimit);
