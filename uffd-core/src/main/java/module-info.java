@@ -5,6 +5,8 @@
 module dev.anymap.core {
     requires transitive dev.anymap.spi;
     requires jdk.jfr;
+    // The page server caps its log file with a handler of its own (ServerLog).
+    requires java.logging;
 
     exports dev.anymap;
     // Unix sockets and descriptor passing, for the Firecracker handler's socket.

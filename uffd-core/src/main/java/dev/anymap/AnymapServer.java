@@ -29,14 +29,25 @@ public final class AnymapServer {
      * @throws IllegalArgumentException if the budget, or the memory there is, is too small for a page server
      */
     public static void run(Path socket, Set<Integer> allowedUids, long cacheLimit) throws IOException, InterruptedException {
+        run(socket, allowedUids, cacheLimit, ServerLimits.DEFAULTS);
+    }
+
+    /**
+     * Serves as {@link #run(Path, Set, long)} does, with {@code limits} on what clients may hold.
+     *
+     * @throws IllegalArgumentException if the budget, or the memory there is, is too small for a page server
+     */
+    public static void run(Path socket, Set<Integer> allowedUids, long cacheLimit, ServerLimits limits)
+            throws IOException, InterruptedException {
         Path at = socket != null ? socket : ServerAddress.defaultSocket();
-        PageServer server = new PageServer(at, null, allowedUids, BackendRegistry.load(), cacheLimit);
+        PageServer server = new PageServer(at, null, allowedUids, BackendRegistry.load(), cacheLimit, limits);
         // Should this process die, its keeper starts a page server of its own to take over, with the same socket and users.
         List<String> arguments = new ArrayList<>(List.of("--socket", at.toAbsolutePath().toString()));
         allowedUids.forEach(uid -> arguments.addAll(List.of("--allow-uid", uid.toString())));
         if (cacheLimit > 0) {
             arguments.addAll(List.of("--cache-limit", Long.toString(cacheLimit)));
         }
+        arguments.addAll(limits.arguments());
         server.start(JavaCommand.of(PageServerMain.class, PageServerMain.JVM_OPTIONS, arguments), false);
         Runtime.getRuntime().addShutdownHook(new Thread(server::close));
         server.awaitStop();

@@ -60,11 +60,26 @@ public final class AnymapCommand implements Runnable {
                         + "memory cgroup's limit, whichever is lower). Past it, chunks are dropped and fetched again when touched.")
         private long cacheLimit;
 
+        @CommandLine.Option(names = "--max-connections", paramLabel = "N", defaultValue = "" + dev.anymap.ServerLimits.CONNECTIONS,
+                description = "Connections the server holds at once, of all processes (default: ${DEFAULT-VALUE}).")
+        private int maxConnections;
+
+        @CommandLine.Option(names = "--max-connections-per-process", paramLabel = "N",
+                defaultValue = "" + dev.anymap.ServerLimits.CONNECTIONS_PER_PROCESS,
+                description = "Connections the server holds at once of one process (default: ${DEFAULT-VALUE}).")
+        private int maxConnectionsPerProcess;
+
+        @CommandLine.Option(names = "--max-regions-per-process", paramLabel = "N",
+                defaultValue = "" + dev.anymap.ServerLimits.REGIONS_PER_PROCESS,
+                description = "Regions one process may have mapped at once (default: ${DEFAULT-VALUE}).")
+        private int maxRegionsPerProcess;
+
         @Override
         public Integer call() throws java.io.IOException {
             try {
                 System.err.println("anymap page server running; Ctrl-C stops it");
-                AnymapServer.run(socket == null ? null : Path.of(socket), allowedUids, cacheLimit);
+                AnymapServer.run(socket == null ? null : Path.of(socket), allowedUids, cacheLimit,
+                        new dev.anymap.ServerLimits(maxConnections, maxConnectionsPerProcess, maxRegionsPerProcess));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

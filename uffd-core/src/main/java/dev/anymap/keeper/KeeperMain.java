@@ -2,6 +2,7 @@ package dev.anymap.keeper;
 
 import dev.anymap.linux.Libc;
 import dev.anymap.server.LogFormat;
+import dev.anymap.server.ServerLog;
 import dev.anymap.linux.UnixSockets;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -37,6 +38,7 @@ public final class KeeperMain {
             System.exit(2);
         }
         Path listen = Path.of(args[1]);
+        ServerLog.capStandardError(listen.resolveSibling("server.log"));
         long serverPid = Long.parseLong(args[5]);
         List<String> serverCommand = List.of(args).subList(separator + 1, args.length);
         // Out of the group of the process that started the server, whose Ctrl-C must not end the keeper.

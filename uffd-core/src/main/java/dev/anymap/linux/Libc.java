@@ -21,7 +21,9 @@ import java.lang.invoke.VarHandle;
  */
 public final class Libc {
     public static final int O_RDONLY = 0;
+    public static final int O_WRONLY = 1;
     public static final int O_RDWR = 2;
+    public static final int O_APPEND = 0x400;
     public static final int O_NONBLOCK = 0x800;
     public static final int O_CLOEXEC = 0x80000;
 
@@ -82,6 +84,7 @@ public final class Libc {
     private static final MethodHandle GETUID = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle SETSID = downcall("setsid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle MSYNC = downcall("msync", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle DUP2 = downcall("dup2", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle FCNTL_INT = variadic("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), 2);
 
     private Libc() {}
@@ -357,6 +360,16 @@ public final class Libc {
         MemorySegment state = callState();
         try {
             return (int) orErrno((int) FCNTL_INT.invokeExact(state, fd, F_DUPFD_CLOEXEC, 0), state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** dup2(2): {@code fd} now also at {@code target}, which is closed first if open; {@code target} or {@code -errno}. */
+    public static int dup2(int fd, int target) {
+        MemorySegment state = callState();
+        try {
+            return (int) orErrno((int) DUP2.invokeExact(state, fd, target), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }

@@ -29,6 +29,7 @@ public final class UnixSockets {
     private static final int SCM_RIGHTS = 1;
     private static final int SO_PEERCRED = 17;
     private static final int MSG_NOSIGNAL = 0x4000;
+    private static final int MSG_DONTWAIT = 0x40;
     private static final int MSG_CMSG_CLOEXEC = 0x40000000;
     private static final int MSG_CTRUNC = 0x8;
     private static final int MSG_TRUNC = 0x20;
@@ -134,6 +135,14 @@ public final class UnixSockets {
 
     /** Sends one packet, with the descriptors of {@code passedFds} that are not negative attached (at most {@link #MAX_FDS}). */
     public static void send(int fd, MemorySegment packet, int... passedFds) throws NativeException {
+        send(fd, true, packet, passedFds);
+    }
+
+    /**
+     * Sends one packet as {@link #send(int, MemorySegment, int...)} does, or with {@code wait} false
+     * returns false rather than wait for room in the socket's buffer.
+     */
+    public static boolean send(int fd, boolean wait, MemorySegment packet, int... passedFds) throws NativeException {
         int[] passed = java.util.Arrays.stream(passedFds).filter(passedFd -> passedFd >= 0).toArray();
         if (passed.length > MAX_FDS) {
             throw new IllegalArgumentException(passed.length + " descriptors in one packet; at most " + MAX_FDS);
@@ -153,11 +162,15 @@ public final class UnixSockets {
             }
             long sent;
             do {
-                sent = call(state -> (long) SENDMSG.invokeExact(state, fd, message, MSG_NOSIGNAL));
+                sent = call(state -> (long) SENDMSG.invokeExact(state, fd, message, MSG_NOSIGNAL | (wait ? 0 : MSG_DONTWAIT)));
             } while (sent == -Errno.EINTR);
+            if (sent == -Errno.EAGAIN && !wait) {
+                return false;
+            }
             if (Libc.check(sent, "sendmsg") != packet.byteSize()) {
                 throw new NativeException("sendmsg (short packet)", Errno.EINVAL);
             }
+            return true;
         }
     }
 
@@ -166,6 +179,11 @@ public final class UnixSockets {
      * connection. A packet longer than the buffer, or with a truncated descriptor, is refused.
      */
     public static Received receive(int fd, MemorySegment buffer) throws NativeException {
+        return receive(fd, buffer, true);
+    }
+
+    /** Receives one packet as {@link #receive(int, MemorySegment)} does, or with {@code wait} false returns null if none is there. */
+    public static Received receive(int fd, MemorySegment buffer, boolean wait) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment message = messageHeader(arena, buffer);
             MemorySegment control = arena.allocate(CMSG_SPACE_FDS, 8);
@@ -173,8 +191,11 @@ public final class UnixSockets {
             message.set(JAVA_LONG, 40, CMSG_SPACE_FDS);
             long received;
             do {
-                received = call(state -> (long) RECVMSG.invokeExact(state, fd, message, MSG_CMSG_CLOEXEC));
+                received = call(state -> (long) RECVMSG.invokeExact(state, fd, message, MSG_CMSG_CLOEXEC | (wait ? 0 : MSG_DONTWAIT)));
             } while (received == -Errno.EINTR);
+            if (received == -Errno.EAGAIN && !wait) {
+                return null;
+            }
             Libc.check(received, "recvmsg");
             int[] passed = new int[0];
             long controlLength = message.get(JAVA_LONG, 40);

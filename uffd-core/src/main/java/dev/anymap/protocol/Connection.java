@@ -11,17 +11,37 @@ import java.lang.foreign.ValueLayout;
 /**
  * One end of a client-server connection: whole messages, each with up to two file descriptors.
  * Sends are serialised; receiving is for one thread at a time.
+ *
+ * <p>A connection {@linkplain #Connection(int, ConnectionPoller) watched by a poller} never blocks
+ * in a native call: it tries its socket and waits on the poller, so that its threads may be virtual
+ * ones, which a blocking downcall would pin to their carrier. It has no receive buffer of its own
+ * either: an idle one costs a descriptor and a parked thread.
  */
 public final class Connection implements AutoCloseable {
     private final int fd;
     // Freed by the GC with the connection: a receiver thread may still be returning from receive() after close().
     private final Arena arena = Arena.ofAuto();
-    private final MemorySegment receiveBuffer = arena.allocate(MessageCodec.MAX_PACKET);
+    private final MemorySegment receiveBuffer;
     private final Object sendLock = new Object();
+    private final ConnectionPoller poller;
+    private final ConnectionPoller.Readiness readiness;
     private volatile boolean closed;
+    /** Receive buffers of watched connections, lent for one receive each: as many as receive at once. */
+    private static final java.util.concurrent.ConcurrentLinkedQueue<MemorySegment> BUFFERS = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
     public Connection(int fd) {
         this.fd = fd;
+        this.receiveBuffer = arena.allocate(MessageCodec.MAX_PACKET);
+        this.poller = null;
+        this.readiness = null;
+    }
+
+    /** A connection that waits on {@code poller}, never in a native call. */
+    public Connection(int fd, ConnectionPoller poller) throws NativeException {
+        this.fd = fd;
+        this.receiveBuffer = null;
+        this.poller = poller;
+        this.readiness = poller.watch(fd);
     }
 
     /** A message received, and the descriptors that came with it. */
@@ -54,7 +74,20 @@ public final class Connection implements AutoCloseable {
             try (Arena call = Arena.ofConfined()) {
                 MemorySegment native_ = call.allocate(packet.length);
                 MemorySegment.copy(packet, 0, native_, ValueLayout.JAVA_BYTE, 0, packet.length);
-                UnixSockets.send(fd, native_, passedFds);
+                if (poller == null) {
+                    UnixSockets.send(fd, native_, passedFds);
+                    return;
+                }
+                while (true) {
+                    long seen = readiness.writable();
+                    if (UnixSockets.send(fd, false, native_, passedFds)) {
+                        return;
+                    }
+                    if (readiness.gone()) {
+                        throw new NativeException("sendmsg (connection closed)", dev.anymap.linux.Errno.EPIPE);
+                    }
+                    readiness.await(true, seen, Long.MAX_VALUE);
+                }
             }
         }
     }
@@ -66,21 +99,72 @@ public final class Connection implements AutoCloseable {
      * @throws ProtocolException for a packet that is not a valid message (any descriptor with it is closed)
      */
     public Incoming receive() throws IOException {
+        if (poller == null) {
+            return receiveInto(receiveBuffer, true);
+        }
+        return receive(Long.MAX_VALUE);
+    }
+
+    /**
+     * The next message of a watched connection, waiting until {@code deadline} (System.nanoTime()).
+     *
+     * @return null when the peer has closed the connection, or at the deadline
+     */
+    public Incoming receive(long deadline) throws IOException {
+        MemorySegment buffer = BUFFERS.poll();
+        if (buffer == null) {
+            buffer = Arena.ofAuto().allocate(MessageCodec.MAX_PACKET);
+        }
+        try {
+            while (true) {
+                long seen = readiness.readable();
+                Incoming incoming = receiveInto(buffer, false);
+                if (incoming != WOULD_BLOCK) {
+                    return incoming;
+                }
+                if (closed || readiness.gone()) {
+                    return null;
+                }
+                // Not holding the buffer while parked: an idle connection holds none.
+                BUFFERS.offer(buffer);
+                buffer = null;
+                if (!readiness.await(false, seen, deadline)) {
+                    return null;
+                }
+                buffer = BUFFERS.poll();
+                if (buffer == null) {
+                    buffer = Arena.ofAuto().allocate(MessageCodec.MAX_PACKET);
+                }
+            }
+        } finally {
+            if (buffer != null) {
+                BUFFERS.offer(buffer);
+            }
+        }
+    }
+
+    /** What {@link #receiveInto} returns when nothing is there and it may not wait. */
+    private static final Incoming WOULD_BLOCK = new Incoming(null, new int[0]);
+
+    private Incoming receiveInto(MemorySegment buffer, boolean wait) throws IOException {
         UnixSockets.Received received;
         try {
-            received = UnixSockets.receive(fd, receiveBuffer);
+            received = UnixSockets.receive(fd, buffer, wait);
         } catch (NativeException e) {
             if (closed) {
                 return null;
             }
             throw e;
         }
+        if (received == null) {
+            return WOULD_BLOCK;
+        }
         if (received.length() == 0) {
             new Incoming(null, received.fds()).closeDescriptors();
             return null;
         }
         try {
-            return new Incoming(MessageCodec.decode(receiveBuffer.asSlice(0, received.length()).asByteBuffer()), received.fds());
+            return new Incoming(MessageCodec.decode(buffer.asSlice(0, received.length()).asByteBuffer()), received.fds());
         } catch (ProtocolException e) {
             new Incoming(null, received.fds()).closeDescriptors();
             throw e;
@@ -103,6 +187,9 @@ public final class Connection implements AutoCloseable {
     @Override
     public void close() {
         shutdown();
+        if (poller != null) {
+            poller.forget(fd, readiness);
+        }
         Libc.close(fd);
     }
 }

@@ -37,6 +37,8 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class ClientSession implements Runnable {
     private static final System.Logger LOG = System.getLogger(ClientSession.class.getName());
+    /** A client that sends bad packets in a loop must not fill the disk with the warnings. */
+    private static final PeerWarnings WARNINGS = new PeerWarnings(LOG, "process");
     private static final AtomicLong NEXT_REGION = new AtomicLong(1);
     private static final long WARM_UP_BYTES = 1 << 20;
     /** Where the opens that check an assumed object run, beside the session that answered the map. */
@@ -53,6 +55,7 @@ final class ClientSession implements Runnable {
     private final java.util.function.Consumer<ClientSession> onEnd;
     private final java.util.function.LongFunction<Message> status;
     private final java.util.function.LongFunction<RegionServer> anyRegion;
+    private final RegionLimit regionLimit;
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
     /** Regions the kernel maps from a local file: no faults to serve, a record for status. */
     private final Map<Long, KernelMappedRegion> kernelMapped = new ConcurrentHashMap<>();
@@ -73,6 +76,15 @@ final class ClientSession implements Runnable {
     /** A region and how it was mapped, handed from one session to another. */
     record Handed(RegionServer region, Message.Map request) {}
 
+    /** Refuses a new region of a client that holds as many as it may. */
+    interface RegionLimit {
+        /** @throws IOException naming the limit and how to raise it */
+        void check(long pid) throws IOException;
+    }
+
+    /** For the sessions of the server itself and of regions taken over: no limit. */
+    static final RegionLimit NO_REGION_LIMIT = pid -> { };
+
     /** The regions taken over from a dead server, held for their clients until they resume them. */
     interface Orphans {
         /** Hands over region {@code regionId} of client {@code pid} if it is an orphan; null if not. */
@@ -81,7 +93,9 @@ final class ClientSession implements Runnable {
 
     ClientSession(Connection connection, long peerPid, long peerStart, BackendLoaders backendLoaders, StorageSpeeds storageSpeeds,
                   PageCache cache, KeeperLink keeper, Orphans orphans, java.util.function.Consumer<ClientSession> onEnd,
-                  java.util.function.LongFunction<Message> status, java.util.function.LongFunction<RegionServer> anyRegion) {
+                  java.util.function.LongFunction<Message> status, java.util.function.LongFunction<RegionServer> anyRegion,
+                  RegionLimit regionLimit) {
+        this.regionLimit = regionLimit;
         this.connection = connection;
         this.peerPid = peerPid;
         this.peerStart = peerStart;
@@ -94,6 +108,15 @@ final class ClientSession implements Runnable {
         this.status = status;
         this.anyRegion = anyRegion;
         this.flushes = new Flushes(connection, peerPid, keeper, requests);
+    }
+
+    long peerPid() {
+        return peerPid;
+    }
+
+    /** How many regions this session holds, for the limit of regions per process. */
+    int regionCount() {
+        return regions.size() + kernelMapped.size();
     }
 
     /** This client's region of that id, or null. */
@@ -288,7 +311,7 @@ final class ClientSession implements Runnable {
                 }
             }
         } catch (ProtocolException e) {
-            LOG.log(System.Logger.Level.WARNING, "client " + peerPid + " sent an invalid message (" + e.getMessage() + "); dropping it");
+            WARNINGS.warn(peerPid, "client " + peerPid + " sent an invalid message (" + e.getMessage() + "); dropping it");
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " connection ended: " + e);
         } finally {
@@ -423,6 +446,7 @@ final class ClientSession implements Runnable {
     }
 
     private Message map(Message.Map map) throws IOException, URISyntaxException {
+        regionLimit.check(peerPid);
         return map(map, NEXT_REGION.getAndIncrement(), null);
     }
 

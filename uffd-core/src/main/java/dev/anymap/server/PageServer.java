@@ -1,9 +1,11 @@
 package dev.anymap.server;
 
+import dev.anymap.ServerLimits;
 import dev.anymap.linux.Libc;
 import dev.anymap.linux.NativeException;
 import dev.anymap.linux.UnixSockets;
 import dev.anymap.protocol.Connection;
+import dev.anymap.protocol.ConnectionPoller;
 import dev.anymap.protocol.Message;
 import dev.anymap.protocol.MessageCodec;
 import dev.anymap.protocol.ServerAddress;
@@ -45,6 +47,15 @@ public final class PageServer implements AutoCloseable {
     private final Path socket;
     private final Duration exitWhenIdle;
     private final Set<Integer> allowedUids;
+    private final PeerWarnings refusals = new PeerWarnings(LOG, "uid");
+    private final PeerWarnings limited = new PeerWarnings(LOG, "process");
+    private final ServerLimits limits;
+    /** Open connections by client pid, changed under the admission lock. */
+    private final java.util.Map<Long, Integer> connectionsOf = new java.util.HashMap<>();
+    /** Connections refused past a limit whose handshake is still being answered: a bound on what refusing costs. */
+    private final java.util.concurrent.atomic.AtomicInteger refusing = new java.util.concurrent.atomic.AtomicInteger();
+    private static final int MAX_REFUSING = 64;
+    private ConnectionPoller poller;
     private final BackendLoaders backendLoaders;
     private final StorageSpeeds storageSpeeds = new StorageSpeeds();
     private final PageCache cache;
@@ -93,6 +104,13 @@ public final class PageServer implements AutoCloseable {
      * @param cacheLimit the shared page cache's memory budget in bytes, or 0 for {@linkplain PageCache#defaultLimit() the default}
      */
     public PageServer(Path socket, Duration exitWhenIdle, Set<Integer> allowedUids, BackendRegistry registry, long cacheLimit) {
+        this(socket, exitWhenIdle, allowedUids, registry, cacheLimit, ServerLimits.DEFAULTS);
+    }
+
+    /** @param limits what the server takes from its clients */
+    public PageServer(Path socket, Duration exitWhenIdle, Set<Integer> allowedUids, BackendRegistry registry, long cacheLimit,
+                      ServerLimits limits) {
+        this.limits = limits;
         this.socket = socket.toAbsolutePath();
         this.cache = new PageCache(cacheLimit > 0 ? cacheLimit : PageCache.defaultLimit());
         this.exitWhenIdle = exitWhenIdle;
@@ -118,7 +136,7 @@ public final class PageServer implements AutoCloseable {
             lock();
         } else if (takeOver) {
             new ClientSession(null, ProcessHandle.current().pid(), 0, backendLoaders, storageSpeeds, cache, null, this::claim, ignored -> { },
-                    this::status, this::region).warmUp();
+                    this::status, this::region, ClientSession.NO_REGION_LIMIT).warmUp();
             // A standby waits here until its server dies; the lock is that server's until then. Regions
             // are taken over before the socket is bound: a client that connects must find them here.
             keeper.takeOver(this::adopt);
@@ -135,6 +153,7 @@ public final class PageServer implements AutoCloseable {
         synchronized (admission) {
             idleSince = System.nanoTime();
         }
+        poller = new ConnectionPoller("anymap-connections");
         acceptor = Thread.ofPlatform().name("anymap-accept").start(this::acceptLoop);
         scheduleIdleCheck();
         idleTimer.scheduleWithFixedDelay(this::dropOrphansOfExitedClients, 1, 1, TimeUnit.SECONDS);
@@ -172,7 +191,9 @@ public final class PageServer implements AutoCloseable {
                     if (closing || isRetiring()) {
                         return; // shut down, and every client that had connected before is accepted
                     }
-                    LOG.log(System.Logger.Level.WARNING, "accept: " + e.getMessage());
+                    limited.warn(0, "accept: " + e.getMessage());
+                    // Out of descriptors, say: the connection waits in the queue, and retrying at once would spin.
+                    java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
                     continue;
                 }
                 UnixSockets.PeerCredentials peer;
@@ -183,21 +204,39 @@ public final class PageServer implements AutoCloseable {
                     continue;
                 }
                 if (peer.uid() != Libc.getuid() && !allowedUids.contains(peer.uid())) {
-                    LOG.log(System.Logger.Level.WARNING, "refused process " + peer.pid() + " of uid " + peer.uid()
+                    refusals.warn(peer.uid(), "refused process " + peer.pid() + " of uid " + peer.uid()
                             + ": this server serves uid " + Libc.getuid() + " and " + allowedUids);
                     Libc.close(client);
                     continue;
                 }
-                ClientSession session = new ClientSession(new Connection(client), peer.pid(), ClientSession.startOf(peer.pid()),
-                        backendLoaders, storageSpeeds, cache, keeper, this::claim, this::sessionEnded, this::status, this::region);
+                Connection connection;
+                try {
+                    connection = new Connection(client, poller);
+                } catch (NativeException e) {
+                    limited.warn(peer.pid(), "client " + peer.pid() + ": " + e.getMessage());
+                    Libc.close(client);
+                    continue;
+                }
+                String refusal;
+                ClientSession session = new ClientSession(connection, peer.pid(), ClientSession.startOf(peer.pid()),
+                        backendLoaders, storageSpeeds, cache, keeper, this::claim, this::sessionEnded, this::status, this::region,
+                        this::checkRegionLimit);
                 synchronized (admission) {
                     if (closing) {
-                        Libc.close(client);
+                        connection.close();
                         return;
                     }
-                    sessions.add(session);
+                    refusal = admit(peer.pid());
+                    if (refusal == null) {
+                        sessions.add(session);
+                    }
                 }
-                Thread.ofPlatform().name("anymap-client-" + peer.pid()).daemon().start(session);
+                if (refusal != null) {
+                    refuse(connection, peer.pid(), refusal);
+                    continue;
+                }
+                // Virtual: an idle client costs a parked thread, no platform thread; its connection never blocks in a native call.
+                Thread.ofVirtual().name("anymap-client-" + peer.pid()).start(session);
             }
         } finally {
             synchronized (admission) {
@@ -206,6 +245,62 @@ public final class PageServer implements AutoCloseable {
                     stopped.countDown();
                 }
             }
+        }
+    }
+
+    /** Counts a connection of process {@code pid} in, under the admission lock; null, or why it is refused. */
+    private String admit(long pid) {
+        if (sessions.size() >= limits.connections()) {
+            return "this page server holds " + sessions.size() + " connections, the most it takes (--max-connections "
+                    + limits.connections() + " of anymap serve raises it)";
+        }
+        int of = connectionsOf.getOrDefault(pid, 0);
+        if (of >= limits.connectionsPerProcess()) {
+            return "process " + pid + " holds " + of + " connections to this page server, the most it takes of one process "
+                    + "(--max-connections-per-process " + limits.connectionsPerProcess() + " of anymap serve raises it)";
+        }
+        connectionsOf.put(pid, of + 1);
+        return null;
+    }
+
+    /**
+     * Answers the handshake of a connection past a limit with the reason, on a thread of its own: the
+     * client reads it as its error. One that sends nothing is closed after a second, and past
+     * {@value #MAX_REFUSING} of them at once, connections are closed unanswered.
+     */
+    private void refuse(Connection connection, long pid, String reason) {
+        limited.warn(pid, "refused a connection of process " + pid + ": " + reason);
+        if (refusing.incrementAndGet() > MAX_REFUSING) {
+            refusing.decrementAndGet();
+            connection.close();
+            return;
+        }
+        Thread.ofVirtual().name("anymap-refuse-" + pid).start(() -> {
+            try (connection) {
+                Connection.Incoming hello = connection.receive(System.nanoTime() + TimeUnit.SECONDS.toNanos(1));
+                if (hello != null) {
+                    hello.closeDescriptors();
+                    connection.send(new Message.Failure(0, Message.ErrorKind.IO, reason));
+                }
+            } catch (java.io.IOException | RuntimeException e) {
+                LOG.log(System.Logger.Level.DEBUG, "refusing process " + pid + ": " + e);
+            } finally {
+                refusing.decrementAndGet();
+            }
+        });
+    }
+
+    /** Refuses a new region to process {@code pid} that holds as many as it may. */
+    private void checkRegionLimit(long pid) throws IOException {
+        int held = 0;
+        for (ClientSession session : sessions) {
+            if (session.peerPid() == pid) {
+                held += session.regionCount();
+            }
+        }
+        if (held >= limits.regionsPerProcess()) {
+            throw new IOException("process " + pid + " holds " + held + " regions of this page server, the most it serves one process "
+                    + "(--max-regions-per-process " + limits.regionsPerProcess() + " of anymap serve raises it)");
         }
     }
 
@@ -249,7 +344,7 @@ public final class PageServer implements AutoCloseable {
     /** Serves a region of a dead server, for its client to resume. */
     private void adopt(Message.Keep kept, int userfaultfd, int memfd) {
         orphans.computeIfAbsent(kept.clientPid(), pid -> new ClientSession(null, pid, kept.clientStart(), backendLoaders, storageSpeeds, cache,
-                keeper, this::claim, ignored -> { }, this::status, this::region)).adopt(kept, userfaultfd, memfd);
+                keeper, this::claim, ignored -> { }, this::status, this::region, ClientSession.NO_REGION_LIMIT)).adopt(kept, userfaultfd, memfd);
     }
 
     private ClientSession.Handed claim(long pid, long regionId) {
@@ -286,7 +381,9 @@ public final class PageServer implements AutoCloseable {
 
     private void sessionEnded(ClientSession session) {
         synchronized (admission) {
-            sessions.remove(session);
+            if (sessions.remove(session)) {
+                connectionsOf.computeIfPresent(session.peerPid(), (pid, count) -> count > 1 ? count - 1 : null);
+            }
             if (!sessions.isEmpty() || !orphans.isEmpty()) {
                 return;
             }
@@ -395,6 +492,9 @@ public final class PageServer implements AutoCloseable {
                 }
             }
             Libc.close(listener);
+        }
+        if (poller != null) {
+            poller.close();
         }
         try {
             if (lockChannel != null) {

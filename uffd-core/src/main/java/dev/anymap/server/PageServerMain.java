@@ -1,5 +1,6 @@
 package dev.anymap.server;
 
+import dev.anymap.ServerLimits;
 import dev.anymap.protocol.ServerAddress;
 import dev.anymap.spi.BackendRegistry;
 import java.nio.file.Path;
@@ -18,7 +19,8 @@ import java.util.Set;
  * <p>It starts a keeper ({@code dev.anymap.keeper.KeeperMain}) that holds its regions; when the
  * server dies, the keeper starts another with {@code --adopt}, which takes the regions over.
  *
- * <pre>PageServerMain [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--cache-limit BYTES] [--adopt]</pre>
+ * <pre>PageServerMain [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--cache-limit BYTES]
+ *     [--max-connections N] [--max-connections-per-process N] [--max-regions-per-process N] [--adopt]</pre>
  */
 public final class PageServerMain {
     /** What the server prints once it accepts clients. */
@@ -43,6 +45,7 @@ public final class PageServerMain {
         Set<Integer> allowed = new HashSet<>();
         boolean takeOver = false;
         long cacheLimit = 0;
+        ServerLimits limits = ServerLimits.DEFAULTS;
         for (int i = 0; i < args.length; i++) {
             String value = i + 1 < args.length ? args[i + 1] : null;
             switch (args[i]) {
@@ -54,17 +57,22 @@ public final class PageServerMain {
                 case "--exit-when-idle" -> idle = Duration.ofMillis(Long.parseLong(required(args[i], value)));
                 case "--allow-uid" -> allowed.add(Integer.parseInt(required(args[i], value)));
                 case "--cache-limit" -> cacheLimit = Long.parseLong(required(args[i], value));
+                case "--max-connections" -> limits = limits.withConnections(Integer.parseInt(required(args[i], value)));
+                case "--max-connections-per-process" -> limits = limits.withConnectionsPerProcess(Integer.parseInt(required(args[i], value)));
+                case "--max-regions-per-process" -> limits = limits.withRegionsPerProcess(Integer.parseInt(required(args[i], value)));
                 default -> {
                     System.err.println("unknown argument " + args[i]
-                            + "; usage: [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--cache-limit BYTES] [--adopt]");
+                            + "; usage: [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--cache-limit BYTES]"
+                            + " [--max-connections N] [--max-connections-per-process N] [--max-regions-per-process N] [--adopt]");
                     System.exit(2);
                 }
             }
             i++;
         }
+        ServerLog.capStandardError(socket.resolveSibling("server.log"));
         PageServer server;
         try {
-            server = new PageServer(socket, idle, allowed, BackendRegistry.load(), cacheLimit);
+            server = new PageServer(socket, idle, allowed, BackendRegistry.load(), cacheLimit, limits);
         } catch (IllegalArgumentException e) {
             System.err.println(e.getMessage());
             System.exit(2);

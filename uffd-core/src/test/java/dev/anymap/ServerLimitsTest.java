@@ -1,0 +1,141 @@
+package dev.anymap;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.anymap.linux.UnixSockets;
+import dev.anymap.protocol.Connection;
+import dev.anymap.protocol.Message;
+import dev.anymap.server.JavaCommand;
+import dev.anymap.server.PageServerMain;
+import dev.anymap.server.ReadyLine;
+import dev.anymap.testbackend.ReferenceContent;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A page server held busy by one peer's idle connections costs no platform thread for each, and a
+ * peer past a limit gets an error that names it, while another client is served as before.
+ */
+class ServerLimitsTest {
+    private static final int IDLE_CONNECTIONS = 5_000;
+    private static final long SIZE = 8L << 20;
+    private static final long SEED = 5;
+    /** A server's own threads (JIT, GC, fault loops of a region, the carriers of its virtual threads): far below one per connection. */
+    private static final int THREAD_SLACK = 64;
+
+    @Test
+    @Timeout(value = 4, unit = TimeUnit.MINUTES)
+    void fiveThousandIdleConnectionsOfOnePeerCostNoThreadEachAndAnotherClientIsServed() throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        // This test's process holds them all, and a client of its own: the limits a server of many users would have.
+        Process server = startServer(config.socket(), "--max-connections", "6000", "--max-connections-per-process", "5010");
+        List<Connection> idle = new ArrayList<>();
+        try (Anymap anymap = Anymap.open(config)) {
+            assertReadsRight(anymap);
+            int before = threads(server.pid());
+            for (int i = 0; i < IDLE_CONNECTIONS; i++) {
+                idle.add(greeted(config.socket()));
+            }
+            int held = threads(server.pid());
+            System.out.println("ServerLimitsTest: page server threads " + before + " before, " + held + " with " + IDLE_CONNECTIONS
+                    + " idle connections");
+            assertTrue(held <= before + THREAD_SLACK, IDLE_CONNECTIONS + " idle connections took the server from " + before + " to "
+                    + held + " threads");
+            assertReadsRight(anymap);
+            try (Anymap another = Anymap.open(config)) {
+                assertReadsRight(another);
+            }
+            // Up to the limit of one process, and one more.
+            while (idle.size() < 5010 - 1) {
+                idle.add(greeted(config.socket()));
+            }
+            IOException refused = assertThrows(IOException.class, () -> greeted(config.socket()));
+            assertTrue(refused.getMessage().contains("--max-connections-per-process 5010"), refused.getMessage());
+            assertReadsRight(anymap);
+        } finally {
+            idle.forEach(Connection::close);
+            server.destroy();
+            server.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aProcessPastItsRegionsIsRefusedWithTheLimitNamed() throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        Process server = startServer(config.socket(), "--max-regions-per-process", "2");
+        try (Anymap anymap = Anymap.open(config);
+             MappedRegion one = anymap.map(uri());
+             MappedRegion two = anymap.map(uri())) {
+            IOException refused = assertThrows(IOException.class, () -> anymap.map(uri()).close());
+            assertTrue(refused.getMessage().contains("--max-regions-per-process 2"), refused.getMessage());
+            two.close();
+            assertReadsRight(anymap); // one region again within the limit
+            assertNotNull(one.segment());
+        } finally {
+            server.destroy();
+            server.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    private static Process startServer(Path socket, String... limits) throws Exception {
+        Files.createDirectories(socket.getParent(), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+        List<String> arguments = new ArrayList<>(List.of("--socket", socket.toString(), "--exit-when-idle", "60000"));
+        arguments.addAll(List.of(limits));
+        Process server = new ProcessBuilder(JavaCommand.of(PageServerMain.class, PageServerMain.JVM_OPTIONS, arguments))
+                .redirectError(ProcessBuilder.Redirect.appendTo(socket.resolveSibling("server.log").toFile())).start();
+        assertNotNull(ReadyLine.await(server, PageServerMain.READY, Duration.ofSeconds(60)), "the page server did not start");
+        return server;
+    }
+
+    /** A connection through the handshake, then left idle. */
+    private static Connection greeted(Path socket) throws IOException {
+        Connection connection = new Connection(UnixSockets.connect(socket));
+        connection.send(new Message.Hello(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
+        Connection.Incoming welcome = connection.receive();
+        if (welcome == null || welcome.message() instanceof Message.Failure) {
+            connection.close();
+            throw new IOException(welcome == null ? "closed in the handshake" : ((Message.Failure) welcome.message()).message());
+        }
+        assertInstanceOf(Message.Welcome.class, welcome.message());
+        return connection;
+    }
+
+    private static URI uri() {
+        return URI.create("faulty:normal?size=" + SIZE + "&seed=" + SEED);
+    }
+
+    private static void assertReadsRight(Anymap anymap) throws IOException {
+        try (MappedRegion region = anymap.map(uri())) {
+            byte[] read = new byte[1 << 20];
+            for (long offset = 0; offset < SIZE; offset += read.length) {
+                MemorySegment.copy(region.segment(), ValueLayout.JAVA_BYTE, offset, read, 0, read.length);
+                assertArrayEquals(ReferenceContent.bytes(SIZE, SEED, offset, read.length), read, "bytes at " + offset);
+            }
+        }
+    }
+
+    private static int threads(long pid) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
+            if (line.startsWith("Threads:")) {
+                return Integer.parseInt(line.substring("Threads:".length()).trim());
+            }
+        }
+        throw new IOException("no thread count in /proc/" + pid + "/status");
+    }
+}
