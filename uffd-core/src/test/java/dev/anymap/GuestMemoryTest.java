@@ -117,6 +117,30 @@ class GuestMemoryTest extends WithPageServer {
     }
 
     @Test
+    void aReplayedTracesChunksAreCopiedInAheadSoThatItsTouchesFaultNoMore() throws Exception {
+        long seed = 65;
+        URI uri = URI.create("mem:guest-ahead?size=" + SIZE + "&seed=" + seed);
+        long[] touched = {0, 5L << 20, (3L << 20) + 4096, 7L << 20};
+        AccessTrace trace;
+        try (ServedGuest first = anymap.serve(uri, MapOptions.defaults().withReadahead(0).withAutoPull(false), memory())) {
+            for (long offset : touched) {
+                TestGuest.read(second() + offset, 4096);
+            }
+            trace = first.trace();
+        }
+        guest.close();
+        guest = new TestGuest(RANGE, RANGE);
+        try (ServedGuest replayed = anymap.serve(uri, MapOptions.defaults().withReadahead(0).withAutoPull(false), memory(), trace)) {
+            for (long offset : touched) {
+                assertArrayEquals(ReferenceContent.bytes(SIZE, seed, offset, 4096), TestGuest.read(second() + offset, 4096));
+            }
+            assertEquals(0, replayed.stats().faults(), "every chunk the trace names was in the guest before its touch");
+            assertTrue(TestGuest.read(second() + (6L << 20), 1)[0] == ReferenceContent.bytes(SIZE, seed, 6L << 20, 1)[0]);
+            assertEquals(1, replayed.stats().faults(), "a chunk the trace does not name is faulted on");
+        }
+    }
+
+    @Test
     void aRangePastTheObjectsEndIsRefusedNamingTheObject() {
         GuestMemory tooLarge = new GuestMemory(guest.userfaultfd(), List.of(new GuestMemory.Range(first(), RANGE, SIZE - RANGE + 4096, 4096)));
         IllegalArgumentException refused = assertThrows(IllegalArgumentException.class,

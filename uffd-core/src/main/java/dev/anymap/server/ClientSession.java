@@ -582,7 +582,7 @@ final class ClientSession implements Runnable {
             if (object.backend() != backend) {
                 object.offerBackend(backend); // the cache's object, which reads through a backend of its own or now this one
             }
-            regions.put(regionId, new RegionServer(regionId, object, storageSpeed, prefetching, cache.limit()));
+            regions.put(regionId, new RegionServer(regionId, object, storageSpeed, prefetching, cache.limit(), map.isGuest()));
             // A server that takes the region over maps it as the version it reads, and with nothing assumed.
             requests.put(regionId, map.toTakeOver(changed == null ? backend.version().toString() : map.expectedVersion()));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);

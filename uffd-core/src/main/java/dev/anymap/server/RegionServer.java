@@ -28,6 +28,10 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     /** A prefetch limit that does not limit: the value {@code MapOptions.UNLIMITED} sends. */
     private static final long UNLIMITED = Long.MAX_VALUE;
     private static final VarHandle WAITING = MethodHandles.arrayElementVarHandle(byte[].class);
+    /** In {@link #waiting}: a thread of the region waits on the chunk. */
+    private static final byte WAITS = 1;
+    /** In {@link #waiting}: the chunk is a replayed trace's, to be copied into a guest as soon as it arrives. */
+    private static final byte AHEAD = 2;
     /**
      * The most a sequential stream runs ahead, whatever the chunk size: what a stream that stops has
      * fetched beyond what it read. Measured on a 256 MiB S3 scan, 256 MiB against 64 took it from
@@ -44,8 +48,13 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     private final ChunkInstaller installer;
     private final int chunkSize;
     private final long mappedLength;
-    /** Per chunk, whether a thread of this region waits on it: the installer wakes, or poisons, only regions that wait. */
+    /**
+     * Per chunk, whether a thread of this region waits on it ({@link #WAITS}) or a guest is to have it
+     * ahead of its touch ({@link #AHEAD}): the installer brings chunks, or poisons them, only to regions that wait.
+     */
     private final byte[] waiting;
+    /** Another process's memory, filled by copying: chunks of a replayed trace are copied in as they arrive. */
+    private final boolean guest;
     private final SequentialStreams streams;
     private final boolean backgroundPull;
     private final DensePullTrigger densePull;
@@ -68,8 +77,10 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
      * @param prefetching readahead, background and automatic pulls, and the limits on prefetching
      * @param cacheLimit the page cache's budget, which bounds readahead and pulls
      */
-    RegionServer(long id, ServedObject object, StorageSpeeds.Speed storageSpeed, Message.Prefetching prefetching, long cacheLimit) {
+    RegionServer(long id, ServedObject object, StorageSpeeds.Speed storageSpeed, Message.Prefetching prefetching, long cacheLimit,
+                 boolean guest) {
         this.id = id;
+        this.guest = guest;
         this.object = object;
         this.table = object.table();
         this.fetches = object.fetches();
@@ -202,6 +213,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     private void started(RegionMemory attached) {
         memory = attached;
         object.attach(this);
+        bringPresentAhead();
         counters.cachedAtAttach(Arrays.stream(table.presentChunks()).count());
         if (backgroundPull) {
             // Every chunk, in order; faults still go first, to the demand workers. Not an access: not traced.
@@ -225,11 +237,26 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
                 Arrays.copyOfRange(present, from, Math.min(present.length, from + MessageCodec.MAX_TRACE_CHUNKS)));
     }
 
-    /** Prefetches {@code chunks} in this order (a replayed trace), adjacent ones in one read, behind faults. */
+    /**
+     * Prefetches {@code chunks} in this order (a replayed trace), adjacent ones in one read, behind
+     * faults. A guest's are copied into it as they arrive, so that its boot finds them there with no
+     * fault at all; those in the cache already, from the attach on.
+     */
     void prefetchInOrder(int[] chunks) {
         for (int chunk : chunks) {
-            if (chunk >= table.chunks()) {
-                throw new IllegalArgumentException("chunk " + chunk + " is past the end of region " + id + " (" + table.chunks() + " chunks)");
+            if (chunk < 0 || chunk >= table.chunks()) {
+                throw new IllegalArgumentException("chunk " + chunk + " is outside region " + id + " (" + table.chunks() + " chunks)");
+            }
+        }
+        if (localFile != null) {
+            return; // copied from the file's pages in the kernel's cache, which its own readahead brings
+        }
+        if (guest) {
+            for (int chunk : chunks) {
+                WAITING.compareAndSet(waiting, chunk, (byte) 0, AHEAD);
+            }
+            if (memory != null) {
+                bringPresentAhead();
             }
         }
         int runStart = 0;
@@ -267,7 +294,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
      * looks for waiting regions, so that one of the two always wakes the thread.
      */
     private String takeFault(int chunk, Userfaultfd.FillRequest fill) {
-        WAITING.setVolatile(waiting, chunk, (byte) 1);
+        WAITING.setVolatile(waiting, chunk, WAITS);
         while (true) {
             byte state = table.state(chunk);
             switch (state) {
@@ -301,17 +328,34 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         }
     }
 
-    /** Brings {@code chunk} to this region's threads that wait on it, if any do. */
+    /** Brings {@code chunk} to this region's threads that wait on it, if any do, or to a guest that is to have it ahead. */
     void arrived(int chunk, Userfaultfd.FillRequest fill) {
-        if (WAITING.compareAndSet(waiting, chunk, (byte) 1, (byte) 0) && !stopping) {
-            memory.arrived(chunk, fill);
+        RegionMemory attached = memory;
+        if (attached != null && !stopping && (byte) WAITING.getAndSet(waiting, chunk, (byte) 0) != 0) {
+            attached.arrived(chunk, fill);
         }
     }
 
-    /** Poisons {@code chunk} in this region if a thread of it waits there. */
+    /** Poisons {@code chunk} in this region if a thread of it waits there; a chunk only to be had ahead is left for a touch to fetch again. */
     void failed(int chunk, Userfaultfd.FillRequest fill) {
-        if (WAITING.compareAndSet(waiting, chunk, (byte) 1, (byte) 0) && !stopping) {
-            memory.failed(chunk, fill);
+        RegionMemory attached = memory;
+        if (attached != null && !stopping && (byte) WAITING.getAndSet(waiting, chunk, (byte) 0) == WAITS) {
+            attached.failed(chunk, fill);
+        }
+    }
+
+    /** Copies into the guest the chunks to be had ahead that the cache holds already, as arrivals would. */
+    private void bringPresentAhead() {
+        if (!guest) {
+            return;
+        }
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
+            for (int chunk = 0; chunk < waiting.length; chunk++) {
+                if ((byte) WAITING.getVolatile(waiting, chunk) == AHEAD && table.state(chunk) == ChunkTable.PRESENT) {
+                    arrived(chunk, fill);
+                }
+            }
         }
     }
 
