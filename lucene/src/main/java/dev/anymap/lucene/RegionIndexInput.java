@@ -55,6 +55,17 @@ final class RegionIndexInput extends IndexInput implements RandomAccessInput {
         this.memory = file.region().segment().asSlice(start, length);
     }
 
+    /** A clone: never the owner, whatever {@code original} is. */
+    private RegionIndexInput(RegionIndexInput original) {
+        super(original.toString());
+        this.file = original.file;
+        this.start = original.start;
+        this.length = original.length;
+        this.owner = false;
+        this.memory = original.memory;
+        this.position = original.position;
+    }
+
     @Override
     public long length() {
         return length;
@@ -151,7 +162,7 @@ final class RegionIndexInput extends IndexInput implements RandomAccessInput {
     private void copy(long at, MemorySegment target) throws IOException {
         long count = target.byteSize();
         MemorySegment source = memory;
-        if (source == null) {
+        if (source == null || !source.scope().isAlive()) {
             throw closed(null);
         }
         if (at < 0 || count > length - at) {
@@ -264,7 +275,7 @@ final class RegionIndexInput extends IndexInput implements RandomAccessInput {
     @Override
     public RegionIndexInput clone() {
         ensureOpen();
-        return (RegionIndexInput) super.clone();
+        return new RegionIndexInput(this);
     }
 
     @Override
@@ -294,7 +305,8 @@ final class RegionIndexInput extends IndexInput implements RandomAccessInput {
     }
 
     private void ensureOpen() {
-        if (memory == null) {
+        MemorySegment source = memory;
+        if (source == null || !source.scope().isAlive()) {
             throw closed(null);
         }
     }
