@@ -33,6 +33,7 @@ import org.apache.lucene.search.TermQuery;
 import org.apache.lucene.search.TopDocs;
 import org.apache.lucene.store.Directory;
 import org.apache.lucene.store.IOContext;
+import org.apache.lucene.store.IndexInput;
 import org.apache.lucene.store.MMapDirectory;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -176,6 +177,27 @@ class AnymapDirectorySearchTest {
     }
 
     @Test
+    void filesMappedAheadThatNoReaderOpenedAreUnmappedAtClose() throws IOException {
+        IndexCommit latest = DirectoryReader.listCommits(local).getLast();
+        try (AnymapDirectory directory = AnymapDirectory.open(anymap, s3Base(), s3Options())) {
+            try (IndexInput segments = directory.openInput(latest.getSegmentsFileName(), IOContext.READONCE)) {
+                assertEquals(local.fileLength(latest.getSegmentsFileName()), segments.length());
+            }
+        }
+        assertEquals(List.of(), regionsOf(s3Base()), "regions left mapped after the directory closed");
+        try (AnymapDirectory directory = AnymapDirectory.open(anymap, s3Base(), s3Options(), latest.getSegmentsFileName())) {
+            assertEquals(latest.getFileNames().size(), directory.listAll().length);
+        }
+        assertEquals(List.of(), regionsOf(s3Base()), "regions left mapped after the directory closed");
+    }
+
+    private static List<String> regionsOf(URI base) throws IOException {
+        return anymap.serverStatus().regions().stream()
+                .filter(region -> region.clientPid() == ProcessHandle.current().pid() && region.uri().startsWith(base.toString()))
+                .map(ServerStatus.Region::uri).toList();
+    }
+
+    @Test
     void storageThatCannotBeListedAsksForTheCommit() {
         IllegalArgumentException refused = assertThrows(IllegalArgumentException.class,
                 () -> AnymapDirectory.open(anymap, URI.create("http://127.0.0.1:9/index/"), MapOptions.defaults()));
@@ -189,10 +211,9 @@ class AnymapDirectorySearchTest {
             assertThrows(NoSuchFileException.class, () -> directory.openInput("_404.si", IOContext.DEFAULT));
             assertThrows(NoSuchFileException.class, () -> directory.fileLength("_404.si"));
         }
-        try (AnymapDirectory directory = AnymapDirectory.open(anymap, URI.create("s3://no-such-bucket/index/"), s3Options())) {
-            NoSuchFileException missing = assertThrows(NoSuchFileException.class, directory::listAll);
-            assertTrue(missing.getMessage().contains("s3://no-such-bucket/index/"), missing.getMessage());
-        }
+        NoSuchFileException missing = assertThrows(NoSuchFileException.class,
+                () -> AnymapDirectory.open(anymap, URI.create("s3://no-such-bucket/index/"), s3Options()).close());
+        assertTrue(missing.getMessage().contains("s3://no-such-bucket/index/"), missing.getMessage());
         assertThrows(NoSuchFileException.class,
                 () -> AnymapDirectory.open(anymap, s3Base(), s3Options(), "segments_404").close());
     }
