@@ -75,7 +75,7 @@ public final class LuceneOnS3 {
         long indexBytes = write(index, documents);
         String expected;
         try (MMapDirectory local = new MMapDirectory(index)) {
-            expected = search(local, System.nanoTime()).hits();
+            expected = search(local, System.nanoTime(), () -> 0L).hits();
         }
         StringBuilder report = new StringBuilder("### A Lucene index on S3\n\n");
         report.append("An index of " + String.format("%,d", documents) + " documents (" + (indexBytes >> 20) + " MiB, force-merged to "
@@ -142,18 +142,19 @@ public final class LuceneOnS3 {
         return search.firstHitMs();
     }
 
-    private static Search inPlace(Anymap anymap, S3Fixture s3, long roundTrip) throws IOException {
+    private static Search inPlace(Anymap anymap, S3Fixture s3, long roundTrip) throws Exception {
         long started = System.nanoTime();
         URI base = URI.create("s3://" + S3Fixture.BUCKET + "/" + PREFIX);
         try (AnymapDirectory directory = AnymapDirectory.open(anymap, base, s3.options(SEARCHING, roundTrip))) {
-            Search search = search(directory, started);
-            long resident = 0;
-            for (ServerStatus.Region region : anymap.serverStatus().regions()) {
-                if (region.clientPid() == ProcessHandle.current().pid() && region.uri().startsWith(base.toString())) {
-                    resident += region.residentBytes();
+            return search(directory, started, () -> {
+                long resident = 0;
+                for (ServerStatus.Region region : anymap.serverStatus().regions()) {
+                    if (region.clientPid() == ProcessHandle.current().pid() && region.uri().startsWith(base.toString())) {
+                        resident += region.residentBytes();
+                    }
                 }
-            }
-            return new Search(search.firstHitMs(), search.allMs(), resident, search.hits());
+                return resident;
+            });
         }
     }
 
@@ -171,7 +172,7 @@ public final class LuceneOnS3 {
             downloads.add(() -> {
                 Path file = copy.resolve(object.key().substring(PREFIX.length()));
                 try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ,
-                        StandardOpenOption.WRITE); Arena arena = Arena.ofConfined()) {
+                        StandardOpenOption.WRITE); Arena arena = Arena.ofShared()) {
                     if (object.size() > 0) {
                         MemorySegment into = channel.map(FileChannel.MapMode.READ_WRITE, 0, object.size(), arena);
                         if (object.size() > 8 << 20) {
@@ -185,24 +186,33 @@ public final class LuceneOnS3 {
             });
         }
         Workloads.sumAll(downloads, 16);
+        long downloaded = bytes;
         try (MMapDirectory directory = new MMapDirectory(copy)) {
-            Search search = search(directory, started);
-            return new Search(search.firstHitMs(), search.allMs(), bytes, search.hits());
+            return search(directory, started, () -> downloaded);
         } finally {
             delete(copy);
         }
     }
 
-    /** Opens the index in {@code directory} and runs the queries; times from {@code started}. */
-    private static Search search(Directory directory, long started) throws IOException {
+    /**
+     * Opens the index in {@code directory} and runs the queries, timed from {@code started}; asks
+     * {@code fetched} how many bytes were fetched before the reader closes (and unmaps its files).
+     */
+    private static Search search(Directory directory, long started, Callable<Long> fetched) throws Exception {
         StringBuilder hits = new StringBuilder();
         double firstHit = 0;
+        System.err.printf("DEBUG %s before reader %.1f ms%n", directory, (System.nanoTime() - started) / 1e6);
         try (DirectoryReader reader = DirectoryReader.open(directory)) {
+            System.err.printf("DEBUG reader open %.1f ms%n", (System.nanoTime() - started) / 1e6);
             IndexSearcher searcher = new IndexSearcher(reader);
             for (int q = 0; q < QUERIES; q++) {
                 // Words of middling frequency: a few thousand hits each.
                 TopDocs top = searcher.search(new TermQuery(new Term("body", word(40 + 37 * q))), 10);
                 hits.append(word(40 + 37 * q)).append(' ').append(top.totalHits.value());
+                // As a search application fetches its hits: the stored fields of all of them asked for at once.
+                for (ScoreDoc hit : top.scoreDocs) {
+                    searcher.storedFields().prefetch(hit.doc);
+                }
                 for (ScoreDoc hit : top.scoreDocs) {
                     Document document = searcher.storedFields().document(hit.doc);
                     hits.append(' ').append(document.get("id")).append(':').append(hit.score)
@@ -213,8 +223,9 @@ public final class LuceneOnS3 {
                     firstHit = (System.nanoTime() - started) / 1e6;
                 }
             }
+            double all = (System.nanoTime() - started) / 1e6;
+            return new Search(firstHit, all, fetched.call(), hits.toString());
         }
-        return new Search(firstHit, (System.nanoTime() - started) / 1e6, 0, hits.toString());
     }
 
     private static String word(int rank) {

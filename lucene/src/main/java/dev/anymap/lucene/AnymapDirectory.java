@@ -8,8 +8,10 @@ import java.io.IOException;
 import java.net.URI;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.Collections;
+import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.SortedMap;
@@ -49,6 +51,11 @@ import org.apache.lucene.store.LockFactory;
  * the files of that commit, as its {@code segments_N} names them. A listable location opened at a
  * commit is read the same way (no listing needed: S3 credentials without s3:ListBucket do).
  *
+ * <p><b>Opening.</b> The files of the commit that a reader will open (the latest listed, or the one
+ * named) are mapped together when the directory opens, 16 at a time, with their footers, for
+ * {@link #openInput} to take: a reader opens them one after the other, and on remote storage each
+ * map costs round trips. Mappings that no reader took are unmapped when the directory closes.
+ *
  * <p><b>Reading.</b> Inputs are {@link RegionIndexInput}s over the mapped memory: clones and slices
  * share the mapping, closing an input that {@link #openInput} returned unmaps its file. Reads of many
  * bytes are copied out in native code ({@link MappedRegion#copyTo}), where a thread that waits on
@@ -70,6 +77,8 @@ public final class AnymapDirectory extends BaseDirectory {
     private final IndexListing listing;
     private volatile SortedMap<String, Long> commitFiles;
     private final ExecutorService prefetches;
+    /** The files of the commit a reader will open, mapped together at open; null until then. */
+    private volatile OpenAhead openAhead;
 
     private AnymapDirectory(Anymap anymap, URI base, MapOptions options, IndexListing listing) {
         super(ReadOnlyLocks.INSTANCE);
@@ -92,7 +101,28 @@ public final class AnymapDirectory extends BaseDirectory {
      */
     public static AnymapDirectory open(Anymap anymap, URI base, MapOptions options) throws IOException {
         base = asDirectory(base);
-        return new AnymapDirectory(anymap, base, options, listing(base, options));
+        AnymapDirectory directory = new AnymapDirectory(anymap, base, options, listing(base, options));
+        try {
+            String[] names = directory.listAll();
+            String latest = SegmentInfos.getLastCommitSegmentsFileName(names);
+            List<String> current = new ArrayList<>();
+            for (String name : names) {
+                // Older commits' segments_N, a writer's lock and its unfinished commit are never opened by a reader of the latest.
+                if (!name.startsWith(IndexFileNames.SEGMENTS) && !name.startsWith(IndexFileNames.PENDING_SEGMENTS)
+                        && !name.equals("write.lock") || name.equals(latest)) {
+                    current.add(name);
+                }
+            }
+            directory.openAhead(current);
+            return directory;
+        } catch (IOException | RuntimeException e) {
+            directory.close();
+            throw e;
+        }
+    }
+
+    private void openAhead(Collection<String> names) {
+        openAhead = new OpenAhead(anymap, options, this::uri, names);
     }
 
     /**
@@ -117,6 +147,7 @@ public final class AnymapDirectory extends BaseDirectory {
                 files.put(name, -1L);
             }
             directory.commitFiles = Collections.unmodifiableSortedMap(files);
+            directory.openAhead(files.keySet());
             return directory;
         } catch (IOException | RuntimeException e) {
             directory.close();
@@ -185,7 +216,11 @@ public final class AnymapDirectory extends BaseDirectory {
     public IndexInput openInput(String name, IOContext context) throws IOException {
         ensureOpen();
         URI uri = uri(name);
-        MappedRegion region = anymap.map(uri, options);
+        OpenAhead ahead = openAhead;
+        MappedRegion region = ahead == null ? null : ahead.take(name);
+        if (region == null) {
+            region = anymap.map(uri, options);
+        }
         try {
             return new RegionIndexInput("AnymapIndexInput(" + Redaction.uri(uri) + ")", new MappedFile(region, options.chunkSize(), prefetches));
         } catch (RuntimeException e) {
@@ -203,8 +238,14 @@ public final class AnymapDirectory extends BaseDirectory {
     public void close() throws IOException {
         isOpen = false;
         prefetches.shutdownNow();
-        if (listing != null) {
-            listing.close();
+        try {
+            if (openAhead != null) {
+                openAhead.close();
+            }
+        } finally {
+            if (listing != null) {
+                listing.close();
+            }
         }
     }
 
