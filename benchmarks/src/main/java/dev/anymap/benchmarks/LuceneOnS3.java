@@ -201,9 +201,7 @@ public final class LuceneOnS3 {
     private static Search search(Directory directory, long started, Callable<Long> fetched) throws Exception {
         StringBuilder hits = new StringBuilder();
         double firstHit = 0;
-        System.err.printf("DEBUG %s before reader %.1f ms%n", directory, (System.nanoTime() - started) / 1e6);
         try (DirectoryReader reader = DirectoryReader.open(directory)) {
-            System.err.printf("DEBUG reader open %.1f ms%n", (System.nanoTime() - started) / 1e6);
             IndexSearcher searcher = new IndexSearcher(reader);
             for (int q = 0; q < QUERIES; q++) {
                 // Words of middling frequency: a few thousand hits each.

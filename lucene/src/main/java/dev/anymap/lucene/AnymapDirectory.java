@@ -66,8 +66,8 @@ import org.apache.lucene.store.LockFactory;
  * {@link UnsupportedOperationException}: the directory reads only.
  */
 public final class AnymapDirectory extends BaseDirectory {
-    /** Threads that load prefetched ranges, per directory: enough for a few queries' reads to overlap. */
-    private static final int PREFETCH_THREADS = 4;
+    /** Threads that load prefetched ranges, per directory: enough for the stored fields of a page of hits at once. */
+    private static final int PREFETCH_THREADS = 16;
     private static final int PREFETCH_QUEUE = 256;
 
     private final Anymap anymap;
