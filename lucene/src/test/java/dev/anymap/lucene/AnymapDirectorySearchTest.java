@@ -150,6 +150,21 @@ class AnymapDirectorySearchTest {
     }
 
     @Test
+    void anIndexOnHttpOpenedAtItsCommitSearchesAsMMapDirectoryDoes() throws IOException {
+        try (IndexFileServer.Child http = IndexFileServer.start(index)) {
+            URI base = URI.create("http://127.0.0.1:" + http.port() + "/index/");
+            String latest = SegmentInfos.getLastCommitSegmentsFileName(local);
+            MapOptions options = MapOptions.defaults().withChunkSize(16 << 10);
+            try (AnymapDirectory directory = AnymapDirectory.open(anymap, base, options, latest)) {
+                assertSameSearches(local, directory);
+            }
+            NoSuchFileException missing = assertThrows(NoSuchFileException.class,
+                    () -> AnymapDirectory.open(anymap, base, options, "segments_404").close());
+            assertTrue(missing.getMessage().contains("segments_404"), missing.getMessage());
+        }
+    }
+
+    @Test
     void aTermQueryOnS3FetchesOnlyAFractionOfTheIndex() throws IOException {
         long indexBytes = 0;
         for (String name : local.listAll()) {
