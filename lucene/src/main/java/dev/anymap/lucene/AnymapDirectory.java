@@ -21,6 +21,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.apache.lucene.index.IndexFileNames;
+import org.apache.lucene.index.IndexWriter;
 import org.apache.lucene.index.SegmentInfos;
 import org.apache.lucene.store.BaseDirectory;
 import org.apache.lucene.store.IOContext;
@@ -86,8 +87,12 @@ public final class AnymapDirectory extends BaseDirectory {
         this.base = base;
         this.options = options;
         this.listing = listing;
-        this.prefetches = new ThreadPoolExecutor(0, PREFETCH_THREADS, 10, TimeUnit.SECONDS, new ArrayBlockingQueue<>(PREFETCH_QUEUE),
-                Thread.ofPlatform().daemon().name("anymap-lucene-prefetch-", 0).factory());
+        // As many threads as loads at once, up to the limit, before any load queues (a pool of fewer core threads
+        // would queue first and run one); idle ones end.
+        ThreadPoolExecutor loads = new ThreadPoolExecutor(PREFETCH_THREADS, PREFETCH_THREADS, 10, TimeUnit.SECONDS,
+                new ArrayBlockingQueue<>(PREFETCH_QUEUE), Thread.ofPlatform().daemon().name("anymap-lucene-prefetch-", 0).factory());
+        loads.allowCoreThreadTimeOut(true);
+        this.prefetches = loads;
     }
 
     /**
@@ -109,7 +114,7 @@ public final class AnymapDirectory extends BaseDirectory {
             for (String name : names) {
                 // Older commits' segments_N, a writer's lock and its unfinished commit are never opened by a reader of the latest.
                 if (!name.startsWith(IndexFileNames.SEGMENTS) && !name.startsWith(IndexFileNames.PENDING_SEGMENTS)
-                        && !name.equals("write.lock") || name.equals(latest)) {
+                        && !name.equals(IndexWriter.WRITE_LOCK_NAME) || name.equals(latest)) {
                     current.add(name);
                 }
             }
