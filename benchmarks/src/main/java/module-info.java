@@ -4,6 +4,7 @@
  */
 module dev.anymap.benchmarks {
     requires dev.anymap.core;
+    requires dev.anymap.lucene;
     requires java.net.http;
     requires java.desktop;
     requires jdk.httpserver;

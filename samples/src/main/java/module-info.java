@@ -7,6 +7,7 @@ module dev.anymap.samples {
     requires dev.anymap.backend.http;
     requires dev.anymap.backend.s3;
     requires dev.anymap.s3server;
+    requires dev.anymap.lucene;
     requires software.amazon.awssdk.services.s3;
     requires software.amazon.awssdk.core;
     requires software.amazon.awssdk.regions;

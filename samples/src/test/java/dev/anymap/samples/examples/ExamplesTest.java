@@ -126,4 +126,28 @@ class ExamplesTest {
             assertTrue(Integer.parseInt(fetched.group(1)) <= 20 * 19, printed);
         }
     }
+
+    @Test
+    void luceneSearchFindsOnS3WhatMMapDirectoryFindsOnTheSameIndex() throws Exception {
+        String printed = run(LuceneSearch.class);
+        Path index = Files.createDirectory(directory.resolve("index"));
+        LuceneSearch.writeIndex(index, 60_000); // the sample's documents, searched here through Lucene's own MMapDirectory
+        try (org.apache.lucene.store.MMapDirectory local = new org.apache.lucene.store.MMapDirectory(index);
+             org.apache.lucene.index.DirectoryReader reader = org.apache.lucene.index.DirectoryReader.open(local)) {
+            org.apache.lucene.search.IndexSearcher searcher = new org.apache.lucene.search.IndexSearcher(reader);
+            for (org.apache.lucene.search.Query query : LuceneSearch.sampleQueries()) {
+                org.apache.lucene.search.TopDocs top = searcher.search(query, 3);
+                StringBuilder line = new StringBuilder(String.format("query %s: %,d hits;", query, top.totalHits.value()));
+                for (org.apache.lucene.search.ScoreDoc hit : top.scoreDocs) {
+                    line.append(String.format("  %s (%.6f)", searcher.storedFields().document(hit.doc).get("id"), hit.score));
+                }
+                assertTrue(printed.contains(line + System.lineSeparator()), "expected\n" + line + "\nin\n" + printed);
+            }
+        }
+        Matcher resident = Pattern.compile("resident after the queries: ([0-9,]+) bytes of ([0-9,]+)").matcher(printed);
+        assertTrue(resident.find(), printed);
+        long fetched = Long.parseLong(resident.group(1).replace(",", ""));
+        long size = Long.parseLong(resident.group(2).replace(",", ""));
+        assertTrue(fetched > 0 && fetched < size / 2, "only part of the index is fetched: " + printed);
+    }
 }
