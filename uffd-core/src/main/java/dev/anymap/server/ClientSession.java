@@ -162,14 +162,7 @@ final class ClientSession implements Runnable {
             LOG.log(System.Logger.Level.ERROR, "region " + regionId + " of client " + peerPid + " could not be taken over: " + failure
                     + "; its pages not yet fetched now raise an error when touched");
             closeRegion(regionId);
-            try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-                Userfaultfd.FillRequest poison = new Userfaultfd.FillRequest(arena);
-                if (kept.map().isGuest()) {
-                    kept.map().guest().forEach(range -> poison.poisonAbandoned(userfaultfd, range.address(), range.size(), range.pageSize()));
-                } else {
-                    poison.fillRange(userfaultfd, kept.address(), 0, kept.length());
-                }
-            }
+            failUnfilled(kept, userfaultfd);
             Libc.close(userfaultfd);
             return;
         }
@@ -181,10 +174,7 @@ final class ClientSession implements Runnable {
                     LOG.log(System.Logger.Level.ERROR, "guest region " + regionId + " of client " + peerPid + " gave back more ranges than"
                             + " its keeper could hold: pages of them would read the snapshot's bytes, not zeros, so every page not yet"
                             + " filled now raises a memory error in the guest");
-                    try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
-                        Userfaultfd.FillRequest poison = new Userfaultfd.FillRequest(arena);
-                        kept.map().guest().forEach(range -> poison.poisonAbandoned(userfaultfd, range.address(), range.size(), range.pageSize()));
-                    }
+                    failUnfilled(kept, userfaultfd);
                 }
                 region.attachGuest(userfaultfd, kept.map().guest(), kept.removals(), removals -> keepRemovals(regionId, removals));
             } else {
@@ -194,6 +184,18 @@ final class ClientSession implements Runnable {
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.ERROR, "region " + regionId + " of client " + peerPid + " could not be taken over: " + e.getMessage());
             closeRegion(regionId);
+        }
+    }
+
+    /** Poisons every page not yet filled in a region taken over: its threads fail instead of waiting for ever. */
+    private static void failUnfilled(Message.Keep kept, int userfaultfd) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            Userfaultfd.FillRequest poison = new Userfaultfd.FillRequest(arena);
+            if (kept.map().isGuest()) {
+                kept.map().guest().forEach(range -> poison.poisonAbandoned(userfaultfd, range.address(), range.size(), range.pageSize()));
+            } else {
+                poison.fillRange(userfaultfd, kept.address(), 0, kept.length());
+            }
         }
     }
 
