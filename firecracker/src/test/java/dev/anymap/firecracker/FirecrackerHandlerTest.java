@@ -90,7 +90,11 @@ class FirecrackerHandlerTest {
     }
 
     private FirecrackerHandler.Builder builder() {
-        return FirecrackerHandler.builder(anymap, socket, memoryFile).options(MapOptions.defaults().withChunkSize(64 << 10))
+        return builder(memoryFile, MapOptions.defaults().withChunkSize(64 << 10));
+    }
+
+    private FirecrackerHandler.Builder builder(URI memory, MapOptions options) {
+        return FirecrackerHandler.builder(anymap, socket, memory).options(options)
                 .listener(new FirecrackerHandler.Listener() {
                     @Override
                     public void served(FirecrackerHandler.Vm vm) {
@@ -270,6 +274,37 @@ class FirecrackerHandlerTest {
         assertEquals(FILE_SIZE, trace.objectSize());
         assertEquals(64 << 10, trace.chunkSize());
         assertTrue(trace.chunks().length >= 2 && trace.chunks()[0] == 0 && trace.chunks()[1] == 64, Arrays.toString(trace.chunks()));
+    }
+
+    @Test
+    void aRecordedTraceReplayedOnTheNextVmBringsItsChunksBeforeTheyAreTouched() throws Exception {
+        handler.close();
+        Path traceFile = sockets.resolve("replayed.trace");
+        long seed = 22;
+        // An object the page server fetches (a local file would be copied from the kernel's cache, with nothing to replay).
+        URI generated = dev.anymap.backend.memory.MemoryObjects.generatedUri("fc-replay", FILE_SIZE, seed);
+        MapOptions options = MapOptions.defaults().withChunkSize(64 << 10).withReadahead(0).withAutoPull(false);
+        handler = builder(generated, options).record(traceFile).start();
+        try (Guest guest = new Guest()) {
+            guest.handshake(socket, guest.json(), guest.uffd);
+            next(served);
+            guest.read(guest.second(), 4096);
+            guest.read(guest.first() + (1 << 20), 4096);
+            guest.disconnect();
+            next(ended);
+        }
+        handler.close();
+        handler = builder(generated, options).trace(AccessTrace.load(traceFile)).start();
+        try (Guest guest = new Guest()) {
+            guest.handshake(socket, guest.json(), guest.uffd);
+            FirecrackerHandler.Vm vm = next(served);
+            MemorySegment expected = Arena.ofAuto().allocate(4096);
+            SnapshotBytes.generated(seed).fill(0, expected);
+            assertArrayEquals(expected.toArray(ValueLayout.JAVA_BYTE), guest.read(guest.second(), 4096));
+            SnapshotBytes.generated(seed).fill((4 << 20) + (1 << 20), expected);
+            assertArrayEquals(expected.toArray(ValueLayout.JAVA_BYTE), guest.read(guest.first() + (1 << 20), 4096));
+            assertEquals(0, vm.guest().stats().faults(), "the replayed chunks were in the guest before its touches");
+        }
     }
 
     /** A descriptor of this process whose /proc/self/fd link names {@code name}. */
