@@ -26,6 +26,7 @@ public record AccessTrace(long objectSize, String objectVersion, int chunkSize, 
     private static final long MAGIC = 0x414E594D41505452L; // "ANYMAPTR"
     private static final int FORMAT = 1;
 
+    /** Checks that every chunk lies inside the object, and copies {@code chunks}. */
     public AccessTrace {
         Objects.requireNonNull(objectVersion, "objectVersion");
         if (chunkSize <= 0 || objectSize < 0) {
@@ -40,6 +41,7 @@ public record AccessTrace(long objectSize, String objectVersion, int chunkSize, 
         chunks = chunks.clone();
     }
 
+    /** The chunk numbers in the order of first access; a copy, which the caller may change. */
     @Override
     public int[] chunks() {
         return chunks.clone();
@@ -61,6 +63,7 @@ public record AccessTrace(long objectSize, String objectVersion, int chunkSize, 
         return order.stream().mapToInt(Integer::intValue).toArray();
     }
 
+    /** Writes this trace to {@code file} in the format that {@link #load(Path)} reads, replacing the file. */
     public void save(Path file) throws IOException {
         try (DataOutputStream out = new DataOutputStream(new java.io.BufferedOutputStream(Files.newOutputStream(file)))) {
             out.writeLong(MAGIC);

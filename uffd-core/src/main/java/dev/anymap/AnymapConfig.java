@@ -23,6 +23,7 @@ import java.util.Objects;
 public record AnymapConfig(Path socket, boolean autoStart, Duration serverIdleExit, Duration startTimeout,
                            List<String> serverJvmOptions, long cacheLimit) {
 
+    /** Checks the components (a cache limit of at least 0, where 0 is the default) and copies {@code serverJvmOptions}. */
     public AnymapConfig {
         Objects.requireNonNull(serverIdleExit, "serverIdleExit");
         Objects.requireNonNull(startTimeout, "startTimeout");
@@ -37,22 +38,27 @@ public record AnymapConfig(Path socket, boolean autoStart, Duration serverIdleEx
         return new AnymapConfig(null, true, Duration.ofSeconds(2), Duration.ofSeconds(30), List.of(), 0);
     }
 
+    /** This configuration with the page server's socket {@code socket} (null: the per-user default). */
     public AnymapConfig withSocket(Path socket) {
         return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
     }
 
+    /** This configuration with auto-start of a page server on or off. */
     public AnymapConfig withAutoStart(boolean autoStart) {
         return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
     }
 
+    /** This configuration with how long an auto-started server lingers with no clients. */
     public AnymapConfig withServerIdleExit(Duration serverIdleExit) {
         return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
     }
 
+    /** This configuration with how long to wait for an auto-started server to accept clients. */
     public AnymapConfig withStartTimeout(Duration startTimeout) {
         return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
     }
 
+    /** This configuration with the extra JVM options of an auto-started server. */
     public AnymapConfig withServerJvmOptions(List<String> serverJvmOptions) {
         return new AnymapConfig(socket, autoStart, serverIdleExit, startTimeout, serverJvmOptions, cacheLimit);
     }

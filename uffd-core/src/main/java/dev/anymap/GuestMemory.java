@@ -25,6 +25,7 @@ public record GuestMemory(int userfaultfd, List<Range> ranges) {
      * hugetlbfs); all three are multiples of the page size.
      */
     public record Range(long address, long size, long offset, long pageSize) {
+        /** Checks that the range is aligned to its page size, which is a power of two, and does not wrap around. */
         public Range {
             if (pageSize < 4096 || pageSize > MAX_PAGE || Long.bitCount(pageSize) != 1) {
                 throw new IllegalArgumentException("a guest memory range's page size must be a power of two from 4096 bytes to 1 GiB, not "
@@ -49,6 +50,7 @@ public record GuestMemory(int userfaultfd, List<Range> ranges) {
         }
     }
 
+    /** Checks that there is a userfaultfd and one range at least, none overlapping another, and copies {@code ranges}. */
     public GuestMemory {
         Objects.requireNonNull(ranges, "ranges");
         if (userfaultfd < 0) {

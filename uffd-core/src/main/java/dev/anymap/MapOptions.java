@@ -54,6 +54,7 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
      */
     public static final int DEFAULT_CHUNK_SIZE = 256 * 1024;
 
+    /** Checks every component against the limits the class comment gives, and copies {@code backendOptions}. */
     public MapOptions {
         if (chunkSize < 4096 || chunkSize > (32 << 20) || Integer.bitCount(chunkSize) != 1) {
             throw new IllegalArgumentException("chunk size " + chunkSize + " is not a power of two from 4096 to " + (32 << 20));
@@ -115,22 +116,27 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
                 DEFAULT_FETCH_DEADLINE);
     }
 
+    /** These options with chunks of {@code chunkSize} bytes (a power of two from 4 KiB to 32 MiB). */
     public MapOptions withChunkSize(int chunkSize) {
         return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
+    /** These options with {@code fetchWorkers} reads for faulting threads at once. */
     public MapOptions withFetchWorkers(int fetchWorkers) {
         return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
+    /** These options with {@code readaheadChunks} chunks of readahead (0: none). */
     public MapOptions withReadahead(int readaheadChunks) {
         return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
+    /** These options with the whole object pulled in the background from the start, or not. */
     public MapOptions withBackgroundPull(boolean backgroundPull) {
         return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
+    /** These options with automatic pull (the page server starting a background pull by itself) on or off. */
     public MapOptions withAutoPull(boolean autoPull) {
         return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
@@ -144,10 +150,12 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
                 backendOptions, fetchDeadline);
     }
 
+    /** These options with the segment writable or read-only. */
     public MapOptions withWritable(boolean writable) {
         return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }
 
+    /** These options with {@code backendOptions} for the storage backend, as its documentation names them. */
     public MapOptions withBackendOptions(Map<String, String> backendOptions) {
         return new MapOptions(chunkSize, fetchWorkers, readaheadChunks, backgroundPull, autoPull, prefetchMemoryLimit, prefetchRateLimit, writable, backendOptions, fetchDeadline);
     }

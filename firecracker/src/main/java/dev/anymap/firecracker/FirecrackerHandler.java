@@ -38,6 +38,7 @@ public final class FirecrackerHandler implements AutoCloseable {
 
     /** A microVM being served: Firecracker's process, the regions it sent, and what serves them. */
     public record Vm(long pid, List<GuestRegionMapping> regions, ServedGuest guest) {
+        /** Copies the regions, so that the record's list never changes. */
         public Vm {
             regions = List.copyOf(regions);
         }
@@ -170,6 +171,7 @@ public final class FirecrackerHandler implements AutoCloseable {
             return this;
         }
 
+        /** Who is told of each microVM served and ended (default: nobody). */
         public Builder listener(Listener listener) {
             this.listener = Objects.requireNonNull(listener, "listener");
             return this;

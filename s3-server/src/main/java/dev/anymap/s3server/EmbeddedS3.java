@@ -89,14 +89,17 @@ public final class EmbeddedS3 implements AutoCloseable {
         return endpoint;
     }
 
+    /** The region a client signs its requests for. */
     public String region() {
         return REGION;
     }
 
+    /** The access key this server accepts. */
     public String accessKey() {
         return accessKey;
     }
 
+    /** The secret key this server accepts, which only a client of its own needs. */
     public String secretKey() {
         return secretKey;
     }

@@ -7,6 +7,7 @@ import java.net.URI;
 public final class BackendClosedException extends IOException {
     private static final long serialVersionUID = 1L;
 
+    /** A read or write of {@code uri} that came after its backend was closed. */
     public BackendClosedException(URI uri) {
         super(Redaction.uri(uri) + " was closed");
     }

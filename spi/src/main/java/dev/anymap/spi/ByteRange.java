@@ -7,6 +7,7 @@ package dev.anymap.spi;
  * @param length how many bytes, at least 1
  */
 public record ByteRange(long offset, long length) {
+    /** Checks that the range starts at 0 or later, holds a byte at least, and ends before {@code Long.MAX_VALUE}. */
     public ByteRange {
         if (offset < 0 || length <= 0 || offset + length < 0) {
             throw new IllegalArgumentException("not a byte range: offset " + offset + ", length " + length);

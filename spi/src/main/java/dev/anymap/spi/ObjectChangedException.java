@@ -11,6 +11,7 @@ import java.net.URI;
 public final class ObjectChangedException extends IOException {
     private static final long serialVersionUID = 1L;
 
+    /** {@code uri} is no longer at the version {@code opened}, as {@code detail} says (the version found, a status). */
     public ObjectChangedException(URI uri, ObjectVersion opened, String detail) {
         super(Redaction.uri(uri) + " changed since it was opened (opened at " + opened + "): " + detail
                 + "; map it again to read the new version");

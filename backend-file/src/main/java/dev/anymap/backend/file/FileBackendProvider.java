@@ -36,6 +36,9 @@ import java.util.Set;
  * it was fails with {@link dev.anymap.spi.ObjectChangedException}.
  */
 public final class FileBackendProvider implements BackendProvider {
+    /** The provider that {@link java.util.ServiceLoader} finds. */
+    public FileBackendProvider() {}
+
     @Override
     public String name() {
         return "file";

@@ -57,6 +57,9 @@ import org.apache.commons.vfs2.FileSystemOptions;
  * archives, compressed content, ftp, ram and res refuse it with {@link UnsupportedOperationException}.
  */
 public final class VfsBackendProvider implements BackendProvider {
+    /** The provider that {@link java.util.ServiceLoader} finds. */
+    public VfsBackendProvider() {}
+
     private volatile Set<String> schemes;
 
     @Override

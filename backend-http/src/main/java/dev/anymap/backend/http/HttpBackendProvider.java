@@ -48,6 +48,9 @@ import java.util.Set;
  * backend with the same connect timeout and trust store.
  */
 public final class HttpBackendProvider implements BackendProvider {
+    /** The provider that {@link java.util.ServiceLoader} finds. */
+    public HttpBackendProvider() {}
+
 
     @Override
     public String name() {

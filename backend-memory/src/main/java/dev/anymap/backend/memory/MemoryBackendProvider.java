@@ -20,6 +20,9 @@ import java.util.stream.LongStream;
  * the old one keep reading it. A generated object reads only.
  */
 public final class MemoryBackendProvider implements BackendProvider {
+    /** The provider that {@link java.util.ServiceLoader} finds. */
+    public MemoryBackendProvider() {}
+
     private static final long FILL_SLICE = 16L << 20;
 
     /** Generated objects open in this JVM, shared by every backend on the same URI. */

@@ -22,6 +22,7 @@ public final class MemoryObjects {
     /** Fills {@code target} with the bytes at {@code offset} of a generated object. */
     @FunctionalInterface
     public interface Generator {
+        /** Writes into {@code target} the object's bytes from {@code offset}, as many as {@code target} holds. */
         void fill(long offset, MemorySegment target);
     }
 

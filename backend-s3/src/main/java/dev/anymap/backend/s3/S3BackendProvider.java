@@ -60,6 +60,7 @@ import software.amazon.awssdk.core.exception.SdkClientException;
 public final class S3BackendProvider implements BackendProvider {
     private final S3Clients clients;
 
+    /** The provider that {@link java.util.ServiceLoader} finds: its backends share the JVM's S3 clients. */
     public S3BackendProvider() {
         this(S3Clients.SHARED);
     }
