@@ -96,6 +96,18 @@ public final class ServedGuest implements AutoCloseable {
         }
     }
 
+    /**
+     * Fails every page the process has not been given yet, then stops serving, as {@link #close()}:
+     * for a process that goes on running, which would otherwise wait for ever at its next touch of
+     * such a page, and now gets SIGBUS there (a guest, a memory error).
+     */
+    public void abandon() throws IOException {
+        if (!closed) {
+            lose();
+        }
+        close();
+    }
+
     /** Stops serving the memory and lets the page server free what it held for it. Idempotent. */
     @Override
     public void close() throws IOException {

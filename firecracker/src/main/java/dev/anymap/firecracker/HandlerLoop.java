@@ -215,13 +215,14 @@ final class HandlerLoop implements Runnable {
                 guest = serving.serve(connection.pid, regions, userfaultfd);
             } catch (Exception e) {
                 failure = e;
+                serving.failUnserved(regions, userfaultfd);
             } finally {
                 Libc.close(userfaultfd); // the page server and the ServedGuest hold duplicates of their own
             }
             FirecrackerHandler.Vm vm = guest == null ? null : new FirecrackerHandler.Vm(connection.pid, regions, guest);
             Exception failed = failure;
             if (!fromWorker(() -> started(connection, vm, failed)) && vm != null) {
-                serving.end(vm); // the handler closed meanwhile
+                serving.abandon(vm); // the handler closed meanwhile, with the VM running
                 Libc.close(connection.fd);
             }
         });
@@ -233,7 +234,7 @@ final class HandlerLoop implements Runnable {
             if (!(failure instanceof IllegalArgumentException || failure instanceof java.io.IOException)) {
                 LOG.log(ERROR, serving.about(connection.pid) + ": serving failed", failure);
             }
-            fail(connection, "could not be served: " + cause);
+            fail(connection, "could not be served: " + cause + "; its memory raises an error at the VM's first touch");
             return;
         }
         connection.vm = vm;
@@ -280,11 +281,14 @@ final class HandlerLoop implements Runnable {
 
     /** Drops a connection that is not served, closing every descriptor it sent. */
     private void fail(VmConnection connection, String cause) {
+        // A VM that handed over a descriptor and is refused waits at its first touch of memory that nothing serves.
+        boolean handedOver = !connection.fds.isEmpty();
         connections.remove(connection);
         FirecrackerHandler.closeAll(connection.fds);
         connection.fds.clear();
         Libc.close(connection.fd);
-        error(connection.pid, serving.about(connection.pid) + " " + cause + "; its connection is closed");
+        error(connection.pid, serving.about(connection.pid) + " " + cause + "; its connection is closed"
+                + (handedOver ? ", and the VM waits at its first touch of memory that nothing serves: stop it" : ""));
     }
 
     private void error(long pid, String message) {
@@ -337,7 +341,7 @@ final class HandlerLoop implements Runnable {
             FirecrackerHandler.closeAll(connection.fds);
             if (connection.state == VmConnection.State.SERVED) {
                 served.remove(connection.vm);
-                serving.end(connection.vm);
+                serving.abandon(connection.vm);
             }
             if (connection.state != VmConnection.State.STARTING) {
                 Libc.close(connection.fd);

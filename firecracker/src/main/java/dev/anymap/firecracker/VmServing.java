@@ -47,6 +47,40 @@ final class VmServing {
         return guest;
     }
 
+    /**
+     * Fails the pages of a VM that could not be served: its first touch of its memory raises a memory
+     * error, where it would wait for ever. Ranges that do not even describe memory are left alone.
+     */
+    void failUnserved(List<GuestRegionMapping> regions, int userfaultfd) {
+        try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+            dev.anymap.linux.Userfaultfd.FillRequest poison = new dev.anymap.linux.Userfaultfd.FillRequest(arena);
+            for (GuestRegionMapping region : regions) {
+                if (region.size() > 0 && region.pageSize() > 0 && region.baseHostVirtAddr() % region.pageSize() == 0
+                        && region.size() % region.pageSize() == 0) {
+                    poison.poisonAbandoned(userfaultfd, region.baseHostVirtAddr(), region.size(), region.pageSize());
+                }
+            }
+        }
+    }
+
+    /**
+     * The handler closes while the VM still runs: its trace saved if recorded, and every page it has
+     * not been given failed, so that it gets a memory error at its next touch of one instead of
+     * waiting for ever on a handler that is gone.
+     */
+    void abandon(FirecrackerHandler.Vm vm) {
+        FirecrackerHandler.LOG.log(System.Logger.Level.WARNING, about(vm.pid()) + " still runs as the handler stops: the pages it has"
+                + " not touched yet now raise a memory error in it; stop VMs before their handler");
+        if (recorder != null) {
+            recorder.saveIfRecorded(vm.pid(), vm.guest());
+        }
+        try {
+            vm.guest().abandon();
+        } catch (IOException | RuntimeException e) {
+            FirecrackerHandler.LOG.log(System.Logger.Level.WARNING, about(vm.pid()) + ": letting its memory go failed: " + e.getMessage());
+        }
+    }
+
     /** The VM has ended, or the handler closes: saves its trace if it is recorded, and stops serving it. */
     void end(FirecrackerHandler.Vm vm) {
         if (recorder != null) {

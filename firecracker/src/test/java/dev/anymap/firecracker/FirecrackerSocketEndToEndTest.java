@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Timeout;
  * socket ({@link FirecrackerHandler}), as a platform runs it: several VMs at once, each with
  * several regions, every byte each reads the memory file's, and a balloon's range zeros.
  */
-@Timeout(value = 4, unit = TimeUnit.MINUTES)
+// A separate thread: a read from a VM that waits for ever must not hold the test past its time.
+@Timeout(value = 4, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class FirecrackerSocketEndToEndTest {
     private static final long MIB = 1L << 20;
     private final List<Process> guests = new ArrayList<>();
@@ -75,6 +76,48 @@ class FirecrackerSocketEndToEndTest {
             assertEquals("READ OK", ask(vms.get(1), answers.get(1), "READ " + 2 * MIB + " 4096"), "the other VM keeps its bytes");
             ask(vms.get(1), answers.get(1), "EXIT");
             assertEquals(0, vms.get(1).waitFor());
+        }
+    }
+
+    /** What Java reports as the exit status of a process that a signal killed: 128 + SIGBUS. */
+    private static final int KILLED_BY_SIGBUS = 128 + 7;
+
+    @Test
+    void aVmStillRunningWhenItsHandlerStopsGetsAMemoryErrorNotAWaitForEver() throws Exception {
+        long seed = 82;
+        URI uri = MemoryObjects.generatedUri("fc-abandoned", 16 * MIB, seed);
+        Path socket = Files.createTempDirectory("anymap-fc-").resolve("uffd.sock");
+        try (Anymap anymap = Anymap.open(TestServers.privateServer())) {
+            Process vm;
+            BufferedReader answers;
+            try (FirecrackerHandler handler = FirecrackerHandler.builder(anymap, socket, uri)
+                    .options(MapOptions.defaults().withChunkSize(64 * 1024).withReadahead(0).withAutoPull(false)).start()) {
+                vm = firecracker(socket, seed);
+                answers = new BufferedReader(new InputStreamReader(vm.getInputStream(), StandardCharsets.UTF_8));
+                assertEquals("HANDED", answers.readLine());
+                assertEquals("READ OK", ask(vm, answers, "READ 0 4096"));
+                assertEquals("DEFAULT", ask(vm, answers, "SIGBUS-DEFAULT"));
+            }
+            assertEquals("READ OK", ask(vm, answers, "READ 0 4096"), "a page it had stays");
+            org.junit.jupiter.api.Assertions.assertNull(ask(vm, answers, "READ " + 4 * MIB + " 4096"), "read a page nothing served");
+            assertEquals(KILLED_BY_SIGBUS, vm.waitFor(), "the VM died of a memory error");
+        }
+    }
+
+    @Test
+    void aVmThatCannotBeServedGetsAMemoryErrorAtItsFirstTouch() throws Exception {
+        long seed = 83;
+        // 8 MiB, where the VM's regions hold 16: a memory file cut short, refused at the handshake.
+        URI uri = MemoryObjects.generatedUri("fc-short", 8 * MIB, seed);
+        Path socket = Files.createTempDirectory("anymap-fc-").resolve("uffd.sock");
+        try (Anymap anymap = Anymap.open(TestServers.privateServer());
+             FirecrackerHandler handler = FirecrackerHandler.builder(anymap, socket, uri).start()) {
+            Process vm = firecracker(socket, seed);
+            BufferedReader answers = new BufferedReader(new InputStreamReader(vm.getInputStream(), StandardCharsets.UTF_8));
+            assertEquals("HANDED", answers.readLine());
+            assertEquals("DEFAULT", ask(vm, answers, "SIGBUS-DEFAULT"));
+            org.junit.jupiter.api.Assertions.assertNull(ask(vm, answers, "READ 0 4096"), "read memory that was never served");
+            assertEquals(KILLED_BY_SIGBUS, vm.waitFor(), "the VM died of a memory error");
         }
     }
 }

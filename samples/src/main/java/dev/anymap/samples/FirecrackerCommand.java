@@ -34,7 +34,8 @@ final class FirecrackerCommand implements Callable<Integer> {
     Path trace;
 
     @Option(names = "--record", paramLabel = "FILE",
-            description = "Record the first VM's trace (the order of its first touches) to FILE when it ends or the handler stops.")
+            description = "Record the first VM's trace (the order of its first touches) to FILE when it ends or the handler stops;"
+                    + " record with --no-auto-pull --readahead 0, or the chunks fetched ahead count as touched.")
     Path record;
 
     @Option(names = "--allow-uid", paramLabel = "UID", description = "Also serve Firecracker processes of this user (repeatable).")
@@ -50,12 +51,26 @@ final class FirecrackerCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException, InterruptedException {
         URI uri = BackendRegistry.toUri(memory);
-        AccessTrace replayed = trace == null ? null : AccessTrace.load(trace);
+        AccessTrace replayed = null;
+        if (trace != null) {
+            if (!java.nio.file.Files.isRegularFile(trace)) {
+                throw new IllegalArgumentException("the trace " + trace + " does not exist; record one with --record");
+            }
+            replayed = AccessTrace.load(trace);
+        }
+        if (record != null && !java.nio.file.Files.isDirectory(record.toAbsolutePath().getParent())) {
+            throw new IllegalArgumentException("the directory of --record " + record + " does not exist; make it first");
+        }
+        // Checked now, with this process's credentials: a VM that came to a handler of a memory file that is not there would wait for ever.
+        String found;
+        try (dev.anymap.spi.StorageBackend backend = BackendRegistry.load().open(uri, tuning.mapOptions().backendOptions())) {
+            found = String.format("%,d bytes, version %s", backend.size(), backend.version());
+        }
         AnymapConfig config = serverSocket == null ? AnymapConfig.defaults() : AnymapConfig.defaults().withSocket(serverSocket);
         CountDownLatch stopped = new CountDownLatch(1);
         try (Anymap anymap = Anymap.open(config);
-             FirecrackerHandler handler = FirecrackerHandler.builder(anymap, socket, uri).options(tuning.mapOptions()).trace(replayed)
-                     .record(record).allowUids(allowedUids).listener(new Lines()).start()) {
+             FirecrackerHandler handler = start(FirecrackerHandler.builder(anymap, socket, uri).options(tuning.mapOptions()).trace(replayed)
+                     .record(record).allowUids(allowedUids).listener(new Lines()))) {
             Thread stop = new Thread(() -> {
                 try {
                     handler.close(); // a VM still running is let go; with --record, its trace is saved
@@ -66,10 +81,22 @@ final class FirecrackerCommand implements Callable<Integer> {
                 }
             });
             Runtime.getRuntime().addShutdownHook(stop);
-            System.err.println("anymap firecracker: serving " + Redaction.uri(uri) + " at " + handler.socket() + "; Ctrl-C stops it");
+            System.err.println("anymap firecracker: serving " + Redaction.uri(uri) + " (" + found + ") at " + handler.socket()
+                    + (replayed == null ? "" : ", replaying the trace " + trace + " on every VM")
+                    + (record == null ? "" : ", recording the first VM's trace to " + record)
+                    + "; Ctrl-C stops it (stop the VMs first: a VM still running then gets a memory error at its next new page)");
             stopped.await();
         }
         return 0;
+    }
+
+    /** Starts the handler; a socket it cannot take is a bad argument. */
+    private static FirecrackerHandler start(FirecrackerHandler.Builder builder) {
+        try {
+            return builder.start();
+        } catch (IOException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
+        }
     }
 
     /** One line per VM served and ended, on standard output; errors are in the log, on standard error. */
