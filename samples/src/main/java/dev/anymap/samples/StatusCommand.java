@@ -41,7 +41,7 @@ final class StatusCommand implements Callable<Integer> {
             if (status.regionCount() > status.regions().size()) {
                 System.out.printf("... and %d more regions%n", status.regionCount() - status.regions().size());
             }
-            System.out.println("(file: objects are mapped by each process itself, with no page server: none lists them)");
+            System.out.println("(file: objects that applications map are mapped by each process itself, with no page server: none lists them)");
         }
         return 0;
     }
