@@ -55,10 +55,13 @@ final class VmServing {
         try (java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
             dev.anymap.linux.Userfaultfd.FillRequest poison = new dev.anymap.linux.Userfaultfd.FillRequest(arena);
             for (GuestRegionMapping region : regions) {
-                if (region.size() > 0 && region.pageSize() > 0 && region.baseHostVirtAddr() % region.pageSize() == 0
-                        && region.size() % region.pageSize() == 0) {
-                    poison.poisonAbandoned(userfaultfd, region.baseHostVirtAddr(), region.size(), region.pageSize());
+                GuestMemory.Range range;
+                try {
+                    range = region.range();
+                } catch (IllegalArgumentException notMemory) {
+                    continue;
                 }
+                poison.poisonAbandoned(userfaultfd, range.address(), range.size(), range.pageSize());
             }
         }
     }

@@ -113,46 +113,39 @@ final class RegionIndexInput extends IndexInput implements RandomAccessInput {
     @Override
     public void readInts(int[] values, int offset, int count) throws IOException {
         Objects.checkFromIndexSize(offset, count, values.length);
-        if (LITTLE_ENDIAN && (long) count * Integer.BYTES >= BULK_BYTES) {
-            copy(position, MemorySegment.ofArray(values).asSlice((long) offset * Integer.BYTES, (long) count * Integer.BYTES));
-        } else {
-            try {
-                MemorySegment.copy(memory, INT, position, values, offset, count);
-            } catch (RuntimeException | InternalError e) {
-                throw failure(e, position, (long) count * Integer.BYTES);
-            }
-        }
-        position += (long) count * Integer.BYTES;
+        readValues(MemorySegment.ofArray(values), INT, offset, count);
     }
 
     @Override
     public void readLongs(long[] values, int offset, int count) throws IOException {
         Objects.checkFromIndexSize(offset, count, values.length);
-        if (LITTLE_ENDIAN && (long) count * Long.BYTES >= BULK_BYTES) {
-            copy(position, MemorySegment.ofArray(values).asSlice((long) offset * Long.BYTES, (long) count * Long.BYTES));
-        } else {
-            try {
-                MemorySegment.copy(memory, LONG, position, values, offset, count);
-            } catch (RuntimeException | InternalError e) {
-                throw failure(e, position, (long) count * Long.BYTES);
-            }
-        }
-        position += (long) count * Long.BYTES;
+        readValues(MemorySegment.ofArray(values), LONG, offset, count);
     }
 
     @Override
     public void readFloats(float[] values, int offset, int count) throws IOException {
         Objects.checkFromIndexSize(offset, count, values.length);
-        if (LITTLE_ENDIAN && (long) count * Float.BYTES >= BULK_BYTES) {
-            copy(position, MemorySegment.ofArray(values).asSlice((long) offset * Float.BYTES, (long) count * Float.BYTES));
+        readValues(MemorySegment.ofArray(values), FLOAT, offset, count);
+    }
+
+    /**
+     * Reads {@code count} little-endian values of {@code layout} into {@code values} (an array's
+     * segment) from element {@code offset}: many of them as bytes through the region's native copy,
+     * where the host is little-endian too, few with Java's copy, which orders their bytes.
+     */
+    private void readValues(MemorySegment values, ValueLayout layout, int offset, int count) throws IOException {
+        long bytes = count * layout.byteSize();
+        MemorySegment target = values.asSlice(offset * layout.byteSize(), bytes);
+        if (LITTLE_ENDIAN && bytes >= BULK_BYTES) {
+            copy(position, target);
         } else {
             try {
-                MemorySegment.copy(memory, FLOAT, position, values, offset, count);
+                MemorySegment.copy(memory, layout, position, target, layout.withOrder(ByteOrder.nativeOrder()), 0, count);
             } catch (RuntimeException | InternalError e) {
-                throw failure(e, position, (long) count * Float.BYTES);
+                throw failure(e, position, bytes);
             }
         }
-        position += (long) count * Float.BYTES;
+        position += bytes;
     }
 
     /**

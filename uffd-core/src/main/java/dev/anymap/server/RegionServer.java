@@ -331,7 +331,9 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     /** Brings {@code chunk} to this region's threads that wait on it, if any do, or to a guest that is to have it ahead. */
     void arrived(int chunk, Userfaultfd.FillRequest fill) {
         RegionMemory attached = memory;
-        if (attached != null && !stopping && (byte) WAITING.getAndSet(waiting, chunk, (byte) 0) != 0) {
+        // Read first: every arrival comes to every region of the object, and few of them wait on it.
+        if (attached != null && !stopping && (byte) WAITING.getVolatile(waiting, chunk) != 0
+                && (byte) WAITING.getAndSet(waiting, chunk, (byte) 0) != 0) {
             attached.arrived(chunk, fill);
         }
     }
@@ -339,7 +341,8 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     /** Poisons {@code chunk} in this region if a thread of it waits there; a chunk only to be had ahead is left for a touch to fetch again. */
     void failed(int chunk, Userfaultfd.FillRequest fill) {
         RegionMemory attached = memory;
-        if (attached != null && !stopping && (byte) WAITING.getAndSet(waiting, chunk, (byte) 0) == WAITS) {
+        if (attached != null && !stopping && (byte) WAITING.getVolatile(waiting, chunk) != 0
+                && (byte) WAITING.getAndSet(waiting, chunk, (byte) 0) == WAITS) {
             attached.failed(chunk, fill);
         }
     }
