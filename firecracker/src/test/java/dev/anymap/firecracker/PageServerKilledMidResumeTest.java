@@ -61,7 +61,12 @@ class PageServerKilledMidResumeTest {
                 }
             });
             long killedAt = 0;
-            for (long killAfter : new long[] {size / 8, size / 3}) {
+            // Two moments at random in the first two thirds of the resume, printed so that a failure can be run again.
+            long seedOfKills = System.nanoTime();
+            java.util.Random moments = new java.util.Random(seedOfKills);
+            long[] killPoints = {size / 20 + moments.nextLong(size / 4), size / 3 + moments.nextLong(size / 3)};
+            System.out.println("page server kills after " + killPoints[0] + " and " + killPoints[1] + " bytes read (seed " + seedOfKills + ")");
+            for (long killAfter : killPoints) {
                 while (checked.get() < killAfter && vcpus.isAlive()) {
                     LockSupport.parkNanos(1_000_000);
                 }
