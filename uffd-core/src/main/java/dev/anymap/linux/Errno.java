@@ -15,6 +15,7 @@ public final class Errno {
     public static final int EINVAL = 22;
     public static final int EPIPE = 32;
     public static final int ENOSYS = 38;
+    public static final int ENOTSOCK = 88;
     public static final int ECONNRESET = 104;
     public static final int ECONNREFUSED = 111;
     public static final int EADDRINUSE = 98;
@@ -37,6 +38,7 @@ public final class Errno {
             case EINVAL -> "EINVAL (invalid argument)";
             case EPIPE -> "EPIPE (the other end closed the connection)";
             case ENOSYS -> "ENOSYS (not implemented by this kernel)";
+            case ENOTSOCK -> "ENOTSOCK (not a socket)";
             case EADDRINUSE -> "EADDRINUSE (address in use)";
             case ECONNRESET -> "ECONNRESET (connection reset by the other end)";
             case ECONNREFUSED -> "ECONNREFUSED (connection refused)";

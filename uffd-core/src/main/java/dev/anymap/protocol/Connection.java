@@ -26,6 +26,7 @@ public final class Connection implements AutoCloseable {
     private final ConnectionPoller poller;
     private final ConnectionPoller.Readiness readiness;
     private volatile boolean closed;
+    private final java.util.concurrent.atomic.AtomicBoolean released = new java.util.concurrent.atomic.AtomicBoolean();
     /** Receive buffers of watched connections, lent for one receive each: as many as receive at once. */
     private static final java.util.concurrent.ConcurrentLinkedQueue<MemorySegment> BUFFERS = new java.util.concurrent.ConcurrentLinkedQueue<>();
 
@@ -75,7 +76,11 @@ public final class Connection implements AutoCloseable {
                 MemorySegment native_ = call.allocate(packet.length);
                 MemorySegment.copy(packet, 0, native_, ValueLayout.JAVA_BYTE, 0, packet.length);
                 if (poller == null) {
-                    UnixSockets.send(fd, native_, passedFds);
+                    try {
+                        UnixSockets.send(fd, native_, passedFds);
+                    } catch (NativeException e) {
+                        throw describeLost(e);
+                    }
                     return;
                 }
                 while (true) {
@@ -143,6 +148,20 @@ public final class Connection implements AutoCloseable {
         }
     }
 
+    /**
+     * A send that finds its descriptor no longer a socket: something in this process closed it, and
+     * the number may be another file's by now, which {@link #close()} then leaves alone. Says what it
+     * is, to find who.
+     */
+    private NativeException describeLost(NativeException e) {
+        if (e.errno() != dev.anymap.linux.Errno.ENOTSOCK && e.errno() != dev.anymap.linux.Errno.EBADF) {
+            return e;
+        }
+        released.set(true);
+        return new NativeException("sendmsg on the connection's descriptor " + fd + ", closed under it (it is now "
+                + dev.anymap.linux.Userfaultfd.describe(fd) + ")", e.errno());
+    }
+
     /** What {@link #receiveInto} returns when nothing is there and it may not wait. */
     private static final Incoming WOULD_BLOCK = new Incoming(null, new int[0]);
 
@@ -181,11 +200,16 @@ public final class Connection implements AutoCloseable {
     }
 
     /**
-     * Shuts down and closes the descriptor. Call it only when no other thread may still receive:
-     * a thread that receives after close could read from a new descriptor with the same number.
+     * Shuts down and closes the descriptor, once however often it is called: a second close(2) of
+     * the number could close whatever was given that number meanwhile. Call it only when no other
+     * thread may still receive: a thread that receives after close could read from a new descriptor
+     * with the same number.
      */
     @Override
     public void close() {
+        if (released.getAndSet(true)) {
+            return;
+        }
         shutdown();
         if (poller != null) {
             poller.forget(fd, readiness);
