@@ -209,9 +209,10 @@ public final class MappedRegion implements AutoCloseable {
     }
 
     /**
-     * The order in which this region's chunks were first touched so far (chunks fetched ahead of a
-     * sequential scan count as touched when they were fetched), for {@link #prefetch(AccessTrace)}
-     * on a later mapping. The page server sees only faults: record a trace on a mapping without
+     * The order in which this region's chunks were first touched so far, for {@link #prefetch(AccessTrace)}
+     * on a later mapping. The page server sees only faults: a chunk fetched ahead (readahead, a pull,
+     * a replayed trace) is in the trace only if a fault reached it before it arrived, since a touch
+     * of a chunk the cache holds is served by the kernel. Record a trace on a mapping without
      * {@linkplain MapOptions#autoPull() automatic} or background pulls, whose chunks are never touched
      * by a fault. A trace names whole chunks: recorded and replayed on mappings of small chunks, its
      * replay fetches little more than the recorded workload touched.

@@ -140,6 +140,25 @@ class AccessTraceTest {
         }
     }
 
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void chunksThatReadaheadBroughtAreNotInTheTraceUntilAFaultReachesThem() throws Exception {
+        long size = 16L << 20;
+        try (Anymap anymap = Anymap.open(TestServers.privateServer());
+             MappedRegion region = anymap.map(URI.create("faulty:read-ahead-trace?size=" + size + "&seed=53"),
+                     MapOptions.defaults().withChunkSize(CHUNK).withReadahead(64).withAutoPull(false))) {
+            // Two adjacent faults make a stream, whose readahead claims the chunks after them before it reads any.
+            region.segment().get(ValueLayout.JAVA_BYTE, 5);
+            region.segment().get(ValueLayout.JAVA_BYTE, CHUNK + 5);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (region.stats().chunksFetched() < 4 && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            assertTrue(region.stats().chunksFetched() >= 4, "readahead fetched chunks after the two touched: " + region.stats());
+            assertArrayEquals(new int[] {0, 1}, region.trace().chunks(), "only the chunks faulted on");
+        }
+    }
+
     /** Reads each chunk whole from the mapping and compares it with the reference content, in this order. */
     private static void assertTracedChunksRead(MappedRegion region, long size, long seed, int[] chunks) throws IOException {
         byte[] got = new byte[CHUNK];

@@ -126,6 +126,61 @@ class CommandLineTest {
     }
 
     @Test
+    void residencyDrawsChunksBroughtAheadApartFromTouchedOnes() throws Exception {
+        long size = 8L << 20;
+        int chunk = 65536;
+        try (dev.anymap.Anymap anymap = dev.anymap.Anymap.open(dev.anymap.AnymapConfig.defaults().withSocket(Path.of(socket)));
+             dev.anymap.MappedRegion region = anymap.map(java.net.URI.create("mem:brought%20ahead?size=" + size + "&seed=10"),
+                     dev.anymap.MapOptions.defaults().withChunkSize(chunk).withAutoPull(false))) {
+            for (long offset : new long[] {3, chunk + 3, 60L * chunk + 3}) {
+                region.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, offset);
+            }
+            // A backend in memory gets no readahead (a fault costs what a prefetch would): a replayed trace brings chunks
+            // ahead the way readahead does, through the prefetch workers, with no fault.
+            int[] ahead = java.util.stream.IntStream.rangeClosed(20, 29).toArray();
+            region.prefetch(new dev.anymap.AccessTrace(size, region.version().toString(), chunk, ahead));
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+            while (region.stats().chunksFetched() < 3 + ahead.length && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+            assertEquals(3 + ahead.length, region.stats().chunksFetched(), "the touched chunks and those brought ahead");
+            long id = anymap.serverStatus().regions().stream().filter(r -> r.uri().contains("brought%20ahead")).findFirst().orElseThrow().regionId();
+            int[] touched = anymap.trace(id).chunks();
+            assertArrayEquals(new int[] {0, 1, 60}, touched, "faults only");
+            java.util.Set<Integer> broughtAhead = new java.util.TreeSet<>();
+            for (int resident : anymap.residentChunks(id)) {
+                broughtAhead.add(resident);
+            }
+            for (int t : touched) {
+                broughtAhead.remove(t);
+            }
+            assertEquals(java.util.stream.IntStream.of(ahead).boxed().toList(), List.copyOf(broughtAhead));
+
+            Path picture = directory.resolve("brought-ahead.png");
+            Run residency = run("residency", "--socket", socket, Long.toString(id), "--out", picture.toString());
+            assertEquals(0, residency.exitCode(), residency.err());
+            java.awt.image.BufferedImage image = javax.imageio.ImageIO.read(picture.toFile());
+            // The same geometry: where each chunk's cell is depends on the sizes alone.
+            ResidencyPicture layout = new ResidencyPicture("", size, chunk, new int[0], new int[0]);
+            java.util.function.IntFunction<java.awt.Color> colourOf = c -> {
+                java.awt.Point pixel = layout.pixelOf(c);
+                return new java.awt.Color(image.getRGB(pixel.x, pixel.y));
+            };
+            for (int c : broughtAhead) {
+                assertEquals(ResidencyPicture.BROUGHT_AHEAD, colourOf.apply(c), "chunk " + c + " was brought ahead");
+            }
+            for (int rank = 0; rank < touched.length; rank++) {
+                assertEquals(ResidencyPicture.touchedAt(rank / 2.0), colourOf.apply(touched[rank]), "chunk " + touched[rank] + " was touched");
+            }
+            for (int c = 2; c < size / chunk; c++) {
+                if (c != 60 && !broughtAhead.contains(c)) {
+                    assertEquals(ResidencyPicture.NOT_RESIDENT, colourOf.apply(c), "chunk " + c + " was never resident");
+                }
+            }
+        }
+    }
+
+    @Test
     void failuresHaveExitCodesAScriptCanRelyOn() {
         Run missing = run("stat", directory.resolve("missing.bin").toString());
         assertEquals(3, missing.exitCode());

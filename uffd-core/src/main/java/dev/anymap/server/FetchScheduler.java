@@ -190,17 +190,12 @@ final class FetchScheduler {
     /**
      * Queues the EMPTY chunks of {@code [from, to]} for the prefetch workers, adjacent ones in one
      * extent; {@code trigger} is held back when fetched, or -1.
-     *
-     * @param claimed called with each chunk claimed, in order
      */
-    void prefetch(int from, int to, int trigger, Requester requester, java.util.function.IntConsumer claimed) {
+    void prefetch(int from, int to, int trigger, Requester requester) {
         int perExtent = extentChunks(to - from + 1, requester);
         int first = -1;
         for (int chunk = from; chunk <= to + 1; chunk++) {
             boolean claim = chunk <= to && claimForPrefetch(chunk, requester);
-            if (claim) {
-                claimed.accept(chunk);
-            }
             if (claim && first < 0) {
                 first = chunk;
             }

@@ -217,13 +217,15 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         counters.cachedAtAttach(Arrays.stream(table.presentChunks()).count());
         if (backgroundPull) {
             // Every chunk, in order; faults still go first, to the demand workers. Not an access: not traced.
-            prefetch(0, table.chunks() - 1, -1, false);
+            prefetch(0, table.chunks() - 1, -1);
         }
     }
 
     /**
-     * The chunks in the order they were first faulted on, or fetched ahead of a sequential stream;
-     * with {@code resident}, the chunks in the cache now, in order of number.
+     * The chunks in the order they were first faulted on; with {@code resident}, the chunks in the
+     * cache now, in order of number. Chunks brought ahead (readahead, pull, replay) are in the trace
+     * only once a fault reaches them: a guess that a stream would read them would make a replay
+     * fetch what no one read, and a picture of the region call them touched.
      */
     Message.Trace trace(long requestId, int from, boolean resident) {
         if (!resident) {
@@ -262,7 +264,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         int runStart = 0;
         for (int i = 1; i <= chunks.length; i++) {
             if (i == chunks.length || chunks[i] != chunks[i - 1] + 1) {
-                prefetch(chunks[runStart], chunks[i - 1], -1, false);
+                prefetch(chunks[runStart], chunks[i - 1], -1);
                 runStart = i;
             }
         }
@@ -283,7 +285,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         }
         SequentialStreams.Prefetch ahead = streams == null ? null : streams.onFault(chunk);
         if (ahead != null) {
-            prefetch(ahead.from(), ahead.to(), ahead.trigger(), true);
+            prefetch(ahead.from(), ahead.to(), ahead.trigger());
         }
     }
 
@@ -362,8 +364,8 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         }
     }
 
-    private void prefetch(int from, int to, int trigger, boolean traced) {
-        fetches.prefetch(from, to, trigger, this, traced ? accessOrder::touched : chunk -> {});
+    private void prefetch(int from, int to, int trigger) {
+        fetches.prefetch(from, to, trigger, this);
     }
 
     @Override
@@ -446,7 +448,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         LOG.log(System.Logger.Level.DEBUG, () -> "region " + id + " (" + object.printableUri() + "): faults waited "
                 + densePull.stalledNanos() / 1_000_000 + " ms of a pull estimated at " + densePull.estimatedPullNanos() / 1_000_000
                 + " ms; pulling the whole object");
-        prefetch(0, table.chunks() - 1, -1, false);
+        prefetch(0, table.chunks() - 1, -1);
     }
 
     /** Stops serving, waits for the fault loop, frees the userfaultfd, and lets go of the object. */
