@@ -1,6 +1,7 @@
 package dev.anymap;
 
 import dev.anymap.protocol.ServerAddress;
+import dev.anymap.server.AotCache;
 import dev.anymap.server.JavaCommand;
 import dev.anymap.server.PageServer;
 import dev.anymap.server.PageServerMain;
@@ -32,14 +33,22 @@ final class ServerLauncher {
         }
         ServerAddress.prepareDirectory(socket);
         Path log = socket.resolveSibling("server.log");
-        ProcessBuilder builder = new ProcessBuilder(command(config, socket))
+        AotCache.Launch aot = AotCache.launch(serverJvmOptions(config));
+        ProcessBuilder builder = new ProcessBuilder(command(config, socket, aot))
                 .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
         // Regions come and go with their threads; without a cap, glibc gives each new thread's
         // allocations an arena of its own and the server's resident memory creeps up.
         builder.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
         long logBefore = Files.exists(log) ? Files.size(log) : 0;
-        Process server = builder.start();
+        Process server;
+        try {
+            server = builder.start();
+        } catch (IOException | RuntimeException e) {
+            aot.notStarted();
+            throw e;
+        }
+        aot.started(server);
         String line;
         try {
             line = ReadyLine.await(server, PageServerMain.READY, config.startTimeout());
@@ -70,11 +79,15 @@ final class ServerLauncher {
         throw new IOException("the page server (process " + server.pid() + ") failed to start" + how + tail(log, logBefore));
     }
 
-    private static List<String> command(AnymapConfig config, Path socket) {
-        List<String> jvmOptions = new ArrayList<>();
-        jvmOptions.addAll(PageServerMain.JVM_OPTIONS);
-        jvmOptions.add("-Xshare:auto");
+    private static List<String> serverJvmOptions(AnymapConfig config) {
+        List<String> jvmOptions = new ArrayList<>(PageServerMain.JVM_OPTIONS);
         jvmOptions.addAll(config.serverJvmOptions());
+        return jvmOptions;
+    }
+
+    private static List<String> command(AnymapConfig config, Path socket, AotCache.Launch aot) {
+        List<String> jvmOptions = serverJvmOptions(config);
+        jvmOptions.addAll(aot.options());
         List<String> arguments = new ArrayList<>(List.of("--socket", socket.toString(), "--exit-when-idle",
                 Long.toString(config.serverIdleExit().toMillis())));
         if (config.cacheLimit() > 0) {

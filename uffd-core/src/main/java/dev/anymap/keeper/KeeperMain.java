@@ -2,6 +2,7 @@ package dev.anymap.keeper;
 
 import dev.anymap.linux.Libc;
 import dev.anymap.server.LogFormat;
+import dev.anymap.server.ReadyLine;
 import dev.anymap.server.ServerLog;
 import dev.anymap.linux.UnixSockets;
 import java.io.IOException;
@@ -53,8 +54,7 @@ public final class KeeperMain {
             int listener = UnixSockets.listen(listen, 4);
             try {
                 Files.setPosixFilePermissions(listen, PosixFilePermissions.fromString("rw-------"));
-                System.out.println(READY + " " + ProcessHandle.current().pid());
-                System.out.flush();
+                ReadyLine.announce(READY + " " + ProcessHandle.current().pid());
                 new Keeper(listener, serverCommand, !"0".equals(System.getenv("ANYMAP_STANDBY"))).run(serverPid);
             } finally {
                 deleteQuietly(listen);

@@ -62,7 +62,11 @@ public final class ServerAddress {
      * otherwise have made it first and listen in our place.
      */
     public static void prepareDirectory(Path socket) throws IOException {
-        Path directory = socket.toAbsolutePath().getParent();
+        preparePrivateDirectory(socket.toAbsolutePath().getParent());
+    }
+
+    /** Creates {@code directory} with mode 0700, or checks that an existing one is this user's alone, as for a socket. */
+    public static void preparePrivateDirectory(Path directory) throws IOException {
         if (!Files.exists(directory, LinkOption.NOFOLLOW_LINKS)) {
             try {
                 Files.createDirectories(directory.getParent());

@@ -284,10 +284,20 @@ final class KeeperLink implements AutoCloseable {
         List<String> arguments = new java.util.ArrayList<>(List.of("--listen", listen.toString(), "--lock",
                 ServerAddress.keeperLock(socket).toString(), "--server-pid", Long.toString(ProcessHandle.current().pid()), "--"));
         arguments.addAll(restartCommand);
-        Process keeper = new ProcessBuilder(JavaCommand.of(KeeperMain.class, KEEPER_JVM_OPTIONS, arguments))
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                .redirectError(ProcessBuilder.Redirect.INHERIT)
-                .start();
+        AotCache.Launch aot = AotCache.launch(KEEPER_JVM_OPTIONS);
+        List<String> jvmOptions = new java.util.ArrayList<>(KEEPER_JVM_OPTIONS);
+        jvmOptions.addAll(aot.options());
+        Process keeper;
+        try {
+            keeper = new ProcessBuilder(JavaCommand.of(KeeperMain.class, jvmOptions, arguments))
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .redirectError(ProcessBuilder.Redirect.INHERIT)
+                    .start();
+        } catch (IOException | RuntimeException e) {
+            aot.notStarted();
+            throw e;
+        }
+        aot.started(keeper);
         String ready;
         try {
             ready = ReadyLine.await(keeper, KeeperMain.READY, KEEPER_START_TIMEOUT);

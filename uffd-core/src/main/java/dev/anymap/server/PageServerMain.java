@@ -87,8 +87,7 @@ public final class PageServerMain {
             System.exit(0); // a standby whose keeper stopped
         }
         Runtime.getRuntime().addShutdownHook(new Thread(server::close));
-        System.out.println(READY + " " + ProcessHandle.current().pid());
-        System.out.flush();
+        ReadyLine.announce(READY + " " + ProcessHandle.current().pid());
         server.awaitStop();
         System.exit(0);
     }
@@ -99,7 +98,8 @@ public final class PageServerMain {
         if (self.command().isPresent() && self.arguments().isPresent()) {
             List<String> command = new ArrayList<>();
             command.add(self.command().get());
-            Arrays.stream(self.arguments().get()).filter(argument -> !argument.equals("--adopt")).forEach(command::add);
+            Arrays.stream(self.arguments().get()).filter(argument -> !argument.equals("--adopt") && !AotCache.recordsOnly(argument))
+                    .forEach(command::add);
             return command;
         }
         return JavaCommand.of(PageServerMain.class, JVM_OPTIONS,

@@ -16,6 +16,17 @@ public final class ReadyLine {
     private ReadyLine() {}
 
     /**
+     * Prints {@code line} for the parent waiting in {@link #await}, then points standard output at
+     * standard error (the log): the parent stops reading once it has its line, and may exit, and the
+     * JVM still prints later (writing its AOT cache at exit).
+     */
+    public static void announce(String line) {
+        System.out.println(line);
+        System.out.flush();
+        dev.anymap.linux.Libc.dup2(2, 1);
+    }
+
+    /**
      * Waits for a line of {@code process}'s output that starts with {@code prefix}. The output is read
      * to its end on a thread of its own, so that the child never blocks on a full pipe; lines before
      * the one awaited are skipped (JVM options may print first: a flight recording announces itself).
