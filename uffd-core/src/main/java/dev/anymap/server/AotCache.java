@@ -77,6 +77,9 @@ public final class AotCache {
     }
 
     Launch launch(List<String> jvmOptions, String classPath, String modulePath) {
+        if (jvmOptions.stream().anyMatch(AotCache::choosesSharing)) {
+            return Launch.NONE; // the caller chose its own archive, or none; the JVM refuses two
+        }
         try {
             Optional<String> key = key(jvmOptions, classPath, modulePath);
             if (key.isEmpty()) {
@@ -207,6 +210,11 @@ public final class AotCache {
                 }
             }
         }
+    }
+
+    private static boolean choosesSharing(String jvmOption) {
+        return jvmOption.startsWith("-Xshare") || jvmOption.startsWith("-XX:AOT") || jvmOption.contains("SharedArchiveFile")
+                || jvmOption.contains("SharedClassListFile") || jvmOption.contains("DumpLoadedClassList");
     }
 
     /** The options of a JVM's own command line that a JVM started in its place must not repeat: recording is once. */

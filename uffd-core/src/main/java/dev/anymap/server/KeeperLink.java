@@ -26,7 +26,7 @@ final class KeeperLink implements AutoCloseable {
     private static final Duration KEEPER_START_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration RETRY_PAUSE = Duration.ofMillis(200);
     private static final Duration MAX_RETRY_PAUSE = Duration.ofSeconds(10);
-    private static final List<String> KEEPER_JVM_OPTIONS = List.of("-XX:+UseSerialGC", "-Xshare:auto", "-XX:TieredStopAtLevel=1",
+    private static final List<String> KEEPER_JVM_OPTIONS = List.of("-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
             "-Xmx32m", "-XX:-UsePerfData");
 
     private final Path socket;
@@ -35,6 +35,8 @@ final class KeeperLink implements AutoCloseable {
     private Connection connection;
     /** A keeper is being started: regions kept meanwhile go to it when it connects. */
     private boolean connecting;
+    /** The last start of a keeper failed: regions are not held up waiting for the next. */
+    private boolean startFailed;
     private Thread watcher;
     private boolean closed;
 
@@ -140,7 +142,7 @@ final class KeeperLink implements AutoCloseable {
         kept.put(keep.regionId(), new Kept(keep, userfaultfd, memfd));
         if (connecting) {
             long deadline = System.nanoTime() + KEEPER_START_TIMEOUT.toNanos();
-            while (connecting && !closed) {
+            while (connecting && !startFailed && !closed) {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     LOG.log(System.Logger.Level.ERROR, "no keeper holds region " + keep.regionId() + " yet: should this server die"
@@ -253,6 +255,7 @@ final class KeeperLink implements AutoCloseable {
                     regions = kept.size();
                     connection = fresh;
                     connecting = false;
+                    startFailed = false;
                     notifyAll();
                     watch(fresh);
                 }
@@ -264,6 +267,10 @@ final class KeeperLink implements AutoCloseable {
             } catch (IOException e) {
                 LOG.log(System.Logger.Level.ERROR, "starting a keeper for the page server at " + socket + ": " + e.getMessage()
                         + "; until one runs, this server's death would leave its regions unserved");
+                synchronized (this) {
+                    startFailed = true; // faults are served meanwhile, not held up for a keeper that may never come
+                    notifyAll();
+                }
                 pause = pause.multipliedBy(2).compareTo(MAX_RETRY_PAUSE) < 0 ? pause.multipliedBy(2) : MAX_RETRY_PAUSE;
             }
             synchronized (this) {

@@ -44,6 +44,16 @@ class AotCacheTest {
     }
 
     @Test
+    void optionsThatChooseTheirOwnArchiveGetNoCache() throws Exception {
+        Path jar = Files.write(directory.resolve("a.jar"), new byte[] {1});
+        AotCache caches = caches(directory.resolve("aot"));
+        for (String chosen : List.of("-Xshare:auto", "-Xshare:off", "-XX:AOTCache=/x.aot", "-XX:SharedArchiveFile=/x.jsa")) {
+            assertEquals(List.of(), caches.launch(List.of("-XX:+UseSerialGC", chosen), jar.toString(), "").options(), chosen);
+        }
+        assertEquals(1, caches.launch(OPTIONS, jar.toString(), "").options().size(), "and without them, one");
+    }
+
+    @Test
     void theCacheIsNamedByTheOptionsTheClassPathAndEveryJarsSizeAndTime() throws IOException {
         Path jar = Files.write(directory.resolve("a.jar"), new byte[] {1});
         String first = AotCache.key(OPTIONS, jar.toString(), "").orElseThrow();
