@@ -40,6 +40,7 @@ final class ServerLauncher {
         // Regions come and go with their threads; without a cap, glibc gives each new thread's
         // allocations an arena of its own and the server's resident memory creeps up.
         builder.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
+        AotCache.passOn(builder.environment());
         long logBefore = Files.exists(log) ? Files.size(log) : 0;
         Process server;
         try {

@@ -61,6 +61,13 @@ public final class AotCache {
                 System.getProperty("jdk.module.path", ""))).orElse(Launch.NONE);
     }
 
+    /** Passes this JVM's choice (on or off, and where) to a JVM it starts, for the JVMs that one starts. */
+    public static void passOn(java.util.Map<String, String> environment) {
+        Optional<AotCache> caches = of();
+        environment.put("ANYMAP_AOT", caches.isPresent() ? "on" : "off");
+        caches.ifPresent(chosen -> environment.put("ANYMAP_AOT_DIR", chosen.directory.toString()));
+    }
+
     /** The caches of this user, or none if turned off. */
     static Optional<AotCache> of() {
         String setting = System.getProperty("anymap.aot", System.getenv("ANYMAP_AOT"));
