@@ -63,7 +63,11 @@ public final class StartUp {
             }
         }
         long cacheBytes = sizes(caches);
-        long cliBytes = Files.size(script.resolveSibling("samples").resolve("target").resolve("anymap-cli.aot"));
+        long cliBytes;
+        try (Stream<Path> files = Files.list(script.resolveSibling("samples").resolve("target"))) {
+            cliBytes = files.filter(file -> file.getFileName().toString().matches("anymap-cli-.*\\.aot")).findFirst()
+                    .orElseThrow(() -> new IOException("./anymap made no AOT cache in samples/target")).toFile().length();
+        }
 
         StringBuilder report = new StringBuilder("### Start-up with the JDK's AOT caches\n\n");
         report.append("The first byte of a 1 MiB `mem:` region when a page server must start for it, from `Anymap.open()` in a JVM "
