@@ -42,14 +42,7 @@ final class ServerLauncher {
         builder.environment().putIfAbsent("MALLOC_ARENA_MAX", "2");
         AotCache.passOn(builder.environment());
         long logBefore = Files.exists(log) ? Files.size(log) : 0;
-        Process server;
-        try {
-            server = builder.start();
-        } catch (IOException | RuntimeException e) {
-            aot.notStarted();
-            throw e;
-        }
-        aot.started(server);
+        Process server = aot.start(builder);
         String line;
         try {
             line = ReadyLine.await(server, PageServerMain.READY, config.startTimeout());

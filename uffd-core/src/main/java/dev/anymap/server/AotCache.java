@@ -195,8 +195,21 @@ public final class AotCache {
     public record Launch(List<String> options, Path marker) {
         static final Launch NONE = new Launch(List.of(), null);
 
+        /** Starts the JVM that {@code builder} holds, these options among its own, and notes it if it records. */
+        public Process start(ProcessBuilder builder) throws IOException {
+            Process process;
+            try {
+                process = builder.start();
+            } catch (IOException | RuntimeException e) {
+                notStarted();
+                throw e;
+            }
+            started(process);
+            return process;
+        }
+
         /** Notes the JVM started with these options: the one recording, if it records. */
-        public void started(Process process) {
+        void started(Process process) {
             if (marker == null) {
                 return;
             }
@@ -208,7 +221,7 @@ public final class AotCache {
         }
 
         /** Notes that the JVM did not start: another may record. */
-        public void notStarted() {
+        void notStarted() {
             if (marker != null) {
                 try {
                     Files.deleteIfExists(marker);

@@ -294,17 +294,9 @@ final class KeeperLink implements AutoCloseable {
         AotCache.Launch aot = AotCache.launch(KEEPER_JVM_OPTIONS);
         List<String> jvmOptions = new java.util.ArrayList<>(KEEPER_JVM_OPTIONS);
         jvmOptions.addAll(aot.options());
-        Process keeper;
-        try {
-            keeper = new ProcessBuilder(JavaCommand.of(KeeperMain.class, jvmOptions, arguments))
-                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                    .redirectError(ProcessBuilder.Redirect.INHERIT)
-                    .start();
-        } catch (IOException | RuntimeException e) {
-            aot.notStarted();
-            throw e;
-        }
-        aot.started(keeper);
+        Process keeper = aot.start(new ProcessBuilder(JavaCommand.of(KeeperMain.class, jvmOptions, arguments))
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectError(ProcessBuilder.Redirect.INHERIT));
         String ready;
         try {
             ready = ReadyLine.await(keeper, KeeperMain.READY, KEEPER_START_TIMEOUT);

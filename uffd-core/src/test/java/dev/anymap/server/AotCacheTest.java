@@ -103,7 +103,6 @@ class AotCacheTest {
         AotCache.Launch recording = caches.launch(options, classPath, "");
         assertTrue(recording.options().getFirst().startsWith("-XX:AOTCacheOutput="), recording.toString());
         Process recorder = startServer(options, recording, classPath, directory.resolve("one"));
-        recording.started(recorder);
         readAMemObject(directory.resolve("one"));
         assertTrue(recorder.waitFor(2, TimeUnit.MINUTES), "the recorder exits when idle, once its cache is written");
         assertEquals(0, recorder.exitValue());
@@ -141,7 +140,7 @@ class AotCacheTest {
         ProcessBuilder builder = new ProcessBuilder(command).redirectError(socketDirectory.resolve("stderr.txt").toFile());
         builder.environment().put("ANYMAP_STANDBY", "0");
         builder.environment().put("ANYMAP_AOT", "off"); // its keeper: this test is about the server's cache
-        Process server = builder.start();
+        Process server = aot.start(builder);
         String ready = ReadyLine.await(server, PageServerMain.READY, Duration.ofMinutes(1));
         assertNotNull(ready, () -> "the server did not start: " + read(socketDirectory.resolve("stderr.txt")));
         return server;
