@@ -14,8 +14,8 @@ import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
 
 /**
- * The libc calls anymap makes, bound once as static final method handles and called with
- * {@code invokeExact}. Every call captures errno; the raw methods return the call's result, or
+ * The libc calls anymap makes, each bound on its first use as the static final method handle of a
+ * holder class, and called with {@code invokeExact}. Every call captures errno; the raw methods return the call's result, or
  * {@code -errno} on failure, so that the fault path can act on expected errors (EEXIST, EAGAIN)
  * without building exceptions; {@link #check} turns a result into a {@link NativeException}.
  */
@@ -61,31 +61,104 @@ public final class Libc {
     private static final ThreadLocal<MemorySegment> CALL_STATE =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CALL_STATE_LAYOUT));
 
-    private static final MethodHandle SYSCALL_INT = variadic("syscall", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT), 1);
-    private static final MethodHandle IOCTL_POINTER = variadic("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
-    private static final MethodHandle IOCTL_INT = variadic("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT), 2);
-    private static final MethodHandle OPEN = variadic("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), 2);
-    private static final MethodHandle CLOSE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-    private static final MethodHandle READ = downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle WRITE = downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle POLL = downcall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle EVENTFD = downcall("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle MMAP = downcall("mmap",
+    // Each call is linked on its first use, in a holder class of its own: linking costs a JVM a few
+    // milliseconds a signature, and a process that reads one file needs five of these calls, not all.
+    private static final class SyscallInt {
+        static final MethodHandle HANDLE = variadic("syscall", FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT), 1);
+    }
+
+    private static final class IoctlPointer {
+        static final MethodHandle HANDLE = variadic("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, ADDRESS), 2);
+    }
+
+    private static final class IoctlInt {
+        static final MethodHandle HANDLE = variadic("ioctl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_INT), 2);
+    }
+
+    private static final class Open {
+        static final MethodHandle HANDLE = variadic("open", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT), 2);
+    }
+
+    private static final class Close {
+        static final MethodHandle HANDLE = downcall("close", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+
+    private static final class Read {
+        static final MethodHandle HANDLE = downcall("read", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    }
+
+    private static final class Write {
+        static final MethodHandle HANDLE = downcall("write", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG));
+    }
+
+    private static final class Poll {
+        static final MethodHandle HANDLE = downcall("poll", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    }
+
+    private static final class Eventfd {
+        static final MethodHandle HANDLE = downcall("eventfd", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+
+    private static final class Mmap {
+        static final MethodHandle HANDLE = downcall("mmap",
             FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle MUNMAP = downcall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
-    private static final MethodHandle MADVISE = downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle MEMCPY = downcall("memcpy", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
-    private static final MethodHandle MEMFD_CREATE = downcall("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
-    private static final MethodHandle LSEEK = downcall("lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle FTRUNCATE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
-    private static final MethodHandle FALLOCATE = downcall("fallocate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
-    private static final MethodHandle MINCORE = downcall("mincore", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
-    private static final MethodHandle FCHMOD = downcall("fchmod", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle GETUID = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle SETSID = downcall("setsid", FunctionDescriptor.of(JAVA_INT));
-    private static final MethodHandle MSYNC = downcall("msync", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
-    private static final MethodHandle DUP2 = downcall("dup2", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
-    private static final MethodHandle FCNTL_INT = variadic("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), 2);
+    }
+
+    private static final class Munmap {
+        static final MethodHandle HANDLE = downcall("munmap", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+    }
+
+    private static final class Madvise {
+        static final MethodHandle HANDLE = downcall("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    }
+
+    private static final class Memcpy {
+        static final MethodHandle HANDLE = downcall("memcpy", FunctionDescriptor.of(ADDRESS, ADDRESS, ADDRESS, JAVA_LONG));
+    }
+
+    private static final class MemfdCreate {
+        static final MethodHandle HANDLE = downcall("memfd_create", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
+    }
+
+    private static final class Lseek {
+        static final MethodHandle HANDLE = downcall("lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
+    }
+
+    private static final class Ftruncate {
+        static final MethodHandle HANDLE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+    }
+
+    private static final class Fallocate {
+        static final MethodHandle HANDLE = downcall("fallocate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG, JAVA_LONG));
+    }
+
+    private static final class Mincore {
+        static final MethodHandle HANDLE = downcall("mincore", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
+    }
+
+    private static final class Fchmod {
+        static final MethodHandle HANDLE = downcall("fchmod", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+
+    private static final class Getuid {
+        static final MethodHandle HANDLE = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
+    }
+
+    private static final class Setsid {
+        static final MethodHandle HANDLE = downcall("setsid", FunctionDescriptor.of(JAVA_INT));
+    }
+
+    private static final class Msync {
+        static final MethodHandle HANDLE = downcall("msync", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
+    }
+
+    private static final class Dup2 {
+        static final MethodHandle HANDLE = downcall("dup2", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
+    }
+
+    private static final class FcntlInt {
+        static final MethodHandle HANDLE = variadic("fcntl", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT), 2);
+    }
 
     private Libc() {}
 
@@ -133,7 +206,7 @@ public final class Libc {
     public static long syscall(long number, int argument) {
         MemorySegment state = callState();
         try {
-            return orErrno((long) SYSCALL_INT.invokeExact(state, number, argument), state);
+            return orErrno((long) SyscallInt.HANDLE.invokeExact(state, number, argument), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -142,7 +215,7 @@ public final class Libc {
     public static int ioctl(int fd, long request, MemorySegment argument) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) IOCTL_POINTER.invokeExact(state, fd, request, argument), state);
+            return (int) orErrno((int) IoctlPointer.HANDLE.invokeExact(state, fd, request, argument), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -151,7 +224,7 @@ public final class Libc {
     public static int ioctl(int fd, long request, int argument) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) IOCTL_INT.invokeExact(state, fd, request, argument), state);
+            return (int) orErrno((int) IoctlInt.HANDLE.invokeExact(state, fd, request, argument), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -160,7 +233,7 @@ public final class Libc {
     public static int open(String path, int flags) {
         MemorySegment state = callState();
         try (Arena arena = Arena.ofConfined()) {
-            return (int) orErrno((int) OPEN.invokeExact(state, arena.allocateFrom(path), flags, 0), state);
+            return (int) orErrno((int) Open.HANDLE.invokeExact(state, arena.allocateFrom(path), flags, 0), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -169,7 +242,7 @@ public final class Libc {
     public static int close(int fd) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) CLOSE.invokeExact(state, fd), state);
+            return (int) orErrno((int) Close.HANDLE.invokeExact(state, fd), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -178,7 +251,7 @@ public final class Libc {
     public static long read(int fd, MemorySegment buffer, long length) {
         MemorySegment state = callState();
         try {
-            return orErrno((long) READ.invokeExact(state, fd, buffer, length), state);
+            return orErrno((long) Read.HANDLE.invokeExact(state, fd, buffer, length), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -187,7 +260,7 @@ public final class Libc {
     public static long write(int fd, MemorySegment buffer, long length) {
         MemorySegment state = callState();
         try {
-            return orErrno((long) WRITE.invokeExact(state, fd, buffer, length), state);
+            return orErrno((long) Write.HANDLE.invokeExact(state, fd, buffer, length), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -197,7 +270,7 @@ public final class Libc {
     public static int poll(MemorySegment pollfds, long count, int timeoutMillis) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) POLL.invokeExact(state, pollfds, count, timeoutMillis), state);
+            return (int) orErrno((int) Poll.HANDLE.invokeExact(state, pollfds, count, timeoutMillis), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -219,7 +292,7 @@ public final class Libc {
     public static int eventfd(int initial, int flags) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) EVENTFD.invokeExact(state, initial, flags), state);
+            return (int) orErrno((int) Eventfd.HANDLE.invokeExact(state, initial, flags), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -229,7 +302,7 @@ public final class Libc {
     public static long mmap(long address, long length, int protection, int flags, int fd, long offset) {
         MemorySegment state = callState();
         try {
-            MemorySegment mapped = (MemorySegment) MMAP.invokeExact(state, MemorySegment.ofAddress(address), length,
+            MemorySegment mapped = (MemorySegment) Mmap.HANDLE.invokeExact(state, MemorySegment.ofAddress(address), length,
                     protection, flags, fd, offset);
             return mapped.address() == -1L ? -errno(state) : mapped.address();
         } catch (Throwable t) {
@@ -240,7 +313,7 @@ public final class Libc {
     public static int munmap(long address, long length) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) MUNMAP.invokeExact(state, MemorySegment.ofAddress(address), length), state);
+            return (int) orErrno((int) Munmap.HANDLE.invokeExact(state, MemorySegment.ofAddress(address), length), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -249,7 +322,7 @@ public final class Libc {
     public static int madvise(long address, long length, int advice) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) MADVISE.invokeExact(state, MemorySegment.ofAddress(address), length, advice), state);
+            return (int) orErrno((int) Madvise.HANDLE.invokeExact(state, MemorySegment.ofAddress(address), length, advice), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -263,7 +336,7 @@ public final class Libc {
     public static void memcpy(MemorySegment destination, long source, long length) {
         MemorySegment state = callState();
         try {
-            MemorySegment ignored = (MemorySegment) MEMCPY.invokeExact(state, destination, MemorySegment.ofAddress(source), length);
+            MemorySegment ignored = (MemorySegment) Memcpy.HANDLE.invokeExact(state, destination, MemorySegment.ofAddress(source), length);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -272,7 +345,7 @@ public final class Libc {
     public static int memfdCreate(String name, int flags) {
         MemorySegment state = callState();
         try (Arena arena = Arena.ofConfined()) {
-            return (int) orErrno((int) MEMFD_CREATE.invokeExact(state, arena.allocateFrom(name), flags), state);
+            return (int) orErrno((int) MemfdCreate.HANDLE.invokeExact(state, arena.allocateFrom(name), flags), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -282,7 +355,7 @@ public final class Libc {
     public static long lseek(int fd, long offset, int whence) {
         MemorySegment state = callState();
         try {
-            return orErrno((long) LSEEK.invokeExact(state, fd, offset, whence), state);
+            return orErrno((long) Lseek.HANDLE.invokeExact(state, fd, offset, whence), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -291,7 +364,7 @@ public final class Libc {
     public static int ftruncate(int fd, long length) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) FTRUNCATE.invokeExact(state, fd, length), state);
+            return (int) orErrno((int) Ftruncate.HANDLE.invokeExact(state, fd, length), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -301,7 +374,7 @@ public final class Libc {
     public static int fallocate(int fd, int mode, long offset, long length) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) FALLOCATE.invokeExact(state, fd, mode, offset, length), state);
+            return (int) orErrno((int) Fallocate.HANDLE.invokeExact(state, fd, mode, offset, length), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -311,7 +384,7 @@ public final class Libc {
     public static int mincore(long address, long length, MemorySegment residency) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) MINCORE.invokeExact(state, MemorySegment.ofAddress(address), length, residency), state);
+            return (int) orErrno((int) Mincore.HANDLE.invokeExact(state, MemorySegment.ofAddress(address), length, residency), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -320,7 +393,7 @@ public final class Libc {
     public static int fchmod(int fd, int mode) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) FCHMOD.invokeExact(state, fd, mode), state);
+            return (int) orErrno((int) Fchmod.HANDLE.invokeExact(state, fd, mode), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -329,7 +402,7 @@ public final class Libc {
     public static int getuid() {
         MemorySegment state = callState();
         try {
-            return (int) GETUID.invokeExact(state);
+            return (int) Getuid.HANDLE.invokeExact(state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -339,7 +412,7 @@ public final class Libc {
     public static int setsid() {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) SETSID.invokeExact(state), state);
+            return (int) orErrno((int) Setsid.HANDLE.invokeExact(state), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -349,7 +422,7 @@ public final class Libc {
     public static int msync(long address, long length, int flags) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) MSYNC.invokeExact(state, MemorySegment.ofAddress(address), length, flags), state);
+            return (int) orErrno((int) Msync.HANDLE.invokeExact(state, MemorySegment.ofAddress(address), length, flags), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -359,7 +432,7 @@ public final class Libc {
     public static int dup(int fd) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) FCNTL_INT.invokeExact(state, fd, F_DUPFD_CLOEXEC, 0), state);
+            return (int) orErrno((int) FcntlInt.HANDLE.invokeExact(state, fd, F_DUPFD_CLOEXEC, 0), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
@@ -369,7 +442,7 @@ public final class Libc {
     public static int dup2(int fd, int target) {
         MemorySegment state = callState();
         try {
-            return (int) orErrno((int) DUP2.invokeExact(state, fd, target), state);
+            return (int) orErrno((int) Dup2.HANDLE.invokeExact(state, fd, target), state);
         } catch (Throwable t) {
             throw unexpected(t);
         }
