@@ -97,12 +97,30 @@ public final class AnymapCommand implements Runnable {
                 description = "Regions one process may have mapped at once (default: ${DEFAULT-VALUE}).")
         private int maxRegionsPerProcess;
 
+        @CommandLine.Option(names = "--max-fetches-per-process", paramLabel = "N",
+                defaultValue = "" + dev.anymap.ServerLimits.FETCHES_PER_PROCESS,
+                description = "Storage reads one process's regions may have outstanding at once; past it, its faults wait their turn "
+                        + "(default: ${DEFAULT-VALUE}).")
+        private int maxFetchesPerProcess;
+
+        @CommandLine.Option(names = "--max-prefetch-memory-per-process", paramLabel = "BYTES", defaultValue = "0",
+                description = "Bytes fetched ahead of one process's faults (readahead, pulls, traces) that the cache may hold; past it, "
+                        + "its prefetching stops (default: the cache's limit).")
+        private long maxPrefetchMemoryPerProcess;
+
+        @CommandLine.Option(names = "--max-cache-share", paramLabel = "PERCENT",
+                defaultValue = "" + dev.anymap.ServerLimits.CACHE_SHARE_PERCENT,
+                description = "Share of the cache's limit that one process's chunks may hold when the cache is full; past it, its own "
+                        + "chunks are dropped first (default: ${DEFAULT-VALUE}).")
+        private int maxCacheShare;
+
         @Override
         public Integer call() throws java.io.IOException {
             try {
                 System.err.println("anymap page server running; Ctrl-C stops it");
                 AnymapServer.run(socket == null ? null : Path.of(socket), allowedUids, cacheLimit,
-                        new dev.anymap.ServerLimits(maxConnections, maxConnectionsPerProcess, maxRegionsPerProcess));
+                        new dev.anymap.ServerLimits(maxConnections, maxConnectionsPerProcess, maxRegionsPerProcess,
+                                maxFetchesPerProcess, maxPrefetchMemoryPerProcess, maxCacheShare));
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

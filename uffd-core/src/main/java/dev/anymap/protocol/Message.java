@@ -218,7 +218,20 @@ public sealed interface Message {
 
     /** Server to client: what the server holds; at most {@code MessageCodec.MAX_REGIONS} regions are listed. */
     record Status(long requestId, long serverPid, int clients, long regionCount, java.util.List<RegionStatus> regions,
-                  Cache cache) implements Message {}
+                  Cache cache, java.util.List<PeerUsage> peers) implements Message {
+        /** A status with no processes' usage listed. */
+        public Status(long requestId, long serverPid, int clients, long regionCount, java.util.List<RegionStatus> regions, Cache cache) {
+            this(requestId, serverPid, clients, regionCount, regions, cache, java.util.List.of());
+        }
+    }
+
+    /**
+     * What one client process holds of a page server's limits per process, in a {@link Status}: its
+     * storage reads outstanding, the bytes fetched ahead of its faults, the cache's chunks fetched for
+     * it; each now, and the most since it connected.
+     */
+    record PeerUsage(long pid, int fetchesInFlight, int mostFetchesInFlight, long prefetchBytes, long mostPrefetchBytes,
+                     long cachedBytes, long mostCachedBytes) {}
 
     /** The page server's shared page cache in a {@link Status}: its budget, what it holds, and the chunks it dropped to keep it. */
     record Cache(long limitBytes, long residentBytes, long evictions) {}

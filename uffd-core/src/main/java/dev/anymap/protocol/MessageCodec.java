@@ -35,6 +35,8 @@ public final class MessageCodec {
     static final int MAX_PATH_CHARACTERS = 512 * 1024;
     /** The most regions a status lists: with URIs, versions and failures at their limit, 64 fit a packet. */
     public static final int MAX_REGIONS = 64;
+    /** The most client processes a status lists the usage of. */
+    public static final int MAX_PEERS = 64;
     /** The most chunk numbers in one packet of a trace or a prefetch order. */
     public static final int MAX_TRACE_CHUNKS = 15_000;
     /** The most region ids in one {@link Message.Resume} or {@link Message.Resumed}. */
@@ -144,6 +146,14 @@ public final class MessageCodec {
                     text(out, region.uri(), MAX_STATUS_URI);
                     text(out, region.version(), MAX_STATUS_URI);
                     stats(out, region.stats(), MAX_STATUS_URI);
+                }
+                if (m.peers().size() > MAX_PEERS) {
+                    throw new IllegalArgumentException("more than " + MAX_PEERS + " processes in a status");
+                }
+                out.putInt(m.peers().size());
+                for (Message.PeerUsage peer : m.peers()) {
+                    out.putLong(peer.pid()).putInt(peer.fetchesInFlight()).putInt(peer.mostFetchesInFlight()).putLong(peer.prefetchBytes())
+                            .putLong(peer.mostPrefetchBytes()).putLong(peer.cachedBytes()).putLong(peer.mostCachedBytes());
                 }
             }
             case Message.Resume m -> ids(type(out, Type.RESUME).putLong(m.requestId()), m.regionIds());
@@ -264,7 +274,17 @@ public final class MessageCodec {
                                 stats(in, MAX_STATUS_URI), (flags & REGION_FLAG_KERNEL_MAPPED) != 0, (flags & REGION_FLAG_WRITABLE) != 0,
                                 (flags & REGION_FLAG_GUEST) != 0));
                     }
-                    yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions), cache);
+                    int peerCount = in.getInt();
+                    if (peerCount < 0 || peerCount > MAX_PEERS) {
+                        throw new ProtocolException("process count " + peerCount + " outside 0.." + MAX_PEERS);
+                    }
+                    var peers = new java.util.ArrayList<Message.PeerUsage>();
+                    for (int i = 0; i < peerCount; i++) {
+                        peers.add(new Message.PeerUsage(in.getLong(), in.getInt(), in.getInt(), in.getLong(), in.getLong(), in.getLong(),
+                                in.getLong()));
+                    }
+                    yield new Message.Status(requestId, serverPid, clients, regionCount, java.util.List.copyOf(regions), cache,
+                            java.util.List.copyOf(peers));
                 }
                 case RESUME -> new Message.Resume(in.getLong(), ids(in));
                 case RESUMED -> new Message.Resumed(in.getLong(), ids(in));

@@ -135,7 +135,9 @@ final class ChunkInstaller {
         }
         for (int c = first; c < first + count; c++) {
             table.evicted(c);
+            object.notAhead(c);
         }
+        cache.uncached(object, first, count);
         evictions.add(count);
         cache.dropped(count, length);
         return length;

@@ -80,6 +80,11 @@ final class ClientSession implements Runnable {
     interface RegionLimit {
         /** @throws IOException naming the limit and how to raise it */
         void check(long pid) throws IOException;
+
+        /** What process {@code pid} may hold of fetches, prefetching and the cache, across its regions. */
+        default PeerBudget budget(long pid) {
+            return PeerBudget.UNLIMITED;
+        }
     }
 
     /** For the sessions of the server itself and of regions taken over: no limit. */
@@ -584,7 +589,8 @@ final class ClientSession implements Runnable {
             if (object.backend() != backend) {
                 object.offerBackend(backend); // the cache's object, which reads through a backend of its own or now this one
             }
-            regions.put(regionId, new RegionServer(regionId, object, storageSpeed, prefetching, cache.limit(), map.isGuest()));
+            regions.put(regionId, new RegionServer(regionId, object, storageSpeed, prefetching, cache.limit(), map.isGuest(),
+                    regionLimit.budget(peerPid)));
             // A server that takes the region over maps it as the version it reads, and with nothing assumed.
             requests.put(regionId, map.toTakeOver(changed == null ? backend.version().toString() : map.expectedVersion()));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);

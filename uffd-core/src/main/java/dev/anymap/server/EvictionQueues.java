@@ -63,6 +63,18 @@ final class EvictionQueues {
         return entry.getKey();
     }
 
+    /** Takes {@code slot} off its queue, to be dropped out of turn, and remembers it as a ghost; false if it was in none. */
+    boolean remove(Slot slot) {
+        Long bytes = probation.remove(slot);
+        if (bytes != null) {
+            probationBytes -= bytes;
+        } else if ((bytes = protectedChunks.remove(slot)) == null) {
+            return false;
+        }
+        remember(slot, bytes);
+        return true;
+    }
+
     /** An object left the cache: its chunks, and their ghosts, are forgotten. */
     void forget(ServedObject object) {
         for (Iterator<java.util.Map.Entry<Slot, Long>> i = probation.entrySet().iterator(); i.hasNext(); ) {

@@ -59,6 +59,9 @@ final class FetchScheduler {
     interface Requester {
         long id();
 
+        /** The process the region is of, whose limits on fetches and prefetch memory its reads keep. */
+        PeerBudget peer();
+
         RegionCounters counters();
 
         /** Reserves prefetch memory for a chunk; false if the region's limit leaves no room. */
@@ -225,14 +228,31 @@ final class FetchScheduler {
             return false;
         }
         long bytes = table.fillLength(chunk, 1);
+        PeerBudget peer = requester.peer();
         if (!requester.reservePrefetch(bytes)) {
             return false;
         }
+        if (!peer.reservePrefetch(bytes)) {
+            requester.releasePrefetch(bytes);
+            return false;
+        }
         if (table.claim(chunk)) {
+            object.fetchingAhead(chunk, peer);
             return true;
         }
+        peer.releasePrefetch(bytes);
         requester.releasePrefetch(bytes);
         return false;
+    }
+
+    /** Puts back a read whose process now has a turn for it; one of a scheduler that stopped gives the turn up. */
+    private void requeue(Extent extent, java.util.Queue<Extent> queue, RegionWorkers workers) {
+        queue.offer(extent);
+        if (stopping && queue.remove(extent)) {
+            extent.requester().peer().fetchDropped(extent);
+            return;
+        }
+        workers.wake();
     }
 
     private void queuePrefetch(Extent extent) {
@@ -256,7 +276,16 @@ final class FetchScheduler {
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
             // A worker whose read passed its deadline gave its place up: it leaves once that read is settled.
             for (Extent extent; !stopping && demandWorkers.isWorking() && (extent = demand.poll()) != null; ) {
-                fetchWanted(extent, cutter, fill);
+                PeerBudget peer = extent.requester().peer();
+                Extent queued = extent;
+                if (!peer.startFetch(extent, false, () -> requeue(queued, demand, demandWorkers))) {
+                    continue; // its process has as many reads out as it may: requeued when one of them ends
+                }
+                try {
+                    fetchWanted(extent, cutter, fill);
+                } finally {
+                    peer.fetchEnded();
+                }
             }
         } catch (RuntimeException | Error e) {
             LOG.log(System.Logger.Level.ERROR, "fetch worker of " + printableUri + " stopped", e);
@@ -326,6 +355,7 @@ final class FetchScheduler {
                 // Recorded before the install wakes the faulting threads, so that they see it in stats.
                 counters.read(System.nanoTime() - started);
             }
+            object.fetchedFor(chunk, extent.requester().peer());
             if (chunk != extent.trigger() || !installer.hold(chunk, bytes.address())) {
                 installer.install(chunk, bytes.address(), fill);
             }
@@ -395,8 +425,17 @@ final class FetchScheduler {
         try (Arena arena = Arena.ofConfined()) {
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
             for (Extent extent; !stopping && (extent = prefetch.poll()) != null; ) {
-                if (!extent.start()) {
+                if (extent.started().get()) {
                     continue; // taken over by the demand workers
+                }
+                PeerBudget peer = extent.requester().peer();
+                Extent queued = extent;
+                if (!peer.startFetch(extent, true, () -> requeue(queued, prefetch, prefetchWorkers))) {
+                    continue; // queued with its process, which a fault may still take it over from
+                }
+                if (!extent.start()) {
+                    peer.fetchEnded();
+                    continue;
                 }
                 prefetchInFlight.acquire(extent.count());
                 boolean passed = false;
@@ -404,6 +443,7 @@ final class FetchScheduler {
                 try (Arena staging = Arena.ofConfined()) {
                     passed = prefetchExtent(extent, staging, fill);
                 } finally {
+                    peer.fetchEnded();
                     if (!passed) {
                         prefetchInFlight.release(extent.count()); // else given back when it passed
                     }
@@ -427,6 +467,7 @@ final class FetchScheduler {
             extent.requester().counters().fetched(extent.count(), dataLength);
             extent.requester().counters().read(0);
             for (int c = extent.first(); c < extent.end(); c++) {
+                object.fetchedFor(c, extent.requester().peer());
                 installer.install(c, view + table.offset(c), fill);
                 queuedExtents.remove(c, extent);
             }
@@ -443,6 +484,7 @@ final class FetchScheduler {
         if (failure != null) {
             for (int c = cutter.nextChunk(); c < extent.end(); c++) {
                 if (table.unclaim(c)) {
+                    object.notAhead(c);
                     extent.requester().releasePrefetch(table.fillLength(c, 1));
                 } else {
                     queueDemand(Extent.single(c, extent.requester()));
@@ -469,6 +511,7 @@ final class FetchScheduler {
             for (int c = from; c < to; c++) {
                 queuedExtents.remove(c, extent);
                 if (table.unclaim(c)) {
+                    object.notAhead(c);
                     extent.requester().releasePrefetch(table.fillLength(c, 1));
                 } else if (table.state(c) == ChunkTable.WANTED) {
                     if (prefetch) {
@@ -515,6 +558,7 @@ final class FetchScheduler {
         }
         requester.counters().fetched(1, length);
         requester.counters().read(0);
+        object.fetchedFor(chunk, requester.peer());
         installer.install(chunk, view + offset, fill);
         return true;
     }
@@ -540,6 +584,10 @@ final class FetchScheduler {
         deadlines.close();
         demandWorkers.stop();
         prefetchWorkers.stop();
+        // Reads queued with their process, or handed a turn, are given up: the turn goes to its other reads.
+        for (Extent extent; (extent = demand.poll()) != null || (extent = prefetch.poll()) != null; ) {
+            extent.requester().peer().fetchDropped(extent);
+        }
     }
 
     boolean awaitStopped(long timeoutNanos) throws InterruptedException {

@@ -43,6 +43,8 @@ final class PageCache {
     /** The objects no region maps, least recently left first, and their bytes when they were left; guarded by this. */
     private final LinkedHashMap<ServedObject, Long> idle = new LinkedHashMap<>();
     private long idleBytes;
+    /** The processes that chunks in the cache were fetched for; guarded by this. */
+    private final java.util.Set<PeerBudget> owners = new java.util.HashSet<>();
     /** Above this, the evicting thread drops chunks down to {@link #lowWatermark}. */
     private final long highWatermark;
     private final long lowWatermark;
@@ -171,8 +173,14 @@ final class PageCache {
     void admitted(ServedObject object, int chunk, long bytes) {
         long now = resident.addAndGet(bytes);
         if (!object.writable()) { // a writable region's chunks may hold writes that only it has: they count, but never go
+            PeerBudget owner = object.fetchedFor(chunk);
             synchronized (this) {
-                queues.admit(new EvictionQueues.Slot(object, chunk), bytes);
+                EvictionQueues.Slot slot = new EvictionQueues.Slot(object, chunk);
+                queues.admit(slot, bytes);
+                if (owner != null) {
+                    owner.cachedChunk(slot, bytes);
+                    owners.add(owner);
+                }
             }
         }
         if (now > highWatermark) {
@@ -215,12 +223,52 @@ final class PageCache {
         evictions.add(chunks);
     }
 
+    /** Chunks {@code [first, first + count)} of {@code object} left the cache: their processes' shares are less by them. */
+    void uncached(ServedObject object, int first, int count) {
+        synchronized (this) {
+            for (int c = first; c < first + count; c++) {
+                PeerBudget owner = object.fetchedFor(c);
+                if (owner != null) {
+                    owner.uncachedChunk(new EvictionQueues.Slot(object, c));
+                    if (owner.cached.isEmpty()) {
+                        owners.remove(owner);
+                    }
+                }
+            }
+        }
+    }
+
     /** An object left the cache, and its chunks, {@code bytes} in all, with it. */
     void freed(ServedObject object, long bytes) {
         resident.addAndGet(-bytes);
         synchronized (this) {
             queues.forget(object);
+            for (var owner = owners.iterator(); owner.hasNext(); ) {
+                PeerBudget peer = owner.next();
+                peer.cached.keySet().stream().filter(slot -> slot.object() == object).toList().forEach(peer::uncachedChunk);
+                if (peer.cached.isEmpty()) {
+                    owner.remove();
+                }
+            }
         }
+    }
+
+    /**
+     * Under this lock: the oldest chunk of a process past its share of the cache, taken off the
+     * queues; null if no process is past its share. One process's scan of a huge object thus drops
+     * its own chunks, and leaves the chunks of the others in the cache.
+     */
+    private EvictionQueues.Slot shareVictim() {
+        for (PeerBudget owner : owners) {
+            while (owner.pastShare() && !owner.cached.isEmpty()) {
+                EvictionQueues.Slot slot = owner.cached.keySet().iterator().next();
+                owner.uncachedChunk(slot);
+                if (queues.remove(slot)) {
+                    return slot;
+                }
+            }
+        }
+        return null;
     }
 
     /**
@@ -242,7 +290,10 @@ final class PageCache {
             Map<ServedObject, List<Integer>> victims = new HashMap<>();
             synchronized (this) {
                 for (long taken = 0; taken < Math.min(over, EVICTION_BATCH); ) {
-                    EvictionQueues.Slot victim = queues.victim();
+                    EvictionQueues.Slot victim = shareVictim();
+                    if (victim == null) {
+                        victim = queues.victim();
+                    }
                     if (victim == null) {
                         break;
                     }

@@ -55,6 +55,8 @@ public final class PageServer implements AutoCloseable {
     /** Connections refused past a limit whose handshake is still being answered: a bound on what refusing costs. */
     private final java.util.concurrent.atomic.AtomicInteger refusing = new java.util.concurrent.atomic.AtomicInteger();
     private static final int MAX_REFUSING = 64;
+    /** What each connected process holds of fetches, prefetch memory and the cache, across its connections; under the admission lock. */
+    private final java.util.Map<Long, PeerBudget> budgets = new ConcurrentHashMap<>();
     private ConnectionPoller poller;
     private final BackendLoaders backendLoaders;
     private final StorageSpeeds storageSpeeds = new StorageSpeeds();
@@ -220,7 +222,7 @@ public final class PageServer implements AutoCloseable {
                 String refusal;
                 ClientSession session = new ClientSession(connection, peer.pid(), ClientSession.startOf(peer.pid()),
                         backendLoaders, storageSpeeds, cache, keeper, this::claim, this::sessionEnded, this::status, this::region,
-                        this::checkRegionLimit);
+                        peerLimits);
                 synchronized (admission) {
                     if (closing) {
                         connection.close();
@@ -290,6 +292,23 @@ public final class PageServer implements AutoCloseable {
         });
     }
 
+    /** The limits of each process: regions refused past its limit, and its fetches, prefetching and cache share kept to theirs. */
+    private final ClientSession.RegionLimit peerLimits = new ClientSession.RegionLimit() {
+        @Override
+        public void check(long pid) throws IOException {
+            checkRegionLimit(pid);
+        }
+
+        @Override
+        public PeerBudget budget(long pid) {
+            synchronized (admission) {
+                return budgets.computeIfAbsent(pid, ignored -> new PeerBudget(pid, limits.fetchesPerProcess(),
+                        limits.prefetchMemoryPerProcess() == 0 ? cache.limit() : limits.prefetchMemoryPerProcess(),
+                        cache.limit() / 100 * limits.cacheSharePercent()));
+            }
+        }
+    };
+
     /** Refuses a new region to process {@code pid} that holds as many as it may. */
     private void checkRegionLimit(long pid) throws IOException {
         int held = 0;
@@ -322,7 +341,10 @@ public final class PageServer implements AutoCloseable {
         int count = regions.size();
         return new Message.Status(requestId, ProcessHandle.current().pid(), sessions.size(), count,
                 List.copyOf(regions.subList(0, Math.min(count, MessageCodec.MAX_REGIONS))),
-                new Message.Cache(cache.limit(), cache.residentBytes(), cache.evictions()));
+                new Message.Cache(cache.limit(), cache.residentBytes(), cache.evictions()),
+                budgets.values().stream().limit(MessageCodec.MAX_PEERS).map(peer -> new Message.PeerUsage(peer.pid(), peer.fetchesInFlight(),
+                        peer.mostFetchesInFlight(), peer.prefetchHeld(), peer.mostPrefetchHeld(), peer.cachedBytes, peer.mostCachedBytes))
+                        .toList());
     }
 
     private RegionServer region(long regionId) {
@@ -382,7 +404,9 @@ public final class PageServer implements AutoCloseable {
     private void sessionEnded(ClientSession session) {
         synchronized (admission) {
             if (sessions.remove(session)) {
-                connectionsOf.computeIfPresent(session.peerPid(), (pid, count) -> count > 1 ? count - 1 : null);
+                if (connectionsOf.computeIfPresent(session.peerPid(), (pid, count) -> count > 1 ? count - 1 : null) == null) {
+                    budgets.remove(session.peerPid()); // its chunks in the cache stay counted to it until they leave
+                }
             }
             if (!sessions.isEmpty() || !orphans.isEmpty()) {
                 return;

@@ -20,7 +20,8 @@ import java.util.Set;
  * server dies, the keeper starts another with {@code --adopt}, which takes the regions over.
  *
  * <pre>PageServerMain [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--cache-limit BYTES]
- *     [--max-connections N] [--max-connections-per-process N] [--max-regions-per-process N] [--adopt]</pre>
+ *     [--max-connections N] [--max-connections-per-process N] [--max-regions-per-process N]
+ *     [--max-fetches-per-process N] [--max-prefetch-memory-per-process BYTES] [--max-cache-share PERCENT] [--adopt]</pre>
  */
 public final class PageServerMain {
     /** What the server prints once it accepts clients. */
@@ -60,10 +61,15 @@ public final class PageServerMain {
                 case "--max-connections" -> limits = limits.withConnections(Integer.parseInt(required(args[i], value)));
                 case "--max-connections-per-process" -> limits = limits.withConnectionsPerProcess(Integer.parseInt(required(args[i], value)));
                 case "--max-regions-per-process" -> limits = limits.withRegionsPerProcess(Integer.parseInt(required(args[i], value)));
+                case "--max-fetches-per-process" -> limits = limits.withFetchesPerProcess(Integer.parseInt(required(args[i], value)));
+                case "--max-prefetch-memory-per-process" ->
+                        limits = limits.withPrefetchMemoryPerProcess(Long.parseLong(required(args[i], value)));
+                case "--max-cache-share" -> limits = limits.withCacheSharePercent(Integer.parseInt(required(args[i], value)));
                 default -> {
                     System.err.println("unknown argument " + args[i]
                             + "; usage: [--socket PATH] [--exit-when-idle MILLIS] [--allow-uid UID]... [--cache-limit BYTES]"
-                            + " [--max-connections N] [--max-connections-per-process N] [--max-regions-per-process N] [--adopt]");
+                            + " [--max-connections N] [--max-connections-per-process N] [--max-regions-per-process N]"
+                            + " [--max-fetches-per-process N] [--max-prefetch-memory-per-process BYTES] [--max-cache-share PERCENT] [--adopt]");
                     System.exit(2);
                 }
             }

@@ -65,6 +65,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     private final long maxExtentBytes;
     private final RegionCounters counters = new RegionCounters();
     private final AccessOrder accessOrder;
+    private final PeerBudget peer;
 
     private volatile boolean stopping;
     /** Where the chunks reach the region's threads; null until attached. */
@@ -78,8 +79,9 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
      * @param cacheLimit the page cache's budget, which bounds readahead and pulls
      */
     RegionServer(long id, ServedObject object, StorageSpeeds.Speed storageSpeed, Message.Prefetching prefetching, long cacheLimit,
-                 boolean guest) {
+                 boolean guest, PeerBudget peer) {
         this.id = id;
+        this.peer = peer;
         this.guest = guest;
         this.object = object;
         this.table = object.table();
@@ -122,6 +124,11 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
 
     ServedObject object() {
         return object;
+    }
+
+    @Override
+    public PeerBudget peer() {
+        return peer;
     }
 
     @Override

@@ -50,6 +50,10 @@ final class ServedObject {
     private final FetchScheduler fetches;
     private final String failEveryFetch;
     private final List<RegionServer> regions = new CopyOnWriteArrayList<>();
+    /** Per chunk, the process whose region's fetch brought it: the cache counts it in that process's share. */
+    private final java.util.concurrent.atomic.AtomicReferenceArray<PeerBudget> fetchedFor;
+    /** Per chunk claimed or brought by prefetching, the process whose prefetch memory holds it until it leaves the cache. */
+    private final java.util.concurrent.atomic.AtomicReferenceArray<PeerBudget> aheadFor;
     private volatile Source source;
     /** Guarded by this. */
     private int users;
@@ -72,6 +76,8 @@ final class ServedObject {
         this.version = backend.version().toString();
         this.table = new ChunkTable(RegionServer.mappedLength(size), chunkSize, printableUri);
         this.memory = memory;
+        this.fetchedFor = new java.util.concurrent.atomic.AtomicReferenceArray<>(table.chunks());
+        this.aheadFor = new java.util.concurrent.atomic.AtomicReferenceArray<>(table.chunks());
         this.failEveryFetch = failEveryFetch;
         this.source = Source.of(backend);
         this.installer = new ChunkInstaller(this, memory, cache);
@@ -92,6 +98,32 @@ final class ServedObject {
 
     ChunkTable table() {
         return table;
+    }
+
+    /** Notes that {@code chunk}, about to be installed, was fetched for a region of {@code peer}. */
+    void fetchedFor(int chunk, PeerBudget peer) {
+        fetchedFor.set(chunk, peer);
+    }
+
+    /** The process whose fetch brought {@code chunk}, or null (a chunk taken over from a dead server). */
+    PeerBudget fetchedFor(int chunk) {
+        return fetchedFor.get(chunk);
+    }
+
+    /** {@code chunk} was claimed for prefetching with {@code peer}'s prefetch memory, which it holds until it leaves the cache. */
+    void fetchingAhead(int chunk, PeerBudget peer) {
+        PeerBudget before = aheadFor.getAndSet(chunk, peer);
+        if (before != null) {
+            before.releasePrefetch(table.fillLength(chunk, 1)); // an install that failed left it marked
+        }
+    }
+
+    /** {@code chunk} left the cache, or its prefetch was given up: the prefetch memory it held is free. */
+    void notAhead(int chunk) {
+        PeerBudget before = aheadFor.getAndSet(chunk, null);
+        if (before != null) {
+            before.releasePrefetch(table.fillLength(chunk, 1));
+        }
     }
 
     FetchScheduler fetches() {
@@ -307,6 +339,9 @@ final class ServedObject {
             // A thread that may still copy into the memory must not find its mapping reused.
             LOG.log(System.Logger.Level.WARNING, printableUri + ": a fetch is still running as it leaves the cache; its memory is left mapped");
             return;
+        }
+        for (int chunk = 0; chunk < table.chunks(); chunk++) {
+            notAhead(chunk);
         }
         installer.close();
         fetches.free();
