@@ -58,6 +58,15 @@ class CommandLineTest {
     }
 
     @Test
+    void aRunReadsOnlyTheCommandItNamesAndHelpOrAnUnknownNameReadsThemAll() {
+        assertEquals(java.util.Set.of("cat"), AnymapCommand.commandLine("cat").getSubcommands().keySet());
+        java.util.Set<String> all = AnymapCommand.commandLine("").getSubcommands().keySet();
+        assertTrue(all.containsAll(java.util.Set.of("cat", "stat", "serve", "firecracker", "help")), all.toString());
+        assertEquals(all, AnymapCommand.commandLine("help").getSubcommands().keySet());
+        assertEquals(all, AnymapCommand.commandLine("nosuch").getSubcommands().keySet());
+    }
+
+    @Test
     void sha256sumPrintsWhatTheJdkComputes() throws Exception {
         Run run = run("sha256sum", "--socket", socket, file.toString());
         assertEquals(0, run.exitCode(), run.err());
