@@ -82,6 +82,7 @@ public final class Libc {
     private static final MethodHandle MINCORE = downcall("mincore", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS));
     private static final MethodHandle FCHMOD = downcall("fchmod", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
     private static final MethodHandle GETUID = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle UMASK = downcall("umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     private static final MethodHandle SETSID = downcall("setsid", FunctionDescriptor.of(JAVA_INT));
     private static final MethodHandle MSYNC = downcall("msync", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     private static final MethodHandle DUP2 = downcall("dup2", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT));
@@ -330,6 +331,16 @@ public final class Libc {
         MemorySegment state = callState();
         try {
             return (int) GETUID.invokeExact(state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** umask(2): sets this process's file mode creation mask, inherited by the processes it starts; returns the one before. */
+    public static int umask(int mask) {
+        MemorySegment state = callState();
+        try {
+            return (int) UMASK.invokeExact(state, mask);
         } catch (Throwable t) {
             throw unexpected(t);
         }
