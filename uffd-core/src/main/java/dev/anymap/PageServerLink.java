@@ -399,18 +399,35 @@ final class PageServerLink implements AutoCloseable {
     }
 
     private Connection connectToServer() throws IOException {
-        // The server receives our userfaultfds, and with them the power to write our memory: only
-        // a server of our own user in a directory of our own will do.
-        ServerAddress.prepareDirectory(socket);
+        // The server receives our userfaultfds, and with them the power to write our memory: only a
+        // server of our own user in a directory of our own will do, or one of a user we trust with it.
+        ServerAddress.prepareDirectory(socket, PageServerLink::trustedServer);
         int fd = UnixSockets.connect(socket);
         UnixSockets.PeerCredentials peer = UnixSockets.peerCredentials(fd);
-        if (peer.uid() != Libc.getuid()) {
+        if (!trustedServer(peer.uid())) {
             Libc.close(fd);
             throw new IOException("the page server at " + socket + " runs as uid " + peer.uid() + ", not as this user (uid "
-                    + Libc.getuid() + "); refusing to hand it this process's memory");
+                    + Libc.getuid() + "); refusing to hand it this process's memory (set " + SERVER_UID_VARIABLE + "=" + peer.uid()
+                    + " to trust that user with it)");
         }
         return new Connection(fd);
     }
+
+    /**
+     * Whether a page server of {@code uid} may be handed this process's memory: this user's own;
+     * root's, which could write it anyway; or that of the user named by {@value #SERVER_UID_VARIABLE}
+     * (a service account whose server serves this user with {@code --allow-uid}).
+     */
+    static boolean trustedServer(int uid) {
+        if (uid == Libc.getuid() || uid == 0) {
+            return true;
+        }
+        String trusted = System.getenv(SERVER_UID_VARIABLE);
+        return trusted != null && trusted.strip().equals(Integer.toString(uid));
+    }
+
+    /** The environment variable that names one more user whose page server this process trusts. */
+    static final String SERVER_UID_VARIABLE = "ANYMAP_SERVER_UID";
 
     private void startReader(Connection watched) {
         reader = Thread.ofPlatform().name("anymap-page-server-link").daemon().start(() -> readReplies(watched));

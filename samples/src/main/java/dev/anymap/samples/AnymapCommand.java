@@ -75,7 +75,7 @@ public final class AnymapCommand implements Runnable {
                 description = "Socket to listen on (default: $XDG_RUNTIME_DIR/anymap/server.sock or <tmpdir>/anymap-<uid>/server.sock).")
         private String socket;
 
-        @CommandLine.Option(names = "--allow-uid", paramLabel = "UID", description = "Also serve this user (repeatable).")
+        @CommandLine.Option(names = "--allow-uid", paramLabel = "UID", description = "Also serve this user (repeatable), with its own credentials only: no local paths, no plugins (README: Security model).")
         private Set<Integer> allowedUids = Set.of();
 
         @CommandLine.Option(names = "--cache-limit", paramLabel = "BYTES",

@@ -144,6 +144,10 @@ public final class Libc {
         static final MethodHandle HANDLE = downcall("getuid", FunctionDescriptor.of(JAVA_INT));
     }
 
+    private static final class Umask {
+        static final MethodHandle HANDLE = downcall("umask", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+
     private static final class Setsid {
         static final MethodHandle HANDLE = downcall("setsid", FunctionDescriptor.of(JAVA_INT));
     }
@@ -403,6 +407,16 @@ public final class Libc {
         MemorySegment state = callState();
         try {
             return (int) Getuid.HANDLE.invokeExact(state);
+        } catch (Throwable t) {
+            throw unexpected(t);
+        }
+    }
+
+    /** umask(2): sets this process's file mode creation mask, inherited by the processes it starts; returns the one before. */
+    public static int umask(int mask) {
+        MemorySegment state = callState();
+        try {
+            return (int) Umask.HANDLE.invokeExact(state, mask);
         } catch (Throwable t) {
             throw unexpected(t);
         }

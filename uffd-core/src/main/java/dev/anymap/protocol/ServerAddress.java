@@ -15,6 +15,8 @@ import java.util.Set;
  */
 public final class ServerAddress {
     private static final Set<PosixFilePermission> OWNER_ONLY_DIRECTORY = PosixFilePermissions.fromString("rwx------");
+    /** The directory of a server that serves other users too ({@code --allow-uid}): they may pass through it, not list or change it. */
+    private static final Set<PosixFilePermission> PASSABLE_DIRECTORY = PosixFilePermissions.fromString("rwx--x--x");
 
     private ServerAddress() {}
 
@@ -59,18 +61,59 @@ public final class ServerAddress {
     /**
      * Creates the socket's directory with mode 0700, or checks that an existing one is a real
      * directory of this user with no access for anyone else: in a shared /tmp another user could
-     * otherwise have made it first and listen in our place.
+     * otherwise have made it first and listen in our place. A directory that others may only pass
+     * through (0711, that of a server that serves other users too) is left so.
      */
     public static void prepareDirectory(Path socket) throws IOException {
-        preparePrivateDirectory(socket.toAbsolutePath().getParent());
+        prepare(socket.toAbsolutePath().getParent(), PASSABLE_DIRECTORY, OWNER_ONLY_DIRECTORY);
+    }
+
+    /**
+     * Prepares the directory of a server's socket as {@link #prepareDirectory} does, with mode 0700,
+     * or 0711 for a server that serves other users too ({@code shared}): they must reach the socket.
+     */
+    public static void prepareServerDirectory(Path socket, boolean shared) throws IOException {
+        Path directory = socket.toAbsolutePath().getParent();
+        Set<PosixFilePermission> mode = shared ? PASSABLE_DIRECTORY : OWNER_ONLY_DIRECTORY;
+        prepare(directory, OWNER_ONLY_DIRECTORY, OWNER_ONLY_DIRECTORY);
+        Files.setPosixFilePermissions(directory, mode);
+    }
+
+    /**
+     * Checks the socket's directory for a client: its own ({@link #prepareDirectory}), or an existing
+     * one of a server of another user that {@code trusted} accepts, which no one else may change
+     * (the server's uid is checked again at connect).
+     *
+     * @return the uid the directory belongs to
+     */
+    public static int prepareDirectory(Path socket, java.util.function.IntPredicate trusted) throws IOException {
+        Path directory = socket.toAbsolutePath().getParent();
+        if (Files.isDirectory(directory, LinkOption.NOFOLLOW_LINKS)) {
+            int owner = (int) Files.getAttribute(directory, "unix:uid", LinkOption.NOFOLLOW_LINKS);
+            if (owner != Libc.getuid() && trusted.test(owner)) {
+                Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(directory, LinkOption.NOFOLLOW_LINKS);
+                if (permissions.contains(PosixFilePermission.GROUP_WRITE) || permissions.contains(PosixFilePermission.OTHERS_WRITE)) {
+                    throw new IOException(directory + " of the page server of uid " + owner + " may be changed by others (mode "
+                            + PosixFilePermissions.toString(permissions) + "); its owner must make it 0711");
+                }
+                return owner;
+            }
+        }
+        prepareDirectory(socket);
+        return Libc.getuid();
     }
 
     /** Creates {@code directory} with mode 0700, or checks that an existing one is this user's alone, as for a socket. */
     public static void preparePrivateDirectory(Path directory) throws IOException {
+        prepare(directory, OWNER_ONLY_DIRECTORY, OWNER_ONLY_DIRECTORY);
+    }
+
+    /** Creates {@code directory} with mode {@code created}, or checks that an existing one is this user's, with at most {@code allowed}. */
+    private static void prepare(Path directory, Set<PosixFilePermission> allowed, Set<PosixFilePermission> created) throws IOException {
         if (!Files.exists(directory, LinkOption.NOFOLLOW_LINKS)) {
             try {
                 Files.createDirectories(directory.getParent());
-                Files.createDirectory(directory, PosixFilePermissions.asFileAttribute(OWNER_ONLY_DIRECTORY));
+                Files.createDirectory(directory, PosixFilePermissions.asFileAttribute(created));
             } catch (java.nio.file.FileAlreadyExistsException raced) {
                 // Another process made it first; it is checked below like any existing one.
             }
@@ -84,8 +127,8 @@ public final class ServerAddress {
                     + "); remove it or choose another socket path");
         }
         Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(directory, LinkOption.NOFOLLOW_LINKS);
-        if (!OWNER_ONLY_DIRECTORY.containsAll(permissions)) {
-            Files.setPosixFilePermissions(directory, OWNER_ONLY_DIRECTORY);
+        if (!allowed.containsAll(permissions)) {
+            Files.setPosixFilePermissions(directory, created);
         }
     }
 }

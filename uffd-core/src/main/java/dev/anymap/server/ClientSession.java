@@ -56,6 +56,8 @@ final class ClientSession implements Runnable {
     private final java.util.function.LongFunction<Message> status;
     private final java.util.function.LongFunction<RegionServer> anyRegion;
     private final RegionLimit regionLimit;
+    /** What this client may have the server do; set before the session runs. */
+    private PeerPolicy policy = PeerPolicy.OWNER;
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
     /** Regions the kernel maps from a local file: no faults to serve, a record for status. */
     private final Map<Long, KernelMappedRegion> kernelMapped = new ConcurrentHashMap<>();
@@ -113,6 +115,12 @@ final class ClientSession implements Runnable {
         this.status = status;
         this.anyRegion = anyRegion;
         this.flushes = new Flushes(connection, peerPid, keeper, requests);
+    }
+
+    /** Serves this client as {@code policy} allows: a client of another user gets nothing of the server's user. */
+    ClientSession forPeer(PeerPolicy policy) {
+        this.policy = policy;
+        return this;
     }
 
     long peerPid() {
@@ -373,10 +381,11 @@ final class ClientSession implements Runnable {
                 case Message.StatsRequest stats -> kernelMapped.containsKey(stats.regionId())
                         ? kernelMapped.get(stats.regionId()).stats(requestId)
                         : region(stats.regionId(), null).stats(requestId);
-                case Message.StatusRequest request -> status.apply(request.requestId());
+                case Message.StatusRequest request -> policy.foreign() ? ownStatus(status.apply(request.requestId()))
+                        : status.apply(request.requestId());
                 case Message.TraceRequest trace -> {
-                    // Any client's region: tools look at what an application's page server holds.
-                    RegionServer region = anyRegion.apply(trace.regionId());
+                    // Any client's region: tools look at what an application's page server holds. Another user's, its own only.
+                    RegionServer region = policy.foreign() ? regions.get(trace.regionId()) : anyRegion.apply(trace.regionId());
                     if (region == null) {
                         throw new IllegalArgumentException("this page server has no region " + trace.regionId());
                     }
@@ -397,6 +406,15 @@ final class ClientSession implements Runnable {
         } catch (Exception e) {
             return new Message.Failure(requestId, kind(e), String.valueOf(e.getMessage()));
         }
+    }
+
+    /** A status as another user sees it: the regions of its own process only, not what the server's user maps. */
+    private Message ownStatus(Message status) {
+        if (!(status instanceof Message.Status all)) {
+            return status;
+        }
+        java.util.List<Message.RegionStatus> own = all.regions().stream().filter(region -> region.clientPid() == peerPid).toList();
+        return new Message.Status(all.requestId(), all.serverPid(), all.clients(), own.size(), own, all.cache());
     }
 
     /** Takes back this client's regions that this server took over from a dead one. */
@@ -454,7 +472,14 @@ final class ClientSession implements Runnable {
 
     private Message map(Message.Map map) throws IOException, URISyntaxException {
         regionLimit.check(peerPid);
-        return map(map, NEXT_REGION.getAndIncrement(), null);
+        try {
+            return map(policy.admit(map), NEXT_REGION.getAndIncrement(), null);
+        } catch (UnknownSchemeException e) {
+            if (!policy.foreign()) {
+                throw e;
+            }
+            throw new IllegalArgumentException(e.getMessage() + policy.unknownScheme(), e);
+        }
     }
 
     /**
@@ -469,6 +494,7 @@ final class ClientSession implements Runnable {
         // The providers of the process that mapped: its plugins, its versions of them.
         BackendLoaders.Backends backends = backendLoaders.of(map.codePath());
         BackendProvider provider = backends.provider(uri);
+        policy.check(uri, provider, map.options());
         String backendName = provider.name();
         cache.checkChunkSize(chunk, Redaction.uri(uri));
         StorageSpeeds.Speed storageSpeed = storageSpeeds.of(uri, provider.redact(map.options()));

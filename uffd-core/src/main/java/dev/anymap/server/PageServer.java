@@ -132,7 +132,9 @@ public final class PageServer implements AutoCloseable {
      */
     public synchronized void start(java.util.List<String> restartCommand, boolean takeOver) throws IOException {
         System.setProperty(BackendProvider.PAGE_SERVER_PROPERTY, "true");
-        ServerAddress.prepareDirectory(socket);
+        boolean shared = !allowedUids.isEmpty();
+        keepNewFilesPrivate(allowedUids);
+        ServerAddress.prepareServerDirectory(socket, shared);
         keeper = restartCommand == null ? null : new KeeperLink(socket, restartCommand);
         if (keeper == null) {
             lock();
@@ -151,7 +153,8 @@ public final class PageServer implements AutoCloseable {
         }
         Files.deleteIfExists(socket);
         listener = UnixSockets.listen(socket, 64);
-        Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-------"));
+        // Another user connects only if it may write the socket; the uid check at accept still refuses every user not allowed.
+        Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString(shared ? "rw-rw-rw-" : "rw-------"));
         synchronized (admission) {
             idleSince = System.nanoTime();
         }
@@ -160,6 +163,18 @@ public final class PageServer implements AutoCloseable {
         scheduleIdleCheck();
         idleTimer.scheduleWithFixedDelay(this::dropOrphansOfExitedClients, 1, 1, TimeUnit.SECONDS);
         LOG.log(System.Logger.Level.INFO, "page server " + ProcessHandle.current().pid() + " listening at " + socket);
+    }
+
+    /**
+     * A server that serves other users ({@code --allow-uid}) has a socket directory they can pass
+     * through (mode 0711): every file it, its keeper and its standby create there (logs, locks, the
+     * keeper's socket) is then made for its own user alone (umask 077), so that no one can read a
+     * log or hold a lock of it by name. Called before the first of them is created.
+     */
+    static void keepNewFilesPrivate(Set<Integer> allowedUids) {
+        if (!allowedUids.isEmpty()) {
+            Libc.umask(0077);
+        }
     }
 
     private void lock() throws IOException {
@@ -222,7 +237,7 @@ public final class PageServer implements AutoCloseable {
                 String refusal;
                 ClientSession session = new ClientSession(connection, peer.pid(), ClientSession.startOf(peer.pid()),
                         backendLoaders, storageSpeeds, cache, keeper, this::claim, this::sessionEnded, this::status, this::region,
-                        peerLimits);
+                        peerLimits).forPeer(PeerPolicy.of(peer.uid(), Libc.getuid()));
                 synchronized (admission) {
                     if (closing) {
                         connection.close();

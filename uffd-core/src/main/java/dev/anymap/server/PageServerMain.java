@@ -75,6 +75,7 @@ public final class PageServerMain {
             }
             i++;
         }
+        PageServer.keepNewFilesPrivate(allowed);
         ServerLog.capStandardError(socket.resolveSibling("server.log"));
         PageServer server;
         try {
