@@ -66,7 +66,7 @@ class HostilePeersPastLimitsTest {
     private static final List<String> STAGES = List.of("CONNECTED", "MAPPED", "READ");
 
     @Test
-    @Timeout(value = 4, unit = TimeUnit.MINUTES)
+    @Timeout(value = 5, unit = TimeUnit.MINUTES)
     void peersPastEveryLimitAndKilledMidRequestLeaveTheServerServingRightWithinItsLimits() throws Exception {
         long seed = Long.getLong("anymap.fuzz.seed", System.nanoTime());
         Duration duration = Duration.ofSeconds(Long.getLong("anymap.fuzz.seconds", 25));
@@ -91,6 +91,7 @@ class HostilePeersPastLimitsTest {
             assertPeerEnded(warmPeer, about);
             watch.assertGone(warmPeer.pid(), about);
             ProcessUsage before = ProcessUsage.of(server.pid());
+            List<String> threadsBefore = ProcessUsage.threadNames(server.pid());
 
             Process peer = hostilePeer(socket, duration.toSeconds(), seed, secret);
             AtomicBoolean fuzzing = new AtomicBoolean(true);
@@ -135,11 +136,13 @@ class HostilePeersPastLimitsTest {
 
             assertFullTurns(socket, seed, watch, about);
             readRight(normal, 1);
-            ProcessUsage after = ProcessUsage.settled(server.pid(), before, SLACK);
+            // The server's fetch workers are a pool that keeps an idle thread for 60 s, and the fuzz's slow reads grew it.
+            ProcessUsage after = ProcessUsage.settled(server.pid(), before, SLACK, Duration.ofSeconds(90));
             String usage = "before " + before + ", after " + after + "; " + about;
             System.out.println("HostilePeersPastLimitsTest: " + usage);
             assertTrue(after.descriptors() <= before.descriptors() + SLACK, "descriptors left behind: " + usage);
-            assertTrue(after.threads() <= before.threads() + SLACK, "threads left behind: " + usage);
+            assertTrue(after.threads() <= before.threads() + SLACK, "threads left behind: " + usage + "; before " + threadsBefore
+                    + ", after " + ProcessUsage.threadNames(server.pid()));
             List<Long> left = watch.status().peers().stream().map(Message.PeerUsage::pid)
                     .filter(pid -> pid != ProcessHandle.current().pid()).toList();
             assertEquals(List.of(), left, "processes other than this one, all ended, are still in the status; " + about);

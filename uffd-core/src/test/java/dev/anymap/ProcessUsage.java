@@ -15,6 +15,10 @@ record ProcessUsage(int descriptors, int threads, long rss) {
     /** After a full collection in the process, so that the heap's garbage does not count. */
     static ProcessUsage of(long pid) throws Exception {
         collect(pid);
+        return uncollected(pid);
+    }
+
+    private static ProcessUsage uncollected(long pid) throws IOException {
         try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
             int descriptors = (int) fds.count();
             Map<String, Long> status = status(pid);
@@ -27,15 +31,33 @@ record ProcessUsage(int descriptors, int threads, long rss) {
      * their own threads. Taken when it is back within {@code slack} of {@code before}, or after 30 s.
      */
     static ProcessUsage settled(long pid, ProcessUsage before, int slack) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        return settled(pid, before, slack, Duration.ofSeconds(30));
+    }
+
+    /** As {@link #settled(long, ProcessUsage, int)}, waiting up to {@code within}: a pool's idle threads end after a while. */
+    static ProcessUsage settled(long pid, ProcessUsage before, int slack, Duration within) throws Exception {
+        long deadline = System.nanoTime() + within.toNanos();
         ProcessUsage now;
-        while ((now = of(pid)).descriptors() > before.descriptors() + slack || now.threads() > before.threads() + slack) {
+        while ((now = uncollected(pid)).descriptors() > before.descriptors() + slack || now.threads() > before.threads() + slack) {
             if (System.nanoTime() > deadline) {
                 break;
             }
             Thread.sleep(200);
         }
-        return now;
+        return of(pid);
+    }
+
+    /** The names of the process's threads (as the kernel keeps them, 15 characters), sorted: what a count left behind is made of. */
+    static java.util.List<String> threadNames(long pid) throws IOException {
+        try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            return tasks.map(task -> {
+                try {
+                    return Files.readString(task.resolve("comm")).strip();
+                } catch (IOException e) {
+                    return "(ended)";
+                }
+            }).sorted().toList();
+        }
     }
 
     @Override
