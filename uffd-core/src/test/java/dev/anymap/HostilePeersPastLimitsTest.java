@@ -143,9 +143,12 @@ class HostilePeersPastLimitsTest {
             assertTrue(after.descriptors() <= before.descriptors() + SLACK, "descriptors left behind: " + usage);
             assertTrue(after.threads() <= before.threads() + SLACK, "threads left behind: " + usage + "; before " + threadsBefore
                     + ", after " + ProcessUsage.threadNames(server.pid()));
-            List<Long> left = watch.status().peers().stream().map(Message.PeerUsage::pid)
-                    .filter(pid -> pid != ProcessHandle.current().pid()).toList();
+            List<Message.PeerUsage> peers = watch.status().peers();
+            List<Long> left = peers.stream().map(Message.PeerUsage::pid).filter(pid -> pid != ProcessHandle.current().pid()).toList();
             assertEquals(List.of(), left, "processes other than this one, all ended, are still in the status; " + about);
+            // This process, idle now, holds no turn: one a read kept after it ended would be its process's for good.
+            assertEquals(List.of(), peers.stream().filter(held -> held.fetchesInFlight() != 0).toList(),
+                    "an idle process has fetches in flight; " + about);
         } finally {
             server.destroy();
             server.waitFor(30, TimeUnit.SECONDS);
