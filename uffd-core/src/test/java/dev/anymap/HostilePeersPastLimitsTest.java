@@ -227,7 +227,7 @@ class HostilePeersPastLimitsTest {
     private static final class Watch {
         private final Path socket;
         private final Map<Long, Integer> mostRegions = new ConcurrentHashMap<>();
-        private final List<String> past = java.util.Collections.synchronizedList(new ArrayList<>());
+        private final java.util.Set<String> past = java.util.Collections.synchronizedSet(new java.util.LinkedHashSet<>());
         private volatile int mostFetches;
         private volatile long mostPrefetch;
         private volatile long mostCached;
@@ -262,7 +262,7 @@ class HostilePeersPastLimitsTest {
         }
 
         void assertWithinLimits(String about) {
-            assertEquals(List.of(), past, "past a limit per process (" + FETCHES_PER_PROCESS + " fetches, " + PREFETCH_MEMORY
+            assertEquals(List.of(), List.copyOf(past), "past a limit per process (" + FETCHES_PER_PROCESS + " fetches, " + PREFETCH_MEMORY
                     + " bytes fetched ahead); " + about);
             mostRegions.forEach((pid, count) -> assertTrue(count <= REGIONS_PER_PROCESS, "process " + pid + " held " + count
                     + " regions, past the limit of " + REGIONS_PER_PROCESS + "; " + about));
