@@ -27,12 +27,17 @@ import java.util.Random;
  * and dropped. Every map it sends carries a secret option, so that a log can be searched for it.
  * Whatever it sends is drawn from one seed, so that a run that finds something can be repeated.
  *
- * <p>It checks what it can from the outside: a descriptor that is not a userfaultfd is refused,
- * with a Failure that says so. What it leaves behind (descriptors, memory, log lines) is for its
- * caller to check.
+ * <p>Given the server's limits per process, it also goes past them: more connections and regions
+ * at once than it may hold, and prefetch orders over slow objects far beyond its prefetch memory,
+ * cut off or left queued.
  *
- * <p>As a program (the soak runs it in a process of its own):
- * {@code HostilePeer SOCKET SECONDS SEED SECRET}.
+ * <p>It checks what it can from the outside: a descriptor that is not a userfaultfd is refused,
+ * with a Failure that says so; past a limit on connections or regions it is refused with a Failure
+ * that names the option, and never holds more than the limit at once. What it leaves behind
+ * (descriptors, memory, log lines, its usage in the server's status) is for its caller to check.
+ *
+ * <p>As a program (the soak, and the fuzz past the limits, run it in a process of its own):
+ * {@code HostilePeer SOCKET SECONDS SEED SECRET [CONNECTIONS-PER-PROCESS REGIONS-PER-PROCESS]}.
  */
 public final class HostilePeer {
     private static final int MAGIC = 0x414E594D;
@@ -42,23 +47,38 @@ public final class HostilePeer {
     private final Path socket;
     private final Random random;
     private final String secret;
+    private final Limits limits;
     private final List<String> problems = new ArrayList<>();
     private int rounds;
     private int refusedDescriptors;
+    private int refusedConnections;
+    private int refusedRegions;
+
+    /** The server's limits per process that the peer goes past; {@link #NONE} for no rounds past limits. */
+    public record Limits(int connectionsPerProcess, int regionsPerProcess) {}
+
+    public static final Limits NONE = new Limits(0, 0);
 
     public HostilePeer(Path socket, long seed, String secret) {
+        this(socket, seed, secret, NONE);
+    }
+
+    public HostilePeer(Path socket, long seed, String secret, Limits limits) {
         this.socket = socket;
         this.random = new Random(seed);
         this.secret = secret;
+        this.limits = limits;
     }
 
     /** What a run did, and what it found wrong (empty if nothing). */
-    public record Summary(int rounds, int refusedDescriptors, List<String> problems) {}
+    public record Summary(int rounds, int refusedDescriptors, int refusedConnections, int refusedRegions, List<String> problems) {}
 
     public static void main(String[] args) throws Exception {
-        Summary summary = new HostilePeer(Path.of(args[0]), Long.parseLong(args[2]), args[3])
+        Limits limits = args.length > 5 ? new Limits(Integer.parseInt(args[4]), Integer.parseInt(args[5])) : NONE;
+        Summary summary = new HostilePeer(Path.of(args[0]), Long.parseLong(args[2]), args[3], limits)
                 .run(Duration.ofSeconds(Long.parseLong(args[1])));
-        System.out.println("ROUNDS " + summary.rounds() + " REFUSED " + summary.refusedDescriptors() + " PROBLEMS " + summary.problems());
+        System.out.println("ROUNDS " + summary.rounds() + " REFUSED " + summary.refusedDescriptors() + " CONNECTIONS "
+                + summary.refusedConnections() + " REGIONS " + summary.refusedRegions() + " PROBLEMS " + summary.problems());
         System.exit(summary.problems().isEmpty() ? 0 : 1);
     }
 
@@ -68,12 +88,12 @@ public final class HostilePeer {
         while (System.nanoTime() < end) {
             rounds++;
             try {
-                round(random.nextInt(11));
+                round(random.nextInt(limits == NONE ? 11 : 14));
             } catch (IOException | RuntimeException e) {
                 // The server may drop a peer at any point: that is its right, not a finding.
             }
         }
-        return new Summary(rounds, refusedDescriptors, List.copyOf(problems));
+        return new Summary(rounds, refusedDescriptors, refusedConnections, refusedRegions, List.copyOf(problems));
     }
 
     private void round(int kind) throws IOException {
@@ -88,7 +108,10 @@ public final class HostilePeer {
             case 7 -> attachRealAndDisconnect();
             case 8 -> burst();
             case 9 -> requests();
-            default -> descriptorWithAnotherMessage();
+            case 10 -> descriptorWithAnotherMessage();
+            case 11 -> pastConnectionLimit();
+            case 12 -> pastRegionLimit();
+            default -> prefetchFlood();
         }
     }
 
@@ -200,8 +223,13 @@ public final class HostilePeer {
         if (answer == null) {
             throw new IOException("dropped");
         }
+        answer.closeDescriptors(); // the object's memory, which this peer never maps
         if (!(answer.message() instanceof Message.Mapped mapped)) {
-            problems.add("a valid map was refused: " + answer.message());
+            // Past the limit of regions is a refusal it may get while the server still closes those of its last connections.
+            if (limits == NONE || !(answer.message() instanceof Message.Failure failure)
+                    || !failure.message().contains("--max-regions-per-process")) {
+                problems.add("a valid map was refused: " + answer.message());
+            }
             return -1;
         }
         return mapped.regionId();
@@ -341,6 +369,111 @@ public final class HostilePeer {
                 Libc.close(other);
             }
             connection.receive();
+        }
+    }
+
+    /**
+     * More connections at once than the server takes of one process: those past the limit are
+     * refused with a Failure that names its option, and no more than the limit are ever welcomed.
+     * Fewer may be, while the server still closes the sessions of an earlier round.
+     */
+    private void pastConnectionLimit() {
+        List<Connection> open = new ArrayList<>();
+        int welcomed = 0;
+        try {
+            for (int i = limits.connectionsPerProcess() + 1 + random.nextInt(8); i > 0; i--) {
+                Connection connection = connect();
+                open.add(connection);
+                connection.send(new Message.Hello(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
+                Connection.Incoming answer = connection.receive();
+                if (answer == null) {
+                    continue; // closed unanswered: too many refused at once
+                }
+                answer.closeDescriptors();
+                switch (answer.message()) {
+                    case Message.Welcome ignored -> welcomed++;
+                    case Message.Failure failure when failure.message().contains("--max-connections-per-process") -> refusedConnections++;
+                    case Message.Failure failure when failure.message().contains("--max-connections ") -> { }
+                    default -> problems.add("a connection past the limit of " + limits.connectionsPerProcess() + " was answered "
+                            + answer.message());
+                }
+            }
+        } catch (IOException e) {
+            // The backlog is full, or the server dropped one: the round is as big as it gets.
+        } finally {
+            open.forEach(Connection::close);
+        }
+        if (welcomed > limits.connectionsPerProcess()) {
+            problems.add(welcomed + " connections of one process were welcomed at once, past the limit of " + limits.connectionsPerProcess());
+        }
+    }
+
+    /** More regions on one connection than the server maps for one process: those past it refused, naming the option. */
+    private void pastRegionLimit() throws IOException {
+        try (Connection connection = greeted()) {
+            int mapped = 0;
+            for (int i = limits.regionsPerProcess() + 1 + random.nextInt(4); i > 0; i--) {
+                connection.send(new Message.Map(i, "faulty:many" + random.nextInt(8) + "?size=" + SIZE + "&seed=" + random.nextInt(4),
+                        Map.of("token", secret), 1 << 16, 4, new Message.Prefetching(0, false, false, 0, 1L << 30), "",
+                        Message.Assumed.NONE, 60_000, Message.CodePath.SERVER));
+                Connection.Incoming answer = connection.receive();
+                if (answer == null) {
+                    return;
+                }
+                answer.closeDescriptors();
+                switch (answer.message()) {
+                    case Message.Mapped ignored -> mapped++;
+                    case Message.Failure failure when failure.message().contains("--max-regions-per-process") -> refusedRegions++;
+                    default -> problems.add("a map past the limit of " + limits.regionsPerProcess() + " regions was answered "
+                            + answer.message());
+                }
+            }
+            if (mapped > limits.regionsPerProcess()) {
+                problems.add(mapped + " regions were mapped for one process at once, past the limit of " + limits.regionsPerProcess());
+            }
+        }
+    }
+
+    /**
+     * A slow object mapped, and prefetch orders for all its chunks, over and over, far past the
+     * prefetch memory of a process; then the peer goes at once, with its reads queued and parked, or
+     * a moment later, or after an unmap.
+     */
+    private void prefetchFlood() throws IOException {
+        long size = 64L << 20;
+        int chunk = 1 << 16;
+        try (Connection connection = greeted()) {
+            connection.send(new Message.Map(1, "faulty:flood" + random.nextInt(4) + "?size=" + size + "&seed=" + random.nextInt(1000)
+                    + "&slowfrom=0&delay=" + random.nextInt(20), Map.of("token", secret), chunk, 1 + random.nextInt(16),
+                    new Message.Prefetching(random.nextInt(64), random.nextBoolean(), false, 0, 1L << 30), "", Message.Assumed.NONE,
+                    60_000, Message.CodePath.SERVER));
+            Connection.Incoming answer = connection.receive();
+            if (answer == null) {
+                return;
+            }
+            answer.closeDescriptors();
+            if (!(answer.message() instanceof Message.Mapped mapped)) {
+                return; // past the limit of regions, say, while an earlier round's close is under way
+            }
+            int chunks = (int) (size / chunk);
+            for (int i = 1 + random.nextInt(4); i > 0; i--) {
+                int from = random.nextInt(chunks);
+                connection.send(new Message.PrefetchOrder(2, mapped.regionId(),
+                        java.util.stream.IntStream.range(0, chunks).map(c -> (c + from) % chunks).toArray()));
+            }
+            switch (random.nextInt(3)) {
+                case 0 -> { } // gone with everything queued
+                case 1 -> Thread.sleep(random.nextInt(300)); // gone with reads in flight: the moment is part of the fuzz
+                default -> {
+                    connection.send(new Message.Unmap(3, mapped.regionId()));
+                    while ((answer = connection.receive()) != null && !(answer.message() instanceof Message.Unmapped)
+                            && !(answer.message() instanceof Message.Failure)) {
+                        answer.closeDescriptors();
+                    }
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 }

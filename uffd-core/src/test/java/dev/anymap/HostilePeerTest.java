@@ -17,7 +17,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -73,7 +72,7 @@ class HostilePeerTest {
             HostilePeer.Summary warmUp = new HostilePeer(config.socket(), ~seed, secret).run(Duration.ofSeconds(4));
             assertEquals(List.of(), warmUp.problems(), about);
             assertReadsRight(anymap, withSecret);
-            Usage before = Usage.of(server);
+            ProcessUsage before = ProcessUsage.of(server);
 
             HostilePeer.Summary fuzz = new HostilePeer(config.socket(), seed, secret).run(duration);
 
@@ -81,13 +80,13 @@ class HostilePeerTest {
             assertTrue(fuzz.refusedDescriptors() > 0, "no Attach with a descriptor that is not a userfaultfd was tried; " + about);
             assertEquals(server, anymap.serverStatus().serverPid(), "the page server died under the fuzz; " + about);
             assertReadsRight(anymap, withSecret);
-            Usage after = Usage.settled(server, before);
+            ProcessUsage after = ProcessUsage.settled(server, before, SLACK);
             String usage = "before " + before + ", after " + after + " " + fuzz.rounds() + " rounds; " + about;
             System.out.println("HostilePeerTest: " + fuzz.refusedDescriptors() + " descriptors refused; " + usage);
             assertTrue(after.descriptors() <= before.descriptors() + SLACK, "descriptors left behind: " + usage);
             assertTrue(after.threads() <= before.threads() + SLACK, "threads left behind: " + usage);
             assertTrue(after.rss() <= before.rss() + RSS_SLACK, "memory left behind: " + usage);
-            double busy = cpuSeconds(server, Duration.ofSeconds(2)) / 2;
+            double busy = ProcessUsage.cpuSeconds(server, Duration.ofSeconds(2)) / 2;
             assertTrue(busy < 0.2, "the idle page server keeps " + Math.round(busy * 100) + "% of a core busy; " + about);
         }
         String log = Files.readString(config.socket().resolveSibling("server.log"), StandardCharsets.UTF_8);
@@ -105,69 +104,5 @@ class HostilePeerTest {
                 assertArrayEquals(ReferenceContent.bytes(SIZE, SEED, offset, read.length), read, "bytes at " + offset);
             }
         }
-    }
-
-    /** What a process holds: open descriptors, threads, resident memory. */
-    private record Usage(int descriptors, int threads, long rss) {
-        /** After a full collection in the process, so that the heap's garbage does not count. */
-        static Usage of(long pid) throws Exception {
-            collect(pid);
-            try (Stream<Path> fds = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
-                int descriptors = (int) fds.count();
-                Map<String, Long> status = status(pid);
-                return new Usage(descriptors, status.get("Threads").intValue(), status.get("VmRSS") << 10);
-            }
-        }
-
-        /**
-         * The usage once the server has finished closing what the peer's last connections left:
-         * sessions end on their own threads. Taken when it is back within bounds, or after 30 s.
-         */
-        static Usage settled(long pid, Usage before) throws Exception {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            Usage now;
-            while ((now = of(pid)).descriptors() > before.descriptors() + SLACK || now.threads() > before.threads() + SLACK) {
-                if (System.nanoTime() > deadline) {
-                    break;
-                }
-                Thread.sleep(200);
-            }
-            return now;
-        }
-
-        @Override
-        public String toString() {
-            return descriptors + " descriptors, " + threads + " threads, " + (rss >> 20) + " MiB resident";
-        }
-    }
-
-    private static void collect(long pid) throws Exception {
-        Process jcmd = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jcmd").toString(), Long.toString(pid), "GC.run")
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        assertTrue(jcmd.waitFor(60, TimeUnit.SECONDS), "jcmd GC.run did not end");
-    }
-
-    private static Map<String, Long> status(long pid) throws IOException {
-        var values = new java.util.HashMap<String, Long>();
-        for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
-            String[] parts = line.split(":\\s+");
-            if (parts.length == 2 && parts[1].split("\\s")[0].matches("\\d+")) {
-                values.put(parts[0], Long.parseLong(parts[1].split("\\s")[0]));
-            }
-        }
-        return values;
-    }
-
-    /** CPU seconds the process spends over {@code window}. */
-    private static double cpuSeconds(long pid, Duration window) throws Exception {
-        long start = cpuTicks(pid);
-        Thread.sleep(window.toMillis()); // a measuring window, not a wait for anything
-        return (cpuTicks(pid) - start) / 100.0;
-    }
-
-    private static long cpuTicks(long pid) throws IOException {
-        String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
-        String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-        return Long.parseLong(fields[11]) + Long.parseLong(fields[12]); // utime, stime (fields 14, 15), in USER_HZ = 100
     }
 }

@@ -426,7 +426,10 @@ final class FetchScheduler {
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
             for (Extent extent; !stopping && (extent = prefetch.poll()) != null; ) {
                 if (extent.started().get()) {
-                    continue; // taken over by the demand workers
+                    // Taken over by the demand workers. It may have waited its turn with its process and been handed one
+                    // since: that turn goes to the process's next read, or it would be held for good.
+                    extent.requester().peer().fetchDropped(extent);
+                    continue;
                 }
                 PeerBudget peer = extent.requester().peer();
                 Extent queued = extent;
