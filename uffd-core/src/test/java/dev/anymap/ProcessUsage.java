@@ -60,6 +60,19 @@ record ProcessUsage(int descriptors, int threads, long rss) {
         }
     }
 
+    /** What the process's descriptors are (as /proc names them), sorted: what a count left behind is made of. */
+    static java.util.List<String> descriptorNames(long pid) throws IOException {
+        try (Stream<Path> descriptors = Files.list(Path.of("/proc", Long.toString(pid), "fd"))) {
+            return descriptors.map(descriptor -> {
+                try {
+                    return Files.readSymbolicLink(descriptor).toString().replaceAll("\\[[0-9]+\\]$", "[]");
+                } catch (IOException e) {
+                    return "(closed)";
+                }
+            }).sorted().toList();
+        }
+    }
+
     @Override
     public String toString() {
         return descriptors + " descriptors, " + threads + " threads, " + (rss >> 20) + " MiB resident";

@@ -48,7 +48,7 @@ final class EvictionQueues {
 
     /** The next chunk to drop, taken off its queue and remembered as a ghost; null if none is cached. */
     Slot victim() {
-        boolean fromProbation = !probation.isEmpty() && (protectedChunks.isEmpty() || probationBytes > limit * PROBATION_SHARE);
+        boolean fromProbation = fromProbation();
         LinkedHashMap<Slot, Long> queue = fromProbation ? probation : protectedChunks;
         Iterator<java.util.Map.Entry<Slot, Long>> head = queue.entrySet().iterator();
         if (!head.hasNext()) {
@@ -61,6 +61,16 @@ final class EvictionQueues {
         }
         remember(entry.getKey(), entry.getValue());
         return entry.getKey();
+    }
+
+    /** The chunk {@link #victim()} would take now, left where it is; null if none. */
+    Slot nextVictim() {
+        LinkedHashMap<Slot, Long> queue = fromProbation() ? probation : protectedChunks;
+        return queue.isEmpty() ? null : queue.firstEntry().getKey();
+    }
+
+    private boolean fromProbation() {
+        return !probation.isEmpty() && (protectedChunks.isEmpty() || probationBytes > limit * PROBATION_SHARE);
     }
 
     /** Takes {@code slot} off its queue, to be dropped out of turn, and remembers it as a ghost; false if it was in none. */

@@ -290,12 +290,16 @@ final class PageCache {
             Map<ServedObject, List<Integer>> victims = new HashMap<>();
             synchronized (this) {
                 for (long taken = 0; taken < Math.min(over, EVICTION_BATCH); ) {
-                    EvictionQueues.Slot victim = shareVictim();
+                    EvictionQueues.Slot next = queues.nextVictim();
+                    if (next == null) {
+                        break;
+                    }
+                    PeerBudget nextOwner = next.object().fetchedFor(next.chunk());
+                    // The policy's victim stands unless it is of a process within its share while another is past
+                    // its own: that one gives up its chunk instead. A process alone keeps the policy's order.
+                    EvictionQueues.Slot victim = nextOwner != null && nextOwner.pastShare() ? null : shareVictim();
                     if (victim == null) {
                         victim = queues.victim();
-                    }
-                    if (victim == null) {
-                        break;
                     }
                     victims.computeIfAbsent(victim.object(), object -> new ArrayList<>()).add(victim.chunk());
                     taken += victim.object().table().fillLength(victim.chunk(), 1);

@@ -3,7 +3,6 @@ package dev.anymap.server;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 
@@ -16,9 +15,12 @@ import java.util.function.BooleanSupplier;
  * and the next {@link #wake()} starts one again.
  */
 final class RegionWorkers {
-    /** Platform threads: on virtual ones, measured, a cold scan of 256 MiB on S3 ran at 150 MB/s instead of 270. */
-    private static final ExecutorService THREADS =
-            Executors.newCachedThreadPool(Thread.ofPlatform().name("anymap-worker-", 0).daemon().factory());
+    /**
+     * Platform threads: on virtual ones, measured, a cold scan of 256 MiB on S3 ran at 150 MB/s instead of 270.
+     * One idle for 15 s ends: a burst of reads (a pull, a client's fuzz) leaves no hundreds of threads for long.
+     */
+    private static final ExecutorService THREADS = new java.util.concurrent.ThreadPoolExecutor(0, Integer.MAX_VALUE, 15,
+            TimeUnit.SECONDS, new java.util.concurrent.SynchronousQueue<>(), Thread.ofPlatform().name("anymap-worker-", 0).daemon().factory());
 
     /** Takes extents from a region's queue until it is empty or the region stops. */
     @FunctionalInterface

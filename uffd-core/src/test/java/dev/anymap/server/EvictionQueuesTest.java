@@ -1,5 +1,6 @@
 package dev.anymap.server;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -31,6 +32,26 @@ class EvictionQueuesTest {
             queues.admit(slot, CHUNK);
             resident.add(slot);
         }
+    }
+
+    @Test
+    void theNextVictimIsTheOneTakenNextAndLookingTakesNothing() {
+        EvictionQueues queues = new EvictionQueues(4 * CHUNK);
+        for (int chunk = 0; chunk < 6; chunk++) {
+            queues.admit(new EvictionQueues.Slot(null, chunk), CHUNK);
+        }
+        for (int i = 0; i < 3; i++) {
+            queues.victim();
+        }
+        // Chunks dropped and fetched again go to the protected queue: both queues are looked into.
+        queues.admit(new EvictionQueues.Slot(null, 0), CHUNK);
+        queues.admit(new EvictionQueues.Slot(null, 1), CHUNK);
+        for (int taken = 0; taken < 5; taken++) {
+            EvictionQueues.Slot next = queues.nextVictim();
+            assertEquals(next, queues.nextVictim(), "looking took it");
+            assertEquals(next, queues.victim());
+        }
+        assertNull(queues.nextVictim());
     }
 
     @Test
