@@ -3,7 +3,6 @@ package dev.anymap;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -11,8 +10,6 @@ import dev.anymap.linux.UnixSockets;
 import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.server.JavaCommand;
-import dev.anymap.server.PageServerMain;
-import dev.anymap.server.ReadyLine;
 import dev.anymap.testbackend.ReferenceContent;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -73,7 +70,7 @@ class HostilePeersPastLimitsTest {
         String secret = "s3cr3t-" + Long.toHexString(seed) + "-never-logged";
         String about = "fuzz seed " + seed + " (rerun with -Danymap.fuzz.seed=" + seed + ")";
         Path socket = TestServers.privateServer().socket();
-        Process server = startServer(socket, "--max-connections", "256",
+        Process server = TestServers.startServerProcess(socket, "--max-connections", "256",
                 "--max-connections-per-process", Integer.toString(CONNECTIONS_PER_PROCESS),
                 "--max-regions-per-process", Integer.toString(REGIONS_PER_PROCESS),
                 "--max-fetches-per-process", Integer.toString(FETCHES_PER_PROCESS),
@@ -325,17 +322,6 @@ class HostilePeersPastLimitsTest {
     private static Process dyingPeer(Path socket, String mode, long seed) throws IOException {
         return new ProcessBuilder(JavaCommand.of(DyingPeerProgram.class, List.of("-Xmx128m"), List.of(socket.toString(), mode,
                 Long.toString(seed)))).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-    }
-
-    private static Process startServer(Path socket, String... limits) throws Exception {
-        Files.createDirectories(socket.getParent(), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-                java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
-        List<String> arguments = new ArrayList<>(List.of("--socket", socket.toString(), "--exit-when-idle", "60000"));
-        arguments.addAll(List.of(limits));
-        Process server = new ProcessBuilder(JavaCommand.of(PageServerMain.class, PageServerMain.JVM_OPTIONS, arguments))
-                .redirectError(ProcessBuilder.Redirect.appendTo(socket.resolveSibling("server.log").toFile())).start();
-        assertNotNull(ReadyLine.await(server, PageServerMain.READY, Duration.ofSeconds(60)), "the page server did not start");
-        return server;
     }
 
     /**

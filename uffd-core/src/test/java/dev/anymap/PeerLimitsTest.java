@@ -2,22 +2,18 @@ package dev.anymap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.anymap.linux.UnixSockets;
 import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.server.JavaCommand;
-import dev.anymap.server.PageServerMain;
-import dev.anymap.server.ReadyLine;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -36,7 +32,7 @@ class PeerLimitsTest {
     @Timeout(value = 2, unit = TimeUnit.MINUTES)
     void aProcessWithManyRegionsFaultingOnSlowStorageHasAtMostItsFetchesInFlightAndAnotherIsServed() throws Exception {
         Path socket = TestServers.privateServer().socket();
-        Process server = startServer(socket, "--max-fetches-per-process", "4", "--cache-limit", Long.toString(256 * MIB));
+        Process server = TestServers.startServerProcess(socket, "--max-fetches-per-process", "4", "--cache-limit", Long.toString(256 * MIB));
         try {
             Process abuser = client(socket, "read", 8, 4 * MIB, 100, "slowfrom=0&delay=40");
             Usage seen = watch(socket, abuser);
@@ -57,7 +53,7 @@ class PeerLimitsTest {
     void aProcessPullingHugeObjectsHoldsAtMostItsPrefetchMemoryAndAnotherIsServed() throws Exception {
         Path socket = TestServers.privateServer().socket();
         long limit = 8 * MIB;
-        Process server = startServer(socket, "--max-prefetch-memory-per-process", Long.toString(limit), "--cache-limit",
+        Process server = TestServers.startServerProcess(socket, "--max-prefetch-memory-per-process", Long.toString(limit), "--cache-limit",
                 Long.toString(256 * MIB));
         try {
             Process abuser = client(socket, "pull", 2, 48 * MIB, 300, "slowfrom=0&delay=2");
@@ -81,7 +77,7 @@ class PeerLimitsTest {
         Path socket = TestServers.privateServer().socket();
         long cacheLimit = 128 * MIB;
         long hot = 32 * MIB;
-        Process server = startServer(socket, "--cache-limit", Long.toString(cacheLimit), "--max-cache-share", "50");
+        Process server = TestServers.startServerProcess(socket, "--cache-limit", Long.toString(cacheLimit), "--max-cache-share", "50");
         try {
             Process normal = client(socket, "hold", 1, hot, 500, null);
             BufferedReader normalOut = new BufferedReader(new InputStreamReader(normal.getInputStream(), StandardCharsets.UTF_8));
@@ -156,17 +152,6 @@ class PeerLimitsTest {
         assertTrue(client.waitFor(90, TimeUnit.SECONDS), what + " did not end");
         assertEquals(0, client.exitValue(), what + " failed: " + out);
         assertTrue(out.contains("READ"), what + " did not read its objects: " + out);
-    }
-
-    private static Process startServer(Path socket, String... limits) throws Exception {
-        Files.createDirectories(socket.getParent(), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
-                java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
-        List<String> arguments = new ArrayList<>(List.of("--socket", socket.toString(), "--exit-when-idle", "60000"));
-        arguments.addAll(List.of(limits));
-        Process server = new ProcessBuilder(JavaCommand.of(PageServerMain.class, PageServerMain.JVM_OPTIONS, arguments))
-                .redirectError(ProcessBuilder.Redirect.appendTo(socket.resolveSibling("server.log").toFile())).start();
-        assertNotNull(ReadyLine.await(server, PageServerMain.READY, Duration.ofSeconds(60)), "the page server did not start");
-        return server;
     }
 
     private static void stop(Process server) throws InterruptedException {

@@ -1,10 +1,14 @@
 package dev.anymap;
 
 import dev.anymap.protocol.ServerAddress;
+import dev.anymap.server.JavaCommand;
+import dev.anymap.server.PageServerMain;
+import dev.anymap.server.ReadyLine;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 
@@ -22,6 +26,23 @@ final class TestServers {
      * The live page server at {@code config}'s socket: a child of this JVM, or of the keeper that
      * started it to take over from a dead one.
      */
+    /**
+     * A page server started as its own process at {@code socket}, with {@code options} of
+     * {@code PageServerMain} (limits, say), that a client reaches with auto-start off; its log is
+     * {@code server.log} beside the socket.
+     */
+    static Process startServerProcess(Path socket, String... options) throws Exception {
+        Files.createDirectories(socket.getParent(), java.nio.file.attribute.PosixFilePermissions.asFileAttribute(
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwx------")));
+        List<String> arguments = new ArrayList<>(List.of("--socket", socket.toString(), "--exit-when-idle", "60000"));
+        arguments.addAll(List.of(options));
+        Process server = new ProcessBuilder(JavaCommand.of(PageServerMain.class, PageServerMain.JVM_OPTIONS, arguments))
+                .redirectError(ProcessBuilder.Redirect.appendTo(socket.resolveSibling("server.log").toFile())).start();
+        org.junit.jupiter.api.Assertions.assertNotNull(ReadyLine.await(server, PageServerMain.READY, Duration.ofSeconds(60)),
+                "the page server did not start");
+        return server;
+    }
+
     static Optional<ProcessHandle> startedServer(AnymapConfig config) {
         return processWith("dev.anymap.server.PageServerMain", config.socket().toString());
     }
