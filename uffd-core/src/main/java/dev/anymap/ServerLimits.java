@@ -16,7 +16,9 @@ import java.util.List;
  * @param fetchesPerProcess storage reads that the regions of one process have outstanding at once
  *     ({@value #FETCHES_PER_PROCESS}); a fault past it waits for one of them to end, and never fails
  * @param prefetchMemoryPerProcess bytes that prefetching for one process (readahead, pulls, replayed
- *     traces) may hold in the cache ahead of its faults, or 0 for the cache's whole limit (the default)
+ *     traces) may hold in the cache ahead of its faults, or 0 for no limit (the default): the server
+ *     sees no read of a chunk already in memory, so chunks a scan has read count until they leave the
+ *     cache, and a limit below the cache slows a scan of more than it
  * @param cacheSharePercent the share of the cache's limit that the chunks fetched for one process
  *     may hold when the cache is full ({@value #CACHE_SHARE_PERCENT}%): past it, its own chunks are dropped first
  */
@@ -33,7 +35,7 @@ public record ServerLimits(int connections, int connectionsPerProcess, int regio
      * One region reads with up to 16 demand workers and 128 prefetch reads, so one busy region stays within it.
      */
     public static final int FETCHES_PER_PROCESS = 256;
-    /** The default of {@code --max-prefetch-memory-per-process}: 0, the cache's whole limit, which its eviction keeps anyway. */
+    /** The default of {@code --max-prefetch-memory-per-process}: 0, no limit but the cache's own. */
     public static final long PREFETCH_MEMORY_PER_PROCESS = 0;
     /** The default of {@code --max-cache-share}, in percent of the cache's limit. */
     public static final int CACHE_SHARE_PERCENT = 50;

@@ -105,7 +105,7 @@ public final class AnymapCommand implements Runnable {
 
         @CommandLine.Option(names = "--max-prefetch-memory-per-process", paramLabel = "BYTES", defaultValue = "0",
                 description = "Bytes fetched ahead of one process's faults (readahead, pulls, traces) that the cache may hold; past it, "
-                        + "its prefetching stops (default: the cache's limit).")
+                        + "its prefetching stops (default 0: no limit; chunks already read count until they leave the cache).")
         private long maxPrefetchMemoryPerProcess;
 
         @CommandLine.Option(names = "--max-cache-share", paramLabel = "PERCENT",

@@ -318,7 +318,7 @@ public final class PageServer implements AutoCloseable {
         public PeerBudget budget(long pid) {
             synchronized (admission) {
                 return budgets.computeIfAbsent(pid, ignored -> new PeerBudget(pid, limits.fetchesPerProcess(),
-                        limits.prefetchMemoryPerProcess() == 0 ? cache.limit() : limits.prefetchMemoryPerProcess(),
+                        limits.prefetchMemoryPerProcess() == 0 ? Long.MAX_VALUE : limits.prefetchMemoryPerProcess(),
                         cache.limit() / 100 * limits.cacheSharePercent()));
             }
         }
