@@ -70,7 +70,7 @@ class PageServerKilledMidResumeTest {
                 while (checked.get() < killAfter && vcpus.isAlive()) {
                     LockSupport.parkNanos(1_000_000);
                 }
-                ProcessHandle server = TestServers.startedServer(config).orElseThrow();
+                ProcessHandle server = ProcessHandle.of(anymap.serverStatus().serverPid()).orElseThrow();
                 assertTrue(server.destroyForcibly());
                 server.onExit().get(30, TimeUnit.SECONDS);
                 assertNotEquals(killedAt, server.pid(), "a new server took over from the first");
