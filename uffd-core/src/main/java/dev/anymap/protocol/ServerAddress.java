@@ -65,7 +65,7 @@ public final class ServerAddress {
      * through (0711, that of a server that serves other users too) is left so.
      */
     public static void prepareDirectory(Path socket) throws IOException {
-        prepare(socket.toAbsolutePath().getParent(), PASSABLE_DIRECTORY, OWNER_ONLY_DIRECTORY);
+        prepare(socket.toAbsolutePath().getParent(), PASSABLE_DIRECTORY);
     }
 
     /**
@@ -75,7 +75,7 @@ public final class ServerAddress {
     public static void prepareServerDirectory(Path socket, boolean shared) throws IOException {
         Path directory = socket.toAbsolutePath().getParent();
         Set<PosixFilePermission> mode = shared ? PASSABLE_DIRECTORY : OWNER_ONLY_DIRECTORY;
-        prepare(directory, OWNER_ONLY_DIRECTORY, OWNER_ONLY_DIRECTORY);
+        prepare(directory, OWNER_ONLY_DIRECTORY);
         Files.setPosixFilePermissions(directory, mode);
     }
 
@@ -105,15 +105,15 @@ public final class ServerAddress {
 
     /** Creates {@code directory} with mode 0700, or checks that an existing one is this user's alone, as for a socket. */
     public static void preparePrivateDirectory(Path directory) throws IOException {
-        prepare(directory, OWNER_ONLY_DIRECTORY, OWNER_ONLY_DIRECTORY);
+        prepare(directory, OWNER_ONLY_DIRECTORY);
     }
 
-    /** Creates {@code directory} with mode {@code created}, or checks that an existing one is this user's, with at most {@code allowed}. */
-    private static void prepare(Path directory, Set<PosixFilePermission> allowed, Set<PosixFilePermission> created) throws IOException {
+    /** Creates {@code directory} with mode 0700, or checks that an existing one is this user's, with at most {@code allowed} (else made 0700). */
+    private static void prepare(Path directory, Set<PosixFilePermission> allowed) throws IOException {
         if (!Files.exists(directory, LinkOption.NOFOLLOW_LINKS)) {
             try {
                 Files.createDirectories(directory.getParent());
-                Files.createDirectory(directory, PosixFilePermissions.asFileAttribute(created));
+                Files.createDirectory(directory, PosixFilePermissions.asFileAttribute(OWNER_ONLY_DIRECTORY));
             } catch (java.nio.file.FileAlreadyExistsException raced) {
                 // Another process made it first; it is checked below like any existing one.
             }
@@ -128,7 +128,7 @@ public final class ServerAddress {
         }
         Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(directory, LinkOption.NOFOLLOW_LINKS);
         if (!allowed.containsAll(permissions)) {
-            Files.setPosixFilePermissions(directory, created);
+            Files.setPosixFilePermissions(directory, OWNER_ONLY_DIRECTORY);
         }
     }
 }
