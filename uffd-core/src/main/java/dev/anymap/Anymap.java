@@ -178,13 +178,13 @@ public final class Anymap implements AutoCloseable {
             address = MappedRegion.mapMemory(memory, length, options.writable());
             uffd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
             if (options.writable()) {
-                Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON | WRITE_TRACKING);
+                Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON | WRITE_TRACKING | Userfaultfd.FEATURE_THREAD_ID);
                 Userfaultfd.register(uffd, address, length, Userfaultfd.REGISTER_MODE_MISSING | Userfaultfd.REGISTER_MODE_WP);
                 // Before any access: from here on, the first write to each page marks it for the next flush.
                 Userfaultfd.writeProtect(uffd, address, length);
                 written = WrittenPages.track(address, length, mapped.size());
             } else {
-                Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON);
+                Userfaultfd.enable(uffd, features & Userfaultfd.FEATURE_POISON | Userfaultfd.FEATURE_THREAD_ID);
                 Userfaultfd.register(uffd, address, length, Userfaultfd.REGISTER_MODE_MISSING);
             }
             link.call(new Message.Attach(link.nextRequestId(), mapped.regionId(), address, length), uffd, uri, server);

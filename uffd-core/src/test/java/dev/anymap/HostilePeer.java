@@ -324,7 +324,7 @@ public final class HostilePeer {
         int uffd = -1;
         try (Connection connection = greeted()) {
             uffd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
-            Userfaultfd.enable(uffd, 0);
+            Userfaultfd.enable(uffd, Userfaultfd.FEATURE_THREAD_ID);
             Userfaultfd.register(uffd, address, SIZE, Userfaultfd.REGISTER_MODE_MISSING);
             long region = mapOne(connection, 3);
             if (region < 0) {

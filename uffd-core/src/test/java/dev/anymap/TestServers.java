@@ -23,10 +23,6 @@ final class TestServers {
     }
 
     /**
-     * The live page server at {@code config}'s socket: a child of this JVM, or of the keeper that
-     * started it to take over from a dead one.
-     */
-    /**
      * A page server started as its own process at {@code socket}, with {@code options} of
      * {@code PageServerMain} (limits, say), that a client reaches with auto-start off; its log is
      * {@code server.log} beside the socket.
@@ -43,6 +39,10 @@ final class TestServers {
         return server;
     }
 
+    /**
+     * The live page server at {@code config}'s socket: a child of this JVM, or of the keeper that
+     * started it to take over from a dead one.
+     */
     static Optional<ProcessHandle> startedServer(AnymapConfig config) {
         return processWith("dev.anymap.server.PageServerMain", config.socket().toString());
     }

@@ -1,6 +1,7 @@
 package dev.anymap.linux;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 import java.lang.foreign.Arena;
@@ -128,6 +129,26 @@ public final class Userfaultfd {
      */
     public static boolean isUserfaultfd(int fd) {
         return describe(fd).equals("anon_inode:[userfaultfd]");
+    }
+
+    /**
+     * The features negotiated on descriptor {@code fd} of this process, a userfaultfd, as its line
+     * in {@code /proc/self/fdinfo} gives them; -1 if that cannot be read. A second UFFDIO_API on a
+     * userfaultfd is refused, so this is how a process that was sent one learns how it was set up.
+     */
+    public static long features(int fd) {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/fdinfo", Integer.toString(fd)))) {
+                // "API:\t<api>:<features>:<ioctls>", in hexadecimal
+                if (line.startsWith("API:")) {
+                    String[] fields = line.substring(4).strip().split(":");
+                    return fields.length == 3 ? Long.parseUnsignedLong(fields[1], 16) : -1;
+                }
+            }
+            return -1;
+        } catch (java.io.IOException | NumberFormatException e) {
+            return -1;
+        }
     }
 
     /** The features this kernel offers, from a throwaway userfaultfd. */
@@ -351,6 +372,14 @@ public final class Userfaultfd {
     /** The faulting address of a page-fault message. */
     public static long pagefaultAddress(MemorySegment messages, int index) {
         return messages.get(JAVA_LONG, (long) index * MESSAGE_SIZE + 16);
+    }
+
+    /**
+     * The thread that took a page fault, as its own pid namespace numbers it; 0 unless the
+     * userfaultfd has {@link #FEATURE_THREAD_ID}.
+     */
+    public static int pagefaultThread(MemorySegment messages, int index) {
+        return messages.get(JAVA_INT, (long) index * MESSAGE_SIZE + 24);
     }
 
     /** The first address of the range a remove message reports. */

@@ -191,7 +191,7 @@ final class ClientSession implements Runnable {
                 }
                 region.attachGuest(userfaultfd, kept.map().guest(), kept.removals(), removals -> keepRemovals(regionId, removals));
             } else {
-                region.attach(userfaultfd, kept.address(), kept.length());
+                region.attach(userfaultfd, kept.address(), kept.length(), peerPid);
             }
             keepAttached(regionId, kept.address(), kept.length(), userfaultfd, region);
         } catch (IOException | RuntimeException e) {
@@ -237,7 +237,7 @@ final class ClientSession implements Runnable {
             userfaultfd = dev.anymap.linux.Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
             dev.anymap.linux.Userfaultfd.enable(userfaultfd, 0);
             dev.anymap.linux.Userfaultfd.register(userfaultfd, address, length, dev.anymap.linux.Userfaultfd.REGISTER_MODE_MISSING);
-            regions.get(mapped.regionId()).attach(userfaultfd, address, length);
+            regions.get(mapped.regionId()).attach(userfaultfd, address, length, ProcessHandle.current().pid());
             userfaultfd = -1; // the region's now
         } catch (Exception e) {
             LOG.log(System.Logger.Level.DEBUG, "warming up: " + e);
@@ -360,13 +360,19 @@ final class ClientSession implements Runnable {
                     RegionServer region = region(attach.regionId(), incoming);
                     confirmAssumption(attach.regionId(), region, incoming);
                     Message.Map request = requests.get(attach.regionId());
+                    if (!request.isGuest() && (Userfaultfd.features(incoming.fd()) & Userfaultfd.FEATURE_THREAD_ID) == 0) {
+                        closeDescriptor(incoming);
+                        throw new ProtocolException("the userfaultfd sent with the Attach of region " + attach.regionId() + " was set up"
+                                + " without UFFD_FEATURE_THREAD_ID: the page server serves a region's faults only to the threads of the"
+                                + " process that attached it, and tells them by the thread each fault names");
+                    }
                     if (request.isGuest()) {
                         long regionId = attach.regionId();
                         region.attachGuest(incoming.fd(), request.guest(), Message.GuestRemovals.NONE, removals -> keepRemovals(regionId, removals));
                         // The keeper hands a taker-over the memory's length, which the guest's ranges do not give.
                         keepAttached(attach.regionId(), 0, region.object().table().mappedLength(), incoming.fd(), region);
                     } else {
-                        region.attach(incoming.fd(), attach.address(), attach.length());
+                        region.attach(incoming.fd(), attach.address(), attach.length(), peerPid);
                         keepAttached(attach.regionId(), attach.address(), attach.length(), incoming.fd(), region);
                     }
                     yield new Message.Attached(requestId);

@@ -25,7 +25,8 @@ final class FaultLoop {
 
     /** What the loop hands each page fault to, on its own thread. */
     interface PageFaults {
-        void onPageFault(long address, Userfaultfd.FillRequest fill);
+        /** @param thread the thread that faulted, where the userfaultfd names it; 0 where not */
+        void onPageFault(long address, int thread, Userfaultfd.FillRequest fill);
     }
 
     /** What the loop hands every other event to, on its own thread, while it holds its reading lock. */
@@ -77,7 +78,7 @@ final class FaultLoop {
                     int count = (int) (read / Userfaultfd.MESSAGE_SIZE);
                     for (int i = 0; i < count; i++) {
                         if (Userfaultfd.event(messages, i) == Userfaultfd.EVENT_PAGEFAULT) {
-                            faults.onPageFault(Userfaultfd.pagefaultAddress(messages, i), fill);
+                            faults.onPageFault(Userfaultfd.pagefaultAddress(messages, i), Userfaultfd.pagefaultThread(messages, i), fill);
                         }
                     }
                     lastFault = System.nanoTime();

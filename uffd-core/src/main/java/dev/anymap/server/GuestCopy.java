@@ -154,8 +154,8 @@ final class GuestCopy implements RegionMemory {
         }
     }
 
-    /** On the fault loop. */
-    private void onPageFault(long address, Userfaultfd.FillRequest fill) {
+    /** On the fault loop. The thread is not checked: a guest's faults are its VM's, whose process hands the userfaultfd to a handler. */
+    private void onPageFault(long address, int thread, Userfaultfd.FillRequest fill) {
         Range range = rangeOf(address);
         if (range == null) {
             // Registered with this userfaultfd but described in no range: nothing to fill it with, and a thread must not wait for ever.

@@ -151,11 +151,12 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
 
     /**
      * Starts serving the faults of {@code [address, address + length)}, the client's mapping of the
-     * object's memory, through {@code userfaultfd}, which this region then owns. Wakes every thread
+     * object's memory, through {@code userfaultfd}, which this region then owns, to the threads of
+     * process {@code clientPid}. Wakes every thread
      * already waiting there: after a page server restart they wait on faults that the dead server
      * had read and will never answer.
      */
-    synchronized void attach(int userfaultfd, long address, long length) throws IOException {
+    synchronized void attach(int userfaultfd, long address, long length, long clientPid) throws IOException {
         if (memory != null) {
             Libc.close(userfaultfd);
             throw new IllegalStateException("region " + id + " is already attached");
@@ -166,7 +167,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
                     + " does not match region " + id + " (" + mappedLength + " bytes, page aligned)");
         }
         try {
-            started(new SharedMapping(this, userfaultfd, address));
+            started(new SharedMapping(this, userfaultfd, address, clientPid));
         } catch (IOException | RuntimeException e) {
             Libc.close(userfaultfd);
             throw e;

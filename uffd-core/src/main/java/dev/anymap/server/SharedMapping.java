@@ -11,35 +11,70 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  */
 final class SharedMapping implements RegionMemory {
     private static final System.Logger LOG = System.getLogger(SharedMapping.class.getName());
+    private static final PeerWarnings WARNINGS = new PeerWarnings(LOG, "process");
 
     private final RegionServer region;
     private final ChunkTable table;
     private final int uffd;
     private final long base;
     private final FaultLoop faultLoop;
+    private final long ownerPid;
+    private final PeerThreads owner;
+    /** Whether a fault of the owner's threads came: from then on the userfaultfd is known to be theirs. On the fault loop only. */
+    private boolean ownerSeen;
+    /** The first fault came from a thread of another process: its faults are not served, and nothing reaches its memory. */
+    private volatile boolean refused;
     /** Held to use the userfaultfd; close takes it to free the descriptor, whose number another may then get. */
     private final ReentrantReadWriteLock descriptor = new ReentrantReadWriteLock();
     private volatile boolean stopping;
 
-    /** Serves the faults of {@code [base, base + mapped length)} through {@code userfaultfd}, which this mapping owns from now on. */
-    SharedMapping(RegionServer region, int userfaultfd, long base) throws NativeException {
+    /**
+     * Serves the faults of {@code [base, base + mapped length)} through {@code userfaultfd}, which
+     * this mapping owns from now on, to the threads of process {@code ownerPid} only.
+     */
+    SharedMapping(RegionServer region, int userfaultfd, long base, long ownerPid) throws NativeException {
         this.region = region;
         this.table = region.object().table();
         this.uffd = userfaultfd;
         this.base = base;
+        this.ownerPid = ownerPid;
+        this.owner = new PeerThreads(ownerPid);
         this.faultLoop = new FaultLoop(userfaultfd, this::onPageFault, "region " + region.id());
     }
 
-    private void onPageFault(long address, Userfaultfd.FillRequest fill) {
+    private void onPageFault(long address, int thread, Userfaultfd.FillRequest fill) {
+        if (!ownerSeen) {
+            // One fault settles it: a userfaultfd reports the faults of one process's memory.
+            if (refused || !owner.includes(thread)) {
+                refuse(thread);
+                return;
+            }
+            ownerSeen = true;
+        }
         long offset = (address & -RegionServer.PAGE) - base;
         if (offset >= 0 && offset < table.mappedLength()) {
             region.onFault(offset, fill);
         }
     }
 
+    /**
+     * Serving a fault of another process would fill or wake memory the peer does not own, and
+     * waking a thread whose page stays missing has it fault again at once, a loop that burns a core.
+     */
+    private void refuse(int thread) {
+        if (refused) {
+            return;
+        }
+        refused = true;
+        String why = "region " + region.id() + " is not served: its first fault came from thread " + thread + ", which is not a thread of"
+                + " process " + ownerPid + " that attached it, so the userfaultfd that process sent is another process's";
+        region.counters().failed(why);
+        WARNINGS.warn(ownerPid, why);
+    }
+
     @Override
     public void arrived(int chunk, Userfaultfd.FillRequest fill) {
-        if (!descriptor.readLock().tryLock()) {
+        if (refused || !descriptor.readLock().tryLock()) {
             return; // closing
         }
         try {
@@ -54,7 +89,7 @@ final class SharedMapping implements RegionMemory {
 
     @Override
     public void failed(int chunk, Userfaultfd.FillRequest fill) {
-        if (!descriptor.readLock().tryLock()) {
+        if (refused || !descriptor.readLock().tryLock()) {
             return;
         }
         try {

@@ -1,0 +1,143 @@
+package dev.anymap;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.anymap.linux.Libc;
+import dev.anymap.linux.UnixSockets;
+import dev.anymap.linux.Userfaultfd;
+import dev.anymap.protocol.Connection;
+import dev.anymap.protocol.Message;
+import dev.anymap.server.JavaCommand;
+import dev.anymap.testbackend.ReferenceContent;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.URI;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A region is served only to the process that attached it: a peer that attaches the userfaultfd
+ * of another process's memory (here lent by a {@link UserfaultfdLender} child) has that region
+ * refused at its first fault, with nothing fetched for it and nothing spinning, and a userfaultfd
+ * whose faults name no thread is refused at the attach. A normal client is served right after.
+ */
+class OwnUserfaultfdOnlyTest {
+    private static final long SIZE = 8L << 20;
+    private static final long SEED = 5;
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aUserfaultfdOfAnotherProcessIsRefusedAtItsFirstFaultAndNothingSpins() throws Exception {
+        AnymapConfig config = TestServers.privateServer().withServerIdleExit(Duration.ofMinutes(1));
+        try (Anymap anymap = Anymap.open(config)) {
+            long server = anymap.serverStatus().serverPid();
+            java.nio.file.Path lending = config.socket().resolveSibling("lending.sock");
+            int listener = UnixSockets.listen(lending, 1);
+            Process lender = new ProcessBuilder(JavaCommand.of(UserfaultfdLender.class, List.of("-Xmx64m"),
+                    List.of(lending.toString(), Long.toString(SIZE)))).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            int lent = -1;
+            try (Arena arena = Arena.ofConfined(); Connection connection = greeted(config)) {
+                int accepted = UnixSockets.accept(listener);
+                MemorySegment packet = arena.allocate(8);
+                UnixSockets.Received received = UnixSockets.receive(accepted, packet);
+                Libc.close(accepted);
+                lent = received.fd();
+                long lenderAddress = packet.get(ValueLayout.JAVA_LONG, 0);
+
+                long region = map(connection);
+                // The lender's memory, as if it were this process's mapping of the region.
+                connection.send(new Message.Attach(2, region, lenderAddress, SIZE), lent);
+                assertInstanceOf(Message.Attached.class, connection.receive().message(),
+                        "a userfaultfd set up as a client's own passes every check an attach can make");
+
+                Message.Stats stats = statsOnceRefused(connection, region);
+                assertTrue(stats.lastFailure().contains("not a thread of process " + ProcessHandle.current().pid()), stats.lastFailure());
+                assertEquals(0, stats.chunksFetched(), "a chunk was fetched for another process's fault");
+                double busy = ProcessUsage.cpuSeconds(server, Duration.ofSeconds(2)) / 2;
+                assertTrue(busy < 0.2, "the page server keeps " + Math.round(busy * 100) + "% of a core busy after the refusal");
+                assertTrue(lender.isAlive(), "the lender's read ended: its fault was served");
+            } finally {
+                lender.destroyForcibly().waitFor();
+                if (lent >= 0) {
+                    Libc.close(lent);
+                }
+                Libc.close(listener);
+            }
+            assertReadsRight(anymap);
+        }
+    }
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aUserfaultfdWithoutThreadIdsIsRefusedAtTheAttach() throws Exception {
+        AnymapConfig config = TestServers.privateServer().withServerIdleExit(Duration.ofMinutes(1));
+        try (Anymap anymap = Anymap.open(config)) {
+            anymap.serverStatus(); // starts the page server
+            long address = Libc.check(Libc.mmap(0, SIZE, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0),
+                    "mmap");
+            int userfaultfd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+            try (Connection connection = greeted(config)) {
+                Userfaultfd.enable(userfaultfd, 0);
+                Userfaultfd.register(userfaultfd, address, SIZE, Userfaultfd.REGISTER_MODE_MISSING);
+                long region = map(connection);
+                connection.send(new Message.Attach(2, region, address, SIZE), userfaultfd);
+                Message.Failure failure = assertInstanceOf(Message.Failure.class, connection.receive().message());
+                assertEquals(Message.ErrorKind.PROTOCOL, failure.kind(), failure.message());
+                assertTrue(failure.message().contains("UFFD_FEATURE_THREAD_ID"), failure.message());
+            } finally {
+                Libc.close(userfaultfd);
+                Libc.munmap(address, SIZE);
+            }
+            assertReadsRight(anymap);
+        }
+    }
+
+    private static Connection greeted(AnymapConfig config) throws IOException {
+        Connection connection = new Connection(UnixSockets.connect(config.socket()));
+        connection.send(new Message.Hello(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
+        assertInstanceOf(Message.Welcome.class, connection.receive().message());
+        return connection;
+    }
+
+    private static long map(Connection connection) throws IOException {
+        connection.send(new Message.Map(1, "faulty:lent?size=" + SIZE + "&seed=" + SEED, Map.of(), 1 << 16, 4,
+                new Message.Prefetching(0, false, false, 0, 1L << 30), "", Message.Assumed.NONE, 60_000, Message.CodePath.SERVER));
+        Connection.Incoming answer = connection.receive();
+        answer.closeDescriptors(); // the object's memory, which this peer never maps
+        return assertInstanceOf(Message.Mapped.class, answer.message()).regionId();
+    }
+
+    /** The region's stats once they show a failure: the refusal, which comes with the lender's fault. */
+    private static Message.Stats statsOnceRefused(Connection connection, long region) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            connection.send(new Message.StatsRequest(3, region));
+            Message.Stats stats = assertInstanceOf(Message.Stats.class, connection.receive().message());
+            if (stats.failures() > 0 || System.nanoTime() > deadline) {
+                assertTrue(stats.failures() > 0, "the region was not refused within 30 s: " + stats);
+                return stats;
+            }
+            Thread.sleep(20); // polling the server's counters: nothing else tells this process of the lender's fault
+        }
+    }
+
+    private static void assertReadsRight(Anymap anymap) throws IOException {
+        URI uri = URI.create("faulty:normal?size=" + SIZE + "&seed=" + SEED);
+        try (MappedRegion region = anymap.map(uri)) {
+            byte[] read = new byte[1 << 20];
+            for (long offset = 0; offset < SIZE; offset += read.length) {
+                MemorySegment.copy(region.segment(), ValueLayout.JAVA_BYTE, offset, read, 0, read.length);
+                assertArrayEquals(ReferenceContent.bytes(SIZE, SEED, offset, read.length), read, "bytes at " + offset);
+            }
+        }
+    }
+}
