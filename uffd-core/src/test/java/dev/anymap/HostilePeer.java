@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A broken or hostile process of the page server's own user, on its socket: empty packets, random
@@ -53,6 +54,8 @@ public final class HostilePeer {
     private int refusedDescriptors;
     private int refusedConnections;
     private int refusedRegions;
+    /** Started at the first round that needs another process's userfaultfd. */
+    private UserfaultfdLender lender;
 
     /** The server's limits per process that the peer goes past; {@link #NONE} for no rounds past limits. */
     public record Limits(int connectionsPerProcess, int regionsPerProcess) {}
@@ -88,9 +91,16 @@ public final class HostilePeer {
         while (System.nanoTime() < end) {
             rounds++;
             try {
-                round(random.nextInt(limits == NONE ? 11 : 14));
+                round(random.nextInt(limits == NONE ? 12 : 15));
             } catch (IOException | RuntimeException e) {
                 // The server may drop a peer at any point: that is its right, not a finding.
+            }
+        }
+        if (lender != null) {
+            try {
+                lender.close();
+            } catch (IOException e) {
+                problems.add("the userfaultfd lender did not close: " + e);
             }
         }
         return new Summary(rounds, refusedDescriptors, refusedConnections, refusedRegions, List.copyOf(problems));
@@ -109,8 +119,9 @@ public final class HostilePeer {
             case 8 -> burst();
             case 9 -> requests();
             case 10 -> descriptorWithAnotherMessage();
-            case 11 -> pastConnectionLimit();
-            case 12 -> pastRegionLimit();
+            case 11 -> attachLentUserfaultfd();
+            case 12 -> pastConnectionLimit();
+            case 13 -> pastRegionLimit();
             default -> prefetchFlood();
         }
     }
@@ -284,6 +295,51 @@ public final class HostilePeer {
             } else {
                 problems.add("an Attach with " + what + " was answered " + answer.message());
             }
+        }
+    }
+
+    /**
+     * An Attach of another process's userfaultfd, lent by a {@link UserfaultfdLender} whose thread
+     * faults on it at once: the attach passes, and the region is refused at that first fault.
+     */
+    private void attachLentUserfaultfd() throws IOException {
+        if (lender == null) {
+            lender = UserfaultfdLender.start(SIZE);
+        }
+        UserfaultfdLender.Lent lent = lender.lend();
+        try (Connection connection = greeted()) {
+            long region = mapOne(connection, 4);
+            if (region < 0) {
+                return;
+            }
+            connection.send(new Message.Attach(2, region, lent.address(), SIZE), lent.userfaultfd());
+            Connection.Incoming answer = connection.receive();
+            if (answer == null) {
+                return;
+            }
+            if (!(answer.message() instanceof Message.Attached)) {
+                problems.add("an Attach of a userfaultfd lent by another process was answered " + answer.message());
+                return;
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (System.nanoTime() < deadline) {
+                connection.send(new Message.StatsRequest(3, region));
+                Connection.Incoming stats = connection.receive();
+                if (stats == null) {
+                    return;
+                }
+                if (stats.message() instanceof Message.Stats counted && counted.failures() > 0) {
+                    if (counted.chunksFetched() > 0 || !counted.lastFailure().contains("not a thread of process")) {
+                        problems.add("the region of a userfaultfd lent by another process was served: " + counted);
+                    }
+                    refusedDescriptors++;
+                    return;
+                }
+                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5)); // polling the server's counters
+            }
+            problems.add("the region of a userfaultfd lent by another process was not refused within 10 s");
+        } finally {
+            Libc.close(lent.userfaultfd());
         }
     }
 

@@ -10,15 +10,12 @@ import dev.anymap.linux.UnixSockets;
 import dev.anymap.linux.Userfaultfd;
 import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
-import dev.anymap.server.JavaCommand;
 import dev.anymap.testbackend.ReferenceContent;
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.URI;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -26,7 +23,7 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * A region is served only to the process that attached it: a peer that attaches the userfaultfd
- * of another process's memory (here lent by a {@link UserfaultfdLender} child) has that region
+ * of another process's memory (lent by a {@link UserfaultfdLender}) has that region
  * refused at its first fault, with nothing fetched for it and nothing spinning, and a userfaultfd
  * whose faults name no thread is refused at the attach. A normal client is served right after.
  */
@@ -35,27 +32,16 @@ class OwnUserfaultfdOnlyTest {
     private static final long SEED = 5;
 
     @Test
-    @Timeout(value = 2, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    @Timeout(value = 2, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD) // accept(2) blocks
     void aUserfaultfdOfAnotherProcessIsRefusedAtItsFirstFaultAndNothingSpins() throws Exception {
         AnymapConfig config = TestServers.privateServer().withServerIdleExit(Duration.ofMinutes(1));
-        try (Anymap anymap = Anymap.open(config)) {
+        try (Anymap anymap = Anymap.open(config); UserfaultfdLender lender = UserfaultfdLender.start(SIZE)) {
             long server = anymap.serverStatus().serverPid();
-            java.nio.file.Path lending = config.socket().resolveSibling("lending.sock");
-            int listener = UnixSockets.listen(lending, 1);
-            Process lender = new ProcessBuilder(JavaCommand.of(UserfaultfdLender.class, List.of("-Xmx64m"),
-                    List.of(lending.toString(), Long.toString(SIZE)))).redirectError(ProcessBuilder.Redirect.INHERIT).start();
-            int lent = -1;
-            try (Arena arena = Arena.ofConfined(); Connection connection = greeted(config)) {
-                int accepted = UnixSockets.accept(listener);
-                MemorySegment packet = arena.allocate(8);
-                UnixSockets.Received received = UnixSockets.receive(accepted, packet);
-                Libc.close(accepted);
-                lent = received.fd();
-                long lenderAddress = packet.get(ValueLayout.JAVA_LONG, 0);
-
+            UserfaultfdLender.Lent lent = lender.lend();
+            try (Connection connection = greeted(config)) {
                 long region = map(connection);
                 // The lender's memory, as if it were this process's mapping of the region.
-                connection.send(new Message.Attach(2, region, lenderAddress, SIZE), lent);
+                connection.send(new Message.Attach(2, region, lent.address(), SIZE), lent.userfaultfd());
                 assertInstanceOf(Message.Attached.class, connection.receive().message(),
                         "a userfaultfd set up as a client's own passes every check an attach can make");
 
@@ -64,13 +50,8 @@ class OwnUserfaultfdOnlyTest {
                 assertEquals(0, stats.chunksFetched(), "a chunk was fetched for another process's fault");
                 double busy = ProcessUsage.cpuSeconds(server, Duration.ofSeconds(2)) / 2;
                 assertTrue(busy < 0.2, "the page server keeps " + Math.round(busy * 100) + "% of a core busy after the refusal");
-                assertTrue(lender.isAlive(), "the lender's read ended: its fault was served");
             } finally {
-                lender.destroyForcibly().waitFor();
-                if (lent >= 0) {
-                    Libc.close(lent);
-                }
-                Libc.close(listener);
+                Libc.close(lent.userfaultfd());
             }
             assertReadsRight(anymap);
         }
