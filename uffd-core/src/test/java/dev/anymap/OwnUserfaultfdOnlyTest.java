@@ -12,6 +12,7 @@ import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
 import dev.anymap.testbackend.ReferenceContent;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.URI;
@@ -24,8 +25,10 @@ import org.junit.jupiter.api.Timeout;
 /**
  * A region is served only to the process that attached it: a peer that attaches the userfaultfd
  * of another process's memory (lent by a {@link UserfaultfdLender}) has that region
- * refused at its first fault, with nothing fetched for it and nothing spinning, and a userfaultfd
- * whose faults name no thread is refused at the attach. A normal client is served right after.
+ * refused at its first fault, with nothing fetched for it and nothing spinning; one whose memory is
+ * not the object's is refused once a page faults again and again with its chunk in the cache; and
+ * a userfaultfd whose faults name no thread is refused at the attach. A normal client is served
+ * right after each.
  */
 class OwnUserfaultfdOnlyTest {
     private static final long SIZE = 8L << 20;
@@ -52,6 +55,46 @@ class OwnUserfaultfdOnlyTest {
                 assertTrue(busy < 0.2, "the page server keeps " + Math.round(busy * 100) + "% of a core busy after the refusal");
             } finally {
                 Libc.close(lent.userfaultfd());
+            }
+            assertReadsRight(anymap);
+        }
+    }
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aRegionOfOtherMemoryThanTheObjectsIsRefusedOnceItsPageFaultsInVain() throws Exception {
+        AnymapConfig config = TestServers.privateServer().withServerIdleExit(Duration.ofMinutes(1));
+        try (Anymap anymap = Anymap.open(config)) {
+            long server = anymap.serverStatus().serverPid();
+            // This process's own private memory, not the object's memory that the map sends: waking it fills nothing.
+            long address = Libc.check(Libc.mmap(0, SIZE, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0),
+                    "mmap");
+            int userfaultfd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+            Thread reader = null;
+            try (Connection connection = greeted(config)) {
+                Userfaultfd.enable(userfaultfd, Userfaultfd.FEATURE_THREAD_ID);
+                Userfaultfd.register(userfaultfd, address, SIZE, Userfaultfd.REGISTER_MODE_MISSING);
+                long region = map(connection);
+                connection.send(new Message.Attach(2, region, address, SIZE), userfaultfd);
+                assertInstanceOf(Message.Attached.class, connection.receive().message());
+                // Through memcpy: a fault left waiting in native code holds none of this JVM's safepoints.
+                reader = Thread.ofPlatform().daemon().start(() -> {
+                    try (Arena arena = Arena.ofConfined()) {
+                        Libc.memcpy(arena.allocate(1), address, 1);
+                    }
+                });
+
+                Message.Stats stats = statsOnceRefused(connection, region);
+                assertTrue(stats.lastFailure().contains("faulted 1000 times in a row with its chunk in the cache"), stats.lastFailure());
+                double busy = ProcessUsage.cpuSeconds(server, Duration.ofSeconds(2)) / 2;
+                assertTrue(busy < 0.2, "the page server keeps " + Math.round(busy * 100) + "% of a core busy after the refusal");
+            } finally {
+                // With the server's copy gone with the connection, this last one's close ends the read with a zero page.
+                Libc.close(userfaultfd);
+                if (reader != null) {
+                    reader.join();
+                }
+                Libc.munmap(address, SIZE);
             }
             assertReadsRight(anymap);
         }

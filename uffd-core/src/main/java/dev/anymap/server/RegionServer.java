@@ -152,9 +152,8 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
     /**
      * Starts serving the faults of {@code [address, address + length)}, the client's mapping of the
      * object's memory, through {@code userfaultfd}, which this region then owns, to the threads of
-     * process {@code clientPid}. Wakes every thread
-     * already waiting there: after a page server restart they wait on faults that the dead server
-     * had read and will never answer.
+     * process {@code clientPid}. Wakes every thread already waiting there: after a page server
+     * restart they wait on faults that the dead server had read and will never answer.
      */
     synchronized void attach(int userfaultfd, long address, long length, long clientPid) throws IOException {
         if (memory != null) {

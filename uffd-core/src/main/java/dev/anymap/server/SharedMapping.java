@@ -12,6 +12,12 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 final class SharedMapping implements RegionMemory {
     private static final System.Logger LOG = System.getLogger(SharedMapping.class.getName());
     private static final PeerWarnings WARNINGS = new PeerWarnings(LOG, "process");
+    /**
+     * Faults in a row at one page whose chunk is in the cache, past which the region is refused. A
+     * few come of threads that faulted on the page together, before its chunk came; memory that is
+     * not the object's makes a million a second.
+     */
+    private static final int MAX_FAULTS_IN_VAIN = 1000;
 
     private final RegionServer region;
     private final ChunkTable table;
@@ -22,7 +28,13 @@ final class SharedMapping implements RegionMemory {
     private final PeerThreads owner;
     /** Whether a fault of the owner's threads came: from then on the userfaultfd is known to be theirs. On the fault loop only. */
     private boolean ownerSeen;
-    /** The first fault came from a thread of another process: its faults are not served, and nothing reaches its memory. */
+    /** The last fault's offset, and how many faults in a row came there with its chunk in the cache. On the fault loop only. */
+    private long lastFaultOffset = -1;
+    private int faultsInVain;
+    /**
+     * Its faults are not another process's, or not of the object's memory: none is served, and
+     * nothing reaches the memory they came from.
+     */
     private volatile boolean refused;
     /** Held to use the userfaultfd; close takes it to free the descriptor, whose number another may then get. */
     private final ReentrantReadWriteLock descriptor = new ReentrantReadWriteLock();
@@ -43,31 +55,52 @@ final class SharedMapping implements RegionMemory {
     }
 
     private void onPageFault(long address, int thread, Userfaultfd.FillRequest fill) {
+        if (refused) {
+            return;
+        }
         if (!ownerSeen) {
             // One fault settles it: a userfaultfd reports the faults of one process's memory.
-            if (refused || !owner.includes(thread)) {
-                refuse(thread);
+            if (!owner.includes(thread)) {
+                refuse("its first fault came from thread " + thread + ", which is not a thread of process " + ownerPid
+                        + " that attached it, so the userfaultfd that process sent is another process's");
                 return;
             }
             ownerSeen = true;
         }
         long offset = (address & -RegionServer.PAGE) - base;
-        if (offset >= 0 && offset < table.mappedLength()) {
-            region.onFault(offset, fill);
+        if (offset < 0 || offset >= table.mappedLength()) {
+            return;
         }
+        if (faultsInVain(offset) >= MAX_FAULTS_IN_VAIN) {
+            refuse("its page at offset " + offset + " faulted " + MAX_FAULTS_IN_VAIN + " times in a row with its chunk in the cache, so"
+                    + " the memory registered there is not the object's memory that the server sent");
+            return;
+        }
+        region.onFault(offset, fill);
+    }
+
+    /**
+     * How many faults in a row came at {@code offset} with its chunk in the cache. A mapping of the
+     * object's memory never faults on a page the cache holds, once woken; one of other memory
+     * faults again as soon as it is woken, as long as it is.
+     */
+    private int faultsInVain(long offset) {
+        if (offset != lastFaultOffset || table.state((int) (offset / table.chunkSize())) != ChunkTable.PRESENT) {
+            lastFaultOffset = offset;
+            faultsInVain = 0;
+        } else {
+            faultsInVain++;
+        }
+        return faultsInVain;
     }
 
     /**
      * Serving a fault of another process would fill or wake memory the peer does not own, and
      * waking a thread whose page stays missing has it fault again at once, a loop that burns a core.
      */
-    private void refuse(int thread) {
-        if (refused) {
-            return;
-        }
+    private void refuse(String reason) {
         refused = true;
-        String why = "region " + region.id() + " is not served: its first fault came from thread " + thread + ", which is not a thread of"
-                + " process " + ownerPid + " that attached it, so the userfaultfd that process sent is another process's";
+        String why = "region " + region.id() + " is not served: " + reason;
         region.counters().failed(why);
         WARNINGS.warn(ownerPid, why);
     }
