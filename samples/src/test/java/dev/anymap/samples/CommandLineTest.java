@@ -67,6 +67,21 @@ class CommandLineTest {
     }
 
     @Test
+    void picocliIsBytecodeThatTheAotCacheHolds() throws Exception {
+        // The JDK's AOT cache leaves out classes older than Java 6, as those of picocli's own jar (Java 5) are.
+        int picocli = classFileVersion(picocli.CommandLine.class);
+        assertEquals(classFileVersion(AnymapCommand.class), picocli, "picocli's classes are of class file version " + picocli
+                + ", not the command line's: its AOT cache leaves them out, and a start loads them from the jar");
+    }
+
+    private static int classFileVersion(Class<?> type) throws java.io.IOException {
+        try (var in = type.getResourceAsStream(type.getSimpleName() + ".class")) {
+            byte[] header = in.readNBytes(8);
+            return ((header[6] & 0xff) << 8) | (header[7] & 0xff);
+        }
+    }
+
+    @Test
     void sha256sumPrintsWhatTheJdkComputes() throws Exception {
         Run run = run("sha256sum", "--socket", socket, file.toString());
         assertEquals(0, run.exitCode(), run.err());
