@@ -48,11 +48,8 @@ class OwnUserfaultfdOnlyTest {
                 assertInstanceOf(Message.Attached.class, connection.receive().message(),
                         "a userfaultfd set up as a client's own passes every check an attach can make");
 
-                Message.Stats stats = statsOnceRefused(connection, region);
-                assertTrue(stats.lastFailure().contains("not a thread of process " + ProcessHandle.current().pid()), stats.lastFailure());
+                Message.Stats stats = assertRefused(connection, region, server, "not a thread of process " + ProcessHandle.current().pid());
                 assertEquals(0, stats.chunksFetched(), "a chunk was fetched for another process's fault");
-                double busy = ProcessUsage.cpuSeconds(server, Duration.ofSeconds(2)) / 2;
-                assertTrue(busy < 0.2, "the page server keeps " + Math.round(busy * 100) + "% of a core busy after the refusal");
             } finally {
                 Libc.close(lent.userfaultfd());
             }
@@ -67,8 +64,7 @@ class OwnUserfaultfdOnlyTest {
         try (Anymap anymap = Anymap.open(config)) {
             long server = anymap.serverStatus().serverPid();
             // This process's own private memory, not the object's memory that the map sends: waking it fills nothing.
-            long address = Libc.check(Libc.mmap(0, SIZE, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0),
-                    "mmap");
+            long address = privateMemory();
             int userfaultfd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
             Thread reader = null;
             try (Connection connection = greeted(config)) {
@@ -84,10 +80,7 @@ class OwnUserfaultfdOnlyTest {
                     }
                 });
 
-                Message.Stats stats = statsOnceRefused(connection, region);
-                assertTrue(stats.lastFailure().contains("faulted 1000 times in a row with its chunk in the cache"), stats.lastFailure());
-                double busy = ProcessUsage.cpuSeconds(server, Duration.ofSeconds(2)) / 2;
-                assertTrue(busy < 0.2, "the page server keeps " + Math.round(busy * 100) + "% of a core busy after the refusal");
+                assertRefused(connection, region, server, "faulted 1000 times in a row with its chunk in the cache");
             } finally {
                 // With the server's copy gone with the connection, this last one's close ends the read with a zero page.
                 Libc.close(userfaultfd);
@@ -106,8 +99,7 @@ class OwnUserfaultfdOnlyTest {
         AnymapConfig config = TestServers.privateServer().withServerIdleExit(Duration.ofMinutes(1));
         try (Anymap anymap = Anymap.open(config)) {
             anymap.serverStatus(); // starts the page server
-            long address = Libc.check(Libc.mmap(0, SIZE, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0),
-                    "mmap");
+            long address = privateMemory();
             int userfaultfd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
             try (Connection connection = greeted(config)) {
                 Userfaultfd.enable(userfaultfd, 0);
@@ -140,7 +132,21 @@ class OwnUserfaultfdOnlyTest {
         return assertInstanceOf(Message.Mapped.class, answer.message()).regionId();
     }
 
-    /** The region's stats once they show a failure: the refusal, which comes with the lender's fault. */
+    /** This process's own anonymous memory, of the region's size. */
+    private static long privateMemory() throws dev.anymap.linux.NativeException {
+        return Libc.check(Libc.mmap(0, SIZE, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0), "mmap");
+    }
+
+    /** The region's stats once they show its refusal, for {@code because}; the page server is then idle. */
+    private static Message.Stats assertRefused(Connection connection, long region, long server, String because) throws Exception {
+        Message.Stats stats = statsOnceRefused(connection, region);
+        assertTrue(stats.lastFailure().contains(because), stats.lastFailure());
+        double busy = ProcessUsage.cpuSeconds(server, Duration.ofSeconds(2)) / 2;
+        assertTrue(busy < 0.2, "the page server keeps " + Math.round(busy * 100) + "% of a core busy after the refusal");
+        return stats;
+    }
+
+    /** The region's stats once they show a failure: the refusal, which comes with the region's first faults. */
     private static Message.Stats statsOnceRefused(Connection connection, long region) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (true) {

@@ -56,8 +56,8 @@ final class ClientSession implements Runnable {
     private final java.util.function.LongFunction<Message> status;
     private final java.util.function.LongFunction<RegionServer> anyRegion;
     private final RegionLimit regionLimit;
-    /** What this client may have the server do; set before the session runs. */
-    private PeerPolicy policy = PeerPolicy.OWNER;
+    /** What this client may have the server do. */
+    private final PeerPolicy policy;
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
     /** Regions the kernel maps from a local file: no faults to serve, a record for status. */
     private final Map<Long, KernelMappedRegion> kernelMapped = new ConcurrentHashMap<>();
@@ -74,6 +74,21 @@ final class ClientSession implements Runnable {
 
     /** The size and version of an object as an open found them. */
     private record Opened(long size, ObjectVersion version) {}
+
+    /** What every session of one page server shares. */
+    record Server(BackendLoaders backendLoaders, StorageSpeeds storageSpeeds, PageCache cache, KeeperLink keeper, Orphans orphans,
+                  java.util.function.LongFunction<Message> status, java.util.function.LongFunction<RegionServer> anyRegion) {
+        /** The same, but no keeper holds the regions: the server's own warm-up. */
+        Server withoutKeeper() {
+            return new Server(backendLoaders, storageSpeeds, cache, null, orphans, status, anyRegion);
+        }
+    }
+
+    /**
+     * The process a session serves: its pid, when it started (a pid can be another process's
+     * later), and what it may have the server do.
+     */
+    record Peer(long pid, long start, PeerPolicy policy) {}
 
     /** A region and how it was mapped, handed from one session to another. */
     record Handed(RegionServer region, Message.Map request) {}
@@ -98,29 +113,26 @@ final class ClientSession implements Runnable {
         Handed claim(long pid, long regionId);
     }
 
-    ClientSession(Connection connection, long peerPid, long peerStart, BackendLoaders backendLoaders, StorageSpeeds storageSpeeds,
-                  PageCache cache, KeeperLink keeper, Orphans orphans, java.util.function.Consumer<ClientSession> onEnd,
-                  java.util.function.LongFunction<Message> status, java.util.function.LongFunction<RegionServer> anyRegion,
-                  RegionLimit regionLimit) {
+    /**
+     * @param connection the client's connection; null for a session no client is connected to: the
+     *     server's own warm-up, or the regions of a dead server's client, held until it claims them
+     * @param onEnd told when the session has ended and given back everything it held
+     */
+    ClientSession(Server server, Connection connection, Peer peer, java.util.function.Consumer<ClientSession> onEnd, RegionLimit regionLimit) {
         this.regionLimit = regionLimit;
         this.connection = connection;
-        this.peerPid = peerPid;
-        this.peerStart = peerStart;
-        this.keeper = keeper;
-        this.orphans = orphans;
-        this.backendLoaders = backendLoaders;
-        this.storageSpeeds = storageSpeeds;
-        this.cache = cache;
+        this.peerPid = peer.pid();
+        this.peerStart = peer.start();
+        this.policy = peer.policy();
+        this.keeper = server.keeper();
+        this.orphans = server.orphans();
+        this.backendLoaders = server.backendLoaders();
+        this.storageSpeeds = server.storageSpeeds();
+        this.cache = server.cache();
         this.onEnd = onEnd;
-        this.status = status;
-        this.anyRegion = anyRegion;
+        this.status = server.status();
+        this.anyRegion = server.anyRegion();
         this.flushes = new Flushes(connection, peerPid, keeper, requests);
-    }
-
-    /** Serves this client as {@code policy} allows: a client of another user gets nothing of the server's user. */
-    ClientSession forPeer(PeerPolicy policy) {
-        this.policy = policy;
-        return this;
     }
 
     long peerPid() {

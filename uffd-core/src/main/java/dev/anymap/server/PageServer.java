@@ -139,8 +139,8 @@ public final class PageServer implements AutoCloseable {
         if (keeper == null) {
             lock();
         } else if (takeOver) {
-            new ClientSession(null, ProcessHandle.current().pid(), 0, backendLoaders, storageSpeeds, cache, null, this::claim, ignored -> { },
-                    this::status, this::region, ClientSession.NO_REGION_LIMIT).warmUp();
+            new ClientSession(sessions().withoutKeeper(), null, new ClientSession.Peer(ProcessHandle.current().pid(), 0, PeerPolicy.OWNER),
+                    ignored -> { }, ClientSession.NO_REGION_LIMIT).warmUp();
             // A standby waits here until its server dies; the lock is that server's until then. Regions
             // are taken over before the socket is bound: a client that connects must find them here.
             keeper.takeOver(this::adopt);
@@ -235,9 +235,8 @@ public final class PageServer implements AutoCloseable {
                     continue;
                 }
                 String refusal;
-                ClientSession session = new ClientSession(connection, peer.pid(), ClientSession.startOf(peer.pid()),
-                        backendLoaders, storageSpeeds, cache, keeper, this::claim, this::sessionEnded, this::status, this::region,
-                        peerLimits).forPeer(PeerPolicy.of(peer.uid(), Libc.getuid()));
+                ClientSession session = new ClientSession(sessions(), connection, new ClientSession.Peer(peer.pid(),
+                        ClientSession.startOf(peer.pid()), PeerPolicy.of(peer.uid(), Libc.getuid())), this::sessionEnded, peerLimits);
                 synchronized (admission) {
                     if (closing) {
                         connection.close();
@@ -380,8 +379,13 @@ public final class PageServer implements AutoCloseable {
 
     /** Serves a region of a dead server, for its client to resume. */
     private void adopt(Message.Keep kept, int userfaultfd, int memfd) {
-        orphans.computeIfAbsent(kept.clientPid(), pid -> new ClientSession(null, pid, kept.clientStart(), backendLoaders, storageSpeeds, cache,
-                keeper, this::claim, ignored -> { }, this::status, this::region, ClientSession.NO_REGION_LIMIT)).adopt(kept, userfaultfd, memfd);
+        orphans.computeIfAbsent(kept.clientPid(), pid -> new ClientSession(sessions(), null, new ClientSession.Peer(pid, kept.clientStart(),
+                PeerPolicy.OWNER), ignored -> { }, ClientSession.NO_REGION_LIMIT)).adopt(kept, userfaultfd, memfd);
+    }
+
+    /** What the sessions of this server share; its keeper once {@link #start} made it. */
+    private ClientSession.Server sessions() {
+        return new ClientSession.Server(backendLoaders, storageSpeeds, cache, keeper, this::claim, this::status, this::region);
     }
 
     private ClientSession.Handed claim(long pid, long regionId) {
