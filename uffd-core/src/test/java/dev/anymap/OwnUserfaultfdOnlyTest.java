@@ -10,15 +10,21 @@ import dev.anymap.linux.UnixSockets;
 import dev.anymap.linux.Userfaultfd;
 import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
+import dev.anymap.server.JavaCommand;
 import dev.anymap.testbackend.ReferenceContent;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
@@ -114,6 +120,34 @@ class OwnUserfaultfdOnlyTest {
                 Libc.munmap(address, SIZE);
             }
             assertReadsRight(anymap);
+        }
+    }
+
+    /**
+     * A container's process: a client in a pid namespace of its own, whose faults name its threads
+     * by their numbers there, which are not their numbers in the server's namespace.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aClientInAPidNamespaceOfItsOwnIsServed() throws Exception {
+        Assumptions.assumeTrue(Libc.getuid() == 0 && Files.isExecutable(Path.of("/usr/bin/unshare")),
+                "a new pid namespace needs root and unshare(1)");
+        AnymapConfig config = TestServers.privateServer().withServerIdleExit(Duration.ofMinutes(1));
+        try (Anymap anymap = Anymap.open(config)) {
+            anymap.serverStatus(); // starts the page server, outside the client's namespace
+            List<String> command = new ArrayList<>(List.of("/usr/bin/unshare", "--pid", "--fork", "--kill-child"));
+            command.addAll(JavaCommand.of(CacheReaderProgram.class, List.of("-Xmx64m"), List.of(config.socket().toString(),
+                    "faulty:namespaced?size=" + SIZE + "&seed=" + SEED, Long.toString(SIZE), Long.toString(SEED), "--no-prefetch")));
+            Path printed = config.socket().resolveSibling("reader.out");
+            Process reader = new ProcessBuilder(command).redirectOutput(printed.toFile()).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            boolean ended = reader.waitFor(60, TimeUnit.SECONDS);
+            if (!ended) {
+                reader.destroyForcibly().waitFor(); // and with unshare, the reader it forked
+            }
+            String out = Files.readString(printed);
+            assertTrue(ended, "the reader in its own pid namespace did not end in 60 s, its faults unserved: " + out);
+            assertEquals(0, reader.exitValue(), "the reader in its own pid namespace failed: " + out);
+            assertTrue(out.contains("STATS " + SIZE / MapOptions.DEFAULT_CHUNK_SIZE + " "), "every chunk fetched for its faults: " + out);
         }
     }
 
