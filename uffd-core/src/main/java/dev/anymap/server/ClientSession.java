@@ -372,7 +372,9 @@ final class ClientSession implements Runnable {
                     RegionServer region = region(attach.regionId(), incoming);
                     confirmAssumption(attach.regionId(), region, incoming);
                     Message.Map request = requests.get(attach.regionId());
-                    if (!request.isGuest() && (Userfaultfd.features(incoming.fd()) & Userfaultfd.FEATURE_THREAD_ID) == 0) {
+                    long features = Userfaultfd.features(incoming.fd());
+                    // Features that cannot be read (-1) leave it to the first fault, which refuses one that names no thread.
+                    if (!request.isGuest() && features >= 0 && (features & Userfaultfd.FEATURE_THREAD_ID) == 0) {
                         closeDescriptor(incoming);
                         throw new ProtocolException("the userfaultfd sent with the Attach of region " + attach.regionId() + " was set up"
                                 + " without UFFD_FEATURE_THREAD_ID: the page server serves a region's faults only to the threads of the"
