@@ -19,7 +19,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 
 /**
  * A broken or hostile process of the page server's own user, on its socket: empty packets, random
@@ -321,23 +320,17 @@ public final class HostilePeer {
                 problems.add("an Attach of a userfaultfd lent by another process was answered " + answer.message());
                 return;
             }
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (System.nanoTime() < deadline) {
-                connection.send(new Message.StatsRequest(3, region));
-                Connection.Incoming stats = connection.receive();
-                if (stats == null) {
-                    return;
-                }
-                if (stats.message() instanceof Message.Stats counted && counted.failures() > 0) {
-                    if (counted.chunksFetched() > 0 || !counted.lastFailure().contains("not a thread of process")) {
-                        problems.add("the region of a userfaultfd lent by another process was served: " + counted);
-                    }
-                    refusedDescriptors++;
-                    return;
-                }
-                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5)); // polling the server's counters
+            Message.Stats stats = RegisteredMemory.statsOnceFailed(connection, region, Duration.ofSeconds(10));
+            if (stats == null) {
+                return;
             }
-            problems.add("the region of a userfaultfd lent by another process was not refused within 10 s");
+            if (stats.failures() == 0) {
+                problems.add("the region of a userfaultfd lent by another process was not refused within 10 s: " + stats);
+            } else if (stats.chunksFetched() > 0 || !stats.lastFailure().contains("not a thread of process")) {
+                problems.add("the region of a userfaultfd lent by another process was served: " + stats);
+            } else {
+                refusedDescriptors++;
+            }
         } finally {
             Libc.close(lent.userfaultfd());
         }
@@ -373,20 +366,13 @@ public final class HostilePeer {
 
     /** A region mapped and attached with a real userfaultfd, and the peer gone without an unmap. */
     private void attachRealAndDisconnect() throws IOException {
-        long address = Libc.mmap(0, SIZE, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0);
-        if (address < 0) {
-            throw new NativeException("mmap", (int) -address);
-        }
-        int uffd = -1;
+        RegisteredMemory memory = RegisteredMemory.create(SIZE, Userfaultfd.FEATURE_THREAD_ID);
         try (Connection connection = greeted()) {
-            uffd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
-            Userfaultfd.enable(uffd, Userfaultfd.FEATURE_THREAD_ID);
-            Userfaultfd.register(uffd, address, SIZE, Userfaultfd.REGISTER_MODE_MISSING);
             long region = mapOne(connection, 3);
             if (region < 0) {
                 return;
             }
-            connection.send(new Message.Attach(2, region, address, SIZE), uffd);
+            connection.send(new Message.Attach(2, region, memory.address(), SIZE), memory.userfaultfd());
             if (random.nextBoolean()) {
                 Connection.Incoming answer = connection.receive();
                 if (answer != null && !(answer.message() instanceof Message.Attached)) {
@@ -394,10 +380,8 @@ public final class HostilePeer {
                 }
             }
         } finally {
-            if (uffd >= 0) {
-                Libc.close(uffd);
-            }
-            Libc.munmap(address, SIZE);
+            Libc.close(memory.userfaultfd());
+            Libc.munmap(memory.address(), SIZE);
         }
     }
 

@@ -3,6 +3,7 @@ package dev.anymap;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.anymap.linux.Libc;
@@ -70,14 +71,12 @@ class OwnUserfaultfdOnlyTest {
         try (Anymap anymap = Anymap.open(config)) {
             long server = anymap.serverStatus().serverPid();
             // This process's own private memory, not the object's memory that the map sends: waking it fills nothing.
-            long address = privateMemory();
-            int userfaultfd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+            RegisteredMemory memory = RegisteredMemory.create(SIZE, Userfaultfd.FEATURE_THREAD_ID);
+            long address = memory.address();
             Thread reader = null;
             try (Connection connection = greeted(config)) {
-                Userfaultfd.enable(userfaultfd, Userfaultfd.FEATURE_THREAD_ID);
-                Userfaultfd.register(userfaultfd, address, SIZE, Userfaultfd.REGISTER_MODE_MISSING);
                 long region = map(connection);
-                connection.send(new Message.Attach(2, region, address, SIZE), userfaultfd);
+                connection.send(new Message.Attach(2, region, address, SIZE), memory.userfaultfd());
                 assertInstanceOf(Message.Attached.class, connection.receive().message());
                 // Through memcpy: a fault left waiting in native code holds none of this JVM's safepoints.
                 reader = Thread.ofPlatform().daemon().start(() -> {
@@ -89,7 +88,7 @@ class OwnUserfaultfdOnlyTest {
                 assertRefused(connection, region, server, "faulted 1000 times in a row with its chunk in the cache");
             } finally {
                 // With the server's copy gone with the connection, this last one's close ends the read with a zero page.
-                Libc.close(userfaultfd);
+                Libc.close(memory.userfaultfd());
                 if (reader != null) {
                     reader.join();
                 }
@@ -105,19 +104,16 @@ class OwnUserfaultfdOnlyTest {
         AnymapConfig config = TestServers.privateServer().withServerIdleExit(Duration.ofMinutes(1));
         try (Anymap anymap = Anymap.open(config)) {
             anymap.serverStatus(); // starts the page server
-            long address = privateMemory();
-            int userfaultfd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+            RegisteredMemory memory = RegisteredMemory.create(SIZE, 0);
             try (Connection connection = greeted(config)) {
-                Userfaultfd.enable(userfaultfd, 0);
-                Userfaultfd.register(userfaultfd, address, SIZE, Userfaultfd.REGISTER_MODE_MISSING);
                 long region = map(connection);
-                connection.send(new Message.Attach(2, region, address, SIZE), userfaultfd);
+                connection.send(new Message.Attach(2, region, memory.address(), SIZE), memory.userfaultfd());
                 Message.Failure failure = assertInstanceOf(Message.Failure.class, connection.receive().message());
                 assertEquals(Message.ErrorKind.PROTOCOL, failure.kind(), failure.message());
                 assertTrue(failure.message().contains("UFFD_FEATURE_THREAD_ID"), failure.message());
             } finally {
-                Libc.close(userfaultfd);
-                Libc.munmap(address, SIZE);
+                Libc.close(memory.userfaultfd());
+                Libc.munmap(memory.address(), SIZE);
             }
             assertReadsRight(anymap);
         }
@@ -166,32 +162,15 @@ class OwnUserfaultfdOnlyTest {
         return assertInstanceOf(Message.Mapped.class, answer.message()).regionId();
     }
 
-    /** This process's own anonymous memory, of the region's size. */
-    private static long privateMemory() throws dev.anymap.linux.NativeException {
-        return Libc.check(Libc.mmap(0, SIZE, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0), "mmap");
-    }
-
     /** The region's stats once they show its refusal, for {@code because}; the page server is then idle. */
     private static Message.Stats assertRefused(Connection connection, long region, long server, String because) throws Exception {
-        Message.Stats stats = statsOnceRefused(connection, region);
+        Message.Stats stats = RegisteredMemory.statsOnceFailed(connection, region, Duration.ofSeconds(30));
+        assertNotNull(stats, "the server answered a stats request with no stats");
+        assertTrue(stats.failures() > 0, "the region was not refused within 30 s: " + stats);
         assertTrue(stats.lastFailure().contains(because), stats.lastFailure());
         double busy = ProcessUsage.cpuSeconds(server, Duration.ofSeconds(2)) / 2;
         assertTrue(busy < 0.2, "the page server keeps " + Math.round(busy * 100) + "% of a core busy after the refusal");
         return stats;
-    }
-
-    /** The region's stats once they show a failure: the refusal, which comes with the region's first faults. */
-    private static Message.Stats statsOnceRefused(Connection connection, long region) throws Exception {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (true) {
-            connection.send(new Message.StatsRequest(3, region));
-            Message.Stats stats = assertInstanceOf(Message.Stats.class, connection.receive().message());
-            if (stats.failures() > 0 || System.nanoTime() > deadline) {
-                assertTrue(stats.failures() > 0, "the region was not refused within 30 s: " + stats);
-                return stats;
-            }
-            Thread.sleep(20); // polling the server's counters: nothing else tells this process of the lender's fault
-        }
     }
 
     private static void assertReadsRight(Anymap anymap) throws IOException {

@@ -82,14 +82,11 @@ final class UserfaultfdLender implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment packet = arena.allocate(8);
             while (UnixSockets.receive(socket, packet).length() > 0) {
-                long address = Libc.check(Libc.mmap(0, length, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE,
-                        -1, 0), "mmap");
-                int userfaultfd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
-                Userfaultfd.enable(userfaultfd, Userfaultfd.FEATURE_THREAD_ID);
-                Userfaultfd.register(userfaultfd, address, length, Userfaultfd.REGISTER_MODE_MISSING);
+                RegisteredMemory lent = RegisteredMemory.create(length, Userfaultfd.FEATURE_THREAD_ID);
+                long address = lent.address();
                 packet.set(JAVA_LONG, 0, address);
-                UnixSockets.send(socket, packet, userfaultfd);
-                Libc.close(userfaultfd);
+                UnixSockets.send(socket, packet, lent.userfaultfd());
+                Libc.close(lent.userfaultfd());
                 Thread.ofPlatform().daemon().start(() -> {
                     try (Arena own = Arena.ofConfined()) {
                         Libc.memcpy(own.allocate(1), address, 1);
