@@ -1,6 +1,7 @@
 package dev.anymap;
 
 import dev.anymap.linux.Libc;
+import dev.anymap.linux.NativeException;
 import dev.anymap.protocol.Message;
 import dev.anymap.spi.BackendProvider;
 import dev.anymap.spi.BackendRegistry;
@@ -76,11 +77,12 @@ final class LocalBackends {
     record LocalFile(int descriptor, long size, ObjectVersion version) {}
 
     /**
-     * Opens the object at {@code uri} in this process, if it is a {@code file:} URI that a backend of
-     * this process opens and offers as a local file ({@link StorageBackend#localFile()}): the file is
-     * opened with this process's own rights, and nothing asks a page server. Other schemes go to the
-     * page server, even where a backend would offer a file: an archive entry or an HTTP resource
-     * becomes one only by a spool or a download, which the page server makes once for every process.
+     * Opens the object at {@code uri} in this process, if it is a {@code file:} URI whose provider
+     * here names the local file that is the object ({@link BackendProvider#localFile}), or, failing
+     * that, opens a backend that offers one ({@link StorageBackend#localFile()}): the file is opened
+     * with this process's own rights, and nothing asks a page server. Other schemes go to the page
+     * server, even where a backend would offer a file: an archive entry or an HTTP resource becomes
+     * one only by a spool or a download, which the page server makes once for every process.
      *
      * @return empty where the page server is to map the object: another scheme, no provider of it
      *     here (the page server says what is missing), or no local file offered, or none that
@@ -92,11 +94,50 @@ final class LocalBackends {
         if (uri.getScheme() == null || !uri.getScheme().toLowerCase(Locale.ROOT).equals("file")) {
             return Optional.empty();
         }
+        BackendProvider provider;
         try {
-            registry.provider(uri);
+            provider = registry.provider(uri);
         } catch (IllegalArgumentException none) {
             return Optional.empty();
         }
+        Optional<LocalFile> file = openNamedFile(provider, uri, options, writable);
+        return file.isPresent() ? file : openOfferedFile(uri, options, writable);
+    }
+
+    /**
+     * The file that {@code provider} names as the object, opened and described here: an open and a
+     * statx, where a backend would open, check and describe the file first. Empty where the provider
+     * names none, or where it is no regular file that opens: a backend's open then says why.
+     */
+    private static Optional<LocalFile> openNamedFile(BackendProvider provider, URI uri, Map<String, String> options, boolean writable) {
+        Optional<Path> path;
+        try {
+            path = provider.localFile(uri, options);
+        } catch (IllegalArgumentException refused) {
+            return Optional.empty();
+        }
+        if (path.isEmpty()) {
+            return Optional.empty();
+        }
+        // Not blocking: a FIFO at the path would hold an open for reading until a writer came.
+        int descriptor = Libc.open(path.get().toString(), (writable ? Libc.O_RDWR : Libc.O_RDONLY) | Libc.O_NONBLOCK | Libc.O_CLOEXEC);
+        if (descriptor < 0) {
+            return Optional.empty();
+        }
+        try {
+            Libc.FileStatus status = Libc.fstat(descriptor);
+            if (status.isRegularFile()) {
+                return Optional.of(new LocalFile(descriptor, status.size(), ObjectVersion.modified(status.modified(), status.size())));
+            }
+        } catch (NativeException | RuntimeException unreadable) {
+            LOG.log(System.Logger.Level.DEBUG, "statx of " + Redaction.uri(uri) + ": " + unreadable);
+        }
+        Libc.close(descriptor);
+        return Optional.empty();
+    }
+
+    /** The local file that a backend opened for {@code uri} offers, opened here. */
+    private Optional<LocalFile> openOfferedFile(URI uri, Map<String, String> options, boolean writable) throws IOException {
         StorageBackend backend;
         try {
             backend = writable ? registry.openForWriting(uri, options) : registry.open(uri, options);

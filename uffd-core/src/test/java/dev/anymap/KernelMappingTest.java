@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
@@ -141,6 +142,39 @@ class KernelMappingTest extends WithPageServer {
                     () -> mine.map(file("option.bin", new byte[10]).toUri(), MapOptions.defaults().withBackendOptions(Map.of("colour", "red"))));
             assertTrue(option.getMessage().contains("option 'colour' is not one the 'file' backend understands"), option.getMessage());
             assertTrue(TestServers.startedServer(own).isEmpty(), "no page server was started to find that out");
+        }
+    }
+
+    @Test
+    void aFileMapsAtTheVersionItsBackendReportsToTheNanosecond() throws Exception {
+        Path file = file("versioned.bin", content(14, SIZE));
+        Files.setLastModifiedTime(file, java.nio.file.attribute.FileTime.from(java.time.Instant.parse("2026-01-02T03:04:05.123456789Z")));
+        try (MappedRegion region = anymap.map(file.toUri());
+                dev.anymap.spi.StorageBackend backend = dev.anymap.spi.BackendRegistry.load().open(file.toUri())) {
+            assertTrue(region.kernelMapped());
+            assertEquals(backend.version(), region.version());
+            assertEquals(backend.size(), region.size());
+        }
+    }
+
+    @Test
+    void aFifoOrAFileThisProcessMayNotWriteFailsTheMapAndNothingWaits() throws Exception {
+        Path fifo = dir.resolve("fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        // No writer ever opens the FIFO: an open that waited for one would hang the map.
+        IllegalArgumentException notAFile = assertTimeoutPreemptively(java.time.Duration.ofSeconds(30),
+                () -> assertThrows(IllegalArgumentException.class, () -> anymap.map(fifo.toUri())));
+        assertTrue(notAFile.getMessage().contains(fifo.toUri().toString()), notAFile.getMessage());
+        // Immutable, which even root may not write, where the file system has the flag (ext4, xfs, btrfs).
+        Path immutable = file("immutable.bin", content(15, 1000));
+        org.junit.jupiter.api.Assumptions.assumeTrue(new ProcessBuilder("chattr", "+i", immutable.toString()).inheritIO().start().waitFor() == 0,
+                "chattr +i works on " + dir);
+        try {
+            java.nio.file.AccessDeniedException denied = assertThrows(java.nio.file.AccessDeniedException.class,
+                    () -> anymap.map(immutable.toUri(), MapOptions.defaults().withWritable(true)));
+            assertTrue(denied.getMessage().contains("may not write") && denied.getMessage().contains("chattr -i"), denied.getMessage());
+        } finally {
+            new ProcessBuilder("chattr", "-i", immutable.toString()).inheritIO().start().waitFor();
         }
     }
 

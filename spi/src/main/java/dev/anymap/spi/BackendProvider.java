@@ -2,6 +2,7 @@ package dev.anymap.spi;
 
 import java.io.IOException;
 import java.net.URI;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -104,6 +105,22 @@ public interface BackendProvider {
      */
     default Optional<StorageBackend> openAt(URI uri, Map<String, String> options, long size, ObjectVersion version)
             throws IOException {
+        return Optional.empty();
+    }
+
+    /**
+     * The local file that <em>is</em> the object at {@code uri} ({@code file:}), named without
+     * opening anything, so that a process maps it with the kernel and opens no backend at all. The
+     * caller opens the path with its own rights, and takes the object's size and its version,
+     * {@link ObjectVersion#modified}{@code (last modification, size)}, from the file it opened, as
+     * {@link StorageBackend#localFile()} and {@link StorageBackend#version()} of a backend opened now
+     * would have them. A caller that cannot open the file opens a backend, whose error says why.
+     *
+     * @return empty, the default, where the object is no local file, or is one only as a copy (a
+     *     spooled archive entry, a download), which only an open backend makes
+     * @throws IllegalArgumentException for a URI or option that {@link #open} refuses
+     */
+    default Optional<Path> localFile(URI uri, Map<String, String> options) {
         return Optional.empty();
     }
 

@@ -124,6 +124,10 @@ public final class Libc {
         static final MethodHandle HANDLE = downcall("lseek", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG, JAVA_INT));
     }
 
+    private static final class Statx {
+        static final MethodHandle HANDLE = downcall("statx", FunctionDescriptor.of(JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, ADDRESS));
+    }
+
     private static final class Ftruncate {
         static final MethodHandle HANDLE = downcall("ftruncate", FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
     }
@@ -362,6 +366,46 @@ public final class Libc {
             return orErrno((long) Lseek.HANDLE.invokeExact(state, fd, offset, whence), state);
         } catch (Throwable t) {
             throw unexpected(t);
+        }
+    }
+
+    /** What fstat tells of an open file: its type and permission bits, its size, and its last modification. */
+    public record FileStatus(int mode, long size, long modifiedSeconds, int modifiedNanos) {
+        private static final int S_IFMT = 0170000;
+        private static final int S_IFREG = 0100000;
+
+        public boolean isRegularFile() {
+            return (mode & S_IFMT) == S_IFREG;
+        }
+
+        public java.time.Instant modified() {
+            return java.time.Instant.ofEpochSecond(modifiedSeconds, modifiedNanos);
+        }
+    }
+
+    // struct statx is the same on every architecture, unlike struct stat.
+    private static final int AT_EMPTY_PATH = 0x1000;
+    private static final int STATX_BASIC_STATS = 0x7ff;
+    private static final long STATX_SIZE = 256;
+    private static final long STX_MODE = 28;
+    private static final long STX_SIZE = 40;
+    private static final long STX_MTIME = 112;
+
+    /** statx(2) of the open file {@code fd}. */
+    public static FileStatus fstat(int fd) throws NativeException {
+        MemorySegment state = callState();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment status = arena.allocate(STATX_SIZE, 8);
+            int result;
+            try {
+                result = (int) orErrno((int) Statx.HANDLE.invokeExact(state, fd, arena.allocateFrom(""), AT_EMPTY_PATH,
+                        STATX_BASIC_STATS, status), state);
+            } catch (Throwable t) {
+                throw unexpected(t);
+            }
+            check(result, "statx");
+            return new FileStatus(Short.toUnsignedInt(status.get(JAVA_SHORT, STX_MODE)), status.get(JAVA_LONG, STX_SIZE),
+                    status.get(JAVA_LONG, STX_MTIME), status.get(JAVA_INT, STX_MTIME + 8));
         }
     }
 

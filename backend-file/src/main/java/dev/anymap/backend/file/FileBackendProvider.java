@@ -15,6 +15,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -53,6 +54,13 @@ public final class FileBackendProvider implements BackendProvider {
     public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
         checkNoOptions(uri, options);
         return FileBackend.open(uri, LocalFiles.toPath(uri), false);
+    }
+
+    /** The file the URI names: a {@code file:} object is its file. */
+    @Override
+    public Optional<Path> localFile(URI uri, Map<String, String> options) {
+        checkNoOptions(uri, options);
+        return Optional.of(LocalFiles.toPath(uri));
     }
 
     /**

@@ -106,6 +106,22 @@ class FileBackendProviderTest {
     }
 
     @Test
+    void theLocalFileNamedWithoutOpeningIsTheOneABackendOffersAndBadUrisAndOptionsAreRefusedAlike() throws Exception {
+        Path file = Files.write(dir.resolve("named b%20.bin"), new byte[10]);
+        try (StorageBackend backend = registry.open(file.toUri())) {
+            assertEquals(backend.localFile(), registry.provider(file.toUri()).localFile(file.toUri(), Map.of()));
+        }
+        assertEquals(Path.of("/not/there.bin"), registry.provider(URI.create("file:///not/there.bin"))
+                .localFile(URI.create("file:///not/there.bin"), Map.of()).orElseThrow(), "a path: nothing is opened to name it");
+        for (String bad : new String[] {"file://fileserver/share/x.bin", "file:relative/x.bin", "file:///tmp/x.bin?version=2"}) {
+            IllegalArgumentException error = assertThrows(IllegalArgumentException.class,
+                    () -> registry.provider(URI.create(bad)).localFile(URI.create(bad), Map.of()));
+            assertTrue(error.getMessage().contains(bad), error.getMessage());
+        }
+        assertThrows(IllegalArgumentException.class, () -> registry.provider(file.toUri()).localFile(file.toUri(), Map.of("colour", "red")));
+    }
+
+    @Test
     void anEmptyFileHasSizeZero() throws Exception {
         Path empty = Files.createFile(dir.resolve("empty.bin"));
         try (StorageBackend backend = registry.open(empty.toUri())) {
