@@ -47,7 +47,7 @@ final class FetchScheduler {
      * BENCHMARKS.md at 20 ms, 64 against 32 cut its replay from 314 ms to 287 (medians of nine
      * boots), and 128 against 64 from 199 and 222 ms to 147 and 188 (two runs of each).
      */
-    private static final int PREFETCH_WORKERS = 128;
+    private static final int PREFETCH_WORKERS = Integer.getInteger("pw", 128);
     /**
      * The prefetch reads in flight in extents of the largest size: a pull or a readahead at full size
      * streams on this many connections, as a download on parallel ranged GETs, so that each stream
@@ -192,10 +192,12 @@ final class FetchScheduler {
 
     /**
      * Queues the EMPTY chunks of {@code [from, to]} for the prefetch workers, adjacent ones in one
-     * extent; {@code trigger} is held back when fetched, or -1.
+     * extent; {@code trigger} is held back when fetched, or -1. The extents are sized to spread
+     * {@code span} chunks over the bulk reads: the range itself, or the window of a sequential
+     * stream that the range extends, whose reads stay as large as its first.
      */
-    void prefetch(int from, int to, int trigger, Requester requester) {
-        int perExtent = extentChunks(to - from + 1, requester);
+    void prefetch(int from, int to, int trigger, int span, Requester requester) {
+        int perExtent = extentChunks(span, requester);
         int first = -1;
         for (int chunk = from; chunk <= to + 1; chunk++) {
             boolean claim = chunk <= to && claimForPrefetch(chunk, requester);

@@ -224,7 +224,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         counters.cachedAtAttach(Arrays.stream(table.presentChunks()).count());
         if (backgroundPull) {
             // Every chunk, in order; faults still go first, to the demand workers. Not an access: not traced.
-            prefetch(0, table.chunks() - 1, -1);
+            prefetch(0, table.chunks() - 1, -1, table.chunks());
         }
     }
 
@@ -271,7 +271,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         int runStart = 0;
         for (int i = 1; i <= chunks.length; i++) {
             if (i == chunks.length || chunks[i] != chunks[i - 1] + 1) {
-                prefetch(chunks[runStart], chunks[i - 1], -1);
+                prefetch(chunks[runStart], chunks[i - 1], -1, chunks[i - 1] - chunks[runStart] + 1);
                 runStart = i;
             }
         }
@@ -292,7 +292,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         }
         SequentialStreams.Prefetch ahead = streams == null ? null : streams.onFault(chunk);
         if (ahead != null) {
-            prefetch(ahead.from(), ahead.to(), ahead.trigger());
+            prefetch(ahead.from(), ahead.to(), ahead.trigger(), ahead.window());
         }
     }
 
@@ -371,8 +371,8 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         }
     }
 
-    private void prefetch(int from, int to, int trigger) {
-        fetches.prefetch(from, to, trigger, this);
+    private void prefetch(int from, int to, int trigger, int span) {
+        fetches.prefetch(from, to, trigger, span, this);
     }
 
     @Override
@@ -455,7 +455,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         LOG.log(System.Logger.Level.DEBUG, () -> "region " + id + " (" + object.printableUri() + "): faults waited "
                 + densePull.stalledNanos() / 1_000_000 + " ms of a pull estimated at " + densePull.estimatedPullNanos() / 1_000_000
                 + " ms; pulling the whole object");
-        prefetch(0, table.chunks() - 1, -1);
+        prefetch(0, table.chunks() - 1, -1, table.chunks());
     }
 
     /** Stops serving, waits for the fault loop, frees the userfaultfd, and lets go of the object. */

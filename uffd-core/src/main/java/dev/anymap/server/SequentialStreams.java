@@ -23,13 +23,11 @@ final class SequentialStreams {
     private static final int FIRST_WINDOW = 64;
     private static final int GROWTH = 16;
 
-    /** Chunks to fetch ahead, {@code [from, to]}, and the one among them to hold back (or -1). */
-    record Prefetch(int from, int to, int trigger) {
-        /** A range to fetch with no chunk held back. */
-        static Prefetch range(int from, int to) {
-            return new Prefetch(from, to, -1);
-        }
-    }
+    /**
+     * Chunks to fetch ahead, {@code [from, to]}, and the one among them to hold back (or -1);
+     * {@code window} is the stream's window, which its reads in flight share.
+     */
+    record Prefetch(int from, int to, int trigger, int window) {}
 
     private final int maxWindow;
     private final int chunks;
@@ -71,10 +69,13 @@ final class SequentialStreams {
         window[s] = window[s] == 0 ? Math.min(FIRST_WINDOW, maxWindow) : (int) Math.min((long) GROWTH * window[s], maxWindow);
         int from = Math.max(ahead[s], chunk) + 1;
         int to = (int) Math.min((long) chunk + window[s], chunks - 1L);
-        if (from > to) {
+        // A scan that catches up with its reads faults on nearly every chunk, and each fault would
+        // add a sliver of a read: the window waits until a read's worth is to be added, so that a
+        // stream has its window in few large reads, not in scores of small ones on as many threads.
+        if (from > to || (to - from + 1 < window[s] / FetchScheduler.BULK_READS && to < chunks - 1)) {
             return null;
         }
         ahead[s] = to;
-        return new Prefetch(from, to, Math.max(from, to - window[s] / 2));
+        return new Prefetch(from, to, Math.max(from, to - window[s] / 2), window[s]);
     }
 }

@@ -8,6 +8,8 @@ import java.security.KeyStore;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.atomic.AtomicBoolean;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
@@ -31,10 +33,12 @@ final class ClientPool {
 
     private static final class Shared {
         final HttpClient client;
+        final ExecutorService executor;
         int leases;
 
-        Shared(HttpClient client) {
+        Shared(HttpClient client, ExecutorService executor) {
             this.client = client;
+            this.executor = executor;
         }
     }
 
@@ -63,6 +67,7 @@ final class ClientPool {
                     CLIENTS.remove(config, shared);
                     // Not close(): that waits for exchanges to end, and the backend has cancelled its own already.
                     shared.client.shutdown();
+                    shared.executor.shutdown();
                 }
             }
         }
@@ -77,7 +82,15 @@ final class ClientPool {
         synchronized (CLIENTS) {
             Shared shared = CLIENTS.get(config);
             if (shared == null) {
-                shared = new Shared(build(config));
+                // Virtual threads for the client's own tasks: with the default pool, a page server reading a
+                // scan ahead held 36 platform threads for it, and their memory, beside the fetch workers.
+                ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+                try {
+                    shared = new Shared(build(config, executor), executor);
+                } catch (IOException | RuntimeException e) {
+                    executor.shutdown();
+                    throw e;
+                }
                 CLIENTS.put(config, shared);
             }
             shared.leases++;
@@ -85,11 +98,12 @@ final class ClientPool {
         }
     }
 
-    private static HttpClient build(Config config) throws IOException {
+    private static HttpClient build(Config config, ExecutorService executor) throws IOException {
         HttpClient.Builder builder = HttpClient.newBuilder()
                 // Followed by hand: the final URL is remembered, and credentials stay with their origin.
                 .followRedirects(HttpClient.Redirect.NEVER)
-                .connectTimeout(config.connectTimeout());
+                .connectTimeout(config.connectTimeout())
+                .executor(executor);
         // The selector that honours http.proxyHost, https.proxyHost, http.nonProxyHosts and friends.
         ProxySelector proxies = ProxySelector.getDefault();
         if (proxies != null) {
