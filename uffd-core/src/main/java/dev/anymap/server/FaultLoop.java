@@ -19,8 +19,13 @@ import java.util.concurrent.locks.Lock;
 final class FaultLoop {
     private static final System.Logger LOG = System.getLogger(FaultLoop.class.getName());
     private static final int MESSAGES_PER_READ = 64;
-    /** How long the loop keeps polling the userfaultfd after a fault before it sleeps in poll(2). */
-    private static final long SPIN_NANOS = 50_000;
+    /**
+     * How long the loop keeps polling the userfaultfd after a fault before it sleeps in poll(2): at
+     * least this, and twice the last gap between faults where that was under {@link #MAX_SPIN_NANOS},
+     * so that a scan of large chunks, whose thread reads a while between faults, still finds it awake.
+     */
+    private static final long MIN_SPIN_NANOS = 50_000;
+    private static final long MAX_SPIN_NANOS = 200_000;
     private static final long CLOSE_TIMEOUT_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
 
     /** What the loop hands each page fault to, on its own thread. */
@@ -72,9 +77,12 @@ final class FaultLoop {
             Libc.setPollFd(pollfds, 1, stopEvent, Libc.POLLIN);
             Userfaultfd.FillRequest fill = new Userfaultfd.FillRequest(arena);
             long lastFault = System.nanoTime();
+            long spin = MIN_SPIN_NANOS;
             while (!stopping) {
                 long read = read(messages);
                 if (read > 0) {
+                    long gap = System.nanoTime() - lastFault;
+                    spin = gap < MAX_SPIN_NANOS / 2 ? Math.max(MIN_SPIN_NANOS, 2 * gap) : MIN_SPIN_NANOS;
                     int count = (int) (read / Userfaultfd.MESSAGE_SIZE);
                     for (int i = 0; i < count; i++) {
                         if (Userfaultfd.event(messages, i) == Userfaultfd.EVENT_PAGEFAULT) {
@@ -83,7 +91,7 @@ final class FaultLoop {
                     }
                     lastFault = System.nanoTime();
                 } else if (read == -Errno.EAGAIN) {
-                    if (System.nanoTime() - lastFault < SPIN_NANOS) {
+                    if (System.nanoTime() - lastFault < spin) {
                         Thread.onSpinWait();
                         continue;
                     }
