@@ -116,12 +116,12 @@ public final class MappedRegion implements AutoCloseable {
         return file >= 0;
     }
 
-    /** This region's number in its page server, as {@code anymap status} lists it. */
     /** This region as the link to the page server resumes or fails it. */
     ServerRegion asServerRegion() {
         return new ServerRegion(uri, this::serverRegionId, () -> closed, this::lose);
     }
 
+    /** This region's number in its page server, as {@code anymap status} lists it. */
     long serverRegionId() {
         return serverRegionId;
     }
