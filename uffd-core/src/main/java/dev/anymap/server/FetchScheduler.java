@@ -47,7 +47,7 @@ final class FetchScheduler {
      * BENCHMARKS.md at 20 ms, 64 against 32 cut its replay from 314 ms to 287 (medians of nine
      * boots), and 128 against 64 from 199 and 222 ms to 147 and 188 (two runs of each).
      */
-    private static final int PREFETCH_WORKERS = Integer.getInteger("pw", 128);
+    private static final int PREFETCH_WORKERS = 128;
     /**
      * The prefetch reads in flight in extents of the largest size: a pull or a readahead at full size
      * streams on this many connections, as a download on parallel ranged GETs, so that each stream
