@@ -47,14 +47,8 @@ final class ClientSession implements Runnable {
     private final Connection connection;
     private final long peerPid;
     private final long peerStart;
-    private final KeeperLink keeper;
-    private final Orphans orphans;
-    private final BackendLoaders backendLoaders;
-    private final StorageSpeeds storageSpeeds;
-    private final PageCache cache;
+    private final Server server;
     private final java.util.function.Consumer<ClientSession> onEnd;
-    private final java.util.function.LongFunction<Message> status;
-    private final java.util.function.LongFunction<RegionServer> anyRegion;
     private final RegionLimit regionLimit;
     /** What this client may have the server do. */
     private final PeerPolicy policy;
@@ -124,15 +118,9 @@ final class ClientSession implements Runnable {
         this.peerPid = peer.pid();
         this.peerStart = peer.start();
         this.policy = peer.policy();
-        this.keeper = server.keeper();
-        this.orphans = server.orphans();
-        this.backendLoaders = server.backendLoaders();
-        this.storageSpeeds = server.storageSpeeds();
-        this.cache = server.cache();
+        this.server = server;
         this.onEnd = onEnd;
-        this.status = server.status();
-        this.anyRegion = server.anyRegion();
-        this.flushes = new Flushes(connection, peerPid, keeper, requests);
+        this.flushes = new Flushes(connection, peerPid, server.keeper(), requests);
     }
 
     long peerPid() {
@@ -401,11 +389,11 @@ final class ClientSession implements Runnable {
                 case Message.StatsRequest stats -> kernelMapped.containsKey(stats.regionId())
                         ? kernelMapped.get(stats.regionId()).stats(requestId)
                         : region(stats.regionId(), null).stats(requestId);
-                case Message.StatusRequest request -> policy.foreign() ? ownStatus(status.apply(request.requestId()))
-                        : status.apply(request.requestId());
+                case Message.StatusRequest request -> policy.foreign() ? ownStatus(server.status().apply(request.requestId()))
+                        : server.status().apply(request.requestId());
                 case Message.TraceRequest trace -> {
                     // Any client's region: tools look at what an application's page server holds. Another user's, its own only.
-                    RegionServer region = policy.foreign() ? regions.get(trace.regionId()) : anyRegion.apply(trace.regionId());
+                    RegionServer region = policy.foreign() ? regions.get(trace.regionId()) : server.anyRegion().apply(trace.regionId());
                     if (region == null) {
                         throw new IllegalArgumentException("this page server has no region " + trace.regionId());
                     }
@@ -414,7 +402,7 @@ final class ClientSession implements Runnable {
                 case Message.Flush flush -> {
                     RegionServer region = region(flush.regionId(), null);
                     Message.Map request = requests.get(flush.regionId());
-                    flushes.start(flush, region, backendLoaders.of(request.codePath()).loader());
+                    flushes.start(flush, region, server.backendLoaders().of(request.codePath()).loader());
                     yield null; // answered by the flush's own thread
                 }
                 case Message.PrefetchOrder order -> {
@@ -441,7 +429,7 @@ final class ClientSession implements Runnable {
     private Message resume(Message.Resume resume) {
         java.util.List<Long> lost = new java.util.ArrayList<>();
         for (long regionId : resume.regionIds()) {
-            Handed handed = orphans.claim(peerPid, regionId);
+            Handed handed = server.orphans().claim(peerPid, regionId);
             if (handed == null) {
                 lost.add(regionId);
             } else {
@@ -457,19 +445,19 @@ final class ClientSession implements Runnable {
     /** Hands an attached region to the keeper, so that it outlives this server. */
     private void keepAttached(long regionId, long address, long length, int userfaultfd, RegionServer region) throws IOException {
         Message.Map request = requests.get(regionId);
-        if (keeper != null && request != null) {
-            keeper.keep(new Message.Keep(regionId, peerPid, peerStart, address, length, request, region.removals()), userfaultfd,
+        if (server.keeper() != null && request != null) {
+            server.keeper().keep(new Message.Keep(regionId, peerPid, peerStart, address, length, request, region.removals()), userfaultfd,
                     region.object().memory().fd());
         }
     }
 
     /** Tells the keeper what a guest gave back, before a fault there is served. */
     private void keepRemovals(long regionId, Message.GuestRemovals removals) {
-        if (keeper == null) {
+        if (server.keeper() == null) {
             return;
         }
         try {
-            keeper.removed(regionId, removals);
+            server.keeper().removed(regionId, removals);
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
@@ -483,8 +471,8 @@ final class ClientSession implements Runnable {
         if (region == null) {
             return false;
         }
-        if (keeper != null) {
-            keeper.forget(regionId);
+        if (server.keeper() != null) {
+            server.keeper().forget(regionId);
         }
         region.close();
         return true;
@@ -512,12 +500,12 @@ final class ClientSession implements Runnable {
         Message.Prefetching prefetching = map.prefetching();
         URI uri = new URI(map.uri());
         // The providers of the process that mapped: its plugins, its versions of them.
-        BackendLoaders.Backends backends = backendLoaders.of(map.codePath());
+        BackendLoaders.Backends backends = server.backendLoaders().of(map.codePath());
         BackendProvider provider = backends.provider(uri);
         policy.check(uri, provider, map.options());
         String backendName = provider.name();
-        cache.checkChunkSize(chunk, Redaction.uri(uri));
-        StorageSpeeds.Speed storageSpeed = storageSpeeds.of(uri, provider.redact(map.options()));
+        server.cache().checkChunkSize(chunk, Redaction.uri(uri));
+        StorageSpeeds.Speed storageSpeed = server.storageSpeeds().of(uri, provider.redact(map.options()));
         if (!map.assumed().equals(Message.Assumed.NONE) && map.expectedVersion().isEmpty()) {
             ObjectVersion version = ObjectVersion.parse(map.assumed().version());
             if (map.isGuest()) {
@@ -619,10 +607,10 @@ final class ClientSession implements Runnable {
             String version = changed == null ? backend.version().toString() : map.expectedVersion();
             // A writable region's layer is its own: no other region may read its writes.
             PageCache.Key key = changed == null && !map.writing().writable() ? new PageCache.Key(map.uri(), Map.copyOf(map.options()), version, chunk) : null;
-            object = cache.acquire(key, takenOverMemory, () -> {
+            object = server.cache().acquire(key, takenOverMemory, () -> {
                 try {
                     ObjectMemory memory = takenOverMemory != null ? takenOverMemory : ObjectMemory.create(RegionServer.mappedLength(backend.size()));
-                    ServedObject created = new ServedObject(cache, key, backend, backendName, memory, chunk, map.fetchWorkers(),
+                    ServedObject created = new ServedObject(server.cache(), key, backend, backendName, memory, chunk, map.fetchWorkers(),
                             storageSpeed, Duration.ofMillis(map.fetchDeadlineMillis()), changed, map.writing().writable());
                     if (takenOverMemory != null) {
                         created.adoptResidentChunks();
@@ -635,7 +623,7 @@ final class ClientSession implements Runnable {
             if (object.backend() != backend) {
                 object.offerBackend(backend); // the cache's object, which reads through a backend of its own or now this one
             }
-            regions.put(regionId, new RegionServer(regionId, object, storageSpeed, prefetching, cache.limit(), map.isGuest(),
+            regions.put(regionId, new RegionServer(regionId, object, storageSpeed, prefetching, server.cache().limit(), map.isGuest(),
                     regionLimit.budget(peerPid)));
             // A server that takes the region over maps it as the version it reads, and with nothing assumed.
             requests.put(regionId, map.toTakeOver(changed == null ? backend.version().toString() : map.expectedVersion()));
