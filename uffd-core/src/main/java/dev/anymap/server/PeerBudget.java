@@ -123,14 +123,18 @@ final class PeerBudget {
      * logged (a few lines a minute for one process): its readahead, pull or trace stops there.
      */
     boolean reservePrefetch(long bytes) {
-        if (prefetchHeld.addAndGet(bytes) > prefetchLimit) {
-            long held = prefetchHeld.addAndGet(-bytes);
-            WARNINGS.warn(pid, "process " + pid + " holds " + held + " bytes fetched ahead of its faults, the most this page server"
-                    + " fetches ahead for one process (--max-prefetch-memory-per-process " + prefetchLimit + " of anymap serve raises it);"
-                    + " its prefetching stops until they leave the cache, and its faults are served as before");
-            return false;
-        }
-        mostPrefetchHeld.accumulateAndGet(prefetchHeld.get(), Math::max);
+        // Never over the limit, not even for a moment: a status taken meanwhile reports what is held.
+        long held;
+        do {
+            held = prefetchHeld.get();
+            if (held + bytes > prefetchLimit) {
+                WARNINGS.warn(pid, "process " + pid + " holds " + held + " bytes fetched ahead of its faults, the most this page"
+                        + " server fetches ahead for one process (--max-prefetch-memory-per-process " + prefetchLimit + " of anymap"
+                        + " serve raises it); its prefetching stops until they leave the cache, and its faults are served as before");
+                return false;
+            }
+        } while (!prefetchHeld.compareAndSet(held, held + bytes));
+        mostPrefetchHeld.accumulateAndGet(held + bytes, Math::max);
         return true;
     }
 
