@@ -10,6 +10,7 @@ import dev.anymap.spi.OutOfRangeException;
 import dev.anymap.spi.Redaction;
 import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
@@ -22,6 +23,8 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import software.amazon.awssdk.core.ResponseInputStream;
 import software.amazon.awssdk.core.exception.SdkException;
+import software.amazon.awssdk.http.Abortable;
+import software.amazon.awssdk.http.SdkHttpResponse;
 import software.amazon.awssdk.retries.api.BackoffStrategy;
 import software.amazon.awssdk.services.s3.model.GetObjectRequest;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
@@ -31,8 +34,10 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
 /**
  * One S3 object, read with ranged GETs that all carry {@code If-Match} with the ETag seen at open.
  *
- * <p>The SDK retries a request until its response headers arrive (throttling, 5xx, connection
- * failures). The body is this class's business: a body that breaks off, stalls past the read
+ * <p>A read goes to a presigned URL of the object first ({@link PresignedRanges}), a quarter of the
+ * SDK's CPU per request; whatever that does not answer with the range goes through the SDK, which
+ * retries a request until its response headers arrive (throttling, 5xx, connection failures) and
+ * explains what still fails. The body is this class's business: a body that breaks off, stalls past the read
  * timeout, or ends early is resumed from the first byte not yet read, with the same backoff and the
  * same attempt budget, so a read either fills the whole target with bytes of the one version it
  * opened or throws.
@@ -56,6 +61,7 @@ final class S3Backend implements StorageBackend {
     private final long size;
     private final boolean writable;
     private final S3Failures failures;
+    private final PresignedRanges presignedRanges;
     // A commit moves these three to the new version, with the reads that follow it.
     private volatile String etag;
     private volatile ObjectVersion version;
@@ -63,7 +69,8 @@ final class S3Backend implements StorageBackend {
     private volatile Optional<String> lastCommit;
     private volatile S3Commit.Result lastResult;
     private final AtomicBoolean closed = new AtomicBoolean();
-    private final Set<ResponseInputStream<?>> inFlight = ConcurrentHashMap.newKeySet();
+    /** Requests waiting for their response, and bodies being read: aborted when the backend closes. */
+    private final Set<Abortable> inFlight = ConcurrentHashMap.newKeySet();
 
     private S3Backend(URI uri, S3Location location, S3Clients.Lease lease, Opening opening, S3Failures failures, boolean writable) {
         this.uri = uri;
@@ -74,6 +81,7 @@ final class S3Backend implements StorageBackend {
         this.etag = opening.etag();
         this.version = ObjectVersion.etag(etag);
         this.failures = failures;
+        this.presignedRanges = new PresignedRanges(lease.presigner(), lease.http(), location);
         this.opening = opening.bytes();
         this.lastCommit = Optional.ofNullable(opening.commit());
     }
@@ -273,11 +281,11 @@ final class S3Backend implements StorageBackend {
             progress.done = Math.min(length, opening.length - offset);
             sink.accept(MemorySegment.ofArray(opening).asSlice(offset, progress.done).asReadOnly());
         }
-        // Each attempt is one GET for what is still missing; the SDK's own retries happen inside it.
+        // Each attempt is one GET for what is still missing; the SDK's own retries happen inside one through it.
         for (int attempt = 1; progress.done < length; attempt++) {
             try {
                 fetch(offset, length, sink, progress);
-            } catch (BodyFailure failure) {
+            } catch (AttemptFailure failure) {
                 ensureOpen();
                 if (attempt >= lease.settings().maxAttempts()) {
                     throw new IOException("read of " + length + " bytes at offset " + offset + " of " + Redaction.uri(uri)
@@ -290,14 +298,63 @@ final class S3Backend implements StorageBackend {
     }
 
     /**
-     * One ranged GET for what of the read is still missing, copied into {@code target} as it arrives.
-     * Every failure of the body is a {@link BodyFailure}, to be resumed; every other failure is final.
+     * One ranged GET for what of the read is still missing, copied into {@code target} as it arrives:
+     * to a presigned URL where the store takes one, else through the SDK. A failure of the body, and a
+     * presigned request throttled or failed by the server, is an {@link AttemptFailure}, to be tried
+     * again; every other failure is final.
      */
     private void fetch(long offset, long length, ByteSink sink, Progress progress) throws IOException {
         String etag = this.etag;
         ObjectVersion version = this.version;
         long first = offset + progress.done;
         long last = offset + length - 1;
+        PresignedRanges.Response presigned = presignedRanges.get(first, last, etag, inFlight);
+        Ranged response;
+        if (presigned != null && presigned.partialContent()) {
+            SdkHttpResponse headers = presigned.headers();
+            response = new Ranged(headers.firstMatchingHeader("ETag").orElse(null),
+                    headers.firstMatchingHeader("Content-Range").orElse(null),
+                    headers.firstMatchingHeader("Content-Length").map(Long::parseLong).orElse(null), presigned.body(), presigned.body());
+        } else if (presigned != null && presigned.retryable()) {
+            // An attempt, as the SDK would count it: retried here, in the read's budget of attempts.
+            throw new AttemptFailure("HTTP " + presigned.status() + " from " + lease.settings().describeEndpoint(), null);
+        } else {
+            ensureOpen();
+            response = throughSdk(first, last, etag, version);
+        }
+        inFlight.add(response.abort());
+        boolean complete = false;
+        try {
+            ensureOpen();
+            boolean wholeObject = check(response, first, last, etag, version);
+            long expected = last - first + 1;
+            long copied;
+            try {
+                copied = copy(response.body(), sink, progress, expected);
+            } catch (IOException e) {
+                ensureOpen();
+                throw new AttemptFailure(e.getMessage(), e);
+            }
+            if (copied < expected) {
+                throw new AttemptFailure("the response body ended after " + copied + " of " + expected + " bytes", null);
+            }
+            // A server that ignored the range sends the object from its start: the rest of it is not read.
+            complete = !wholeObject || last == size - 1;
+        } finally {
+            inFlight.remove(response.abort());
+            if (complete) {
+                closeQuietly(response.body());
+            } else {
+                // Drops the connection instead of draining a body nobody will read.
+                response.abort().abort();
+            }
+        }
+    }
+
+    /** A response to a ranged GET, through the SDK or not: the headers that {@link #check} reads, and the body. */
+    private record Ranged(String etag, String contentRange, Long contentLength, InputStream body, Abortable abort) {}
+
+    private Ranged throughSdk(long first, long last, String etag, ObjectVersion version) throws IOException {
         GetObjectRequest request = GetObjectRequest.builder()
                 .bucket(location.bucket())
                 .key(location.key())
@@ -311,43 +368,18 @@ final class S3Backend implements StorageBackend {
             ensureOpen();
             throw failures.onRead(e, version, first, last - first + 1);
         }
-        inFlight.add(body);
-        boolean complete = false;
-        try {
-            ensureOpen();
-            boolean wholeObject = check(body.response(), first, last, etag, version);
-            long expected = last - first + 1;
-            long copied;
-            try {
-                copied = copy(body, sink, progress, expected);
-            } catch (IOException e) {
-                ensureOpen();
-                throw new BodyFailure(e.getMessage(), e);
-            }
-            if (copied < expected) {
-                throw new BodyFailure("the response body ended after " + copied + " of " + expected + " bytes", null);
-            }
-            // A server that ignored the range sends the object from its start: the rest of it is not read.
-            complete = !wholeObject || last == size - 1;
-        } finally {
-            inFlight.remove(body);
-            if (complete) {
-                closeQuietly(body);
-            } else {
-                // Drops the connection instead of draining a body nobody will read.
-                body.abort();
-            }
-        }
+        GetObjectResponse response = body.response();
+        return new Ranged(response.eTag(), response.contentRange(), response.contentLength(), body, body);
     }
 
     /**
      * Checks that a response is the range asked for, of the version opened; returns whether it is the
      * whole object instead, from a server that ignored the Range header.
      */
-    private boolean check(GetObjectResponse response, long first, long last, String etag, ObjectVersion version) throws IOException {
-        if (response.eTag() != null && !sameEtag(response.eTag(), etag)) {
+    private boolean check(Ranged response, long first, long last, String etag, ObjectVersion version) throws IOException {
+        if (response.etag() != null && !sameEtag(response.etag(), etag)) {
             // If-Match should have made this a 412; a store that ignores it is caught here.
-            throw new ObjectChangedException(uri, version, "a read got ETag " + response.eTag());
+            throw new ObjectChangedException(uri, version, "a read got ETag " + response.etag());
         }
         String contentRange = response.contentRange();
         if (contentRange == null) {
@@ -384,7 +416,7 @@ final class S3Backend implements StorageBackend {
      * Passes up to {@code expected} bytes of {@code body} to the sink, counting them in {@code progress};
      * returns how many it passed before the body ended.
      */
-    private static long copy(ResponseInputStream<?> body, ByteSink sink, Progress progress, long expected) throws IOException {
+    private static long copy(InputStream body, ByteSink sink, Progress progress, long expected) throws IOException {
         byte[] staging = new byte[(int) Math.min(STAGING, expected)];
         MemorySegment bytes = MemorySegment.ofArray(staging);
         long copied = 0;
@@ -416,7 +448,7 @@ final class S3Backend implements StorageBackend {
         }
     }
 
-    private static void closeQuietly(ResponseInputStream<?> body) {
+    private static void closeQuietly(InputStream body) {
         try {
             body.close();
         } catch (IOException | RuntimeException ignored) {
@@ -428,8 +460,8 @@ final class S3Backend implements StorageBackend {
     @Override
     public void close() {
         if (closed.compareAndSet(false, true)) {
-            for (ResponseInputStream<?> body : inFlight) {
-                body.abort();
+            for (Abortable request : inFlight) {
+                request.abort();
             }
             lease.close();
         }
@@ -445,11 +477,14 @@ final class S3Backend implements StorageBackend {
         long done;
     }
 
-    /** A response body that broke off, stalled or ended early: worth resuming where it stopped. */
-    private static final class BodyFailure extends IOException {
+    /**
+     * An attempt worth making again: a response body that broke off, stalled or ended early, resumed
+     * where it stopped; or a request throttled or failed by the server.
+     */
+    private static final class AttemptFailure extends IOException {
         private static final long serialVersionUID = 1L;
 
-        BodyFailure(String message, Throwable cause) {
+        AttemptFailure(String message, Throwable cause) {
             super(message, cause);
         }
     }

@@ -21,6 +21,7 @@ import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.exception.SdkClientException;
+import software.amazon.awssdk.http.SdkHttpClient;
 import software.amazon.awssdk.http.apache5.Apache5HttpClient;
 import software.amazon.awssdk.profiles.ProfileFile;
 import software.amazon.awssdk.regions.Region;
@@ -31,6 +32,8 @@ import software.amazon.awssdk.regions.providers.DefaultAwsRegionProviderChain;
 import software.amazon.awssdk.regions.providers.SystemSettingsRegionProvider;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.S3ClientBuilder;
+import software.amazon.awssdk.services.s3.S3Configuration;
+import software.amazon.awssdk.services.s3.presigner.S3Presigner;
 import software.amazon.awssdk.utils.SdkAutoCloseable;
 
 /**
@@ -210,6 +213,16 @@ final class S3Clients {
             return entry.client.s3;
         }
 
+        /** The client's connection pool, for requests made without the SDK's pipeline. */
+        SdkHttpClient http() {
+            return entry.client.http;
+        }
+
+        /** Signs URLs as the client signs requests; null for anonymous reads. */
+        S3Presigner presigner() {
+            return entry.client.presigner;
+        }
+
         S3Settings settings() {
             return entry.settings;
         }
@@ -223,30 +236,38 @@ final class S3Clients {
         }
     }
 
-    /** A client and the credentials provider it was given, which the SDK leaves to its caller to close. */
-    private record Built(S3Client s3, AwsCredentialsProvider credentials) {
+    /**
+     * A client, its presigner, and the HTTP client and credentials provider they share, which the SDK
+     * leaves to its caller to close.
+     */
+    private record Built(S3Client s3, S3Presigner presigner, SdkHttpClient http, AwsCredentialsProvider credentials) {
 
         static Built from(S3Settings settings) {
             AwsCredentialsProvider credentials = credentials(settings);
+            SdkHttpClient http = null;
+            S3Client s3 = null;
             try {
+                // Apache HttpClient 5, by measurement (ClientLatency in the tests): a 256 KiB ranged
+                // GET from s3proxy on loopback took the same within noise with it, Apache 4, the
+                // URLConnection client and CRT (0.65 to 0.83 ms median), so the choice rests on
+                // what a fault path needs: a pool sized per client, a socket read timeout, an
+                // abort of one request from another thread, no native library, and active
+                // maintenance (Apache 4 is end-of-life; the JDK's URLConnection pool is global and
+                // keeps 5 connections; CRT needs a native library and is not published for this
+                // SDK release).
+                http = Apache5HttpClient.builder()
+                        .maxConnections(settings.maxConnections())
+                        .connectionTimeout(settings.connectTimeout())
+                        .socketTimeout(settings.readTimeout())
+                        // A fetch waiting for a pooled connection waits no longer than for a response.
+                        .connectionAcquisitionTimeout(settings.attemptTimeout())
+                        .tcpKeepAlive(true)
+                        .build();
+                Region region = region(settings);
                 S3ClientBuilder builder = S3Client.builder()
-                        // Apache HttpClient 5, by measurement (ClientLatency in the tests): a 256 KiB ranged
-                        // GET from s3proxy on loopback took the same within noise with it, Apache 4, the
-                        // URLConnection client and CRT (0.65 to 0.83 ms median), so the choice rests on
-                        // what a fault path needs: a pool sized per client, a socket read timeout, an
-                        // abort of one request from another thread, no native library, and active
-                        // maintenance (Apache 4 is end-of-life; the JDK's URLConnection pool is global and
-                        // keeps 5 connections; CRT needs a native library and is not published for this
-                        // SDK release). Built by the SDK from this builder, it is closed with the S3 client.
-                        .httpClientBuilder(Apache5HttpClient.builder()
-                                .maxConnections(settings.maxConnections())
-                                .connectionTimeout(settings.connectTimeout())
-                                .socketTimeout(settings.readTimeout())
-                                // A fetch waiting for a pooled connection waits no longer than for a response.
-                                .connectionAcquisitionTimeout(settings.attemptTimeout())
-                                .tcpKeepAlive(true))
+                        .httpClient(http)
                         .credentialsProvider(credentials)
-                        .region(region(settings))
+                        .region(region)
                         .forcePathStyle(settings.pathStyle())
                         // Checksums only where S3 demands them: MinIO, Ceph, s3proxy and other stores do
                         // not all know the flexible checksums the SDK sends by default, and a ranged GET
@@ -266,16 +287,39 @@ final class S3Clients {
                     // On AWS, a bucket in another region than the one configured (or guessed) is still found.
                     builder.crossRegionAccessEnabled(true);
                 }
-                return new Built(builder.build(), credentials);
+                s3 = builder.build();
+                return new Built(s3, settings.anonymous() ? null : presigner(settings, region, credentials), http, credentials);
             } catch (RuntimeException e) {
+                if (s3 != null) {
+                    s3.close();
+                }
+                if (http != null) {
+                    http.close();
+                }
                 closeQuietly(credentials);
                 throw e;
             }
         }
 
+        /** Signs as the client does: the same region, credentials, endpoint and addressing. */
+        private static S3Presigner presigner(S3Settings settings, Region region, AwsCredentialsProvider credentials) {
+            S3Presigner.Builder presigner = S3Presigner.builder()
+                    .region(region)
+                    .credentialsProvider(credentials)
+                    .serviceConfiguration(S3Configuration.builder().pathStyleAccessEnabled(settings.pathStyle()).build());
+            if (settings.endpoint() != null) {
+                presigner.endpointOverride(settings.endpoint());
+            }
+            return presigner.build();
+        }
+
         void close() {
             try {
                 s3.close();
+                if (presigner != null) {
+                    presigner.close();
+                }
+                http.close();
             } finally {
                 closeQuietly(credentials);
             }

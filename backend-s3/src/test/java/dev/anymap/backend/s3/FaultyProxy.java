@@ -55,6 +55,7 @@ final class FaultyProxy implements AutoCloseable {
     private final List<String> requests = new ArrayList<>();
     private final List<Integer> statuses = new ArrayList<>();
     private final AtomicInteger faultsServed = new AtomicInteger();
+    private volatile boolean denyPresigned;
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
 
     private record Planned(String method, Fault fault) {}
@@ -74,6 +75,15 @@ final class FaultyProxy implements AutoCloseable {
         for (int i = 0; i < times; i++) {
             plan.add(new Planned(method, fault));
         }
+        return this;
+    }
+
+    /**
+     * Whether to answer every request signed in its query string (a presigned URL) 403 AccessDenied, as
+     * S3 does under a bucket policy that denies {@code s3:authType REST-QUERY-STRING}.
+     */
+    FaultyProxy denyPresigned(boolean deny) {
+        denyPresigned = deny;
         return this;
     }
 
@@ -141,6 +151,13 @@ final class FaultyProxy implements AutoCloseable {
                 slowDown(toClient, method.equals("HEAD"));
                 return;
             }
+            if (denyPresigned && headText.substring(0, headText.indexOf('\r')).contains("X-Amz-Signature=")) {
+                if (fault != null) {
+                    inject(method, fault, 1); // for the request that gets through
+                }
+                error(toClient, 403, "Forbidden", "AccessDenied", "Access Denied", method.equals("HEAD"));
+                return;
+            }
             try (Socket server = new Socket()) {
                 open.add(server);
                 server.connect(upstream);
@@ -202,12 +219,16 @@ final class FaultyProxy implements AutoCloseable {
     }
 
     private void slowDown(OutputStream toClient, boolean head) throws IOException {
-        byte[] body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>"
-                + "<Message>Please reduce your request rate.</Message><RequestId>faulty-proxy</RequestId></Error>")
+        error(toClient, 503, "Slow Down", "SlowDown", "Please reduce your request rate.", head);
+    }
+
+    private void error(OutputStream toClient, int status, String reason, String code, String message, boolean head) throws IOException {
+        byte[] body = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>" + code + "</Code>"
+                + "<Message>" + message + "</Message><RequestId>faulty-proxy</RequestId></Error>")
                 .getBytes(StandardCharsets.UTF_8);
-        String response = "HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\nContent-Length: " + body.length
+        String response = "HTTP/1.1 " + status + " " + reason + "\r\nContent-Type: application/xml\r\nContent-Length: " + body.length
                 + "\r\nConnection: close\r\n\r\n";
-        recordStatus(503);
+        recordStatus(status);
         toClient.write(response.getBytes(StandardCharsets.ISO_8859_1));
         if (!head) {
             toClient.write(body);
