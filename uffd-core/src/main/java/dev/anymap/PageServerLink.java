@@ -16,9 +16,7 @@ import java.net.URI;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.util.ArrayDeque;
 import java.util.Collection;
-import java.util.Deque;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -53,7 +51,11 @@ final class PageServerLink implements AutoCloseable {
     private final Supplier<Collection<ServerRegion>> liveRegions;
     private final AtomicLong nextRequest = new AtomicLong(1);
     private final Object lock = new Object();
-    private final Deque<CompletableFuture<Connection.Incoming>> pending = new ArrayDeque<>();
+    /**
+     * The calls waiting for their replies, by request id: the server answers a request when it is
+     * done, and a map or a flush that waits on storage is answered after requests sent after it.
+     */
+    private final java.util.Map<Long, CompletableFuture<Connection.Incoming>> pending = new java.util.HashMap<>();
     private Connection connection;
     private Thread reader;
     private volatile boolean closed;
@@ -158,7 +160,7 @@ final class PageServerLink implements AutoCloseable {
                 }
                 throw new ConnectionLostException(socket, e);
             }
-            pending.addLast(reply);
+            pending.put(Message.requestId(request), reply);
         }
         try {
             return reply.get();
@@ -439,10 +441,12 @@ final class PageServerLink implements AutoCloseable {
             for (Connection.Incoming incoming; (incoming = watched.receive()) != null; ) {
                 CompletableFuture<Connection.Incoming> waiting;
                 synchronized (lock) {
-                    waiting = pending.pollFirst();
+                    waiting = pending.remove(Message.requestId(incoming.message()));
                 }
                 if (waiting != null) {
                     waiting.complete(incoming);
+                } else {
+                    incoming.closeDescriptors(); // the answer to no call of this link
                 }
             }
         } catch (IOException e) {
@@ -462,7 +466,7 @@ final class PageServerLink implements AutoCloseable {
         int regions;
         synchronized (lock) {
             IOException lost = new ConnectionLostException(socket, cause);
-            pending.forEach(call -> call.completeExceptionally(lost));
+            pending.values().forEach(call -> call.completeExceptionally(lost));
             pending.clear();
             dead.close();
             connection = null;

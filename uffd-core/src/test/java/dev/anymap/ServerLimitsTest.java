@@ -1,6 +1,7 @@
 package dev.anymap;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -84,6 +85,45 @@ class ServerLimitsTest {
             assertReadsRight(anymap); // one region again within the limit
             assertNotNull(one.segment());
         } finally {
+            server.destroy();
+            server.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void mapsMadeAtOnceCountAgainstTheRegionLimitWhileTheyAreUnderWay() throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        Process server = TestServers.startServerProcess(config.socket(), "--max-regions-per-process", "3");
+        // Three opens wait for one another: the maps past the limit must be refused while the three are under way.
+        URI slow = URI.create("faulty:three-at-once?size=" + SIZE + "&seed=" + SEED + "&opentogether=3");
+        java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(10);
+        List<MappedRegion> held = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (Anymap anymap = Anymap.open(config)) {
+            List<java.util.concurrent.Future<String>> maps = new ArrayList<>();
+            for (int i = 0; i < 10; i++) {
+                maps.add(threads.submit(() -> {
+                    try {
+                        held.add(anymap.map(slow));
+                        return "mapped";
+                    } catch (IOException refused) {
+                        return refused.getMessage();
+                    }
+                }));
+            }
+            List<String> outcomes = new ArrayList<>();
+            for (java.util.concurrent.Future<String> map : maps) {
+                outcomes.add(map.get(1, TimeUnit.MINUTES));
+            }
+            assertEquals(3, held.size(), outcomes.toString());
+            assertTrue(outcomes.stream().filter(outcome -> !outcome.equals("mapped"))
+                    .allMatch(outcome -> outcome.contains("--max-regions-per-process 3")), outcomes.toString());
+            assertEquals(3, anymap.serverStatus().regions().size());
+        } finally {
+            for (MappedRegion region : held) {
+                region.close();
+            }
+            threads.shutdownNow();
             server.destroy();
             server.waitFor(30, TimeUnit.SECONDS);
         }

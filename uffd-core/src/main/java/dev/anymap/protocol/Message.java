@@ -2,9 +2,39 @@ package dev.anymap.protocol;
 
 /**
  * The messages between an application (the client) and its page server, one per packet. Every
- * request carries an id that its reply repeats.
+ * request carries an id that its reply repeats, and replies come in the order they are ready, not
+ * the order of the requests.
  */
 public sealed interface Message {
+    /**
+     * The id that a request carries and its reply repeats; 0 for the handshake and for the messages
+     * between a page server and its keeper, which are not requests of a client.
+     */
+    static long requestId(Message message) {
+        return switch (message) {
+            case Map m -> m.requestId();
+            case Mapped m -> m.requestId();
+            case Attach m -> m.requestId();
+            case Attached m -> m.requestId();
+            case Unmap m -> m.requestId();
+            case Unmapped m -> m.requestId();
+            case StatsRequest m -> m.requestId();
+            case Stats m -> m.requestId();
+            case StatusRequest m -> m.requestId();
+            case Status m -> m.requestId();
+            case TraceRequest m -> m.requestId();
+            case Trace m -> m.requestId();
+            case PrefetchOrder m -> m.requestId();
+            case PrefetchQueued m -> m.requestId();
+            case Resume m -> m.requestId();
+            case Resumed m -> m.requestId();
+            case Flush m -> m.requestId();
+            case Flushed m -> m.requestId();
+            case Failure m -> m.requestId();
+            default -> 0;
+        };
+    }
+
     /** Client to server: the first message on a connection. */
     record Hello(int protocolVersion, long pid) implements Message {}
 
@@ -400,6 +430,10 @@ public sealed interface Message {
         NO_SUCH_OBJECT, ACCESS_DENIED, INVALID_ARGUMENT, UNKNOWN_SCHEME, OBJECT_CHANGED, IO, PROTOCOL, INTERNAL
     }
 
-    /** The version of this protocol; a client and server of different versions refuse each other. */
-    int PROTOCOL_VERSION = 7;
+    /**
+     * The version of this protocol; a client and server of different versions refuse each other. 8:
+     * a server answers each request when it is done, maps and flushes after requests sent after them,
+     * and a client matches answers to requests by id.
+     */
+    int PROTOCOL_VERSION = 8;
 }

@@ -43,6 +43,14 @@ final class ClientSession implements Runnable {
     private static final long WARM_UP_BYTES = 1 << 20;
     /** Where the opens that check an assumed object run, beside the session that answered the map. */
     private static final Executor OPENS = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("anymap-open-", 0).factory());
+    /** Where a client's maps are made, each on a thread of its own, and answered. */
+    private static final Executor MAPS = Executors.newThreadPerTaskExecutor(Thread.ofVirtual().name("anymap-map-", 0).factory());
+    /**
+     * The most maps of one client made at once: a map opens its object, a round trip to the storage,
+     * and an application that opens many objects from several threads (a Lucene index opening its
+     * files) must not wait for them one after the other. A client with more under way waits for one.
+     */
+    static final int MAPS_AT_ONCE = 16;
 
     private final Connection connection;
     private final long peerPid;
@@ -55,8 +63,10 @@ final class ClientSession implements Runnable {
     private final Map<Long, RegionServer> regions = new ConcurrentHashMap<>();
     /** Regions the kernel maps from a local file: no faults to serve, a record for status. */
     private final Map<Long, KernelMappedRegion> kernelMapped = new ConcurrentHashMap<>();
-    /** The descriptor of a local file that goes with the reply being made, or -1; only the session's thread touches it. */
-    private int handedFile = -1;
+    /** Maps of this client under way, off the session's thread: a permit each. */
+    private final java.util.concurrent.Semaphore mapsAtOnce = new java.util.concurrent.Semaphore(MAPS_AT_ONCE);
+    /** Maps under way whose regions count against the client's limit before they exist. */
+    private final java.util.concurrent.atomic.AtomicInteger mapsUnderWay = new java.util.concurrent.atomic.AtomicInteger();
     /** How each region was mapped, as a server that takes it over must map it again. */
     private final Map<Long, Message.Map> requests = new ConcurrentHashMap<>();
     private final Flushes flushes;
@@ -128,8 +138,9 @@ final class ClientSession implements Runnable {
     }
 
     /** How many regions this session holds, for the limit of regions per process. */
+    /** The regions this client holds, and those being mapped for it: a map that ends meanwhile may count twice for a moment. */
     int regionCount() {
-        return regions.size() + kernelMapped.size();
+        return regions.size() + kernelMapped.size() + mapsUnderWay.get();
     }
 
     /** This client's region of that id, or null. */
@@ -257,8 +268,13 @@ final class ClientSession implements Runnable {
      * opened for reading only, which the client maps. The caller closes it once sent.
      */
     private int descriptorFor(Message reply) throws IOException {
-        if (reply instanceof Message.Mapped mapped && regions.get(mapped.regionId()) instanceof RegionServer region
-                && !requests.get(mapped.regionId()).isGuest()) {
+        if (!(reply instanceof Message.Mapped mapped)) {
+            return -1;
+        }
+        if (kernelMapped.get(mapped.regionId()) instanceof KernelMappedRegion local) {
+            return local.handOver();
+        }
+        if (regions.get(mapped.regionId()) instanceof RegionServer region && !requests.get(mapped.regionId()).isGuest()) {
             ObjectMemory memory = region.object().memory();
             return region.object().writable() ? memory.readWriteFd() : memory.readOnlyFd();
         }
@@ -278,6 +294,7 @@ final class ClientSession implements Runnable {
         regions.values().stream().map(region -> region.object().writeBack()).filter(java.util.Objects::nonNull)
                 .forEach(WriteBack::awaitCommit);
         regions.keySet().forEach(this::closeRegion);
+        kernelMapped.values().forEach(KernelMappedRegion::close);
         kernelMapped.clear();
         assumptions.clear();
     }
@@ -309,20 +326,8 @@ final class ClientSession implements Runnable {
             connection.send(new Message.Welcome(Message.PROTOCOL_VERSION, ProcessHandle.current().pid()));
             for (Connection.Incoming incoming; (incoming = connection.receive()) != null; ) {
                 Message reply = answer(incoming);
-                if (reply == null) {
-                    continue; // answered later, by a thread of its own
-                }
-                int fd = handedFile;
-                handedFile = -1;
-                if (fd < 0) {
-                    fd = descriptorFor(reply);
-                }
-                try {
-                    connection.send(reply, fd);
-                } finally {
-                    if (fd >= 0) {
-                        Libc.close(fd); // the client has its own now, or never will
-                    }
+                if (reply != null) { // else answered later, by a thread of its own
+                    send(reply);
                 }
             }
         } catch (ProtocolException e) {
@@ -330,15 +335,62 @@ final class ClientSession implements Runnable {
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " connection ended: " + e);
         } finally {
+            // The maps under way end first: a region one of them makes is then closed with the others.
+            mapsAtOnce.acquireUninterruptibly(MAPS_AT_ONCE);
             closeAll();
             connection.close();
             onEnd.accept(this);
         }
     }
 
+    /** Sends a reply, with the descriptor that goes with it. */
+    private void send(Message reply) throws IOException {
+        int fd = descriptorFor(reply);
+        try {
+            connection.send(reply, fd);
+        } finally {
+            if (fd >= 0) {
+                Libc.close(fd); // the client has its own now, or never will
+            }
+        }
+    }
+
+    /**
+     * Makes a map on a thread of its own, which answers it, once the region limit, counting the maps
+     * under way, leaves room for it. Waits while {@link #MAPS_AT_ONCE} are under way.
+     */
+    private void startMap(Message.Map map) throws IOException {
+        regionLimit.check(peerPid);
+        try {
+            mapsAtOnce.acquire();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while waiting for this client's other maps");
+        }
+        mapsUnderWay.incrementAndGet();
+        MAPS.execute(() -> {
+            Message reply;
+            try {
+                reply = map(map);
+            } catch (Exception e) {
+                reply = new Message.Failure(map.requestId(), kind(e), String.valueOf(e.getMessage()));
+            } finally {
+                mapsUnderWay.decrementAndGet();
+            }
+            try {
+                send(reply);
+            } catch (IOException | RuntimeException lost) {
+                // The connection is gone: the session ends, and closes the region with the others.
+                LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + ": the answer to a map was not sent: " + lost);
+            } finally {
+                mapsAtOnce.release();
+            }
+        });
+    }
+
     private Message answer(Connection.Incoming incoming) {
         Message message = incoming.message();
-        long requestId = requestId(message);
+        long requestId = Message.requestId(message);
         try {
             if (incoming.fds().length > (message instanceof Message.Attach ? 1 : 0)) {
                 closeDescriptor(incoming);
@@ -346,7 +398,10 @@ final class ClientSession implements Runnable {
                         + " message");
             }
             return switch (message) {
-                case Message.Map map -> map(map);
+                case Message.Map map -> {
+                    startMap(map);
+                    yield null; // answered by the map's own thread
+                }
                 case Message.Attach attach -> {
                     if (incoming.fd() < 0) {
                         throw new ProtocolException("an Attach message came without its userfaultfd");
@@ -380,7 +435,10 @@ final class ClientSession implements Runnable {
                     yield new Message.Attached(requestId);
                 }
                 case Message.Unmap unmap -> {
-                    if (kernelMapped.remove(unmap.regionId()) == null && !closeRegion(unmap.regionId())) {
+                    KernelMappedRegion local = kernelMapped.remove(unmap.regionId());
+                    if (local != null) {
+                        local.close();
+                    } else if (!closeRegion(unmap.regionId())) {
                         throw new IllegalArgumentException("no region " + unmap.regionId() + " for this client");
                     }
                     yield new Message.Unmapped(requestId);
@@ -479,7 +537,6 @@ final class ClientSession implements Runnable {
     }
 
     private Message map(Message.Map map) throws IOException, URISyntaxException {
-        regionLimit.check(peerPid);
         try {
             return map(policy.admit(map), NEXT_REGION.getAndIncrement(), null);
         } catch (UnknownSchemeException e) {
@@ -587,8 +644,7 @@ final class ClientSession implements Runnable {
         } catch (IOException | RuntimeException e) {
             LOG.log(System.Logger.Level.DEBUG, "closing the backend of kernel-mapped " + Redaction.uri(uri) + ": " + e);
         }
-        kernelMapped.put(regionId, new KernelMappedRegion(regionId, uri, version, size, chunk));
-        handedFile = file;
+        kernelMapped.put(regionId, new KernelMappedRegion(regionId, uri, version, size, chunk, file));
         LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId
                 + ", mapped by the kernel from a local file");
         return new Message.Mapped(map.requestId(), regionId, size, version, true);
@@ -700,21 +756,6 @@ final class ClientSession implements Runnable {
         if (incoming != null) {
             incoming.closeDescriptors();
         }
-    }
-
-    private static long requestId(Message message) {
-        return switch (message) {
-            case Message.Map m -> m.requestId();
-            case Message.Attach m -> m.requestId();
-            case Message.Unmap m -> m.requestId();
-            case Message.StatsRequest m -> m.requestId();
-            case Message.StatusRequest m -> m.requestId();
-            case Message.TraceRequest m -> m.requestId();
-            case Message.PrefetchOrder m -> m.requestId();
-            case Message.Resume m -> m.requestId();
-            case Message.Flush m -> m.requestId();
-            default -> 0;
-        };
     }
 
     static Message.ErrorKind kind(Exception e) {

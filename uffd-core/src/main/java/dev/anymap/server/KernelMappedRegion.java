@@ -28,13 +28,29 @@ final class KernelMappedRegion {
     private final String version;
     private final long size;
     private final int chunkSize;
+    /** The descriptor of the file, until the answer to the map hands it to the client; -1 then. */
+    private final java.util.concurrent.atomic.AtomicInteger file;
 
-    KernelMappedRegion(long id, URI uri, String version, long size, int chunkSize) {
+    KernelMappedRegion(long id, URI uri, String version, long size, int chunkSize, int file) {
         this.id = id;
         this.printableUri = Redaction.uri(uri);
         this.version = version;
         this.size = size;
         this.chunkSize = chunkSize;
+        this.file = new java.util.concurrent.atomic.AtomicInteger(file);
+    }
+
+    /** The descriptor of the file, for the answer to the map to send, once; the caller closes it. -1 after. */
+    int handOver() {
+        return file.getAndSet(-1);
+    }
+
+    /** Closes the descriptor if no answer took it: the client went away first. */
+    void close() {
+        int unsent = file.getAndSet(-1);
+        if (unsent >= 0) {
+            Libc.close(unsent);
+        }
     }
 
     /**

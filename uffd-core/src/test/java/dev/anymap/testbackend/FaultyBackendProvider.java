@@ -29,7 +29,7 @@ import java.util.concurrent.TimeUnit;
  * {@code slowto=OFFSET} limits that to reads that start before it; {@code slowabove=BYTES} delays
  * every read longer than that (the page server's multi-chunk reads, not its single-chunk ones);
  * {@code together=N} holds every read until N are in progress at once, and fails those that wait
- * 10 seconds for it; {@code openafter=N} holds the open until N reads of that NAME have ended, and
+ * 10 seconds for it; {@code opentogether=N} does the same with the opens of that NAME; {@code openafter=N} holds the open until N reads of that NAME have ended, and
  * fails it after 10 seconds; {@code release=PORT} holds every read until a byte arrives on a connection
  * that the read makes to that port on loopback (the test's latch, across processes), and fails it
  * after {@code holdfor=MILLIS} (default 30 s) without one. {@code hang=OFFSET} holds every read that covers that offset, and
@@ -66,6 +66,9 @@ public final class FaultyBackendProvider implements BackendProvider {
         if (parameters.containsKey("openafter")) {
             ReadsDone.await(name(uri), parameters.get("openafter"));
         }
+        if (parameters.containsKey("opentogether")) {
+            OPENS.computeIfAbsent(name(uri), name -> new Gathering(parameters.get("opentogether"), "opens")).await();
+        }
         return backend(uri, parameters, parameters.get("size"), ObjectVersion.generation(parameters.getOrDefault("seed", 0L)));
     }
 
@@ -80,7 +83,7 @@ public final class FaultyBackendProvider implements BackendProvider {
         return new FaultyBackend(uri, size, seed, version, asIs, parameters.getOrDefault("fail", -1L), parameters.getOrDefault("slow", -1L),
                 parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("slowto", Long.MAX_VALUE),
                 parameters.getOrDefault("slowabove", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L),
-                new Gathering(parameters.getOrDefault("together", 1L)), parameters.getOrDefault("release", -1L).intValue(),
+                new Gathering(parameters.getOrDefault("together", 1L), "reads"), parameters.getOrDefault("release", -1L).intValue(),
                 parameters.getOrDefault("holdfor", 30_000L).intValue(), parameters.getOrDefault("hang", -1L),
                 parameters.getOrDefault("hangfrom", Long.MAX_VALUE), parameters.getOrDefault("deaf", 0L) == 1, new CountDownLatch(1));
     }
@@ -128,13 +131,18 @@ public final class FaultyBackendProvider implements BackendProvider {
     }
 
     /** Holds reads until enough are in progress at once; from then on, lets every read through. */
+    /** The opens of each NAME gathering, in this page server. */
+    private static final Map<String, Gathering> OPENS = new java.util.concurrent.ConcurrentHashMap<>();
+
     private static final class Gathering {
         private static final long PATIENCE_NANOS = TimeUnit.SECONDS.toNanos(10);
         private final long count;
+        private final String what;
         private long arrived;
 
-        Gathering(long count) {
+        Gathering(long count, String what) {
             this.count = count;
+            this.what = what;
         }
 
         synchronized void await() throws IOException {
@@ -145,7 +153,7 @@ public final class FaultyBackendProvider implements BackendProvider {
                 long left = deadline - System.nanoTime();
                 if (left <= 0) {
                     arrived--;
-                    throw new IOException("only " + (arrived + 1) + " of " + count + " reads came at once");
+                    throw new IOException("only " + (arrived + 1) + " of " + count + " " + what + " came at once");
                 }
                 try {
                     TimeUnit.NANOSECONDS.timedWait(this, left);

@@ -1,0 +1,99 @@
+package dev.anymap;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.anymap.testbackend.ReferenceContent;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The requests of one process are answered as each is done: a map whose object takes its time to
+ * open (a round trip to remote storage) holds up none of the others, and a flush that waits on its
+ * storage none of the requests sent after it; every answer reaches the call that asked for it.
+ */
+class MapsAtOnceTest {
+    private static final long SIZE = 1 << 20;
+    private static final MapOptions OPTIONS = MapOptions.defaults().withChunkSize(64 << 10).withReadahead(0).withAutoPull(false);
+
+    @TempDir
+    Path directory;
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void objectsMappedFromSeveralThreadsOpenAtOnceAndEachRegionReadsItsOwnObject() throws Exception {
+        int maps = 4;
+        ExecutorService threads = Executors.newFixedThreadPool(maps);
+        try (Anymap anymap = Anymap.open(TestServers.privateServer())) {
+            List<CompletableFuture<MappedRegion>> mapped = new ArrayList<>();
+            for (int i = 0; i < maps; i++) {
+                // Four objects (four seeds) whose opens each wait until all four are under way, and fail after 10 s.
+                URI uri = URI.create("faulty:opened-together?size=" + (SIZE + i * 4096) + "&seed=" + (80 + i) + "&opentogether=" + maps);
+                mapped.add(CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return anymap.map(uri, OPTIONS);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                }, threads));
+            }
+            for (int i = 0; i < maps; i++) {
+                try (MappedRegion region = mapped.get(i).get(1, TimeUnit.MINUTES)) {
+                    long size = SIZE + i * 4096;
+                    assertEquals(size, region.size());
+                    assertEquals("generation:" + (80 + i), region.version().toString());
+                    region.load(0, size);
+                    assertArrayEquals(ReferenceContent.bytes(size, 80 + i, 0, (int) size), region.segment().toArray(ValueLayout.JAVA_BYTE));
+                }
+            }
+        } finally {
+            threads.shutdownNow();
+        }
+    }
+
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void requestsAnsweredWhileAFlushWaitsOnItsStorageEachGetTheirOwnAnswer() throws Exception {
+        byte[] model = new byte[(int) SIZE];
+        new java.util.SplittableRandom(43).nextBytes(model);
+        Path file = Files.write(directory.resolve("flushed.bin"), model);
+        // The commit takes a second before it writes: the stats requests below are answered meanwhile.
+        URI uri = URI.create("servedfile:" + file + "?slow=1000");
+        try (Anymap anymap = Anymap.open(TestServers.privateServer());
+             MappedRegion region = anymap.map(uri, OPTIONS.withWritable(true))) {
+            MemorySegment.copy(new byte[] {1, 2, 3}, 0, region.segment(), ValueLayout.JAVA_BYTE, 5000, 3);
+            System.arraycopy(new byte[] {1, 2, 3}, 0, model, 5000, 3);
+            CompletableFuture<Void> flush = CompletableFuture.runAsync(() -> {
+                try {
+                    region.flush();
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            int answeredDuringTheFlush = 0;
+            while (!flush.isDone()) {
+                RegionStats stats = region.stats();
+                assertTrue(stats.chunksFetched() >= 1, "a stats request answered with another's answer: " + stats);
+                answeredDuringTheFlush++;
+            }
+            flush.get(1, TimeUnit.MINUTES);
+            assertArrayEquals(model, Files.readAllBytes(file), "the file after the flush");
+            assertTrue(answeredDuringTheFlush > 1, "no stats request was answered while the flush waited");
+        }
+    }
+}
