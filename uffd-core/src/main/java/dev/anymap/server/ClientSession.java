@@ -137,7 +137,6 @@ final class ClientSession implements Runnable {
         return peerPid;
     }
 
-    /** How many regions this session holds, for the limit of regions per process. */
     /** The regions this client holds, and those being mapped for it: a map that ends meanwhile may count twice for a moment. */
     int regionCount() {
         return regions.size() + kernelMapped.size() + mapsUnderWay.get();
@@ -264,8 +263,9 @@ final class ClientSession implements Runnable {
     }
 
     /**
-     * The descriptor that goes with a reply: for a region mapped, its object's memory in the cache,
-     * opened for reading only, which the client maps. The caller closes it once sent.
+     * The descriptor that goes with a reply: for a region mapped, its object's memory in the cache
+     * (opened for reading only, unless the region is writable), or the local file the kernel maps it
+     * from, which the client maps. The caller closes it once sent.
      */
     private int descriptorFor(Message reply) throws IOException {
         if (!(reply instanceof Message.Mapped mapped)) {

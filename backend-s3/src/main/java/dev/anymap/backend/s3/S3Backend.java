@@ -37,10 +37,10 @@ import software.amazon.awssdk.services.s3.model.S3Exception;
  * <p>A read goes to a presigned URL of the object first ({@link PresignedRanges}), a quarter of the
  * SDK's CPU per request; whatever that does not answer with the range goes through the SDK, which
  * retries a request until its response headers arrive (throttling, 5xx, connection failures) and
- * explains what still fails. The body is this class's business: a body that breaks off, stalls past the read
- * timeout, or ends early is resumed from the first byte not yet read, with the same backoff and the
- * same attempt budget, so a read either fills the whole target with bytes of the one version it
- * opened or throws.
+ * explains what still fails. The body is this class's business: a body that breaks off, stalls
+ * past the read timeout, or ends early is resumed from the first byte not yet read, with the same
+ * backoff and the same attempt budget, so a read either fills the whole target with bytes of the
+ * one version it opened or throws.
  *
  * <p>Open is one ranged GET of the object's first bytes rather than a HEAD: its {@code Content-Range}
  * gives the size and its ETag the version, as a HEAD's would, and the bytes come in the same round

@@ -1,5 +1,7 @@
 package dev.anymap.backend.s3;
 
+import dev.anymap.spi.BackendRegistry;
+import dev.anymap.spi.StorageBackend;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -14,8 +16,10 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -56,6 +60,7 @@ final class FaultyProxy implements AutoCloseable {
     private final List<Integer> statuses = new ArrayList<>();
     private final AtomicInteger faultsServed = new AtomicInteger();
     private volatile boolean denyPresigned;
+    private int requestsAtOpen;
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
 
     private record Planned(String method, Fault fault) {}
@@ -85,6 +90,27 @@ final class FaultyProxy implements AutoCloseable {
     FaultyProxy denyPresigned(boolean deny) {
         denyPresigned = deny;
         return this;
+    }
+
+    /**
+     * Opens {@code uri} through this proxy, with {@code server}'s options and {@code extraOptions}
+     * (name, value, ...); {@link #getsSinceOpen} lists the GETs that follow.
+     */
+    StorageBackend open(S3TestServer server, URI uri, String... extraOptions) throws IOException {
+        Map<String, String> options = new HashMap<>(server.options(endpoint()));
+        for (int i = 0; i < extraOptions.length; i += 2) {
+            options.put(extraOptions[i], extraOptions[i + 1]);
+        }
+        StorageBackend backend = BackendRegistry.load().open(uri, options);
+        synchronized (this) {
+            requestsAtOpen = requests.size();
+        }
+        return backend;
+    }
+
+    /** The GETs since the last {@link #open} (request line and headers), in the order they came. */
+    synchronized List<String> getsSinceOpen() {
+        return requests.subList(requestsAtOpen, requests.size()).stream().filter(request -> request.startsWith("GET ")).toList();
     }
 
     /** The heads of every request so far (request line and headers), in the order they came. */

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.anymap.spi.BackendRegistry;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
@@ -15,10 +14,8 @@ import java.io.StringWriter;
 import java.lang.foreign.MemorySegment;
 import java.net.URI;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -37,7 +34,6 @@ class PresignedRangesTest {
     private static byte[] content;
 
     private FaultyProxy proxy;
-    private int requestsAtOpen;
 
     @BeforeAll
     static void store(S3TestServer s3) {
@@ -53,22 +49,6 @@ class PresignedRangesTest {
     @AfterEach
     void stopProxy() throws IOException {
         proxy.close();
-    }
-
-    private StorageBackend open(URI uri, String... extraOptions) throws IOException {
-        Map<String, String> options = new HashMap<>(server.options(proxy.endpoint()));
-        for (int i = 0; i < extraOptions.length; i += 2) {
-            options.put(extraOptions[i], extraOptions[i + 1]);
-        }
-        StorageBackend backend = BackendRegistry.load().open(uri, options);
-        requestsAtOpen = proxy.requests().size();
-        return backend;
-    }
-
-    /** The GETs since the open: request line and headers. */
-    private List<String> gets() {
-        List<String> requests = proxy.requests();
-        return requests.subList(requestsAtOpen, requests.size()).stream().filter(r -> r.startsWith("GET ")).toList();
     }
 
     private static boolean presigned(String request) {
@@ -88,9 +68,9 @@ class PresignedRangesTest {
     @Test
     void aRangedReadIsOneGetOfAPresignedUrlWithItsRangeAndIfMatchAndNoAuthorizationHeader() throws IOException {
         URI uri = server.put("presigned.bin", content);
-        try (StorageBackend backend = open(uri)) {
+        try (StorageBackend backend = proxy.open(server, uri)) {
             assertArrayEquals(Arrays.copyOfRange(content, 500_000, 600_000), read(backend, 500_000, 100_000));
-            List<String> gets = gets();
+            List<String> gets = proxy.getsSinceOpen();
             assertEquals(1, gets.size(), gets.toString());
             String get = gets.getFirst();
             assertTrue(presigned(get), get);
@@ -105,12 +85,12 @@ class PresignedRangesTest {
     void aBucketThatDeniesPresignedUrlsIsReadThroughTheSdkAndAskedNoMoreAfterAFewRefusals() throws IOException {
         URI uri = server.put("denied.bin", content);
         proxy.denyPresigned(true);
-        try (StorageBackend backend = open(uri)) {
+        try (StorageBackend backend = proxy.open(server, uri)) {
             for (int i = 0; i < 6; i++) {
                 long offset = 300_000 + i * 50_000L;
                 assertArrayEquals(Arrays.copyOfRange(content, (int) offset, (int) offset + 40_000), read(backend, offset, 40_000));
             }
-            List<String> gets = gets();
+            List<String> gets = proxy.getsSinceOpen();
             long refused = gets.stream().filter(PresignedRangesTest::presigned).count();
             assertEquals(3, refused, "presigned requests, each refused 403, before the backend stops sending them: " + gets);
             assertEquals(6, gets.size() - refused, "one signed GET through the SDK per read");
@@ -122,12 +102,12 @@ class PresignedRangesTest {
     @Test
     void aReplacedObjectFailsThePresignedReadAsChangedAndNothingReachesTheTarget() throws IOException {
         URI uri = server.put("replaced.bin", content);
-        try (StorageBackend backend = open(uri)) {
+        try (StorageBackend backend = proxy.open(server, uri)) {
             server.overwrite(uri, GeneratedContent.bytes(38, 0, SIZE));
             byte[] target = new byte[30_000];
             assertThrows(ObjectChangedException.class, () -> backend.read(400_000, MemorySegment.ofArray(target)));
             assertArrayEquals(new byte[target.length], target);
-            assertTrue(presigned(gets().getFirst()), "the read went to the presigned URL first: " + gets());
+            assertTrue(presigned(proxy.getsSinceOpen().getFirst()), "the read went to the presigned URL first: " + proxy.getsSinceOpen());
             assertTrue(proxy.statuses().contains(412), proxy.statuses().toString());
         }
     }
@@ -135,12 +115,12 @@ class PresignedRangesTest {
     @Test
     void throttledPresignedReadsCountAsAttemptsAndTheFailureHoldsNoPartOfTheUrl() throws IOException {
         URI uri = server.put("throttled.bin", content);
-        try (StorageBackend backend = open(uri, S3Settings.MAX_ATTEMPTS, "3")) {
+        try (StorageBackend backend = proxy.open(server, uri, S3Settings.MAX_ATTEMPTS, "3")) {
             proxy.inject("GET", FaultyProxy.Fault.SLOW_DOWN, 100);
             byte[] target = new byte[20_000];
             IOException failed = assertThrows(IOException.class, () -> backend.read(700_000, MemorySegment.ofArray(target)));
-            assertEquals(3, gets().size(), "max-attempts=3: " + gets());
-            assertTrue(gets().stream().allMatch(PresignedRangesTest::presigned), gets().toString());
+            assertEquals(3, proxy.getsSinceOpen().size(), "max-attempts=3: " + proxy.getsSinceOpen());
+            assertTrue(proxy.getsSinceOpen().stream().allMatch(PresignedRangesTest::presigned), proxy.getsSinceOpen().toString());
             assertTrue(failed.getMessage().contains(uri.toString()) && failed.getMessage().contains("503"), failed.getMessage());
             assertArrayEquals(new byte[target.length], target);
             StringWriter printed = new StringWriter();
@@ -154,10 +134,10 @@ class PresignedRangesTest {
     @Test
     void aBodyThatBreaksOffIsResumedOnThePresignedUrlWithTheRightBytes() throws IOException {
         URI uri = server.put("resumed.bin", content);
-        try (StorageBackend backend = open(uri)) {
+        try (StorageBackend backend = proxy.open(server, uri)) {
             proxy.inject("GET", FaultyProxy.Fault.RESET_MID_BODY, 1);
             assertArrayEquals(Arrays.copyOfRange(content, 100_000, 800_000), read(backend, 100_000, 700_000));
-            List<String> gets = gets();
+            List<String> gets = proxy.getsSinceOpen();
             assertEquals(2, gets.size(), gets.toString());
             assertTrue(gets.stream().allMatch(PresignedRangesTest::presigned), gets.toString());
             java.util.regex.Matcher range = java.util.regex.Pattern.compile("Range: bytes=(\\d+)-799999").matcher(gets.get(1));

@@ -10,7 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.anymap.backend.s3.FaultyProxy.Fault;
 import dev.anymap.spi.BackendClosedException;
-import dev.anymap.spi.BackendRegistry;
 import dev.anymap.spi.ObjectChangedException;
 import dev.anymap.spi.StorageBackend;
 import java.io.IOException;
@@ -20,9 +19,7 @@ import java.lang.foreign.ValueLayout;
 import java.net.URI;
 import java.time.Duration;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -44,7 +41,6 @@ class S3FaultTest {
     private static URI uri;
 
     private FaultyProxy proxy;
-    private int requestsAtOpen;
 
     @BeforeAll
     static void store(S3TestServer s3) {
@@ -63,21 +59,6 @@ class S3FaultTest {
         proxy.close();
     }
 
-    private StorageBackend open(String... extraOptions) throws IOException {
-        Map<String, String> options = new HashMap<>(server.options(proxy.endpoint()));
-        for (int i = 0; i < extraOptions.length; i += 2) {
-            options.put(extraOptions[i], extraOptions[i + 1]);
-        }
-        StorageBackend backend = BackendRegistry.load().open(uri, options);
-        requestsAtOpen = proxy.requests().size();
-        return backend;
-    }
-
-    private List<String> gets() {
-        List<String> requests = proxy.requests();
-        return requests.subList(requestsAtOpen, requests.size()).stream().filter(r -> r.startsWith("GET ")).toList();
-    }
-
     private static byte[] expected(long offset, int length) {
         return Arrays.copyOfRange(content, (int) offset, (int) offset + length);
     }
@@ -85,7 +66,7 @@ class S3FaultTest {
     @Test
     void throttlingAtOpenIsRetriedUntilTheServerRecovers() throws IOException {
         proxy.inject("GET", Fault.SLOW_DOWN, 2);
-        try (StorageBackend backend = open()) {
+        try (StorageBackend backend = proxy.open(server, uri)) {
             assertEquals(SIZE, backend.size());
             assertEquals(2, proxy.faultsServed());
             assertEquals(3, proxy.requests().stream().filter(r -> r.startsWith("GET ")).count());
@@ -94,50 +75,50 @@ class S3FaultTest {
 
     @Test
     void throttledReadsAreRetriedUntilTheServerRecovers() throws IOException {
-        try (StorageBackend backend = open(); Arena arena = Arena.ofConfined()) {
+        try (StorageBackend backend = proxy.open(server, uri); Arena arena = Arena.ofConfined()) {
             proxy.inject("GET", Fault.SLOW_DOWN, 2);
             MemorySegment target = arena.allocate(256 * 1024);
             backend.read(1000, target);
             assertArrayEquals(expected(1000, 256 * 1024), target.toArray(ValueLayout.JAVA_BYTE));
             assertEquals(2, proxy.faultsServed());
-            assertEquals(3, gets().size());
+            assertEquals(3, proxy.getsSinceOpen().size());
             assertEquals(List.of(503, 503, 206), proxy.statuses().subList(proxy.statuses().size() - 3, proxy.statuses().size()));
         }
     }
 
     @Test
     void aServerThatKeepsThrottlingFailsTheReadAfterMaxAttempts() throws IOException {
-        try (StorageBackend backend = open(S3Settings.MAX_ATTEMPTS, "2")) {
+        try (StorageBackend backend = proxy.open(server, uri, S3Settings.MAX_ATTEMPTS, "2")) {
             proxy.inject("GET", Fault.SLOW_DOWN, 100);
             byte[] target = new byte[5000];
             IOException failed = assertThrows(IOException.class, () -> backend.read(300_000, MemorySegment.ofArray(target)));
             assertFalse(failed instanceof ObjectChangedException);
             assertTrue(failed.getMessage().contains(uri.toString()), failed.getMessage());
             assertTrue(failed.getMessage().contains("503"), failed.getMessage());
-            assertEquals(2, gets().size(), "max-attempts=2");
+            assertEquals(2, proxy.getsSinceOpen().size(), "max-attempts=2");
             assertArrayEquals(new byte[5000], target, "nothing reached the target");
         }
     }
 
     @Test
     void aConnectionResetMidBodyIsResumedAndTheBytesAreRight() throws IOException {
-        try (StorageBackend backend = open(); Arena arena = Arena.ofConfined()) {
+        try (StorageBackend backend = proxy.open(server, uri); Arena arena = Arena.ofConfined()) {
             proxy.inject("GET", Fault.RESET_MID_BODY, 1);
             MemorySegment target = arena.allocate(400_000);
             backend.read(123, target);
             assertArrayEquals(expected(123, 400_000), target.toArray(ValueLayout.JAVA_BYTE));
             assertEquals(1, proxy.faultsServed());
-            assertEquals(2, gets().size());
+            assertEquals(2, proxy.getsSinceOpen().size());
         }
     }
 
     @Test
     void aReadThatBeginsInTheBytesOfTheOpenAsksOnlyForWhatFollowsThem() throws IOException {
-        try (StorageBackend backend = open()) {
+        try (StorageBackend backend = proxy.open(server, uri)) {
             byte[] target = new byte[300_000];
             backend.read(5000, MemorySegment.ofArray(target));
             assertArrayEquals(expected(5000, 300_000), target);
-            List<String> gets = gets();
+            List<String> gets = proxy.getsSinceOpen();
             assertEquals(1, gets.size());
             assertEquals("bytes=" + S3Backend.OPENING_BYTES + "-304999", FaultyProxy.header(gets.get(0), "Range"));
         }
@@ -145,14 +126,14 @@ class S3FaultTest {
 
     @Test
     void aShortBodyIsResumedFromItsEndNeverZeroFilled() throws IOException {
-        try (StorageBackend backend = open()) {
+        try (StorageBackend backend = proxy.open(server, uri)) {
             proxy.inject("GET", Fault.SHORT_BODY, 1);
             byte[] target = new byte[300_000];
             // Past the bytes that came with the open, which a read never asks for again.
             long offset = S3Backend.OPENING_BYTES + 5000;
             backend.read(offset, MemorySegment.ofArray(target));
             assertArrayEquals(expected(offset, 300_000), target);
-            List<String> gets = gets();
+            List<String> gets = proxy.getsSinceOpen();
             assertEquals(2, gets.size());
             assertEquals("bytes=" + offset + "-" + (offset + 299_999), FaultyProxy.header(gets.get(0), "Range"));
             // The first body brought exactly half; the second GET asks for the rest and only the rest.
@@ -163,7 +144,7 @@ class S3FaultTest {
 
     @Test
     void bodiesThatAlwaysBreakFailTheReadCleanlyWithOnlyRightBytesInTheTarget() throws IOException {
-        try (StorageBackend backend = open(S3Settings.MAX_ATTEMPTS, "3")) {
+        try (StorageBackend backend = proxy.open(server, uri, S3Settings.MAX_ATTEMPTS, "3")) {
             proxy.inject("GET", Fault.SHORT_BODY, 1);
             proxy.inject("GET", Fault.RESET_MID_BODY, 100);
             byte[] target = new byte[200_000];
@@ -171,7 +152,7 @@ class S3FaultTest {
             IOException failed = assertThrows(IOException.class, () -> backend.read(300_000, MemorySegment.ofArray(target)));
             assertTrue(failed.getMessage().contains(uri.toString()), failed.getMessage());
             assertTrue(failed.getMessage().contains("after 3 attempts"), failed.getMessage());
-            assertEquals(3, gets().size());
+            assertEquals(3, proxy.getsSinceOpen().size());
             // What came in before the failure is the object's own bytes, and the rest is untouched.
             for (int i = 0; i < target.length; i++) {
                 if (target[i] != content[300_000 + i] && target[i] != 0x5A) {
@@ -184,21 +165,21 @@ class S3FaultTest {
 
     @Test
     void aStalledBodyTimesOutAndIsResumed() throws IOException {
-        try (StorageBackend backend = open(S3Settings.READ_TIMEOUT_MS, "400"); Arena arena = Arena.ofShared()) {
+        try (StorageBackend backend = proxy.open(server, uri, S3Settings.READ_TIMEOUT_MS, "400"); Arena arena = Arena.ofShared()) {
             proxy.inject("GET", Fault.STALL_MID_BODY, 1);
             MemorySegment target = arena.allocate(500_000);
             long start = System.nanoTime();
             assertTimeoutPreemptively(Duration.ofSeconds(30), () -> backend.read(50_000, target));
             long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
             assertArrayEquals(expected(50_000, 500_000), target.toArray(ValueLayout.JAVA_BYTE));
-            assertEquals(2, gets().size());
+            assertEquals(2, proxy.getsSinceOpen().size());
             assertTrue(elapsedMillis >= 400, "resumed after the 400 ms read timeout, not before: " + elapsedMillis + " ms");
         }
     }
 
     @Test
     void closingTheBackendAbortsAReadStalledInItsBody() throws Exception {
-        StorageBackend backend = open(S3Settings.READ_TIMEOUT_MS, "60000");
+        StorageBackend backend = proxy.open(server, uri, S3Settings.READ_TIMEOUT_MS, "60000");
         proxy.inject("GET", Fault.STALL_MID_BODY, 1);
         byte[] target = new byte[400_000];
         CompletableFuture<IOException> failure = new CompletableFuture<>();
