@@ -25,6 +25,8 @@ import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -64,9 +66,9 @@ final class ClientSession implements Runnable {
     /** Regions the kernel maps from a local file: no faults to serve, a record for status. */
     private final Map<Long, KernelMappedRegion> kernelMapped = new ConcurrentHashMap<>();
     /** Maps of this client under way, off the session's thread: a permit each. */
-    private final java.util.concurrent.Semaphore mapsAtOnce = new java.util.concurrent.Semaphore(MAPS_AT_ONCE);
+    private final Semaphore mapsAtOnce = new Semaphore(MAPS_AT_ONCE);
     /** Maps under way whose regions count against the client's limit before they exist. */
-    private final java.util.concurrent.atomic.AtomicInteger mapsUnderWay = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger mapsUnderWay = new AtomicInteger();
     /** How each region was mapped, as a server that takes it over must map it again. */
     private final Map<Long, Message.Map> requests = new ConcurrentHashMap<>();
     private final Flushes flushes;

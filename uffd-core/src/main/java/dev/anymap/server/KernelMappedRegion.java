@@ -9,6 +9,7 @@ import dev.anymap.spi.StorageBackend;
 import java.net.URI;
 import java.nio.file.Path;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A region that the kernel maps from a local file of its object (see {@link
@@ -29,7 +30,7 @@ final class KernelMappedRegion {
     private final long size;
     private final int chunkSize;
     /** The descriptor of the file, until the answer to the map hands it to the client; -1 then. */
-    private final java.util.concurrent.atomic.AtomicInteger file;
+    private final AtomicInteger file;
 
     KernelMappedRegion(long id, URI uri, String version, long size, int chunkSize, int file) {
         this.id = id;
@@ -37,7 +38,7 @@ final class KernelMappedRegion {
         this.version = version;
         this.size = size;
         this.chunkSize = chunkSize;
-        this.file = new java.util.concurrent.atomic.AtomicInteger(file);
+        this.file = new AtomicInteger(file);
     }
 
     /** The descriptor of the file, for the answer to the map to send, once; the caller closes it. -1 after. */

@@ -311,10 +311,10 @@ final class S3Backend implements StorageBackend {
         PresignedRanges.Response presigned = presignedRanges.get(first, last, etag, inFlight);
         Ranged response;
         if (presigned != null && presigned.partialContent()) {
+            // A 206 names its range; its length matters only to a 200 of the whole object, which is the SDK's to take.
             SdkHttpResponse headers = presigned.headers();
-            response = new Ranged(headers.firstMatchingHeader("ETag").orElse(null),
-                    headers.firstMatchingHeader("Content-Range").orElse(null),
-                    headers.firstMatchingHeader("Content-Length").map(Long::parseLong).orElse(null), presigned.body(), presigned.body());
+            response = new Ranged(headers.firstMatchingHeader("ETag").orElse(null), headers.firstMatchingHeader("Content-Range").orElse(null),
+                    null, presigned.body(), presigned.body());
         } else if (presigned != null && presigned.retryable()) {
             // An attempt, as the SDK would count it: retried here, in the read's budget of attempts.
             throw new AttemptFailure("HTTP " + presigned.status() + " from " + lease.settings().describeEndpoint(), null);
