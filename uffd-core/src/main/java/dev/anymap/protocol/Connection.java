@@ -72,6 +72,10 @@ public final class Connection implements AutoCloseable {
     public void send(Message message, int... passedFds) throws IOException {
         byte[] packet = MessageCodec.encode(message);
         synchronized (sendLock) {
+            if (released.get()) {
+                // Its number may be another file's by now: a message sent there, with descriptors, would reach someone else.
+                throw new NativeException("sendmsg (connection closed)", dev.anymap.linux.Errno.EPIPE);
+            }
             try (Arena call = Arena.ofConfined()) {
                 MemorySegment native_ = call.allocate(packet.length);
                 MemorySegment.copy(packet, 0, native_, ValueLayout.JAVA_BYTE, 0, packet.length);
@@ -201,9 +205,10 @@ public final class Connection implements AutoCloseable {
 
     /**
      * Shuts down and closes the descriptor, once however often it is called: a second close(2) of
-     * the number could close whatever was given that number meanwhile. Call it only when no other
-     * thread may still receive: a thread that receives after close could read from a new descriptor
-     * with the same number.
+     * the number could close whatever was given that number meanwhile. A send after it fails
+     * without touching the number, and a send under way ends first (the shutdown wakes it). Call it
+     * only when no other thread may still receive: a thread that receives after close could read
+     * from a new descriptor with the same number.
      */
     @Override
     public void close() {
@@ -214,6 +219,8 @@ public final class Connection implements AutoCloseable {
         if (poller != null) {
             poller.forget(fd, readiness);
         }
-        Libc.close(fd);
+        synchronized (sendLock) {
+            Libc.close(fd);
+        }
     }
 }

@@ -139,7 +139,8 @@ final class KeeperLink implements AutoCloseable {
      * {@code userfaultfd} and {@code memfd} open until {@link #forget}.
      */
     synchronized void keep(Message.Keep keep, int userfaultfd, int memfd) throws IOException {
-        kept.put(keep.regionId(), new Kept(keep, userfaultfd, memfd));
+        Kept region = new Kept(keep, userfaultfd, memfd);
+        kept.put(keep.regionId(), region);
         if (connecting) {
             long deadline = System.nanoTime() + KEEPER_START_TIMEOUT.toNanos();
             while (connecting && !startFailed && !closed) {
@@ -158,9 +159,7 @@ final class KeeperLink implements AutoCloseable {
             }
             return; // the keeper that connected was sent every region kept by then, this one too
         }
-        if (connection != null) {
-            connection.send(keep, userfaultfd, memfd);
-        }
+        send(region);
     }
 
     /**
@@ -177,9 +176,7 @@ final class KeeperLink implements AutoCloseable {
                 keep.removals()),
                 was.userfaultfd(), was.memfd());
         kept.put(regionId, now);
-        if (connection != null) {
-            connection.send(now.keep(), now.userfaultfd(), now.memfd());
-        }
+        send(now);
     }
 
     /**
@@ -193,8 +190,16 @@ final class KeeperLink implements AutoCloseable {
         }
         Kept now = new Kept(was.keep().withRemovals(removals), was.userfaultfd(), was.memfd());
         kept.put(regionId, now);
-        if (connection != null) {
-            connection.send(now.keep(), now.userfaultfd(), now.memfd());
+        send(now);
+    }
+
+    /**
+     * Sends a region to the keeper, if one is connected: none is once this link is closed, and the
+     * server, which retires, serves the clients it still has with no keeper.
+     */
+    private void send(Kept region) throws IOException {
+        if (connection != null && !closed) {
+            connection.send(region.keep(), region.userfaultfd(), region.memfd());
         }
     }
 
@@ -357,6 +362,7 @@ final class KeeperLink implements AutoCloseable {
         synchronized (this) {
             if (connection != null) {
                 connection.close();
+                connection = null;
             }
         }
     }
