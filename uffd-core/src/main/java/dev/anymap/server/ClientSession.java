@@ -249,8 +249,9 @@ final class ClientSession implements Runnable {
             userfaultfd = dev.anymap.linux.Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
             dev.anymap.linux.Userfaultfd.enable(userfaultfd, 0);
             dev.anymap.linux.Userfaultfd.register(userfaultfd, address, length, dev.anymap.linux.Userfaultfd.REGISTER_MODE_MISSING);
-            regions.get(mapped.regionId()).attach(userfaultfd, address, length, ProcessHandle.current().pid());
-            userfaultfd = -1; // the region's now
+            int attached = userfaultfd;
+            userfaultfd = -1; // the region's now, which closes it if the attach fails
+            regions.get(mapped.regionId()).attach(attached, address, length, ProcessHandle.current().pid());
         } catch (Exception e) {
             LOG.log(System.Logger.Level.DEBUG, "warming up: " + e);
         } finally {
@@ -276,9 +277,9 @@ final class ClientSession implements Runnable {
         if (kernelMapped.get(mapped.regionId()) instanceof KernelMappedRegion local) {
             return local.handOver();
         }
-        if (regions.get(mapped.regionId()) instanceof RegionServer region && !requests.get(mapped.regionId()).isGuest()) {
-            ObjectMemory memory = region.object().memory();
-            return region.object().writable() ? memory.readWriteFd() : memory.readOnlyFd();
+        Message.Map request = requests.get(mapped.regionId());
+        if (regions.get(mapped.regionId()) instanceof RegionServer region && request != null && !request.isGuest()) {
+            return region.object().memoryForClient();
         }
         return -1;
     }

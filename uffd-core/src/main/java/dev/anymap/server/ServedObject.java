@@ -58,6 +58,11 @@ final class ServedObject {
     /** Guarded by this. */
     private int users;
     private volatile boolean closed;
+    /**
+     * Read-held by what uses the memory's descriptor outside the fetch workers (an eviction, a map's
+     * answer), write-held while it is closed: its number may be another object's right after.
+     */
+    private final java.util.concurrent.locks.ReadWriteLock memoryInUse = new java.util.concurrent.locks.ReentrantReadWriteLock();
 
     /**
      * @param memory the object's memory, new or taken over; the object owns it from now on
@@ -136,6 +141,24 @@ final class ServedObject {
 
     ObjectMemory memory() {
         return memory;
+    }
+
+    /**
+     * A descriptor of the memory for a client to map (the caller closes it once sent): read-only, or
+     * of a writable object, writable.
+     *
+     * @throws IOException if the object closed meanwhile (its only region was unmapped before its map was answered)
+     */
+    int memoryForClient() throws IOException {
+        memoryInUse.readLock().lock();
+        try {
+            if (closed) {
+                throw new IOException(printableUri + " was unmapped before its map was answered");
+            }
+            return writable ? memory.readWriteFd() : memory.readOnlyFd();
+        } finally {
+            memoryInUse.readLock().unlock();
+        }
     }
 
     long size() {
@@ -275,10 +298,16 @@ final class ServedObject {
 
     /** Drops chunks, in ascending order, to keep the cache's budget; returns the bytes freed. An idle object left with nothing closes. */
     long evict(int[] chunks) {
-        if (closed) {
-            return 0;
+        long freed;
+        memoryInUse.readLock().lock();
+        try {
+            if (closed) {
+                return 0;
+            }
+            freed = installer.evict(chunks);
+        } finally {
+            memoryInUse.readLock().unlock();
         }
-        long freed = installer.evict(chunks);
         boolean idleAndEmpty;
         synchronized (this) {
             idleAndEmpty = users == 0 && freed > 0 && table.presentBytes() == 0;
@@ -343,9 +372,14 @@ final class ServedObject {
         for (int chunk = 0; chunk < table.chunks(); chunk++) {
             notAhead(chunk);
         }
-        installer.close();
-        fetches.free();
-        memory.close();
+        memoryInUse.writeLock().lock();
+        try {
+            installer.close();
+            fetches.free();
+            memory.close();
+        } finally {
+            memoryInUse.writeLock().unlock();
+        }
         cache.freed(this, cached);
     }
 }
