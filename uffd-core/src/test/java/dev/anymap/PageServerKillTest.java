@@ -162,6 +162,37 @@ class PageServerKillTest {
         }
     }
 
+    /**
+     * A region whose object changed while its server was down cannot be taken over: its untouched
+     * pages fail. The keeper lets it go too: held on, it would hand it to the next server, and to the
+     * one after that, and keep itself and a standby alive for good after the application left.
+     */
+    @Test
+    @Timeout(value = 3, unit = TimeUnit.MINUTES)
+    void aRegionThatCannotBeTakenOverIsLetGoByTheKeeperToo(@org.junit.jupiter.api.io.TempDir Path directory) throws Exception {
+        AnymapConfig config = TestServers.privateServer();
+        Path file = directory.resolve("replaced.bin");
+        byte[] content = new byte[4 << 20];
+        new Random(21).nextBytes(content);
+        Files.write(file, content);
+        try (Anymap anymap = Anymap.open(config);
+             MappedRegion region = anymap.map(URI.create("servedfile:" + file),
+                     MapOptions.defaults().withChunkSize(1 << 20).withReadahead(0).withAutoPull(false))) {
+            assertEquals(content[5], region.segment().get(ValueLayout.JAVA_BYTE, 5));
+            Files.write(file, Arrays.copyOf(content, content.length / 2)); // another version: the takeover's open finds it so
+            long killed = killServer(config);
+            awaitLogLine(config, "handing its 1 regions", "could not be taken over");
+            assertNotEquals(killed, serverPid(config));
+            Throwable failure = touchInBackground(region, content.length - 1).get(1, TimeUnit.MINUTES);
+            assertTrue(failure instanceof InternalError, "an untouched page of a region not taken over: " + failure);
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (TestServers.keeper(config).isPresent()) {
+            assertTrue(System.nanoTime() < deadline, "the keeper still runs a minute after its last client left");
+            Thread.onSpinWait();
+        }
+    }
+
     @Test
     @Timeout(value = 3, unit = TimeUnit.MINUTES)
     void whenTheKeeperAndTheServerAreBothKilledWaitingThreadsFailInsteadOfHanging() throws Exception {

@@ -92,6 +92,7 @@ final class KeeperLink implements AutoCloseable {
      */
     void takeOver(Adopter adopt) throws IOException {
         Connection keeper = connect(ServerAddress.keeperSocket(socket));
+        List<Long> handed = new java.util.ArrayList<>();
         try {
             int received = 0;
             while (true) {
@@ -122,6 +123,7 @@ final class KeeperLink implements AutoCloseable {
                     throw new ProtocolException("the keeper sent " + incoming.message() + " while handing over regions");
                 }
                 received++;
+                handed.add(keep.regionId());
                 adopt.adopt(keep, incoming.fd(), incoming.secondFd());
             }
         } catch (IOException | RuntimeException e) {
@@ -129,6 +131,12 @@ final class KeeperLink implements AutoCloseable {
             throw e;
         }
         synchronized (this) {
+            // One that could not be taken over is closed: the keeper lets it go too, or it would hand it to every server after this one.
+            for (long regionId : handed) {
+                if (!kept.containsKey(regionId)) {
+                    keeper.send(new Message.Forget(regionId));
+                }
+            }
             connection = keeper;
             watch(keeper);
         }
