@@ -353,9 +353,13 @@ public final class MappedRegion implements AutoCloseable {
             return; // the kernel serves it, whatever happened to servers
         }
         serverRegionId = LOST;
-        if (length > 0 && !closed) {
-            try (Arena call = Arena.ofConfined()) {
-                new Userfaultfd.FillRequest(call).fillRange(userfaultfd, address, 0, length);
+        // Under the lock that close takes to mark the region closed: once it has, the userfaultfd's
+        // number and the address may be a new region's, whose pages this must not fail.
+        synchronized (this) {
+            if (length > 0 && !closed) {
+                try (Arena call = Arena.ofConfined()) {
+                    new Userfaultfd.FillRequest(call).fillRange(userfaultfd, address, 0, length);
+                }
             }
         }
     }
@@ -402,16 +406,19 @@ public final class MappedRegion implements AutoCloseable {
     }
 
     /**
-     * Unmaps the region, giving up what was written since its last flush. Idempotent. A {@code file:}
-     * region is the file itself: its writes are in the file already, and only their forcing to the
-     * disk is given up.
+     * Unmaps the region, giving up what was written since its last flush. Idempotent. A flush under
+     * way on another thread ends first. A {@code file:} region is the file itself: its writes are in
+     * the file already, and only their forcing to the disk is given up.
      */
     public void closeWithoutFlush() throws IOException {
-        synchronized (this) {
-            if (closed) {
-                return;
+        // A flush under way on another thread ends first: it scans the written pages of the mapping that this unmaps.
+        synchronized (flushing) {
+            synchronized (this) {
+                if (closed) {
+                    return;
+                }
+                closed = true;
             }
-            closed = true;
         }
         if (written != null) {
             written.close();

@@ -166,6 +166,11 @@ final class PageServerLink implements AutoCloseable {
             return reply.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            synchronized (lock) {
+                pending.remove(Message.requestId(request));
+            }
+            // The answer is no one's now: what came with it (a region's memory, say) is closed whenever it comes.
+            reply.thenAccept(Connection.Incoming::closeDescriptors);
             throw new InterruptedIOException("interrupted while waiting for the page server");
         } catch (ExecutionException e) {
             throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
@@ -405,7 +410,13 @@ final class PageServerLink implements AutoCloseable {
         // server of our own user in a directory of our own will do, or one of a user we trust with it.
         ServerAddress.prepareDirectory(socket, PageServerLink::trustedServer);
         int fd = UnixSockets.connect(socket);
-        UnixSockets.PeerCredentials peer = UnixSockets.peerCredentials(fd);
+        UnixSockets.PeerCredentials peer;
+        try {
+            peer = UnixSockets.peerCredentials(fd);
+        } catch (NativeException e) {
+            Libc.close(fd);
+            throw e;
+        }
         if (!trustedServer(peer.uid())) {
             Libc.close(fd);
             throw new IOException("the page server at " + socket + " runs as uid " + peer.uid() + ", not as this user (uid "
@@ -482,7 +493,12 @@ final class PageServerLink implements AutoCloseable {
         while (!closed) {
             try {
                 Connection fresh = connectAndGreet(false);
-                resume(fresh);
+                try {
+                    resume(fresh);
+                } catch (IOException | RuntimeException e) {
+                    fresh.close();
+                    throw e;
+                }
                 synchronized (lock) {
                     if (closed) {
                         fresh.close();
@@ -547,7 +563,6 @@ final class PageServerLink implements AutoCloseable {
             fresh.send(new Message.Resume(nextRequestId(), part));
             Connection.Incoming answer = fresh.receive();
             if (answer == null || !(answer.message() instanceof Message.Resumed resumed)) {
-                fresh.close();
                 throw new IOException("the page server at " + socket + " answered a resume with " + (answer == null ? "nothing" : answer.message()));
             }
             for (long lost : resumed.lost()) {

@@ -88,10 +88,13 @@ public final class ServedGuest implements AutoCloseable {
 
     private void lose() {
         serverRegionId = LOST;
-        if (!closed) {
-            try (Arena call = Arena.ofConfined()) {
-                Userfaultfd.FillRequest poison = new Userfaultfd.FillRequest(call);
-                memory.ranges().forEach(range -> poison.poisonAbandoned(userfaultfd, range.address(), range.size(), range.pageSize()));
+        // Under the lock that close takes to mark it closed: after that, the userfaultfd's number may be another's.
+        synchronized (this) {
+            if (!closed) {
+                try (Arena call = Arena.ofConfined()) {
+                    Userfaultfd.FillRequest poison = new Userfaultfd.FillRequest(call);
+                    memory.ranges().forEach(range -> poison.poisonAbandoned(userfaultfd, range.address(), range.size(), range.pageSize()));
+                }
             }
         }
     }

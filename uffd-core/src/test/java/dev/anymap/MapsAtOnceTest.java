@@ -96,4 +96,61 @@ class MapsAtOnceTest {
             assertTrue(answeredDuringTheFlush > 1, "no stats request was answered while the flush waited");
         }
     }
+
+    /**
+     * A thread interrupted while its map is under way gets an InterruptedIOException at once. The
+     * answer that comes later is no one's, and the cache's memory that comes with it is closed then:
+     * a descriptor left open would hold the object's cached pages for as long as the process runs.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES)
+    void aMapWhoseThreadIsInterruptedLeavesNoDescriptorOfItsAnswerOpen() throws Exception {
+        // Each open waits until the two maps below are both under way.
+        URI uri = URI.create("faulty:interrupted?size=" + SIZE + "&seed=90&opentogether=2");
+        try (Anymap anymap = Anymap.open(TestServers.privateServer())) {
+            anymap.serverStatus(); // the server started, so that the map below waits on its open alone
+            CompletableFuture<Throwable> interrupted = new CompletableFuture<>();
+            Thread first = Thread.ofPlatform().start(() -> {
+                try {
+                    anymap.map(uri, OPTIONS).close();
+                    interrupted.complete(null);
+                } catch (Throwable e) {
+                    interrupted.complete(e);
+                }
+            });
+            while (!(first.getState() == Thread.State.WAITING && java.util.Arrays.stream(first.getStackTrace())
+                    .anyMatch(frame -> frame.getClassName().equals(PageServerLink.class.getName())))) {
+                Thread.onSpinWait();
+            }
+            first.interrupt();
+            Throwable failure = interrupted.get(1, TimeUnit.MINUTES);
+            assertTrue(failure instanceof java.io.InterruptedIOException, "the interrupted map: " + failure);
+            try (MappedRegion second = anymap.map(uri, OPTIONS)) {
+                assertEquals(ReferenceContent.bytes(SIZE, 90, 0, 1)[0], second.segment().get(ValueLayout.JAVA_BYTE, 0));
+            }
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!memoryDescriptors().isEmpty()) {
+                assertTrue(System.nanoTime() < deadline, "descriptors of the cache's memory still open: " + memoryDescriptors());
+                Thread.onSpinWait();
+            }
+        }
+    }
+
+    /** This process's descriptors of memory files (the page server's cache, as it sends it). */
+    private static List<String> memoryDescriptors() throws IOException {
+        List<String> memory = new ArrayList<>();
+        try (var descriptors = Files.list(Path.of("/proc/self/fd"))) {
+            for (Path descriptor : descriptors.toList()) {
+                try {
+                    String target = Files.readSymbolicLink(descriptor).toString();
+                    if (target.startsWith("/memfd:")) {
+                        memory.add(descriptor.getFileName() + " -> " + target);
+                    }
+                } catch (java.nio.file.NoSuchFileException closedMeanwhile) {
+                    // the listing's own descriptor, or one closed since
+                }
+            }
+        }
+        return memory;
+    }
 }
