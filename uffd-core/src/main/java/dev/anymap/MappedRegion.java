@@ -434,19 +434,22 @@ public final class MappedRegion implements AutoCloseable {
             owner.forget(this);
             return;
         }
-        Libc.munmap(address, length);
         if (kernelMapped()) {
+            Libc.munmap(address, length);
             closeKernelMapped();
             return;
         }
         try {
             // Still one of the owner's regions: should the server die now, the one that takes over is told it is this process's.
+            // And still mapped: the kernel takes a fill or a poison through any userfaultfd of this process whose range is
+            // registered, so the server is done with this one before a new region may be mapped at its address.
             if (serverRegionId != LOST) {
                 owner.link().call(new Message.Unmap(owner.link().nextRequestId(), serverRegionId), -1, uri);
             }
         } catch (IllegalArgumentException unknown) {
             // Asked again of a server that took over from one that had unmapped it, and so never had it.
         } finally {
+            Libc.munmap(address, length);
             owner.forget(this);
             Libc.close(userfaultfd);
         }
