@@ -108,7 +108,7 @@ class MapsAtOnceTest {
         // Each open waits until the two maps below are both under way.
         URI uri = URI.create("faulty:interrupted?size=" + SIZE + "&seed=90&opentogether=2");
         try (Anymap anymap = Anymap.open(TestServers.privateServer())) {
-            anymap.serverStatus(); // the server started, so that the map below waits on its open alone
+            long server = anymap.serverStatus().serverPid(); // started now, so that the map below waits on its open alone
             CompletableFuture<Throwable> interrupted = new CompletableFuture<>();
             Thread first = Thread.ofPlatform().start(() -> {
                 try {
@@ -129,21 +129,21 @@ class MapsAtOnceTest {
                 assertEquals(ReferenceContent.bytes(SIZE, 90, 0, 1)[0], second.segment().get(ValueLayout.JAVA_BYTE, 0));
             }
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!memoryDescriptors().isEmpty()) {
-                assertTrue(System.nanoTime() < deadline, "descriptors of the cache's memory still open: " + memoryDescriptors());
+            while (!memoryDescriptors(server).isEmpty()) {
+                assertTrue(System.nanoTime() < deadline, "descriptors of the cache's memory still open: " + memoryDescriptors(server));
                 Thread.onSpinWait();
             }
         }
     }
 
-    /** This process's descriptors of memory files (the page server's cache, as it sends it). */
-    private static List<String> memoryDescriptors() throws IOException {
+    /** This process's descriptors of the memory files of page server {@code server}'s cache, as it sends them. */
+    private static List<String> memoryDescriptors(long server) throws IOException {
         List<String> memory = new ArrayList<>();
         try (var descriptors = Files.list(Path.of("/proc/self/fd"))) {
             for (Path descriptor : descriptors.toList()) {
                 try {
                     String target = Files.readSymbolicLink(descriptor).toString();
-                    if (target.startsWith("/memfd:")) {
+                    if (target.startsWith("/memfd:anymap-" + server + "-")) { // not those of page servers that tests run in this JVM
                         memory.add(descriptor.getFileName() + " -> " + target);
                     }
                 } catch (java.nio.file.NoSuchFileException closedMeanwhile) {

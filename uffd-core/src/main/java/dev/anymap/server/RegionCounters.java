@@ -45,8 +45,9 @@ final class RegionCounters {
     }
 
     void failed(String description) {
-        failures.incrementAndGet();
+        // Named first: a snapshot taken between the two, which reads the count first, names every failure it counts.
         lastFailure = description;
+        failures.incrementAndGet();
     }
 
     /**
