@@ -202,8 +202,8 @@ final class KeeperLink implements AutoCloseable {
     }
 
     /**
-     * Sends a region to the keeper, if one is connected: none is once this link is closed, and the
-     * server, which retires, serves the clients it still has with no keeper.
+     * Sends a region to the keeper, if one is connected: none is once this link is closed, as the
+     * server stops (an attach under way then is the last).
      */
     private void send(Kept region) throws IOException {
         if (connection != null && !closed) {

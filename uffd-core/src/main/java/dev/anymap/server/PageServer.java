@@ -35,11 +35,12 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p>Only one server runs per socket: it holds a lock on {@code <socket>.lock} beside the socket
  * while it listens, so a second one exits at once and a socket left by a dead one is replaced.
  *
- * <p>A server that exits when idle retires rather than stops: it unlinks its socket and shuts its
- * listener down in one step under the lock that admits clients, serves the clients that connected
- * before that to their end, and only then stops. A client that connects while it retires is
- * therefore either served in full or refused (ENOENT, ECONNREFUSED, which make it start a new
- * server), never cut off in the middle of its handshake.
+ * <p>A server that exits when idle retires rather than stops: it unlinks its socket, shuts its
+ * listener down and lets its keeper go in one step under the lock that admits clients, then cuts
+ * the clients still queued before their handshake, and stops. A client that connects while it
+ * retires is therefore either refused (ENOENT, ECONNREFUSED) or cut before its handshake, and
+ * connects again, to a new server that it starts; never served by a server with no keeper, and
+ * never cut off once welcomed.
  */
 public final class PageServer implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(PageServer.class.getName());
@@ -235,6 +236,7 @@ public final class PageServer implements AutoCloseable {
                     continue;
                 }
                 String refusal;
+                boolean cut;
                 ClientSession session = new ClientSession(sessions(), connection, new ClientSession.Peer(peer.pid(),
                         ClientSession.startOf(peer.pid()), PeerPolicy.of(peer.uid(), Libc.getuid())), this::sessionEnded, peerLimits);
                 synchronized (admission) {
@@ -242,10 +244,17 @@ public final class PageServer implements AutoCloseable {
                         connection.close();
                         return;
                     }
-                    refusal = admit(peer.pid());
-                    if (refusal == null) {
+                    cut = retiring;
+                    refusal = cut ? null : admit(peer.pid());
+                    if (!cut && refusal == null) {
                         sessions.add(session);
                     }
+                }
+                if (cut) {
+                    // Queued before this server decided to retire, and so to let its keeper go: cut before its handshake,
+                    // the client connects again, to a server with a keeper (starting one, as none listens here now).
+                    connection.close();
+                    continue;
                 }
                 if (refusal != null) {
                     refuse(connection, peer.pid(), refusal);

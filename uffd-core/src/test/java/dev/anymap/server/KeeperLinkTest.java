@@ -25,13 +25,12 @@ class KeeperLinkTest {
     Path directory;
 
     /**
-     * A server that retires lets its keeper go, and still serves the clients that connected just
-     * before: the regions they map then are the retiring server's alone. Sent on the closed
-     * connection, each would go to whatever file took its number (a client's userfaultfd, found so in
-     * a test that failed), and fail the client's map.
+     * A server that stops lets its keeper go first, and an attach under way may still keep its
+     * region. Sent on the closed connection, it would go to whatever file took its number (a client's
+     * userfaultfd, found so in a test that failed), and fail the client's map.
      */
     @Test
-    void aRegionMappedAfterTheKeeperWasLetGoIsServedWithNoKeeper() throws Exception {
+    void aRegionKeptAfterTheKeeperWasLetGoIsSentNowhere() throws Exception {
         Path socket = directory.resolve("anymap").resolve("server.sock");
         Files.createDirectories(socket.getParent());
         int listener = UnixSockets.listen(ServerAddress.keeperSocket(socket), 4);
