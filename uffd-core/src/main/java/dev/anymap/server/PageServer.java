@@ -236,7 +236,6 @@ public final class PageServer implements AutoCloseable {
                     continue;
                 }
                 String refusal;
-                boolean cut;
                 ClientSession session = new ClientSession(sessions(), connection, new ClientSession.Peer(peer.pid(),
                         ClientSession.startOf(peer.pid()), PeerPolicy.of(peer.uid(), Libc.getuid())), this::sessionEnded, peerLimits);
                 synchronized (admission) {
@@ -244,17 +243,16 @@ public final class PageServer implements AutoCloseable {
                         connection.close();
                         return;
                     }
-                    cut = retiring;
-                    refusal = cut ? null : admit(peer.pid());
-                    if (!cut && refusal == null) {
+                    if (retiring) {
+                        // Queued before this server decided to retire, and so to let its keeper go: cut before its handshake,
+                        // the client connects again, to a server with a keeper (starting one, as none listens here now).
+                        connection.close();
+                        continue;
+                    }
+                    refusal = admit(peer.pid());
+                    if (refusal == null) {
                         sessions.add(session);
                     }
-                }
-                if (cut) {
-                    // Queued before this server decided to retire, and so to let its keeper go: cut before its handshake,
-                    // the client connects again, to a server with a keeper (starting one, as none listens here now).
-                    connection.close();
-                    continue;
                 }
                 if (refusal != null) {
                     refuse(connection, peer.pid(), refusal);
