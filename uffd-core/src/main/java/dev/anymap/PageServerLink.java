@@ -282,9 +282,9 @@ final class PageServerLink implements AutoCloseable {
 
     /**
      * Connects to the server (with {@code mayStart}, starting one if none listens) and shakes hands.
-     * A server that retires when idle refuses new clients before it decides to go, but one killed or
-     * stopped in the middle of a handshake cuts it: then this connects again, to a new server if
-     * need be, until the start timeout.
+     * A server that retires when idle refuses new clients, and cuts those it had queued before their
+     * handshake, as does one killed or stopped in the middle of a handshake: then this connects
+     * again, to a new server if need be, until the start timeout.
      */
     private Connection connectAndGreet(boolean mayStart) throws IOException {
         long deadline = System.nanoTime() + config.startTimeout().toNanos();

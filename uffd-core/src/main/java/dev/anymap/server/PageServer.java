@@ -478,7 +478,7 @@ public final class PageServer implements AutoCloseable {
             LOG.log(System.Logger.Level.INFO, "no clients for " + exitWhenIdle + "; stopping");
             retiring = true;
             // Under the admission lock, so that no client is admitted after the decision unseen:
-            // from here a connect fails, and the acceptor drains the clients already queued.
+            // from here a connect fails, and the acceptor cuts the clients already queued.
             stopListening();
             if (keeper != null) {
                 // It keeps nothing now, and exits: a new server at the socket starts a keeper of its own.
