@@ -137,6 +137,7 @@ final class PageServerLink implements AutoCloseable {
     }
 
     private Connection.Incoming send(Message request, int passedFd, int server) throws IOException {
+        long id = Message.requestId(request);
         CompletableFuture<Connection.Incoming> reply = new CompletableFuture<>();
         synchronized (lock) {
             awaitConnection();
@@ -160,14 +161,14 @@ final class PageServerLink implements AutoCloseable {
                 }
                 throw new ConnectionLostException(socket, e);
             }
-            pending.put(Message.requestId(request), reply);
+            pending.put(id, reply);
         }
         try {
             return reply.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             synchronized (lock) {
-                pending.remove(Message.requestId(request));
+                pending.remove(id);
             }
             // The answer is no one's now: what came with it (a region's memory, say) is closed whenever it comes.
             reply.thenAccept(Connection.Incoming::closeDescriptors);

@@ -240,7 +240,7 @@ final class ClientSession implements Runnable {
             if (!(reply instanceof Message.Mapped mapped)) {
                 return;
             }
-            int memfd = regions.get(mapped.regionId()).object().memory().readOnlyFd();
+            int memfd = regions.get(mapped.regionId()).object().memoryForClient();
             try {
                 address = Libc.check(Libc.mmap(0, length, Libc.PROT_READ, Libc.MAP_PRIVATE, memfd, 0), "mmap");
             } finally {

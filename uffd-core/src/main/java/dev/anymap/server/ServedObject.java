@@ -10,6 +10,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReadWriteLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * One version of one stored object, as the page cache holds it: its memory, which every region of
@@ -62,7 +64,7 @@ final class ServedObject {
      * Read-held by what uses the memory's descriptor outside the fetch workers (an eviction, a map's
      * answer), write-held while it is closed: its number may be another object's right after.
      */
-    private final java.util.concurrent.locks.ReadWriteLock memoryInUse = new java.util.concurrent.locks.ReentrantReadWriteLock();
+    private final ReadWriteLock memoryInUse = new ReentrantReadWriteLock();
 
     /**
      * @param memory the object's memory, new or taken over; the object owns it from now on
