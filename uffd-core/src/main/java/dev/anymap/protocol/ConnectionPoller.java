@@ -1,6 +1,7 @@
 package dev.anymap.protocol;
 
 import dev.anymap.linux.Epoll;
+import dev.anymap.linux.Errno;
 import dev.anymap.linux.Libc;
 import dev.anymap.linux.NativeException;
 import java.lang.foreign.Arena;
@@ -27,6 +28,12 @@ public final class ConnectionPoller implements AutoCloseable {
     private final Map<Integer, Readiness> watched = new ConcurrentHashMap<>();
     private final Thread thread;
     private volatile boolean closed;
+    /**
+     * Held to add to or remove from the epoll set, and to close it: a connection that ends after
+     * {@link #close} must not touch the number, which may by then be another descriptor's.
+     */
+    private final Object descriptors = new Object();
+    private boolean descriptorsClosed;
 
     /**
      * How often a connection has become readable and writable: a thread reads the count, tries its
@@ -97,21 +104,35 @@ public final class ConnectionPoller implements AutoCloseable {
     /** Watches {@code fd} until {@link #forget}. */
     Readiness watch(int fd) throws NativeException {
         Readiness readiness = new Readiness();
-        watched.put(fd, readiness);
-        try {
-            Epoll.add(epoll, fd, READ_EVENTS | WRITE_EVENTS | Epoll.EPOLLET, fd);
-        } catch (NativeException e) {
-            watched.remove(fd, readiness);
-            throw e;
+        synchronized (descriptors) {
+            if (descriptorsClosed) {
+                throw new NativeException("epoll_ctl(EPOLL_CTL_ADD) on a closed connection poller", Errno.EBADF);
+            }
+            watched.put(fd, readiness);
+            try {
+                Epoll.add(epoll, fd, READ_EVENTS | WRITE_EVENTS | Epoll.EPOLLET, fd);
+            } catch (NativeException e) {
+                watched.remove(fd, readiness);
+                throw e;
+            }
         }
         return readiness;
     }
 
     /** Stops watching {@code fd}: before it is closed, so that its number, once reused, is not watched for the wrong connection. */
     void forget(int fd, Readiness readiness) {
-        Epoll.remove(epoll, fd);
+        synchronized (descriptors) {
+            if (!descriptorsClosed) {
+                Epoll.remove(epoll, fd);
+            }
+        }
         watched.remove(fd, readiness);
         readiness.end();
+    }
+
+    /** The epoll descriptor's number, for a test that puts another descriptor there once it is closed. */
+    int descriptor() {
+        return epoll;
     }
 
     private void run() {
@@ -152,7 +173,10 @@ public final class ConnectionPoller implements AutoCloseable {
             Thread.currentThread().interrupt();
         }
         watched.values().forEach(Readiness::end);
-        Libc.close(wake);
-        Libc.close(epoll);
+        synchronized (descriptors) {
+            descriptorsClosed = true;
+            Libc.close(wake);
+            Libc.close(epoll);
+        }
     }
 }
