@@ -139,12 +139,13 @@ final class PageServerLink implements AutoCloseable {
     private Connection.Incoming send(Message request, int passedFd, int server) throws IOException {
         long id = Message.requestId(request);
         CompletableFuture<Connection.Incoming> reply = new CompletableFuture<>();
+        Connection current;
         synchronized (lock) {
             awaitConnection();
             if (server != ANY_SERVER && server != this.server) {
                 throw new ConnectionLostException(socket, null);
             }
-            Connection current = connection;
+            current = connection;
             try {
                 current.send(request, passedFd);
             } catch (IOException e) {
@@ -170,11 +171,27 @@ final class PageServerLink implements AutoCloseable {
             synchronized (lock) {
                 pending.remove(id);
             }
-            // The answer is no one's now: what came with it (a region's memory, say) is closed whenever it comes.
-            reply.thenAccept(Connection.Incoming::closeDescriptors);
+            reply.thenAccept(answer -> abandon(current, answer)); // if it came meanwhile; else the reader finds it is no one's
             throw new InterruptedIOException("interrupted while waiting for the page server");
         } catch (ExecutionException e) {
             throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
+        }
+    }
+
+    /**
+     * An answer that no call waits for (its thread was interrupted) is no one's: what came with it (a
+     * region's memory, say) is closed, and a region made for it is unmapped, on the connection it came
+     * by, without waiting for the server to say so. Sent from the reader, which must not wait on itself.
+     */
+    private void abandon(Connection from, Connection.Incoming answer) {
+        answer.closeDescriptors();
+        if (answer.message() instanceof Message.Mapped mapped) {
+            try {
+                from.send(new Message.Unmap(nextRequestId(), mapped.regionId()), -1);
+            } catch (IOException gone) {
+                // The server's session ends with the connection, and closes the region with the others.
+                LOG.log(System.Logger.Level.DEBUG, "unmapping abandoned region " + mapped.regionId() + ": " + gone.getMessage());
+            }
         }
     }
 
@@ -458,7 +475,7 @@ final class PageServerLink implements AutoCloseable {
                 if (waiting != null) {
                     waiting.complete(incoming);
                 } else {
-                    incoming.closeDescriptors(); // the answer to no call of this link
+                    abandon(watched, incoming);
                 }
             }
         } catch (IOException e) {

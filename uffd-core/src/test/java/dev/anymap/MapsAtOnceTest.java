@@ -99,12 +99,13 @@ class MapsAtOnceTest {
 
     /**
      * A thread interrupted while its map is under way gets an InterruptedIOException at once. The
-     * answer that comes later is no one's, and the cache's memory that comes with it is closed then:
-     * a descriptor left open would hold the object's cached pages for as long as the process runs.
+     * answer that comes later is no one's: the cache's memory that comes with it is closed then, and
+     * the region made for it unmapped. Left open, they would hold the object's cached pages, and a
+     * place among the process's regions, for as long as the process runs.
      */
     @Test
     @Timeout(value = 2, unit = TimeUnit.MINUTES)
-    void aMapWhoseThreadIsInterruptedLeavesNoDescriptorOfItsAnswerOpen() throws Exception {
+    void aMapWhoseThreadIsInterruptedLeavesNeitherItsMemoryNorItsRegionOpen() throws Exception {
         // Each open waits until the two maps below are both under way.
         URI uri = URI.create("faulty:interrupted?size=" + SIZE + "&seed=90&opentogether=2");
         try (Anymap anymap = Anymap.open(TestServers.privateServer())) {
@@ -131,6 +132,11 @@ class MapsAtOnceTest {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             while (!memoryDescriptors(server).isEmpty()) {
                 assertTrue(System.nanoTime() < deadline, "descriptors of the cache's memory still open: " + memoryDescriptors(server));
+                Thread.onSpinWait();
+            }
+            // Nor does the server keep the region it made for no one until this process leaves.
+            while (!anymap.serverStatus().regions().isEmpty()) {
+                assertTrue(System.nanoTime() < deadline, "regions the server still serves: " + anymap.serverStatus().regions());
                 Thread.onSpinWait();
             }
         }
