@@ -165,12 +165,14 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
             throw new IllegalArgumentException("attach of " + length + " bytes at 0x" + Long.toHexString(address)
                     + " does not match region " + id + " (" + mappedLength + " bytes, page aligned)");
         }
+        SharedMapping mapping;
         try {
-            started(new SharedMapping(this, userfaultfd, address, clientPid));
+            mapping = new SharedMapping(this, userfaultfd, address, clientPid);
         } catch (IOException | RuntimeException e) {
             Libc.close(userfaultfd);
             throw e;
         }
+        started(mapping);
         Userfaultfd.wake(userfaultfd, address, mappedLength);
     }
 
@@ -188,12 +190,14 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
             Libc.close(userfaultfd);
             throw new IllegalStateException("region " + id + " is already attached");
         }
+        GuestCopy copy;
         try {
-            started(new GuestCopy(this, userfaultfd, ranges, localFile, removedBefore, removals));
+            copy = new GuestCopy(this, userfaultfd, ranges, localFile, removedBefore, removals);
         } catch (IOException | RuntimeException e) {
             Libc.close(userfaultfd);
             throw e;
         }
+        started(copy);
         for (Message.GuestRange range : ranges) {
             Userfaultfd.wake(userfaultfd, range.address(), range.size());
         }
@@ -217,6 +221,7 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         return chunk;
     }
 
+    /** From here on {@code attached} owns the userfaultfd, which the region's close closes, even if this fails. */
     private void started(RegionMemory attached) {
         memory = attached;
         object.attach(this);
