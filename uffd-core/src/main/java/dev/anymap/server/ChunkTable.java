@@ -30,11 +30,20 @@ final class ChunkTable {
     /** The bytes of the PRESENT chunks, kept as they come and go: status and stats ask often, and a table may have millions. */
     private final java.util.concurrent.atomic.AtomicLong presentBytes = new java.util.concurrent.atomic.AtomicLong();
 
+    /**
+     * The most chunks of one object. The server keeps about ten bytes of heap a chunk (this table, who
+     * fetched each and who waits), and more for each region: a bound of 64 Mi chunks (256 GiB in 4 KiB
+     * chunks, 16 TiB in the default 256 KiB) keeps one map from taking the server's whole heap.
+     */
+    static final long MAX_CHUNKS = 1L << 26;
+
     ChunkTable(long mappedLength, int chunkSize, String printableUri) {
         long chunks = (mappedLength + chunkSize - 1) / chunkSize;
-        if (chunks > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("a chunk size of " + chunkSize + " makes " + chunks + " chunks for "
-                    + printableUri + "; use larger chunks");
+        if (chunks > MAX_CHUNKS) {
+            long enough = Long.highestOneBit((mappedLength - 1) / MAX_CHUNKS) << 1;
+            throw new IllegalArgumentException("a chunk size of " + chunkSize + " makes " + chunks + " chunks of " + printableUri
+                    + ", more than the " + MAX_CHUNKS + " a page server serves of one object; map it with chunks of at least "
+                    + enough + " bytes");
         }
         this.states = new byte[(int) chunks];
         this.chunkSize = chunkSize;

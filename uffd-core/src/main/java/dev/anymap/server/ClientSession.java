@@ -177,8 +177,8 @@ final class ClientSession implements Runnable {
             memory = ObjectMemory.adopt(memfd, kept.length());
             Message reply = map(kept.map(), regionId, memory);
             failure = reply instanceof Message.Failure f ? f.message() : null;
-        } catch (Exception e) {
-            failure = e.getMessage();
+        } catch (Exception | Error e) {
+            failure = failure(0, e).message();
         }
         if (failure != null) {
             if (memory != null && !regions.containsKey(regionId)) {
@@ -372,17 +372,17 @@ final class ClientSession implements Runnable {
         }
         mapsUnderWay.incrementAndGet();
         MAPS.execute(() -> {
-            Message reply;
             try {
-                reply = map(map);
-            } catch (Exception e) {
-                reply = new Message.Failure(map.requestId(), kind(e), String.valueOf(e.getMessage()));
-            } finally {
-                mapsUnderWay.decrementAndGet();
-            }
-            try {
+                Message reply;
+                try {
+                    reply = map(map);
+                } catch (Exception | Error e) {
+                    reply = failure(map.requestId(), e);
+                } finally {
+                    mapsUnderWay.decrementAndGet();
+                }
                 send(reply);
-            } catch (IOException | RuntimeException lost) {
+            } catch (IOException | RuntimeException | Error lost) {
                 // The connection is gone: the session ends, and closes the region with the others.
                 LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + ": the answer to a map was not sent: " + lost);
             } finally {
@@ -472,8 +472,8 @@ final class ClientSession implements Runnable {
                 }
                 default -> throw new ProtocolException("unexpected " + message.getClass().getSimpleName() + " message");
             };
-        } catch (Exception e) {
-            return new Message.Failure(requestId, kind(e), String.valueOf(e.getMessage()));
+        } catch (Exception | Error e) {
+            return failure(requestId, e);
         }
     }
 
@@ -667,8 +667,9 @@ final class ClientSession implements Runnable {
             // A writable region's layer is its own: no other region may read its writes.
             PageCache.Key key = changed == null && !map.writing().writable() ? new PageCache.Key(map.uri(), Map.copyOf(map.options()), version, chunk) : null;
             object = server.cache().acquire(key, takenOverMemory, () -> {
+                ObjectMemory memory = null;
                 try {
-                    ObjectMemory memory = takenOverMemory != null ? takenOverMemory : ObjectMemory.create(RegionServer.mappedLength(backend.size()));
+                    memory = takenOverMemory != null ? takenOverMemory : ObjectMemory.create(RegionServer.mappedLength(backend.size()));
                     ServedObject created = new ServedObject(server.cache(), key, backend, backendName, memory, chunk, map.fetchWorkers(),
                             storageSpeed, Duration.ofMillis(map.fetchDeadlineMillis()), changed, map.writing().writable());
                     if (takenOverMemory != null) {
@@ -677,6 +678,11 @@ final class ClientSession implements Runnable {
                     return created;
                 } catch (IOException e) {
                     throw new UncheckedIOException(e);
+                } catch (RuntimeException | Error e) {
+                    if (memory != null && memory != takenOverMemory) {
+                        memory.close(); // the taken-over memory's owner closes it
+                    }
+                    throw e;
                 }
             });
             if (object.backend() != backend) {
@@ -690,7 +696,7 @@ final class ClientSession implements Runnable {
         } catch (UncheckedIOException e) {
             backend.close();
             throw e.getCause();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) {
             if (object == null) {
                 backend.close();
             }
@@ -759,6 +765,20 @@ final class ClientSession implements Runnable {
         if (incoming != null) {
             incoming.closeDescriptors();
         }
+    }
+
+    /**
+     * The answer to a request that failed with {@code thrown}. An Error is answered too, with its class
+     * named (a backend plugin missing a class, an allocation refused): unanswered, the client would
+     * wait for ever, and the server goes on serving the rest.
+     */
+    static Message.Failure failure(long requestId, Throwable thrown) {
+        if (thrown instanceof Exception e) {
+            return new Message.Failure(requestId, kind(e), e.getMessage() != null ? e.getMessage() : e.toString());
+        }
+        LOG.log(System.Logger.Level.ERROR, "request " + requestId + " failed", thrown);
+        return new Message.Failure(requestId, Message.ErrorKind.INTERNAL, "the page server failed with " + thrown
+                + " (its log has the stack)");
     }
 
     static Message.ErrorKind kind(Exception e) {

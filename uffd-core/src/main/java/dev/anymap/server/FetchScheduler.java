@@ -390,6 +390,11 @@ final class FetchScheduler {
                     break;
                 } catch (IOException | RuntimeException e) {
                     failure = e;
+                } catch (Error e) {
+                    // Not retried: a class missing from the backend's plugin, or memory refused, is no storage hiccup.
+                    LOG.log(System.Logger.Level.ERROR, "the backend of " + printableUri + " failed", e);
+                    failure = new IOException("its backend failed with " + e, e);
+                    break;
                 }
             }
         } catch (InterruptedException e) {

@@ -57,9 +57,9 @@ final class Flushes {
                     }
                 });
                 reply = new Message.Flushed(flush.requestId(), version);
-            } catch (Exception e) {
+            } catch (Exception | Error e) {
                 LOG.log(System.Logger.Level.DEBUG, "flushing region " + regionId + " of client " + peerPid + ": " + e);
-                reply = new Message.Failure(flush.requestId(), ClientSession.kind(e), String.valueOf(e.getMessage()));
+                reply = ClientSession.failure(flush.requestId(), e);
             }
             try {
                 connection.send(reply);

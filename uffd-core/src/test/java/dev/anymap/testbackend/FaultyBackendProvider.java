@@ -24,7 +24,8 @@ import java.util.concurrent.TimeUnit;
  * A storage backend for the engine's failure tests, loaded by the page server from the test class
  * path. {@code faulty:NAME?size=BYTES&seed=N} holds the same bytes as
  * {@code mem:NAME?size=BYTES&seed=N}, and misbehaves where the URI says:
- * {@code fail=OFFSET} fails every read that covers that offset; {@code slow=OFFSET&delay=MILLIS}
+ * {@code fail=OFFSET} fails every read that covers that offset; {@code error=OFFSET} throws an Error
+ * from every such read, and {@code openerror=1} from the open, as a plugin missing a class does; {@code slow=OFFSET&delay=MILLIS}
  * delays such reads; {@code slowfrom=OFFSET} delays every read that reaches past that offset, and
  * {@code slowto=OFFSET} limits that to reads that start before it; {@code slowabove=BYTES} delays
  * every read longer than that (the page server's multi-chunk reads, not its single-chunk ones);
@@ -39,6 +40,9 @@ import java.util.concurrent.TimeUnit;
  * any size and generation asked for, failing every read if they are not the URI's.
  */
 public final class FaultyBackendProvider implements BackendProvider {
+    /** What {@code error} and {@code openerror} say is missing. */
+    public static final String MISSING_CLASS = "dev/example/plugin/MissingDependency";
+
     @Override
     public String name() {
         return "faulty";
@@ -63,6 +67,9 @@ public final class FaultyBackendProvider implements BackendProvider {
     @Override
     public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
         Map<String, Long> parameters = parameters(uri);
+        if (parameters.containsKey("openerror")) {
+            throw new NoClassDefFoundError(MISSING_CLASS);
+        }
         if (parameters.containsKey("openafter")) {
             ReadsDone.await(name(uri), parameters.get("openafter"));
         }
@@ -80,7 +87,8 @@ public final class FaultyBackendProvider implements BackendProvider {
     private static FaultyBackend backend(URI uri, Map<String, Long> parameters, long size, ObjectVersion version) {
         long seed = parameters.getOrDefault("seed", 0L);
         boolean asIs = size == parameters.get("size") && version.equals(ObjectVersion.generation(seed));
-        return new FaultyBackend(uri, size, seed, version, asIs, parameters.getOrDefault("fail", -1L), parameters.getOrDefault("slow", -1L),
+        return new FaultyBackend(uri, size, seed, version, asIs, parameters.getOrDefault("fail", -1L),
+                parameters.getOrDefault("error", -1L), parameters.getOrDefault("slow", -1L),
                 parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("slowto", Long.MAX_VALUE),
                 parameters.getOrDefault("slowabove", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L),
                 new Gathering(parameters.getOrDefault("together", 1L), "reads"), parameters.getOrDefault("release", -1L).intValue(),
@@ -166,7 +174,7 @@ public final class FaultyBackendProvider implements BackendProvider {
         }
     }
 
-    private record FaultyBackend(URI uri, long size, long seed, ObjectVersion version, boolean asIs, long failAt, long slowAt,
+    private record FaultyBackend(URI uri, long size, long seed, ObjectVersion version, boolean asIs, long failAt, long errorAt, long slowAt,
                                  long slowFrom, long slowTo, long slowAbove, long delayMillis, Gathering gathering,
                                  int releasePort, int holdMillis, long hangAt, long hangFrom, boolean deaf, CountDownLatch closed)
             implements StorageBackend {
@@ -182,6 +190,9 @@ public final class FaultyBackendProvider implements BackendProvider {
             long end = offset + target.byteSize();
             if (failAt >= offset && failAt < end) {
                 throw new IOException("injected failure for the read at " + offset);
+            }
+            if (errorAt >= offset && errorAt < end) {
+                throw new NoClassDefFoundError(MISSING_CLASS);
             }
             gathering.await();
             if (releasePort > 0) {
