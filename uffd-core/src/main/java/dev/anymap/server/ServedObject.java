@@ -332,8 +332,8 @@ final class ServedObject {
         }
         try {
             backend.close();
-        } catch (IOException | RuntimeException e) {
-            LOG.log(System.Logger.Level.WARNING, "closing " + printableUri + ": " + e.getMessage());
+        } catch (IOException | RuntimeException | Error e) {
+            LOG.log(System.Logger.Level.WARNING, "closing " + printableUri + ": " + e);
         }
     }
 
