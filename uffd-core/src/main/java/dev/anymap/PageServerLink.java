@@ -181,17 +181,20 @@ final class PageServerLink implements AutoCloseable {
     /**
      * An answer that no call waits for (its thread was interrupted) is no one's: what came with it (a
      * region's memory, say) is closed, and a region made for it is unmapped, on the connection it came
-     * by, without waiting for the server to say so. Sent from the reader, which must not wait on itself.
+     * by, with no one waiting for the server's answer. Not sent by the reader itself: a send that
+     * waited for room would stop it reading the answers that make room.
      */
     private void abandon(Connection from, Connection.Incoming answer) {
         answer.closeDescriptors();
         if (answer.message() instanceof Message.Mapped mapped) {
-            try {
-                from.send(new Message.Unmap(nextRequestId(), mapped.regionId()), -1);
-            } catch (IOException gone) {
-                // The server's session ends with the connection, and closes the region with the others.
-                LOG.log(System.Logger.Level.DEBUG, "unmapping abandoned region " + mapped.regionId() + ": " + gone.getMessage());
-            }
+            Thread.ofVirtual().name("anymap-unmap-abandoned").start(() -> {
+                try {
+                    from.send(new Message.Unmap(nextRequestId(), mapped.regionId()), -1);
+                } catch (IOException gone) {
+                    // The server's session ends with the connection, and closes the region with the others.
+                    LOG.log(System.Logger.Level.DEBUG, "unmapping abandoned region " + mapped.regionId() + ": " + gone.getMessage());
+                }
+            });
         }
     }
 
