@@ -249,7 +249,8 @@ public final class Anymap implements AutoCloseable {
                         + (file < 0 ? " but no file" : " and a descriptor"));
             }
             address = MappedRegion.mapFile(file, length, options.writable());
-            return register(new MappedRegion(this, uri, options, mapped.size(), version, address, length, file, mapped.regionId(), server));
+            return register(new MappedRegion(this, uri, options, mapped.size(), () -> version, address, length, file, mapped.regionId(),
+                    server));
         } catch (IOException | RuntimeException e) {
             if (address != 0) {
                 Libc.munmap(address, length);

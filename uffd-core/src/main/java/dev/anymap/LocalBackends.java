@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Supplier;
 
 /**
  * What this process gives each of its map requests, so that the shared page server serves it as
@@ -73,8 +74,11 @@ final class LocalBackends {
         return provider.resolveLocally(uri, options);
     }
 
-    /** A local file that this process opened to map: a descriptor, read-only unless opened for a writable map, which the caller closes. */
-    record LocalFile(int descriptor, long size, ObjectVersion version) {}
+    /**
+     * A local file that this process opened to map: a descriptor, read-only unless opened for a
+     * writable map, which the caller closes; and its version then, made when first asked.
+     */
+    record LocalFile(int descriptor, long size, Supplier<ObjectVersion> version) {}
 
     /**
      * Opens the object at {@code uri} in this process, if it is a {@code file:} URI whose provider
@@ -127,7 +131,7 @@ final class LocalBackends {
         try {
             Libc.FileStatus status = Libc.fstat(descriptor);
             if (status.isRegularFile()) {
-                return Optional.of(new LocalFile(descriptor, status.size(), ObjectVersion.modified(status.modified(), status.size())));
+                return Optional.of(new LocalFile(descriptor, status.size(), () -> ObjectVersion.modified(status.modified(), status.size())));
             }
         } catch (NativeException | RuntimeException unreadable) {
             LOG.log(System.Logger.Level.DEBUG, "statx of " + Redaction.uri(uri) + ": " + unreadable);
@@ -159,7 +163,8 @@ final class LocalBackends {
                 Libc.close(descriptor); // changed since the backend opened it: served by faults, whose reads say so
                 return Optional.empty();
             }
-            return Optional.of(new LocalFile(descriptor, backend.size(), backend.version()));
+            ObjectVersion version = backend.version();
+            return Optional.of(new LocalFile(descriptor, backend.size(), () -> version));
         } finally {
             try {
                 backend.close();

@@ -14,6 +14,7 @@ import java.lang.foreign.MemorySegment;
 import java.net.URI;
 import java.util.Objects;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.Supplier;
 
 /**
  * A stored object mapped into this process's memory: {@link #segment()} reads as the object's
@@ -49,8 +50,14 @@ public final class MappedRegion implements AutoCloseable {
     private final URI uri;
     private final MapOptions options;
     private final long size;
-    /** Moves on with each flush. */
+    /** Moves on with each flush; made from {@link #versionAtMap} when first asked, under {@link #flushing}. */
     private volatile ObjectVersion version;
+    /**
+     * The version the region was mapped at. A local file's is made only when asked: formatting its
+     * modification time as the file backend does costs more than the map itself after a garbage
+     * collection, which leaves the formatter's compiled code to be entered anew.
+     */
+    private final Supplier<ObjectVersion> versionAtMap;
     private final long address;
     private final long length;
     private final int userfaultfd;
@@ -76,17 +83,18 @@ public final class MappedRegion implements AutoCloseable {
 
     MappedRegion(Anymap owner, URI uri, MapOptions options, long size, ObjectVersion version, long address, long length,
                  int userfaultfd, long serverRegionId, WrittenPages written) {
-        this(owner, uri, options, size, version, address, length, userfaultfd, -1, serverRegionId, PageServerLink.ANY_SERVER, written);
+        this(owner, uri, options, size, () -> version, address, length, userfaultfd, -1, serverRegionId, PageServerLink.ANY_SERVER,
+                written);
     }
 
     /** A region that the kernel maps from {@code file}, as the page server numbered {@code mappedOn} answered. */
-    MappedRegion(Anymap owner, URI uri, MapOptions options, long size, ObjectVersion version, long address, long length,
+    MappedRegion(Anymap owner, URI uri, MapOptions options, long size, Supplier<ObjectVersion> version, long address, long length,
                  int file, long serverRegionId, int mappedOn) {
         this(owner, uri, options, size, version, address, length, -1, file, serverRegionId, mappedOn, null);
     }
 
-    private MappedRegion(Anymap owner, URI uri, MapOptions options, long size, ObjectVersion version, long address, long length,
-                         int userfaultfd, int file, long serverRegionId, int mappedOn, WrittenPages written) {
+    private MappedRegion(Anymap owner, URI uri, MapOptions options, long size, Supplier<ObjectVersion> version, long address,
+                         long length, int userfaultfd, int file, long serverRegionId, int mappedOn, WrittenPages written) {
         this.written = written;
         this.owner = owner;
         this.file = file;
@@ -94,7 +102,7 @@ public final class MappedRegion implements AutoCloseable {
         this.uri = uri;
         this.options = options;
         this.size = size;
-        this.version = version;
+        this.versionAtMap = version;
         this.address = address;
         this.length = length;
         this.userfaultfd = userfaultfd;
@@ -146,7 +154,16 @@ public final class MappedRegion implements AutoCloseable {
      * before the first.
      */
     public ObjectVersion version() {
-        return version;
+        ObjectVersion known = version;
+        if (known == null) {
+            synchronized (flushing) { // a flush's version, once made, is never put back to the mapped one
+                if (version == null) {
+                    version = versionAtMap.get();
+                }
+                known = version;
+            }
+        }
+        return known;
     }
 
     /**
@@ -178,7 +195,7 @@ public final class MappedRegion implements AutoCloseable {
                 throw new IllegalStateException(Redaction.uri(uri) + " was not mapped writable: there is nothing to flush");
             }
             if (length == 0) {
-                return version;
+                return version();
             }
             if (kernelMapped()) {
                 Libc.check(Libc.msync(address, length, Libc.MS_SYNC), "msync(" + Redaction.uri(uri) + ")");
@@ -187,7 +204,7 @@ public final class MappedRegion implements AutoCloseable {
             }
             long[] ranges = written.take();
             if (ranges.length == 0) {
-                return version;
+                return version();
             }
             Message reply = owner.link().call(new Message.Flush(owner.link().nextRequestId(), onServer(), ranges), -1, uri);
             if (!(reply instanceof Message.Flushed flushed)) {
@@ -220,7 +237,7 @@ public final class MappedRegion implements AutoCloseable {
     public AccessTrace trace() throws IOException {
         checkOpen();
         int[] chunks = length == 0 || kernelMapped() ? new int[0] : owner.link().chunks(onServer(), false, uri);
-        return new AccessTrace(size, version.toString(), options.chunkSize(), chunks);
+        return new AccessTrace(size, version().toString(), options.chunkSize(), chunks);
     }
 
     /**

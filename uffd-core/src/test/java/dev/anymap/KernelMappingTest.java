@@ -157,6 +157,22 @@ class KernelMappingTest extends WithPageServer {
         }
     }
 
+    /** The version is made only when asked, from what the map saw: a file touched since does not move it. */
+    @Test
+    void aFileRegionsVersionIsTheOneAtMapTimeWhenAskedAfterTheFileChanged() throws Exception {
+        Path file = file("touched.bin", content(15, SIZE));
+        Files.setLastModifiedTime(file, java.nio.file.attribute.FileTime.from(java.time.Instant.parse("2026-01-02T03:04:05Z")));
+        dev.anymap.spi.ObjectVersion atMap;
+        try (dev.anymap.spi.StorageBackend backend = dev.anymap.spi.BackendRegistry.load().open(file.toUri())) {
+            atMap = backend.version();
+        }
+        try (MappedRegion region = anymap.map(file.toUri())) {
+            Files.setLastModifiedTime(file, java.nio.file.attribute.FileTime.from(java.time.Instant.parse("2026-06-07T08:09:10Z")));
+            assertEquals(atMap, region.version());
+            assertEquals(atMap.toString(), region.trace().objectVersion());
+        }
+    }
+
     @Test
     void aFifoOrAFileThisProcessMayNotWriteFailsTheMapAndNothingWaits() throws Exception {
         Path fifo = dir.resolve("fifo");
