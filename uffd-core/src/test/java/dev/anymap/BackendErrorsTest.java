@@ -59,6 +59,29 @@ class BackendErrorsTest extends WithPageServer {
     }
 
     /**
+     * A backend's message may hold a whole HTTP error page: the map's answer, and the region's last
+     * failure that a failed load asks for, are cut to fit a packet. Refused, the map's answer never
+     * came, and the stats answer ended the connection, and with it every region of the process.
+     */
+    @Test
+    @Timeout(value = 2, unit = TimeUnit.MINUTES, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void failuresWithMessagesLongerThanAPacketAreAnsweredCut() throws Exception {
+        IOException mapFailure = assertThrows(IOException.class,
+                () -> anymap.map(URI.create("faulty:long-open-error?size=1048576&seed=16&openerror=1&pad=40000"), OPTIONS));
+        assertTrue(mapFailure.getMessage().contains(FaultyBackendProvider.MISSING_CLASS) && mapFailure.getMessage().endsWith("..."),
+                mapFailure.getMessage().length() + " characters");
+        long size = 4 << 20;
+        long bad = 2 << 20;
+        try (MappedRegion region = anymap.map(URI.create("faulty:long-read-error?size=" + size + "&seed=17&fail=" + bad + "&pad=40000"),
+                OPTIONS)) {
+            IOException loadFailure = assertThrows(IOException.class, () -> region.load(bad, 4096));
+            assertTrue(loadFailure.getMessage().contains("injected failure"), loadFailure.getMessage().length() + " characters");
+            assertTrue(region.stats().lastFailure().endsWith("..."));
+            assertArrayEquals(ReferenceContent.bytes(size, 17, bad + CHUNK, 4096), actual(region.segment(), bad + CHUNK, 4096));
+        }
+    }
+
+    /**
      * An object of more chunks than a page server keeps a table for (2^31 chunks of 4 KiB here) fails
      * its map with the chunk size that would do, and leaves none of the memory made for it open; the
      * server serves on.

@@ -176,7 +176,7 @@ public final class MessageCodec {
             case Message.KeptAll m -> type(out, Type.KEPT_ALL).putInt(m.regions());
             case Message.Failure m -> {
                 type(out, Type.FAILURE).putLong(m.requestId()).putInt(m.kind().ordinal());
-                text(out, m.message(), MAX_TEXT);
+                text(out, truncate(m.message(), MAX_TEXT), MAX_TEXT); // cut, not refused: a refused answer never reaches its caller
             }
         }
     }
@@ -346,7 +346,7 @@ public final class MessageCodec {
         out.putLong(m.requestId()).putLong(m.faults()).putLong(m.chunksFetched()).putLong(m.bytesFetched())
                 .putLong(m.fetchNanosTotal()).putLong(m.fetchNanosMax()).putLong(m.fetchNanosP50()).putLong(m.fetchNanosP90())
                 .putLong(m.fetchNanosP99()).putLong(m.failures()).putLong(m.cacheHits()).putLong(m.cachedBytes()).putLong(m.evictions());
-        text(out, m.lastFailure(), textLimit);
+        text(out, truncate(m.lastFailure(), textLimit), textLimit); // a backend's message may hold an HTTP body or a query
     }
 
     private static Message.Stats stats(ByteBuffer in, int textLimit) throws ProtocolException {

@@ -148,6 +148,20 @@ class MessageCodecTest {
         assertTrue(MessageCodec.truncate(longest, 256).endsWith("..."));
     }
 
+    /**
+     * A failure's text comes from a backend, which may put an HTTP body or a query in it: cut to fit,
+     * never refused, since a reply that cannot be encoded never reaches the call that waits for it.
+     */
+    @Test
+    void aFailureOrALastFailureLongerThanTheLimitIsCutNotRefused() throws Exception {
+        String told = "GET https://storage.example/object failed: 500 " + "<html>ü".repeat(6000);
+        Message.Failure failure = (Message.Failure) roundTrip(new Message.Failure(3, Message.ErrorKind.IO, told));
+        assertTrue(failure.message().length() < told.length() && failure.message().endsWith("..."), failure.message().length() + " chars");
+        assertTrue(told.startsWith(failure.message().substring(0, failure.message().length() - 3)));
+        Message.Stats stats = (Message.Stats) roundTrip(new Message.Stats(4, 1, 2, 3, 4, 5, 6, 7, 8, 9, told, 10, 4096, 2));
+        assertEquals(failure.message(), stats.lastFailure());
+    }
+
     @Test
     void refusesToEncodeMoreThanTheLimits() {
         String longUri = "mem:" + "x".repeat(MessageCodec.MAX_URI);

@@ -25,7 +25,8 @@ import java.util.concurrent.TimeUnit;
  * path. {@code faulty:NAME?size=BYTES&seed=N} holds the same bytes as
  * {@code mem:NAME?size=BYTES&seed=N}, and misbehaves where the URI says:
  * {@code fail=OFFSET} fails every read that covers that offset; {@code error=OFFSET} throws an Error
- * from every such read, and {@code openerror=1} from the open, as a plugin missing a class does; {@code slow=OFFSET&delay=MILLIS}
+ * from every such read, and {@code openerror=1} from the open, as a plugin missing a class does;
+ * {@code pad=N} makes the message of each of those failures N characters longer, as one that holds an HTTP body; {@code slow=OFFSET&delay=MILLIS}
  * delays such reads; {@code slowfrom=OFFSET} delays every read that reaches past that offset, and
  * {@code slowto=OFFSET} limits that to reads that start before it; {@code slowabove=BYTES} delays
  * every read longer than that (the page server's multi-chunk reads, not its single-chunk ones);
@@ -68,7 +69,7 @@ public final class FaultyBackendProvider implements BackendProvider {
     public StorageBackend open(URI uri, Map<String, String> options) throws IOException {
         Map<String, Long> parameters = parameters(uri);
         if (parameters.containsKey("openerror")) {
-            throw new NoClassDefFoundError(MISSING_CLASS);
+            throw new NoClassDefFoundError(MISSING_CLASS + padding(parameters));
         }
         if (parameters.containsKey("openafter")) {
             ReadsDone.await(name(uri), parameters.get("openafter"));
@@ -88,12 +89,16 @@ public final class FaultyBackendProvider implements BackendProvider {
         long seed = parameters.getOrDefault("seed", 0L);
         boolean asIs = size == parameters.get("size") && version.equals(ObjectVersion.generation(seed));
         return new FaultyBackend(uri, size, seed, version, asIs, parameters.getOrDefault("fail", -1L),
-                parameters.getOrDefault("error", -1L), parameters.getOrDefault("slow", -1L),
+                parameters.getOrDefault("error", -1L), padding(parameters), parameters.getOrDefault("slow", -1L),
                 parameters.getOrDefault("slowfrom", Long.MAX_VALUE), parameters.getOrDefault("slowto", Long.MAX_VALUE),
                 parameters.getOrDefault("slowabove", Long.MAX_VALUE), parameters.getOrDefault("delay", 0L),
                 new Gathering(parameters.getOrDefault("together", 1L), "reads"), parameters.getOrDefault("release", -1L).intValue(),
                 parameters.getOrDefault("holdfor", 30_000L).intValue(), parameters.getOrDefault("hang", -1L),
                 parameters.getOrDefault("hangfrom", Long.MAX_VALUE), parameters.getOrDefault("deaf", 0L) == 1, new CountDownLatch(1));
+    }
+
+    private static String padding(Map<String, Long> parameters) {
+        return " " + "<p>server error</p>".repeat((int) (parameters.getOrDefault("pad", 0L) / 19));
     }
 
     private static Map<String, Long> parameters(URI uri) {
@@ -174,7 +179,7 @@ public final class FaultyBackendProvider implements BackendProvider {
         }
     }
 
-    private record FaultyBackend(URI uri, long size, long seed, ObjectVersion version, boolean asIs, long failAt, long errorAt, long slowAt,
+    private record FaultyBackend(URI uri, long size, long seed, ObjectVersion version, boolean asIs, long failAt, long errorAt, String padding, long slowAt,
                                  long slowFrom, long slowTo, long slowAbove, long delayMillis, Gathering gathering,
                                  int releasePort, int holdMillis, long hangAt, long hangFrom, boolean deaf, CountDownLatch closed)
             implements StorageBackend {
@@ -189,10 +194,10 @@ public final class FaultyBackendProvider implements BackendProvider {
             }
             long end = offset + target.byteSize();
             if (failAt >= offset && failAt < end) {
-                throw new IOException("injected failure for the read at " + offset);
+                throw new IOException("injected failure for the read at " + offset + padding);
             }
             if (errorAt >= offset && errorAt < end) {
-                throw new NoClassDefFoundError(MISSING_CLASS);
+                throw new NoClassDefFoundError(MISSING_CLASS + padding);
             }
             gathering.await();
             if (releasePort > 0) {
