@@ -1,9 +1,12 @@
 package dev.anymap.server;
 
+import java.time.Duration;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -21,6 +24,15 @@ final class RegionWorkers {
      */
     private static final ExecutorService THREADS = new java.util.concurrent.ThreadPoolExecutor(0, Integer.MAX_VALUE, 15,
             TimeUnit.SECONDS, new java.util.concurrent.SynchronousQueue<>(), Thread.ofPlatform().name("anymap-worker-", 0).daemon().factory());
+    /**
+     * Wakes again a region that could have no thread (a cgroup's {@code pids.max}, {@code ulimit -u}):
+     * its one thread is started with the class, before a limit can refuse it.
+     */
+    private static final ScheduledThreadPoolExecutor RETRIES = retries();
+    static final Duration RETRY_PAUSE = Duration.ofMillis(50);
+    private static final long WARN_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
+    private static final AtomicLong LAST_WARNING = new AtomicLong(System.nanoTime() - WARN_EVERY_NANOS);
+    private static final System.Logger LOG = System.getLogger(RegionWorkers.class.getName());
 
     /** Takes extents from a region's queue until it is empty or the region stops. */
     @FunctionalInterface
@@ -58,10 +70,28 @@ final class RegionWorkers {
         }
         try {
             THREADS.execute(this::work);
-        } catch (RuntimeException | Error e) {
-            leave(); // no thread to be had: the next wake tries again
-            throw e;
+        } catch (RuntimeException | Error noThread) {
+            // Not thrown: the fault loop that queued the work would stop, and every thread waiting on the region with it.
+            leave();
+            long last = LAST_WARNING.get();
+            if (System.nanoTime() - last > WARN_EVERY_NANOS && LAST_WARNING.compareAndSet(last, System.nanoTime())) {
+                LOG.log(System.Logger.Level.WARNING, "no thread could be started for a fetch (" + noThread + "); trying again every "
+                        + RETRY_PAUSE.toMillis() + " ms, the faults waiting meanwhile: raise the page server's process or pids limit");
+            }
+            RETRIES.schedule(this::wakeIfQueued, RETRY_PAUSE.toNanos(), TimeUnit.NANOSECONDS);
         }
+    }
+
+    private void wakeIfQueued() {
+        if (queued.getAsBoolean()) {
+            wake();
+        }
+    }
+
+    private static ScheduledThreadPoolExecutor retries() {
+        ScheduledThreadPoolExecutor retries = new ScheduledThreadPoolExecutor(1, Thread.ofPlatform().name("anymap-worker-retry").daemon().factory());
+        retries.prestartAllCoreThreads();
+        return retries;
     }
 
     private void work() {
@@ -86,9 +116,7 @@ final class RegionWorkers {
                 }
             }
         }
-        if (queued.getAsBoolean()) {
-            wake();
-        }
+        wakeIfQueued();
     }
 
     private synchronized void leave() {
@@ -108,9 +136,7 @@ final class RegionWorkers {
             }
             leave();
         }
-        if (queued.getAsBoolean()) {
-            wake();
-        }
+        wakeIfQueued();
     }
 
     /** Whether the calling thread still works for this region: false once {@link #release}d. */
