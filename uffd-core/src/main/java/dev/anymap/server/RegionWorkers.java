@@ -29,7 +29,7 @@ final class RegionWorkers {
      * its one thread is started with the class, before a limit can refuse it.
      */
     private static final ScheduledThreadPoolExecutor RETRIES = retries();
-    static final Duration RETRY_PAUSE = Duration.ofMillis(50);
+    private static final Duration RETRY_PAUSE = Duration.ofMillis(50);
     private static final long WARN_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
     private static final AtomicLong LAST_WARNING = new AtomicLong(System.nanoTime() - WARN_EVERY_NANOS);
     private static final System.Logger LOG = System.getLogger(RegionWorkers.class.getName());
