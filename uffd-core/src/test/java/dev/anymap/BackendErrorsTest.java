@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.anymap.testbackend.FaultyBackendProvider;
 import dev.anymap.testbackend.ReferenceContent;
 import java.io.IOException;
+import java.lang.foreign.ValueLayout;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -18,8 +19,8 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * A backend plugin that throws an Error (a class missing from its jar, an allocation refused) or a
- * map that the server cannot hold fails the request it was serving, with its cause named: nothing
- * waits for ever, and the page server serves on. The timeouts end a test that would hang instead,
+ * message longer than a packet, or a map that the server cannot hold, fails the request it was
+ * serving, with its cause named: nothing waits for ever, and the page server serves on. The timeouts end a test that would hang instead,
  * on a thread of their own, since a thread waiting on a page fault cannot be interrupted.
  */
 class BackendErrorsTest extends WithPageServer {
@@ -51,7 +52,7 @@ class BackendErrorsTest extends WithPageServer {
             IOException failure = assertThrows(IOException.class, () -> region.load(bad, 4096));
             assertTrue(failure.getMessage().contains("NoClassDefFoundError: " + FaultyBackendProvider.MISSING_CLASS),
                     failure.getMessage());
-            assertThrows(InternalError.class, () -> region.segment().get(java.lang.foreign.ValueLayout.JAVA_BYTE, bad + 7),
+            assertThrows(InternalError.class, () -> region.segment().get(ValueLayout.JAVA_BYTE, bad + 7),
                     "a touch of the failed chunk from Java");
             assertArrayEquals(ReferenceContent.bytes(size, 13, bad + CHUNK, 4096), actual(region.segment(), bad + CHUNK, 4096));
             assertArrayEquals(ReferenceContent.bytes(size, 13, 0, 4096), actual(region.segment(), 0, 4096));

@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.anymap.testbackend.ReferenceContent;
+import java.io.IOException;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -55,10 +57,23 @@ class ProcessLimitTest {
             loaded.get(60, TimeUnit.SECONDS);
             assertArrayEquals(ReferenceContent.bytes(SIZE, 21, 0, (int) SIZE), WithPageServer.actual(region.segment(), 0, (int) SIZE));
         } finally {
-            for (String process : Files.readAllLines(cgroup.resolve("cgroup.procs"))) {
-                Files.writeString(HIERARCHY.resolve("cgroup.procs"), process);
-            }
-            Files.delete(cgroup);
+            release(cgroup);
         }
+    }
+
+    /** Moves what is left in {@code cgroup} back to the root, and removes it; a process that exits meanwhile needs no move. */
+    private static void release(Path cgroup) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        for (List<String> left; !(left = Files.readAllLines(cgroup.resolve("cgroup.procs"))).isEmpty(); ) {
+            assertTrue(System.nanoTime() < deadline, "processes still in " + cgroup + ": " + left);
+            for (String process : left) {
+                try {
+                    Files.writeString(HIERARCHY.resolve("cgroup.procs"), process);
+                } catch (IOException exited) {
+                    // gone since the list was read
+                }
+            }
+        }
+        Files.delete(cgroup);
     }
 }
