@@ -43,6 +43,8 @@ public final class MessageCodec {
     public static final int MAX_REGION_IDS = 7_000;
     /** URIs and failures in a status are cut to this many bytes, so that a full list fits a packet. */
     public static final int MAX_STATUS_URI = 256;
+    private static final int MAX_SHARED_CODE_PATHS = 8;
+    private static final java.util.Map<Message.CodePath, Message.CodePath> CODE_PATHS = new java.util.concurrent.ConcurrentHashMap<>();
     private static final int MAGIC = 0x414E594D; // "ANYM"
     private static final int MAP_FLAG_PULL = 1;
     private static final int MAP_FLAG_AUTO_PULL = 2;
@@ -218,7 +220,7 @@ public final class MessageCodec {
                     var assumed = new Message.Assumed(in.getLong(), text(in, MAX_TEXT));
                     long fetchDeadlineMillis = in.getLong();
                     var writing = new Message.Writing((flags & MAP_FLAG_WRITABLE) != 0, (flags & MAP_FLAG_CREATED) != 0, text(in, MAX_TEXT));
-                    var codePath = new Message.CodePath(paths(in), paths(in));
+                    var codePath = shared(new Message.CodePath(paths(in), paths(in)));
                     int ranges = in.getInt();
                     if (ranges < 0 || ranges > MAX_GUEST_RANGES) {
                         throw new ProtocolException("guest range count " + ranges + " outside 0.." + MAX_GUEST_RANGES);
@@ -391,6 +393,23 @@ public final class MessageCodec {
             out.putLong(entry.size()).putLong(entry.modifiedMillis());
             previous = path;
         }
+    }
+
+    /**
+     * {@code decoded}, or an equal code path decoded before: every map of a process carries the same
+     * class path, often tens of KiB, and a keeper holds the maps of thousands of regions in 32 MiB of
+     * heap. With a copy for each, 2,170 regions of a 15 KiB class path filled it. A few paths at once
+     * are kept; more (a client that sends a new one with each map) empty the table.
+     */
+    private static Message.CodePath shared(Message.CodePath decoded) {
+        Message.CodePath known = CODE_PATHS.putIfAbsent(decoded, decoded);
+        if (known != null) {
+            return known;
+        }
+        if (CODE_PATHS.size() > MAX_SHARED_CODE_PATHS) {
+            CODE_PATHS.clear();
+        }
+        return decoded;
     }
 
     private static java.util.List<Message.PathEntry> paths(ByteBuffer in) throws ProtocolException {

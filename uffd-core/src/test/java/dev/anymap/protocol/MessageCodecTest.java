@@ -182,6 +182,21 @@ class MessageCodecTest {
         assertEquals(map, roundTrip(map));
     }
 
+    /** Held once however many regions' maps carry it: a keeper holds thousands in 32 MiB of heap. */
+    @Test
+    void mapsThatCarryEqualClassPathsShareOneDecodedCopy() throws Exception {
+        List<Message.PathEntry> jars = java.util.stream.IntStream.range(0, 150)
+                .mapToObj(i -> new Message.PathEntry("/opt/application/lib/dependency-" + i + "-1.0.jar", i, i)).toList();
+        Message.Map first = (Message.Map) roundTrip(new Message.Map(1, "s3://b/one", Map.of(), 4096, 1, NO_PREFETCHING, "",
+                Message.Assumed.NONE, 1000, new Message.CodePath(jars, List.of())));
+        Message.Map second = (Message.Map) roundTrip(new Message.Map(2, "s3://b/two", Map.of(), 4096, 1, NO_PREFETCHING, "",
+                Message.Assumed.NONE, 1000, new Message.CodePath(new java.util.ArrayList<>(jars), List.of())));
+        Message.Keep kept = (Message.Keep) roundTrip(new Message.Keep(3, 4, 5, 4096, 4096, second));
+        assertEquals(jars, first.codePath().classPath());
+        assertTrue(first.codePath() == second.codePath(), "each map decoded with a copy of its own");
+        assertTrue(first.codePath() == kept.map().codePath(), "the kept map decoded with a copy of its own");
+    }
+
     @Test
     void refusesPathsBeyondTheLimitsAndAPrefixLongerThanThePathBefore() {
         List<Message.PathEntry> tooMany = java.util.Collections.nCopies(MessageCodec.MAX_PATH_ENTRIES + 1, new Message.PathEntry("/a", 1, 1));
