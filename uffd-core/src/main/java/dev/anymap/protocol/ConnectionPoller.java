@@ -27,13 +27,13 @@ public final class ConnectionPoller implements AutoCloseable {
     private final int wake;
     private final Map<Integer, Readiness> watched = new ConcurrentHashMap<>();
     private final Thread thread;
+    /** Set under {@link #descriptors}: from then on no connection touches the epoll set, which close then closes. */
     private volatile boolean closed;
     /**
      * Held to add to or remove from the epoll set, and to close it: a connection that ends after
      * {@link #close} must not touch the number, which may by then be another descriptor's.
      */
     private final Object descriptors = new Object();
-    private boolean descriptorsClosed;
 
     /**
      * How often a connection has become readable and writable: a thread reads the count, tries its
@@ -105,7 +105,7 @@ public final class ConnectionPoller implements AutoCloseable {
     Readiness watch(int fd) throws NativeException {
         Readiness readiness = new Readiness();
         synchronized (descriptors) {
-            if (descriptorsClosed) {
+            if (closed) {
                 throw new NativeException("epoll_ctl(EPOLL_CTL_ADD) on a closed connection poller", Errno.EBADF);
             }
             watched.put(fd, readiness);
@@ -122,7 +122,7 @@ public final class ConnectionPoller implements AutoCloseable {
     /** Stops watching {@code fd}: before it is closed, so that its number, once reused, is not watched for the wrong connection. */
     void forget(int fd, Readiness readiness) {
         synchronized (descriptors) {
-            if (!descriptorsClosed) {
+            if (!closed) {
                 Epoll.remove(epoll, fd);
             }
         }
@@ -161,7 +161,9 @@ public final class ConnectionPoller implements AutoCloseable {
     /** Stops the thread; the connections it watched wait no more for it (close them first). */
     @Override
     public void close() {
-        closed = true;
+        synchronized (descriptors) {
+            closed = true; // an add or remove under way ends first
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment one = arena.allocate(java.lang.foreign.ValueLayout.JAVA_LONG);
             one.set(java.lang.foreign.ValueLayout.JAVA_LONG, 0, 1);
@@ -174,7 +176,6 @@ public final class ConnectionPoller implements AutoCloseable {
         }
         watched.values().forEach(Readiness::end);
         synchronized (descriptors) {
-            descriptorsClosed = true;
             Libc.close(wake);
             Libc.close(epoll);
         }
