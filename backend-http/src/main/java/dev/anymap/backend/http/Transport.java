@@ -380,8 +380,24 @@ final class Transport implements AutoCloseable {
                 LOG.log(System.Logger.Level.DEBUG, () -> what + ": " + failure.getMessage() + "; attempt " + next + " of "
                         + options.maxAttempts() + " in " + delay.toMillis() + " ms");
                 pause(delay);
+            } catch (RuntimeException failure) {
+                if (isClosed()) {
+                    throw closedUnder(failure);
+                }
+                throw failure;
             }
         }
+    }
+
+    /**
+     * What a read meets when {@link #close()} shut the shared client down under it: the client then
+     * refuses work with a {@link java.util.concurrent.RejectedExecutionException} from whichever of its
+     * calls came next. That is the close, and is reported as such.
+     */
+    private BackendClosedException closedUnder(RuntimeException failure) {
+        BackendClosedException closedNow = new BackendClosedException(uri);
+        closedNow.initCause(failure);
+        return closedNow;
     }
 
     private static Duration backoff(int failedAttempts) {
