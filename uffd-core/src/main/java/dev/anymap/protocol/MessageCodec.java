@@ -16,6 +16,14 @@ import java.util.LinkedHashMap;
 public final class MessageCodec {
     /** The largest packet either side sends or accepts. */
     public static final int MAX_PACKET = 64 * 1024;
+    /**
+     * What a {@link Message.Keep} adds to the map it carries: its own fields, and room for the map to
+     * grow by a commit's token and version. A map longer than a packet less this would be answered but
+     * never kept, and so lost with its server.
+     */
+    private static final int KEEP_HEADROOM = 1024;
+    /** The largest map request: one that its {@link Message.Keep} always holds. */
+    static final int MAX_MAP = MAX_PACKET - KEEP_HEADROOM;
     static final int MAX_URI = 8 * 1024;
     static final int MAX_OPTIONS = 64;
     /** The most memory ranges one guest hands over: Firecracker sends one or two, a VM with hot-plugged memory some more. */
@@ -68,13 +76,18 @@ public final class MessageCodec {
      * @throws IllegalArgumentException if a text, a count or the whole is beyond the limits
      */
     public static byte[] encode(Message message) {
-        ByteBuffer out = ByteBuffer.allocate(MAX_PACKET).order(ByteOrder.LITTLE_ENDIAN);
+        return encode(message, message instanceof Message.Map ? MAX_MAP : MAX_PACKET);
+    }
+
+    private static byte[] encode(Message message, int limit) {
+        ByteBuffer out = ByteBuffer.allocate(limit).order(ByteOrder.LITTLE_ENDIAN);
         try {
             encode(message, out);
         } catch (java.nio.BufferOverflowException tooLong) {
-            throw new IllegalArgumentException("a " + message.getClass().getSimpleName() + " message is longer than a packet of "
-                    + MAX_PACKET + " bytes" + (message instanceof Message.Map m ? " (its options, or the " + m.codePath().classPath().size()
-                    + " class path and " + m.codePath().modulePath().size() + " module path entries of this process)" : ""));
+            throw new IllegalArgumentException("a " + message.getClass().getSimpleName() + " message is longer than the "
+                    + limit + " bytes it may have" + (message instanceof Message.Map m ? " (its options, or the "
+                    + m.codePath().classPath().size() + " class path and " + m.codePath().modulePath().size()
+                    + " module path entries of this process)" : ""));
         }
         byte[] packet = new byte[out.position()];
         out.flip().get(packet);
@@ -161,17 +174,20 @@ public final class MessageCodec {
             case Message.Resume m -> ids(type(out, Type.RESUME).putLong(m.requestId()), m.regionIds());
             case Message.Resumed m -> ids(type(out, Type.RESUMED).putLong(m.requestId()), m.lost());
             case Message.Keep m -> {
-                byte[] map = encode(m.map());
                 type(out, Type.KEEP).putLong(m.regionId()).putLong(m.clientPid()).putLong(m.clientStart()).putLong(m.address())
-                        .putLong(m.length()).putInt(map.length).put(map);
+                        .putLong(m.length());
+                byte[] map = encode(m.map(), out.remaining() - 3 * Integer.BYTES);
+                out.putInt(map.length).put(map);
                 long[] removed = m.removals().ranges();
                 if (removed.length % 2 != 0 || removed.length / 2 > Message.GuestRemovals.MAX_RANGES) {
                     throw new IllegalArgumentException(removed.length + " removal bounds: not pairs, or more than "
                             + Message.GuestRemovals.MAX_RANGES + " ranges");
                 }
-                out.putInt(m.removals().lost() ? 1 : 0).putInt(removed.length / 2);
-                for (long bound : removed) {
-                    out.putLong(bound);
+                // Ranges beside a long map are cut, as more than the most kept are: marked lost, their pages fail, none reads wrong.
+                int ranges = Math.min(removed.length / 2, (out.remaining() - 2 * Integer.BYTES) / (2 * Long.BYTES));
+                out.putInt(m.removals().lost() || ranges < removed.length / 2 ? 1 : 0).putInt(ranges);
+                for (int i = 0; i < 2 * ranges; i++) {
+                    out.putLong(removed[i]);
                 }
             }
             case Message.Forget m -> type(out, Type.FORGET).putLong(m.regionId());
@@ -184,6 +200,11 @@ public final class MessageCodec {
     }
 
     public static Message decode(ByteBuffer packet) throws ProtocolException {
+        return decode(packet, MAX_MAP);
+    }
+
+    /** @param mapLimit the longest map accepted: a map of its own, or one that a {@link Message.Keep} carries */
+    private static Message decode(ByteBuffer packet, int mapLimit) throws ProtocolException {
         ByteBuffer in = packet.order(ByteOrder.LITTLE_ENDIAN);
         try {
             if (in.remaining() > MAX_PACKET || in.getInt() != MAGIC) {
@@ -192,6 +213,9 @@ public final class MessageCodec {
             int typeIndex = in.getInt();
             if (typeIndex < 0 || typeIndex >= Type.values().length) {
                 throw new ProtocolException("unknown message type " + typeIndex);
+            }
+            if (Type.values()[typeIndex] == Type.MAP && in.limit() > mapLimit) {
+                throw new ProtocolException("a map request of " + in.limit() + " bytes, more than the " + mapLimit + " a keeper holds");
             }
             Message message = switch (Type.values()[typeIndex]) {
                 case HELLO -> new Message.Hello(in.getInt(), in.getLong());
@@ -302,7 +326,7 @@ public final class MessageCodec {
                     }
                     ByteBuffer nested = in.slice(in.position(), mapLength);
                     in.position(in.position() + mapLength);
-                    if (!(decode(nested) instanceof Message.Map map)) {
+                    if (!(decode(nested, MAX_PACKET) instanceof Message.Map map)) {
                         throw new ProtocolException("a kept region without its map");
                     }
                     boolean lost = in.getInt() != 0;

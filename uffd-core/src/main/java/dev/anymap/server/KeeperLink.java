@@ -5,6 +5,7 @@ import dev.anymap.linux.Libc;
 import dev.anymap.linux.UnixSockets;
 import dev.anymap.protocol.Connection;
 import dev.anymap.protocol.Message;
+import dev.anymap.protocol.MessageCodec;
 import dev.anymap.protocol.ProtocolException;
 import dev.anymap.protocol.ServerAddress;
 import java.io.IOException;
@@ -183,6 +184,13 @@ final class KeeperLink implements AutoCloseable {
         Kept now = new Kept(new Message.Keep(regionId, keep.clientPid(), keep.clientStart(), keep.address(), keep.length(), request,
                 keep.removals()),
                 was.userfaultfd(), was.memfd());
+        try {
+            MessageCodec.encode(now.keep());
+        } catch (IllegalArgumentException tooLong) {
+            // Kept as it was: a keep that no keeper can receive would stop every keeper after this one from starting.
+            throw new IOException("region " + regionId + "'s request to map it again is too long to keep: " + tooLong.getMessage()
+                    + "; a server that takes it over maps it as it was mapped", tooLong);
+        }
         kept.put(regionId, now);
         send(now);
     }
@@ -277,8 +285,8 @@ final class KeeperLink implements AutoCloseable {
                 return;
             } catch (PreviousKeeperLeaving e) {
                 LOG.log(System.Logger.Level.DEBUG, "the keeper of the server that retired from " + socket + " is still leaving");
-            } catch (IOException e) {
-                LOG.log(System.Logger.Level.ERROR, "starting a keeper for the page server at " + socket + ": " + e.getMessage()
+            } catch (IOException | RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "starting a keeper for the page server at " + socket + ": " + e
                         + "; until one runs, this server's death would leave its regions unserved");
                 synchronized (this) {
                     startFailed = true; // faults are served meanwhile, not held up for a keeper that may never come

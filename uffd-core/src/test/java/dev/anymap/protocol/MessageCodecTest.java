@@ -1,5 +1,6 @@
 package dev.anymap.protocol;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -195,6 +196,54 @@ class MessageCodecTest {
         assertEquals(jars, first.codePath().classPath());
         assertTrue(first.codePath() == second.codePath(), "each map decoded with a copy of its own");
         assertTrue(first.codePath() == kept.map().codePath(), "the kept map decoded with a copy of its own");
+    }
+
+    @Test
+    void theLongestMapAClientMaySendIsKeptWholeWithItsCommitAndRemovalsBesideItAreCutAsLost() throws Exception {
+        // Grows the class path, an entry at a time, until the codec refuses the map: the one before is the longest.
+        List<Message.PathEntry> jars = new java.util.ArrayList<>();
+        Message.Map longest = null;
+        for (int i = 0; ; i++) {
+            jars.add(new Message.PathEntry("/opt/app/lib/" + i + "-" + "x".repeat(200) + ".jar", i, i));
+            Message.Map map = new Message.Map(1, "s3://b/k", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 1000,
+                    new Message.CodePath(jars, List.of()));
+            try {
+                MessageCodec.encode(map);
+            } catch (IllegalArgumentException tooLong) {
+                assertTrue(tooLong.getMessage().contains(jars.size() + " class path"), tooLong.getMessage());
+                break;
+            }
+            longest = map;
+        }
+        assertTrue(MessageCodec.encode(longest).length > MessageCodec.MAX_PACKET / 2, "the longest map is short: the test proves nothing");
+        long[] ranges = new long[2 * Message.GuestRemovals.MAX_RANGES];
+        for (int i = 0; i < ranges.length; i++) {
+            ranges[i] = 4096L * i;
+        }
+        for (Message.Map grown : List.of(longest.withPendingCommit(java.util.UUID.randomUUID().toString()),
+                longest.toTakeOver("etag:\"" + "e".repeat(32) + "\" version-id:" + "v".repeat(32)))) {
+            Message.Keep kept = (Message.Keep) roundTrip(new Message.Keep(2, 3, 4, 4096, 4096, grown, new Message.GuestRemovals(ranges, false)));
+            assertEquals(grown, kept.map());
+            assertTrue(kept.removals().lost(), "ranges were cut, and not marked lost");
+            long[] cut = kept.removals().ranges();
+            assertTrue(cut.length < ranges.length, cut.length + " bounds");
+            assertArrayEquals(Arrays.copyOf(ranges, cut.length), cut);
+        }
+        // A whole removal list beside a short map is not cut.
+        Message.Map small = new Message.Map(5, "s3://b/k", Map.of(), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE, 1000);
+        Message.Keep whole = (Message.Keep) roundTrip(new Message.Keep(2, 3, 4, 4096, 4096, small, new Message.GuestRemovals(ranges, false)));
+        assertEquals(new Message.GuestRemovals(ranges, false), whole.removals());
+    }
+
+    @Test
+    void aServerRefusesAMapLongerThanAKeeperHolds() {
+        Message.Map map = new Message.Map(1, "mem:x", Map.of("k", "v".repeat(8 * 1024 - 1)), 4096, 1, NO_PREFETCHING, "", Message.Assumed.NONE,
+                1000);
+        byte[] packet = MessageCodec.encode(map);
+        ByteBuffer longer = ByteBuffer.allocate(MessageCodec.MAX_PACKET - 100).order(ByteOrder.LITTLE_ENDIAN);
+        longer.put(packet);
+        ProtocolException refused = assertThrows(ProtocolException.class, () -> MessageCodec.decode(longer.flip().limit(longer.capacity())));
+        assertTrue(refused.getMessage().contains("a keeper holds"), refused.getMessage());
     }
 
     @Test
