@@ -483,6 +483,10 @@ final class PageServerLink implements AutoCloseable {
             }
         } catch (IOException e) {
             ended = e;
+        } catch (RuntimeException | Error e) {
+            // A defect, not the server's going: still, every call waiting on this reader must hear of it.
+            LOG.log(System.Logger.Level.ERROR, "reading the replies of page server " + serverPid + " at " + socket + " failed", e);
+            ended = new IOException("reading the page server's replies failed with " + e, e);
         }
         if (!closed) {
             reconnect(watched, ended);

@@ -145,6 +145,11 @@ public final class ConnectionPoller implements AutoCloseable {
                         continue;
                     }
                     LOG.log(System.Logger.Level.ERROR, "epoll_wait: " + new NativeException("epoll_wait", -count).getMessage());
+                    // Nothing signals readiness from here on: no connection may wait for it, now or later.
+                    synchronized (descriptors) {
+                        closed = true;
+                    }
+                    watched.values().forEach(Readiness::end);
                     return;
                 }
                 for (int i = 0; i < count; i++) {

@@ -162,7 +162,14 @@ public final class PageServer implements AutoCloseable {
         poller = new ConnectionPoller("anymap-connections");
         acceptor = Thread.ofPlatform().name("anymap-accept").start(this::acceptLoop);
         scheduleIdleCheck();
-        idleTimer.scheduleWithFixedDelay(this::dropOrphansOfExitedClients, 1, 1, TimeUnit.SECONDS);
+        idleTimer.scheduleWithFixedDelay(() -> {
+            try {
+                dropOrphansOfExitedClients();
+            } catch (RuntimeException e) {
+                // A periodic task that throws is never run again: the orphans of every later exit would be kept for good.
+                LOG.log(System.Logger.Level.ERROR, "dropping the regions of clients that exited", e);
+            }
+        }, 1, 1, TimeUnit.SECONDS);
         LOG.log(System.Logger.Level.INFO, "page server " + ProcessHandle.current().pid() + " listening at " + socket);
     }
 
