@@ -27,6 +27,7 @@ final class FaultLoop {
     private static final long MIN_SPIN_NANOS = 50_000;
     private static final long MAX_SPIN_NANOS = 200_000;
     private static final long CLOSE_TIMEOUT_NANOS = java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+    private static final long HUGE_PAGE = 2L << 20;
 
     /** What the loop hands each page fault to, on its own thread. */
     interface PageFaults {
@@ -47,6 +48,8 @@ final class FaultLoop {
     private final String name;
     private final Thread thread;
     private volatile boolean stopping;
+    /** Faults whose handler threw, on the loop's thread. */
+    private long failedFaults;
 
     /** Starts the loop; {@code userfaultfd} stays the caller's to close, after {@link #stopAndJoin}. */
     FaultLoop(int userfaultfd, PageFaults faults, String name) throws NativeException {
@@ -86,7 +89,12 @@ final class FaultLoop {
                     int count = (int) (read / Userfaultfd.MESSAGE_SIZE);
                     for (int i = 0; i < count; i++) {
                         if (Userfaultfd.event(messages, i) == Userfaultfd.EVENT_PAGEFAULT) {
-                            faults.onPageFault(Userfaultfd.pagefaultAddress(messages, i), Userfaultfd.pagefaultThread(messages, i), fill);
+                            long address = Userfaultfd.pagefaultAddress(messages, i);
+                            try {
+                                faults.onPageFault(address, Userfaultfd.pagefaultThread(messages, i), fill);
+                            } catch (RuntimeException | Error e) {
+                                failFault(address, e, fill);
+                            }
                         }
                     }
                     lastFault = System.nanoTime();
@@ -111,6 +119,27 @@ final class FaultLoop {
             if (!stopping) {
                 LOG.log(System.Logger.Level.ERROR, "fault loop of " + name + " stopped", e);
             }
+        }
+    }
+
+    /**
+     * A fault whose handler threw: its page is poisoned, so that the thread gets a memory error
+     * (an {@code InternalError} in Java) rather than waiting for ever, and the loop goes on serving
+     * the region's other pages. A page of a hugetlb mapping is poisoned whole.
+     */
+    private void failFault(long address, Throwable cause, Userfaultfd.FillRequest fill) {
+        failedFaults++;
+        if (failedFaults == 1 || failedFaults % 1000 == 0) {
+            LOG.log(System.Logger.Level.ERROR, "fault loop of " + name + ": handling a fault failed (" + failedFaults
+                    + " so far); its page is poisoned", cause);
+        }
+        int result = fill.poison(uffd, address & -Userfaultfd.PAGE, Userfaultfd.PAGE, 0);
+        if (result == -Errno.EINVAL) {
+            result = fill.poison(uffd, address & -HUGE_PAGE, HUGE_PAGE, 0);
+        }
+        if (result != 0 && result != -Errno.EEXIST) {
+            LOG.log(System.Logger.Level.ERROR, "fault loop of " + name + ": poisoning the page at 0x" + Long.toHexString(address)
+                    + " failed: " + new NativeException("UFFDIO_POISON", -result).getMessage());
         }
     }
 
