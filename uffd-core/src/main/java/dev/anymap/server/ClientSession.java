@@ -685,11 +685,18 @@ final class ClientSession implements Runnable {
                     throw e;
                 }
             });
-            if (object.backend() != backend) {
-                object.offerBackend(backend); // the cache's object, which reads through a backend of its own or now this one
+            RegionServer region;
+            try {
+                if (object.backend() != backend) {
+                    object.offerBackend(backend); // the cache's object, which reads through a backend of its own or now this one
+                }
+                region = new RegionServer(regionId, object, storageSpeed, prefetching, server.cache().limit(), map.isGuest(),
+                        regionLimit.budget(peerPid));
+            } catch (IOException | RuntimeException | Error e) {
+                object.release(); // held for good otherwise: its memory would never leave the cache
+                throw e;
             }
-            regions.put(regionId, new RegionServer(regionId, object, storageSpeed, prefetching, server.cache().limit(), map.isGuest(),
-                    regionLimit.budget(peerPid)));
+            regions.put(regionId, region);
             // A server that takes the region over maps it as the version it reads, and with nothing assumed.
             requests.put(regionId, map.toTakeOver(changed == null ? backend.version().toString() : map.expectedVersion()));
             LOG.log(System.Logger.Level.DEBUG, "client " + peerPid + " mapped " + Redaction.uri(uri) + " as region " + regionId);

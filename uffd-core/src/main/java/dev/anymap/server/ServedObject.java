@@ -252,6 +252,11 @@ final class ServedObject {
     /** A region of this object closed. The last one closes the backend; an object then left with nothing cached closes. */
     void release(RegionServer region) {
         regions.remove(region);
+        release();
+    }
+
+    /** Gives back what {@link #acquire} took, for a region that could not be made or for one that closed. */
+    void release() {
         StorageBackend idle = null;
         boolean empty;
         synchronized (this) {
