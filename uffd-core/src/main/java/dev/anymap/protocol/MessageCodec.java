@@ -513,11 +513,11 @@ public final class MessageCodec {
         if (text.getBytes(StandardCharsets.UTF_8).length <= limit) {
             return text;
         }
-        int end = Math.min(text.length(), limit);
-        while (text.substring(0, end).getBytes(StandardCharsets.UTF_8).length > limit - 3) {
-            end--;
-        }
-        return text.substring(0, end) + "...";
+        // The encoder stops before the first character that would not fit whole, in one pass.
+        java.nio.CharBuffer in = java.nio.CharBuffer.wrap(text);
+        StandardCharsets.UTF_8.newEncoder().onMalformedInput(CodingErrorAction.REPLACE).onUnmappableCharacter(CodingErrorAction.REPLACE)
+                .encode(in, ByteBuffer.allocate(limit - 3), true);
+        return text.substring(0, in.position()) + "...";
     }
 
     private static ByteBuffer type(ByteBuffer out, Type type) {

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -161,6 +162,21 @@ class MessageCodecTest {
         assertTrue(told.startsWith(failure.message().substring(0, failure.message().length() - 3)));
         Message.Stats stats = (Message.Stats) roundTrip(new Message.Stats(4, 1, 2, 3, 4, 5, 6, 7, 8, 9, told, 10, 4096, 2));
         assertEquals(failure.message(), stats.lastFailure());
+    }
+
+    @Test
+    void aTextIsCutToTheLongestWholeCharactersThatFitTheLimit() {
+        String text = "aü€🙂".repeat(5000); // characters of 1, 2, 3 and 4 bytes, the last a surrogate pair
+        for (int limit = 3; limit < 200; limit++) {
+            String cut = MessageCodec.truncate(text, limit);
+            String kept = cut.substring(0, cut.length() - 3);
+            int bytes = cut.getBytes(StandardCharsets.UTF_8).length;
+            assertTrue(cut.endsWith("...") && text.startsWith(kept), cut);
+            assertTrue(bytes <= limit, bytes + " bytes for a limit of " + limit);
+            int next = text.offsetByCodePoints(kept.length(), 1);
+            assertTrue(text.substring(0, next).getBytes(StandardCharsets.UTF_8).length + 3 > limit, "one more character fits " + limit);
+        }
+        assertEquals("short", MessageCodec.truncate("short", 5));
     }
 
     @Test
