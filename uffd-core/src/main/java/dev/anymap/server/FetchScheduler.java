@@ -127,6 +127,8 @@ final class FetchScheduler {
     private final Arena stagingArena = Arena.ofShared();
     private final FetchDeadlines deadlines;
     private volatile boolean stopping;
+    /** An Error from the backend was logged with its stack: one is, for each object; the rest fail their chunks alone. */
+    private final java.util.concurrent.atomic.AtomicBoolean backendErrorLogged = new java.util.concurrent.atomic.AtomicBoolean();
 
     FetchScheduler(ServedObject object, ChunkInstaller installer, StorageSpeeds.Speed storageSpeed, int fetchWorkers,
                    Duration fetchDeadline) {
@@ -392,7 +394,10 @@ final class FetchScheduler {
                     failure = e;
                 } catch (Error e) {
                     // Not retried: a class missing from the backend's plugin, or memory refused, is no storage hiccup.
-                    LOG.log(System.Logger.Level.ERROR, "the backend of " + printableUri + " failed", e);
+                    if (!backendErrorLogged.getAndSet(true)) {
+                        LOG.log(System.Logger.Level.ERROR, "the backend of " + printableUri + " failed; its later failures of this kind"
+                                + " fail their chunks without a word here (the region's stats name the last)", e);
+                    }
                     failure = new IOException("its backend failed with " + e, e);
                     break;
                 }
