@@ -178,7 +178,7 @@ final class ClientSession implements Runnable {
             Message reply = map(kept.map(), regionId, memory);
             failure = reply instanceof Message.Failure f ? f.message() : null;
         } catch (Exception | Error e) {
-            failure = failure(0, e).message();
+            failure = failure("taking over region " + regionId + " of client " + peerPid, 0, e).message();
         }
         if (failure != null) {
             if (memory != null && !regions.containsKey(regionId)) {
@@ -780,10 +780,15 @@ final class ClientSession implements Runnable {
      * wait for ever, and the server goes on serving the rest.
      */
     static Message.Failure failure(long requestId, Throwable thrown) {
+        return failure("request " + requestId, requestId, thrown);
+    }
+
+    /** @param what what failed, for the log */
+    private static Message.Failure failure(String what, long requestId, Throwable thrown) {
         if (thrown instanceof Exception e) {
             return new Message.Failure(requestId, kind(e), e.getMessage() != null ? e.getMessage() : e.toString());
         }
-        LOG.log(System.Logger.Level.ERROR, "request " + requestId + " failed", thrown);
+        LOG.log(System.Logger.Level.ERROR, what + " failed", thrown);
         return new Message.Failure(requestId, Message.ErrorKind.INTERNAL, "the page server failed with " + thrown
                 + " (its log has the stack)");
     }
