@@ -221,52 +221,14 @@ public final class PageServer implements AutoCloseable {
                     java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
                     continue;
                 }
-                UnixSockets.PeerCredentials peer;
                 try {
-                    peer = UnixSockets.peerCredentials(client);
-                } catch (NativeException e) {
-                    Libc.close(client);
-                    continue;
-                }
-                if (peer.uid() != Libc.getuid() && !allowedUids.contains(peer.uid())) {
-                    refusals.warn(peer.uid(), "refused process " + peer.pid() + " of uid " + peer.uid()
-                            + ": this server serves uid " + Libc.getuid() + " and " + allowedUids);
-                    Libc.close(client);
-                    continue;
-                }
-                Connection connection;
-                try {
-                    connection = new Connection(client, poller);
-                } catch (NativeException e) {
-                    limited.warn(peer.pid(), "client " + peer.pid() + ": " + e.getMessage());
-                    Libc.close(client);
-                    continue;
-                }
-                String refusal;
-                ClientSession session = new ClientSession(sessions(), connection, new ClientSession.Peer(peer.pid(),
-                        ClientSession.startOf(peer.pid()), PeerPolicy.of(peer.uid(), Libc.getuid())), this::sessionEnded, peerLimits);
-                synchronized (admission) {
-                    if (closing) {
-                        connection.close();
+                    if (!takeIn(client)) {
                         return;
                     }
-                    if (retiring) {
-                        // Queued before this server decided to retire, and so to let its keeper go: cut before its handshake,
-                        // the client connects again, to a server with a keeper (starting one, as none listens here now).
-                        connection.close();
-                        continue;
-                    }
-                    refusal = admit(peer.pid());
-                    if (refusal == null) {
-                        sessions.add(session);
-                    }
+                } catch (RuntimeException | Error e) {
+                    // The acceptor must outlive any one client: without it, this server would never take in another.
+                    LOG.log(System.Logger.Level.ERROR, "taking in a client failed; it is cut off", e);
                 }
-                if (refusal != null) {
-                    refuse(connection, peer.pid(), refusal);
-                    continue;
-                }
-                // Virtual: an idle client costs a parked thread, no platform thread; its connection never blocks in a native call.
-                Thread.ofVirtual().name("anymap-client-" + peer.pid()).start(session);
             }
         } finally {
             synchronized (admission) {
@@ -275,6 +237,75 @@ public final class PageServer implements AutoCloseable {
                     stopped.countDown();
                 }
             }
+        }
+    }
+
+    /**
+     * Checks and admits one connected client, and starts its session; false if the server is
+     * closing, and takes no one else. The client's descriptor is closed on every way out but a
+     * session's, which owns it from then on.
+     */
+    private boolean takeIn(int client) {
+        Connection connection = null;
+        ClientSession admitted = null;
+        try {
+            UnixSockets.PeerCredentials peer;
+            try {
+                peer = UnixSockets.peerCredentials(client);
+            } catch (NativeException e) {
+                Libc.close(client);
+                return true;
+            }
+            if (peer.uid() != Libc.getuid() && !allowedUids.contains(peer.uid())) {
+                refusals.warn(peer.uid(), "refused process " + peer.pid() + " of uid " + peer.uid()
+                        + ": this server serves uid " + Libc.getuid() + " and " + allowedUids);
+                Libc.close(client);
+                return true;
+            }
+            try {
+                connection = new Connection(client, poller);
+            } catch (NativeException e) {
+                limited.warn(peer.pid(), "client " + peer.pid() + ": " + e.getMessage());
+                Libc.close(client);
+                return true;
+            }
+            String refusal;
+            ClientSession session = new ClientSession(sessions(), connection, new ClientSession.Peer(peer.pid(),
+                    ClientSession.startOf(peer.pid()), PeerPolicy.of(peer.uid(), Libc.getuid())), this::sessionEnded, peerLimits);
+            synchronized (admission) {
+                if (closing) {
+                    connection.close();
+                    return false;
+                }
+                if (retiring) {
+                    // Queued before this server decided to retire, and so to let its keeper go: cut before its handshake,
+                    // the client connects again, to a server with a keeper (starting one, as none listens here now).
+                    connection.close();
+                    return true;
+                }
+                refusal = admit(peer.pid());
+                if (refusal == null) {
+                    sessions.add(session);
+                    admitted = session;
+                }
+            }
+            if (refusal != null) {
+                refuse(connection, peer.pid(), refusal);
+                return true;
+            }
+            // Virtual: an idle client costs a parked thread, no platform thread; its connection never blocks in a native call.
+            Thread.ofVirtual().name("anymap-client-" + peer.pid()).start(session);
+            return true;
+        } catch (RuntimeException | Error e) {
+            if (connection != null) {
+                connection.close();
+            } else {
+                Libc.close(client);
+            }
+            if (admitted != null) {
+                sessionEnded(admitted); // counted in, never to run
+            }
+            throw e;
         }
     }
 
