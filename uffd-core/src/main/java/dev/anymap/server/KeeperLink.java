@@ -286,7 +286,8 @@ final class KeeperLink implements AutoCloseable {
             } catch (PreviousKeeperLeaving e) {
                 LOG.log(System.Logger.Level.DEBUG, "the keeper of the server that retired from " + socket + " is still leaving");
             } catch (IOException | RuntimeException e) {
-                LOG.log(System.Logger.Level.ERROR, "starting a keeper for the page server at " + socket + ": " + e
+                String why = e instanceof IOException ? e.getMessage() : e.toString();
+                LOG.log(System.Logger.Level.ERROR, "starting a keeper for the page server at " + socket + ": " + why
                         + "; until one runs, this server's death would leave its regions unserved");
                 synchronized (this) {
                     startFailed = true; // faults are served meanwhile, not held up for a keeper that may never come
