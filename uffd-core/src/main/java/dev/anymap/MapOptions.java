@@ -180,9 +180,9 @@ public record MapOptions(int chunkSize, int fetchWorkers, int readaheadChunks, b
     /**
      * The request that maps {@code uri} with these options, as this process's backends resolved them,
      * and with this process's code path; {@code expectedVersion} is empty for a first mapping, and
-     * {@code assumed} NONE unless a trace is replayed from the start.
+     * {@code assumed} NONE unless a trace is replayed from the start; {@code created} for an object
+     * this process just created as zeros at {@code expectedVersion}.
      */
-    /** The request for a map of {@code uri}; {@code created}, for an object this process just created as zeros at {@code expectedVersion}. */
     dev.anymap.protocol.Message.Map request(long requestId, java.net.URI uri, String expectedVersion,
                                             dev.anymap.protocol.Message.Assumed assumed, boolean created) {
         return new dev.anymap.protocol.Message.Map(requestId, uri.toString(), backendOptions, chunkSize, fetchWorkers,
