@@ -16,6 +16,7 @@ import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import jdk.jfr.FlightRecorder;
 
 /**
  * Decides what of a served object is read from storage, when, and by which worker: demand fetches
@@ -128,7 +129,7 @@ final class FetchScheduler {
     private final FetchDeadlines deadlines;
     private volatile boolean stopping;
     /** An Error from the backend was logged with its stack: one is, for each object; the rest fail their chunks alone. */
-    private final java.util.concurrent.atomic.AtomicBoolean backendErrorLogged = new java.util.concurrent.atomic.AtomicBoolean();
+    private final AtomicBoolean backendErrorLogged = new AtomicBoolean();
 
     FetchScheduler(ServedObject object, ChunkInstaller installer, StorageSpeeds.Speed storageSpeed, int fetchWorkers,
                    Duration fetchDeadline) {
@@ -366,8 +367,11 @@ final class FetchScheduler {
             extent.next().set(chunk + 1);
             queuedExtents.remove(chunk, extent);
         }));
-        FetchEvent event = new FetchEvent();
-        event.begin();
+        // Not even made while no recorder runs: a JFR event's class took 60 ms to set up, on a new server's first fetch.
+        FetchEvent event = FlightRecorder.isInitialized() ? new FetchEvent() : null;
+        if (event != null) {
+            event.begin();
+        }
         Exception failure = null;
         boolean passed;
         try {
@@ -542,6 +546,9 @@ final class FetchScheduler {
     }
 
     private void commit(FetchEvent event, Extent extent, long bytes, boolean prefetch, Exception failure) {
+        if (event == null) {
+            return;
+        }
         event.end();
         if (event.shouldCommit()) {
             event.region = extent.requester().id();

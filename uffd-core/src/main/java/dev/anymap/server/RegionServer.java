@@ -13,6 +13,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import jdk.jfr.FlightRecorder;
 
 /**
  * One client's mapping of a served object: the faults of its threads, the chunks they wait on,
@@ -288,12 +289,15 @@ final class RegionServer implements FetchScheduler.Requester, AutoCloseable {
         int chunk = (int) (offset / chunkSize);
         accessOrder.touched(chunk);
         String outcome = takeFault(chunk, fill);
-        FaultEvent event = new FaultEvent();
-        if (event.isEnabled()) {
-            event.region = id;
-            event.chunk = chunk;
-            event.outcome = outcome;
-            event.commit();
+        // Not even made while no recorder runs: a JFR event's class took 60 ms to set up on a new server's first faults.
+        if (FlightRecorder.isInitialized()) {
+            FaultEvent event = new FaultEvent();
+            if (event.isEnabled()) {
+                event.region = id;
+                event.chunk = chunk;
+                event.outcome = outcome;
+                event.commit();
+            }
         }
         SequentialStreams.Prefetch ahead = streams == null ? null : streams.onFault(chunk);
         if (ahead != null) {
