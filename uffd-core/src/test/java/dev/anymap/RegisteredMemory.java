@@ -14,10 +14,10 @@ import java.util.concurrent.locks.LockSupport;
  * what a test or a hostile peer that speaks the protocol itself attaches as a region. The caller
  * closes the userfaultfd and unmaps the memory, in the order its readers need.
  */
-record RegisteredMemory(long address, long length, int userfaultfd) {
+public record RegisteredMemory(long address, long length, int userfaultfd) {
 
     /** {@code length} bytes, registered with a new userfaultfd set up with {@code features}. */
-    static RegisteredMemory create(long length, long features) throws IOException {
+    public static RegisteredMemory create(long length, long features) throws IOException {
         long address = Libc.check(Libc.mmap(0, length, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0),
                 "mmap");
         int userfaultfd = -1;

@@ -214,10 +214,11 @@ public final class MessageCodec {
             if (typeIndex < 0 || typeIndex >= Type.values().length) {
                 throw new ProtocolException("unknown message type " + typeIndex);
             }
-            if (Type.values()[typeIndex] == Type.MAP && in.limit() > mapLimit) {
+            Type type = Type.values()[typeIndex];
+            if (type == Type.MAP && in.limit() > mapLimit) {
                 throw new ProtocolException("a map request of " + in.limit() + " bytes, more than the " + mapLimit + " a keeper holds");
             }
-            Message message = switch (Type.values()[typeIndex]) {
+            Message message = switch (type) {
                 case HELLO -> new Message.Hello(in.getInt(), in.getLong());
                 case WELCOME -> new Message.Welcome(in.getInt(), in.getLong());
                 case MAP -> {

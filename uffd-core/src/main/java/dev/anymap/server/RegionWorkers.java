@@ -6,7 +6,6 @@ import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -30,9 +29,7 @@ final class RegionWorkers {
      */
     private static final ScheduledThreadPoolExecutor RETRIES = retries();
     private static final Duration RETRY_PAUSE = Duration.ofMillis(50);
-    private static final long WARN_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
-    private static final AtomicLong LAST_WARNING = new AtomicLong(System.nanoTime() - WARN_EVERY_NANOS);
-    private static final System.Logger LOG = System.getLogger(RegionWorkers.class.getName());
+    private static final PeerWarnings NO_THREAD = new PeerWarnings(System.getLogger(RegionWorkers.class.getName()), "process");
 
     /** Takes extents from a region's queue until it is empty or the region stops. */
     @FunctionalInterface
@@ -73,11 +70,8 @@ final class RegionWorkers {
         } catch (RuntimeException | Error noThread) {
             // Not thrown: the fault loop that queued the work would stop, and every thread waiting on the region with it.
             leave();
-            long last = LAST_WARNING.get();
-            if (System.nanoTime() - last > WARN_EVERY_NANOS && LAST_WARNING.compareAndSet(last, System.nanoTime())) {
-                LOG.log(System.Logger.Level.WARNING, "no thread could be started for a fetch (" + noThread + "); trying again every "
-                        + RETRY_PAUSE.toMillis() + " ms, the faults waiting meanwhile: raise the page server's process or pids limit");
-            }
+            NO_THREAD.warn(0, "no thread could be started for a fetch (" + noThread + "); trying again every "
+                    + RETRY_PAUSE.toMillis() + " ms, the faults waiting meanwhile: raise the page server's process or pids limit");
             RETRIES.schedule(this::wakeIfQueued, RETRY_PAUSE.toNanos(), TimeUnit.NANOSECONDS);
         }
     }

@@ -3,6 +3,7 @@ package dev.anymap.server;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.anymap.RegisteredMemory;
 import dev.anymap.linux.Errno;
 import dev.anymap.linux.Libc;
 import dev.anymap.linux.Userfaultfd;
@@ -27,15 +28,12 @@ class FaultLoopTest {
      */
     @Test
     void aFaultWhoseHandlerThrowsFailsItsThreadAndTheLoopServesTheNextFault() throws Exception {
-        long length = 2L * PAGE;
-        long address = Libc.check(Libc.mmap(0, length, Libc.PROT_READ, Libc.MAP_PRIVATE | Libc.MAP_ANONYMOUS | Libc.MAP_NORESERVE, -1, 0),
-                "mmap");
-        int uffd = Userfaultfd.create(Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+        Assumptions.assumeTrue((Userfaultfd.availableFeatures() & Userfaultfd.FEATURE_POISON) != 0, "this kernel has no UFFDIO_POISON");
+        RegisteredMemory memory = RegisteredMemory.create(2L * PAGE, Userfaultfd.FEATURE_POISON);
+        long address = memory.address();
+        int uffd = memory.userfaultfd();
         FaultLoop loop = null;
         try (Arena arena = Arena.ofShared()) {
-            Assumptions.assumeTrue((Userfaultfd.availableFeatures() & Userfaultfd.FEATURE_POISON) != 0, "this kernel has no UFFDIO_POISON");
-            Userfaultfd.enable(uffd, Userfaultfd.FEATURE_POISON);
-            Userfaultfd.register(uffd, address, length, Userfaultfd.REGISTER_MODE_MISSING);
             MemorySegment source = arena.allocate(PAGE, PAGE);
             source.fill((byte) 0x5a);
             AtomicInteger faults = new AtomicInteger();
@@ -55,7 +53,7 @@ class FaultLoopTest {
                 assertTrue(loop.stopAndJoin());
             }
             Libc.close(uffd); // wakes a touch left waiting, before the memory goes
-            Libc.munmap(address, length);
+            Libc.munmap(address, memory.length());
         }
     }
 
