@@ -12,7 +12,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
-import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Run in a JVM of its own by {@link PageServerKillTest}, which kills the page server while this
@@ -34,17 +33,7 @@ public final class KillProgram {
         int runs = Integer.parseInt(args[2]);
         BufferedReader commands = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
         ConcurrentLinkedQueue<Long> kills = new ConcurrentLinkedQueue<>();
-        AtomicBoolean allocating = new AtomicBoolean(true);
-        Thread garbage = Thread.ofPlatform().daemon().name("garbage").start(() -> {
-            Object[] live = new Object[1024];
-            for (int i = 0; allocating.get(); i++) {
-                live[i & 1023] = new byte[16 * 1024];
-                if ((i & 63) == 0) {
-                    // About 100 MB/s: collections every few hundred milliseconds, and a core left for the readers.
-                    java.util.concurrent.locks.LockSupport.parkNanos(10_000_000);
-                }
-            }
-        });
+        Thread garbage = Garbage.start();
         try (Anymap anymap = Anymap.open(AnymapConfig.defaults().withSocket(Path.of(args[0])))) {
             for (int run = 0; run < runs; run++) {
                 if (!"NEXT".equals(commands.readLine())) {
@@ -93,7 +82,7 @@ public final class KillProgram {
                 }
             }
         } finally {
-            allocating.set(false);
+            garbage.interrupt();
             garbage.join();
         }
     }

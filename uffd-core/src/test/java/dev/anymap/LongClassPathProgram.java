@@ -12,15 +12,18 @@ import java.util.Arrays;
 
 /**
  * Run by {@link LongMapRequestTest} in a JVM whose class path is as long as the test chose: maps
- * {@link #URI_}, and says {@code MAPPED}, or {@code REFUSED} and why; once told {@code KILLED}, it
- * reads the region whole and says {@code RIGHT} or {@code WRONG}.
+ * {@link #URI_}, and says {@code MAPPED}, or {@code REFUSED} and why; then reads the region whole
+ * while another thread allocates garbage, says {@code RIGHT} or {@code WRONG}, and keeps the region
+ * until told {@code DONE}.
  *
  * <pre>LongClassPathProgram SOCKET</pre>
  */
 public final class LongClassPathProgram {
-    static final long SIZE = 1 << 20;
+    static final long SIZE = 64 << 20;
     static final long SEED = 11;
     static final String URI_ = "mem:long-class-path?size=" + SIZE + "&seed=" + SEED;
+
+    private static final int BLOCK = 1 << 20;
 
     private LongClassPathProgram() {}
 
@@ -35,13 +38,17 @@ public final class LongClassPathProgram {
             }
             try (region) {
                 System.out.println("MAPPED");
-                String told = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
-                if (!"KILLED".equals(told)) {
-                    throw new IllegalStateException("expected KILLED, not " + told);
-                }
+                Thread garbage = Garbage.start();
                 byte[] read = new byte[(int) SIZE];
-                MemorySegment.copy(region.segment(), ValueLayout.JAVA_BYTE, 0, read, 0, read.length);
+                for (int offset = 0; offset < read.length; offset += BLOCK) {
+                    MemorySegment.copy(region.segment(), ValueLayout.JAVA_BYTE, offset, read, offset, BLOCK);
+                }
+                garbage.interrupt();
                 System.out.println(Arrays.equals(read, ReferenceContent.bytes(SIZE, SEED, 0, (int) SIZE)) ? "RIGHT" : "WRONG");
+                String told = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8)).readLine();
+                if (!"DONE".equals(told)) {
+                    throw new IllegalStateException("expected DONE, not " + told);
+                }
             }
         }
     }

@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -46,15 +47,15 @@ class LongMapRequestTest {
         try {
             BufferedReader said = new BufferedReader(new InputStreamReader(kept.getInputStream(), StandardCharsets.UTF_8));
             assertEquals("MAPPED", said.readLine());
+            // At a moment no one chose, most often while the program reads.
+            Thread.sleep(ThreadLocalRandom.current().nextInt(300));
             ProcessHandle server = TestServers.startedServer(config).orElseThrow();
             server.destroyForcibly();
             server.onExit().get(30, TimeUnit.SECONDS);
-            PrintStream tell = new PrintStream(kept.getOutputStream(), true, StandardCharsets.UTF_8);
-            tell.println("KILLED");
             assertEquals("RIGHT", said.readLine(), "the region was not taken over whole");
             // A keeper that held nothing would have exited, starting no server.
-            assertTrue(TestServers.startedServer(config).filter(now -> now.pid() != server.pid()).isPresent(),
-                    "no server took the region over");
+            assertTrue(awaitServerOtherThan(config, server.pid()), "no server took the region over");
+            new PrintStream(kept.getOutputStream(), true, StandardCharsets.UTF_8).println("DONE");
             assertTrue(kept.waitFor(60, TimeUnit.SECONDS) && kept.exitValue() == 0, "the program did not end well");
         } finally {
             kept.destroyForcibly();
@@ -70,6 +71,17 @@ class LongMapRequestTest {
         } finally {
             refused.destroyForcibly();
         }
+    }
+
+    private static boolean awaitServerOtherThan(AnymapConfig config, long killed) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (System.nanoTime() < deadline) {
+            if (TestServers.startedServer(config).filter(now -> now.pid() != killed).isPresent()) {
+                return true;
+            }
+            Thread.sleep(50); // polled: nothing tells this JVM when the keeper has started one
+        }
+        return false;
     }
 
     /** The most of {@code extra}, after {@code own}, with which the program's map request can be sent. */
