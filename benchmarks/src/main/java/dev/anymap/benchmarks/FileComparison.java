@@ -3,11 +3,14 @@ package dev.anymap.benchmarks;
 import dev.anymap.Anymap;
 import dev.anymap.MapOptions;
 import java.lang.foreign.Arena;
+import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 /**
@@ -19,6 +22,16 @@ import java.util.Map;
  */
 public final class FileComparison {
     private static final int ROW_WARM_UPS = 10;
+    /**
+     * How often each side opens and maps the file, uncounted, before the rows: as a program that maps
+     * files often has, for the JIT to have compiled both paths. Each counted run follows a full GC,
+     * after which compiled code resolves its calls anew, and code not yet compiled pays far more for
+     * that: in a run of a few milliseconds, this fixed cost, not the paging, set the ratio. The table's
+     * last two rows show it before and after.
+     */
+    private static final int OPEN_WARM_UPS = 20_000;
+    /** How often each side has opened and mapped the file when the first of the two last rows is measured. */
+    private static final int FEW_OPENS = 300;
 
     private FileComparison() {}
 
@@ -36,7 +49,11 @@ public final class FileComparison {
                 + "Each workload runs on a fresh "
                 + "mapping, timed from opening the file or calling `map()` to done. Milliseconds, medians of " + repeats
                 + " alternating runs (min-max); the ratio is of times (below 1: anymap faster); peak RSS of the application and "
-                + "of the page server in MiB (medians).\n\n");
+                + "of the page server in MiB (medians). Every counted run follows a full GC (`System.gc()`), after which the JIT's "
+                + "compiled code resolves its calls anew; before the rows, each side opens and maps the file "
+                + String.format(Locale.ROOT, "%,d", OPEN_WARM_UPS) + " times, uncounted, as a program that maps files often has. "
+                + "The last two rows time the opening and mapping alone, no reads, after a full GC: first when each side has run " + FEW_OPENS + " times, then after all. "
+                + "They are the fixed cost in each workload's time; no target.\n\n");
         Table table = new Table("workload", "anymap", "FileChannel.map", "anymap / FileChannel.map", "peak RSS app / server, anymap",
                 "peak RSS app, FileChannel.map");
         Map<String, Double> ratios = new LinkedHashMap<>();
@@ -49,13 +66,31 @@ public final class FileComparison {
                 }
             }
             Runs runs = new Runs(repeats, anymap.serverStatus().serverPid());
+            URI uri = file.toUri();
+            Map<String, Runs.Measurement> mapAlone = new LinkedHashMap<>();
+            mapAlone.put("anymap", () -> {
+                long started = System.nanoTime();
+                try (dev.anymap.MappedRegion region = anymap.map(uri)) {
+                    return (System.nanoTime() - started) / 1e6;
+                }
+            });
+            mapAlone.put("mmap", () -> {
+                long started = System.nanoTime();
+                try (Arena arena = Arena.ofShared()) {
+                    Harness.fileMemory(file, arena);
+                    return (System.nanoTime() - started) / 1e6;
+                }
+            });
+            Runs.uncounted(FEW_OPENS, mapAlone);
+            Map<String, List<Double>> fewOpens = Runs.afterFullGcs(repeats, mapAlone);
+            Runs.uncounted(OPEN_WARM_UPS - FEW_OPENS, mapAlone);
             for (Map.Entry<String, Workloads.Workload> workload : Workloads.standard(size).entrySet()) {
                 long expectedSum;
                 try (Arena arena = Arena.ofShared()) {
                     expectedSum = workload.getValue().run(Harness.fileMemory(file, arena));
                 }
                 Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
-                sides.put("anymap", () -> Harness.timeMapped(anymap, file.toUri(), MapOptions.defaults(), workload.getValue(), expectedSum));
+                sides.put("anymap", () -> Harness.timeMapped(anymap, uri, MapOptions.defaults(), workload.getValue(), expectedSum));
                 sides.put("mmap", () -> {
                     long started = System.nanoTime();
                     try (Arena arena = Arena.ofShared()) {
@@ -65,17 +100,15 @@ public final class FileComparison {
                 });
                 // Each row's sides run a few times uncounted first: a row takes milliseconds, and the JIT, which sees two
                 // kinds of segment here, recompiles the workload during the first runs of each.
-                for (int i = 0; i < ROW_WARM_UPS; i++) {
-                    for (Runs.Measurement side : sides.values()) {
-                        side.run();
-                    }
-                }
+                Runs.uncounted(ROW_WARM_UPS, sides);
                 Map<String, Runs.Result> results = runs.alternate("file " + workload.getKey(), sides);
                 double ratio = results.get("anymap").median() / results.get("mmap").median();
                 table.row(workload.getKey(), results.get("anymap").spread(), results.get("mmap").spread(), Stats.ratio(ratio),
                         results.get("anymap").memory(), Stats.number(Stats.median(results.get("mmap").appMib())));
                 ratios.put(workload.getKey(), ratio);
             }
+            mapRow(table, String.format(Locale.ROOT, "open and map alone, after %,d", FEW_OPENS), fewOpens);
+            mapRow(table, String.format(Locale.ROOT, "open and map alone, after %,d", OPEN_WARM_UPS), Runs.afterFullGcs(repeats, mapAlone));
         } finally {
             Files.deleteIfExists(file);
             Files.deleteIfExists(directory);
@@ -84,6 +117,11 @@ public final class FileComparison {
                 Map.of("anymap / FileChannel.map", ratios), Double.NaN);
         report.append(table).append("\n![file: ratios](benchmarks/plots/file.png)\n");
         System.out.print(report);
+    }
+
+    private static void mapRow(Table table, String label, Map<String, List<Double>> times) {
+        table.row(label, Stats.spread(times.get("anymap")), Stats.spread(times.get("mmap")),
+                Stats.ratio(Stats.median(times.get("anymap")) / Stats.median(times.get("mmap"))), "", "");
     }
 
     private static void warm(Path file) throws java.io.IOException {

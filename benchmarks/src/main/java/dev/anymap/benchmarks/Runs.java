@@ -88,6 +88,31 @@ final class Runs {
         return results;
     }
 
+    /** Runs each side {@code times} times, alternating, counting nothing. */
+    static void uncounted(int times, Map<String, Measurement> sides) throws Exception {
+        for (int i = 0; i < times; i++) {
+            for (Measurement side : sides.values()) {
+                side.run();
+            }
+        }
+    }
+
+    /**
+     * Each side's figures in {@code repeats} runs, alternating, each after a full GC as counted runs
+     * are, and with no warm-up: what a side costs as it is now, compiled or not.
+     */
+    static Map<String, List<Double>> afterFullGcs(int repeats, Map<String, Measurement> sides) throws Exception {
+        Map<String, List<Double>> values = new LinkedHashMap<>();
+        sides.keySet().forEach(side -> values.put(side, new ArrayList<>()));
+        for (int r = 0; r < repeats; r++) {
+            for (Map.Entry<String, Measurement> side : sides.entrySet()) {
+                System.gc();
+                values.get(side.getKey()).add(side.getValue().run());
+            }
+        }
+        return values;
+    }
+
     private void resetPeaks() throws IOException {
         PeakRss.reset(appPid);
         PeakRss.reset(serverPid);
