@@ -39,7 +39,6 @@ public final class KeeperMain {
             System.exit(2);
         }
         Path listen = Path.of(args[1]);
-        ServerLog.capStandardError(listen.resolveSibling("server.log"));
         long serverPid = Long.parseLong(args[5]);
         List<String> serverCommand = List.of(args).subList(separator + 1, args.length);
         // Out of the group of the process that started the server, whose Ctrl-C must not end the keeper.
@@ -55,6 +54,9 @@ public final class KeeperMain {
             try {
                 Files.setPosixFilePermissions(listen, PosixFilePermissions.fromString("rw-------"));
                 ReadyLine.announce(READY + " " + ProcessHandle.current().pid());
+                // After the announcement: its server's first region waits for it, and setting up logging takes a cold JVM
+                // about 100 ms. Nothing is logged before.
+                ServerLog.capStandardError(listen.resolveSibling("server.log"));
                 new Keeper(listener, serverCommand, !"0".equals(System.getenv("ANYMAP_STANDBY"))).run(serverPid);
             } finally {
                 deleteQuietly(listen);

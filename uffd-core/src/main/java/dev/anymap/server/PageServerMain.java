@@ -41,7 +41,7 @@ public final class PageServerMain {
 
     public static void main(String[] args) throws Exception {
         LogFormat.useMilliseconds();
-        Path socket = ServerAddress.defaultSocket();
+        Path socket = null;
         Duration idle = null;
         Set<Integer> allowed = new HashSet<>();
         boolean takeOver = false;
@@ -74,6 +74,10 @@ public final class PageServerMain {
                 }
             }
             i++;
+        }
+        if (socket == null) {
+            // Only now: the default asks the kernel for this user's id, the first native call, which takes a cold JVM tens of ms.
+            socket = ServerAddress.defaultSocket();
         }
         PageServer.keepNewFilesPrivate(allowed);
         ServerLog.capStandardError(socket.resolveSibling("server.log"));
