@@ -52,8 +52,8 @@ public final class FileComparison {
                 + "of the page server in MiB (medians). Every counted run follows a full GC (`System.gc()`), after which the JIT's "
                 + "compiled code resolves its calls anew; before the rows, each side opens and maps the file "
                 + String.format(Locale.ROOT, "%,d", OPEN_WARM_UPS) + " times, uncounted, as a program that maps files often has. "
-                + "The last two rows time the opening and mapping alone, no reads, after a full GC: first when each side has run " + FEW_OPENS + " times, then after all. "
-                + "They are the fixed cost in each workload's time; no target.\n\n");
+                + "The last two rows time the opening and mapping alone, no reads, after a full GC: first when each side has run "
+                + FEW_OPENS + " times, then after all. They are the fixed cost in each workload's time; no target.\n\n");
         Table table = new Table("workload", "anymap", "FileChannel.map", "anymap / FileChannel.map", "peak RSS app / server, anymap",
                 "peak RSS app, FileChannel.map");
         Map<String, Double> ratios = new LinkedHashMap<>();
