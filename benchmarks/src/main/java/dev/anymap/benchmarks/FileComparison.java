@@ -67,20 +67,8 @@ public final class FileComparison {
             }
             Runs runs = new Runs(repeats, anymap.serverStatus().serverPid());
             URI uri = file.toUri();
-            Map<String, Runs.Measurement> mapAlone = new LinkedHashMap<>();
-            mapAlone.put("anymap", () -> {
-                long started = System.nanoTime();
-                try (dev.anymap.MappedRegion region = anymap.map(uri)) {
-                    return (System.nanoTime() - started) / 1e6;
-                }
-            });
-            mapAlone.put("mmap", () -> {
-                long started = System.nanoTime();
-                try (Arena arena = Arena.ofShared()) {
-                    Harness.fileMemory(file, arena);
-                    return (System.nanoTime() - started) / 1e6;
-                }
-            });
+            // Opening and mapping alone: the sides of a workload that reads nothing.
+            Map<String, Runs.Measurement> mapAlone = sides(anymap, uri, file, memory -> 0L, 0L);
             Runs.uncounted(FEW_OPENS, mapAlone);
             Map<String, List<Double>> fewOpens = Runs.afterFullGcs(repeats, mapAlone);
             Runs.uncounted(OPEN_WARM_UPS - FEW_OPENS, mapAlone);
@@ -89,15 +77,7 @@ public final class FileComparison {
                 try (Arena arena = Arena.ofShared()) {
                     expectedSum = workload.getValue().run(Harness.fileMemory(file, arena));
                 }
-                Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
-                sides.put("anymap", () -> Harness.timeMapped(anymap, uri, MapOptions.defaults(), workload.getValue(), expectedSum));
-                sides.put("mmap", () -> {
-                    long started = System.nanoTime();
-                    try (Arena arena = Arena.ofShared()) {
-                        workload.getValue().run(Harness.fileMemory(file, arena));
-                        return (System.nanoTime() - started) / 1e6;
-                    }
-                });
+                Map<String, Runs.Measurement> sides = sides(anymap, uri, file, workload.getValue(), expectedSum);
                 // Each row's sides run a few times uncounted first: a row takes milliseconds, and the JIT, which sees two
                 // kinds of segment here, recompiles the workload during the first runs of each.
                 Runs.uncounted(ROW_WARM_UPS, sides);
@@ -117,6 +97,20 @@ public final class FileComparison {
                 Map.of("anymap / FileChannel.map", ratios), Double.NaN);
         report.append(table).append("\n![file: ratios](benchmarks/plots/file.png)\n");
         System.out.print(report);
+    }
+
+    /** anymap and {@code FileChannel.map}, each timed from the map to the end of {@code workload} on a fresh mapping. */
+    private static Map<String, Runs.Measurement> sides(Anymap anymap, URI uri, Path file, Workloads.Workload workload, long expectedSum) {
+        Map<String, Runs.Measurement> sides = new LinkedHashMap<>();
+        sides.put("anymap", () -> Harness.timeMapped(anymap, uri, MapOptions.defaults(), workload, expectedSum));
+        sides.put("mmap", () -> {
+            long started = System.nanoTime();
+            try (Arena arena = Arena.ofShared()) {
+                workload.run(Harness.fileMemory(file, arena));
+                return (System.nanoTime() - started) / 1e6;
+            }
+        });
+        return sides;
     }
 
     private static void mapRow(Table table, String label, Map<String, List<Double>> times) {
