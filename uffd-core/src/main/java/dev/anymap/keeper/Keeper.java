@@ -90,7 +90,14 @@ final class Keeper {
                 if (regions.isEmpty()) {
                     return;
                 }
-                server = takeOver();
+                try {
+                    server = takeOver();
+                } catch (RuntimeException | Error e) {
+                    // The server is dead and none will take over: a thread that waits on a page must not wait for ever.
+                    // (A failure while following a live server needs nothing: that server starts a keeper in this one's place.)
+                    giveUp("taking over failed (" + e + ")");
+                    throw e;
+                }
                 if (server == null) {
                     return;
                 }
