@@ -14,7 +14,8 @@
  * One handler thread serves, reading fault messages blocking or busy-polling; the main thread
  * touches a byte of each 4 KiB page in order, as in uffd-reference. Each run uses a new memfd.
  * build: gcc -O2 -pthread shared-cache-floor.c -o shared-cache-floor
- * usage: shared-cache-floor SIZE_MIB CHUNK_BYTES block|spin direct|split [RUNS]
+ * usage: shared-cache-floor SIZE_MIB CHUNK_BYTES direct|split [block|spin]
+ *   (without a mode: a run blocking, then one busy-polling)
  * prints: a line per run, as uffd-reference does. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -112,19 +113,22 @@ static double run(void) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 5) { fprintf(stderr, "usage: %s SIZE_MIB CHUNK_BYTES block|spin direct|split [RUNS]\n", argv[0]); return 2; }
+    if (argc < 4) { fprintf(stderr, "usage: %s SIZE_MIB CHUNK_BYTES direct|split [block|spin]\n", argv[0]); return 2; }
     len = (size_t)atol(argv[1]) << 20;
     chunk = (size_t)atol(argv[2]);
-    spin = strcmp(argv[3], "spin") == 0;
-    split = strcmp(argv[4], "split") == 0;
-    int runs = argc > 5 ? atoi(argv[5]) : 1;
-    if (!spin && strcmp(argv[3], "block") != 0) { fprintf(stderr, "mode: block or spin\n"); return 2; }
-    if (!split && strcmp(argv[4], "direct") != 0) { fprintf(stderr, "kind: direct or split\n"); return 2; }
+    split = strcmp(argv[3], "split") == 0;
+    const char *only = argc > 4 ? argv[4] : NULL;
+    if (!split && strcmp(argv[3], "direct") != 0) { fprintf(stderr, "kind: direct or split\n"); return 2; }
+    if (only && strcmp(only, "block") != 0 && strcmp(only, "spin") != 0) { fprintf(stderr, "mode: block or spin\n"); return 2; }
     if (chunk < 4096 || (chunk & (chunk - 1)) || len % chunk) { fprintf(stderr, "chunk: a power of two >= 4096 dividing the size\n"); return 2; }
     src = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
     memset(src, 7, len);
-    for (int i = 0; i < runs; i++) {
-        printf("chunk=%zu mode=%s kind=%s throughput=%.1f MB/s\n", chunk, argv[3], argv[4], run());
+    const char *modes[] = {"block", "spin"};
+    for (int i = 0; i < 2; i++) {
+        if (only && strcmp(only, modes[i]) != 0) continue;
+        spin = i == 1;
+        printf("chunk=%zu mode=%s kind=%s throughput=%.1f MB/s\n", chunk, modes[i], argv[3], run());
+        fflush(stdout);
     }
     return 0;
 }

@@ -150,10 +150,23 @@ public final class FloorComparison {
      * of the script), by kind: blocking, then busy polling.
      */
     static Map<String, double[]> runFloor(Path floor, long sizeMib, int chunk, String... kinds) throws IOException, InterruptedException {
-        ProcessBuilder builder = new ProcessBuilder(floor.toString(), Long.toString(sizeMib), Integer.toString(chunk)).redirectErrorStream(true);
+        ProcessBuilder builder = new ProcessBuilder(floor.toString(), Long.toString(sizeMib), Integer.toString(chunk));
         builder.environment().put("KINDS", String.join(" ", kinds));
-        Process process = builder.start();
+        return throughputByKind(builder, kinds);
+    }
+
+    /** MB/s of the shared cache's design in C ({@code shared-cache-floor}), the faster of blocking and busy poll. */
+    private static double runDesignFloor(Path binary, long sizeMib, int chunk) throws IOException, InterruptedException {
+        double[] modes = throughputByKind(new ProcessBuilder(binary.toString(), Long.toString(sizeMib), Integer.toString(chunk), "split"),
+                "split").get("split");
+        return Math.max(modes[0], modes[1]);
+    }
+
+    /** Runs a floor that prints uffd-reference's lines, and reads its MB/s by kind: blocking, then busy polling. */
+    private static Map<String, double[]> throughputByKind(ProcessBuilder builder, String... kinds) throws IOException, InterruptedException {
+        Process process = builder.redirectErrorStream(true).start();
         String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        String floor = builder.command().getFirst();
         if (process.waitFor() != 0) {
             throw new IOException(floor + " failed: " + output);
         }
@@ -175,22 +188,6 @@ public final class FloorComparison {
             }
         }
         return throughput;
-    }
-
-    /** MB/s of the shared cache's design in C, the faster of blocking and busy poll. */
-    private static double runDesignFloor(Path binary, long sizeMib, int chunk) throws IOException, InterruptedException {
-        double fastest = 0;
-        for (String mode : List.of("block", "spin")) {
-            Process process = new ProcessBuilder(binary.toString(), Long.toString(sizeMib), Integer.toString(chunk), mode, "split")
-                    .redirectErrorStream(true).start();
-            String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            Matcher matcher = FLOOR_LINE.matcher(output);
-            if (process.waitFor() != 0 || !matcher.find()) {
-                throw new IOException(binary + " " + mode + " failed: " + output);
-            }
-            fastest = Math.max(fastest, Double.parseDouble(matcher.group(3)));
-        }
-        return fastest;
     }
 
     /** MB/s of a one-byte-per-page scan; a fresh seed per run, so no run finds the object warm. */
